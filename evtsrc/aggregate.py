@@ -1,0 +1,175 @@
+"""Aggregates: state folded from events, and the commands that decide new events."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, dataclass_transform
+
+import attrs
+
+from .errors import DefinitionError
+from .events import Event
+
+if TYPE_CHECKING:
+    from .domain import Domain
+
+A = TypeVar("A", bound="Aggregate")
+F = TypeVar("F", bound=Callable[..., Any])
+
+Decision: TypeAlias = Event | Sequence[Event] | None
+"""What a command returns: one event, several, or None for no change."""
+
+_STREAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,199}$")
+_FOLD_MARK = "__evtsrc_fold__"
+_COMMAND_MARK = "__evtsrc_command__"
+RESERVED_NAMES = frozenset({"id", "version", "load"})
+"""Attribute names every aggregate has; state fields and methods may not reuse them."""
+
+
+@attrs.frozen
+class Snapshots:
+    """Store an aggregate's state so loading it does not fold its whole stream.
+
+    ``every``: store the state when a command brings the version to a multiple of
+    this (1 stores after every command). ``key``: the label snapshots are stored
+    under; left as None it is derived from the fold code and the state fields,
+    so changing a fold makes old snapshots unusable instead of silently wrong.
+    """
+
+    every: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    key: str | None = None
+
+
+@dataclass_transform(kw_only_default=True, field_specifiers=(attrs.field, attrs.Factory))
+class Aggregate:
+    """Base class of aggregates.
+
+    Give the stream name in the class statement, the state as annotated
+    attributes with defaults, ``@folds`` methods that apply events to the state
+    and ``@command`` methods that decide new events::
+
+        class User(Aggregate, stream="users"):
+            name: str = ""
+
+            @folds
+            def _created(self, event: UserCreated) -> None:
+                self.name = event.name
+
+            @command
+            def create(self, name: str) -> UserCreated:
+                return UserCreated(name=name)
+    """
+
+    __stream__: ClassVar[str]
+    __snapshots__: ClassVar[Snapshots | None]
+
+    id: str
+    """The aggregate's id ("" on an instance not loaded from a domain)."""
+    version: int
+    """How many events the aggregate has: 0 when it was never written."""
+
+    def __init_subclass__(
+        cls, *, stream: str | None = None, snapshots: Snapshots | bool | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if stream is None:
+            stream = getattr(cls, "__stream__", None)
+            if stream is None:
+                raise DefinitionError(
+                    f"aggregate {cls.__qualname__} needs a stream: class {cls.__name__}"
+                    '(Aggregate, stream="...")'
+                )
+        if not isinstance(stream, str) or not _STREAM.match(stream):
+            raise DefinitionError(
+                f"aggregate {cls.__qualname__}: stream {stream!r} must be 1-200 characters of "
+                "letters, digits, '_', '.', ':' or '-', not starting with a digit"
+            )
+        cls.__stream__ = stream
+        if snapshots is None:
+            cls.__snapshots__ = getattr(cls, "__snapshots__", None)
+        elif isinstance(snapshots, bool):
+            cls.__snapshots__ = Snapshots() if snapshots else None
+        else:
+            cls.__snapshots__ = snapshots
+        for name in RESERVED_NAMES:
+            if name in cls.__dict__ or name in inspect.get_annotations(cls):
+                raise DefinitionError(
+                    f"aggregate {cls.__qualname__}: {name!r} is reserved for every aggregate"
+                )
+        attrs.define(cls, slots=False, eq=False, repr=False, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        self.id = ""
+        self.version = 0
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Aggregate)
+        return (
+            self.id == other.id
+            and self.version == other.version
+            and attrs.astuple(self, recurse=False) == attrs.astuple(other, recurse=False)  # type: ignore[arg-type]
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in attrs.fields(type(self))  # type: ignore[arg-type]
+        )
+        sep = ", " if fields else ""
+        return f"{type(self).__qualname__}(id={self.id!r}, version={self.version}{sep}{fields})"
+
+    async def load(self, cls: type[A], aggregate_id: str) -> A:
+        """Load another aggregate from the domain this one was loaded from.
+
+        For commands that must check other aggregates (a post checks its author
+        exists) without importing the domain.
+        """
+        domain: Domain | None = self.__dict__.get("_evtsrc_domain")
+        if domain is None:
+            raise RuntimeError(
+                f"{type(self).__qualname__} was not loaded through a Domain, so it cannot load "
+                f"{cls.__qualname__}"
+            )
+        return await domain.repository(cls).load(aggregate_id)
+
+
+def folds(method: F) -> F:
+    """Mark a method that applies an event to the aggregate's state.
+
+    The event parameter's annotation names the event class (or a union of
+    them). An optional second parameter receives the event's
+    :class:`~evtsrc.EventMeta`. The method changes ``self`` and returns None.
+    """
+    setattr(method, _FOLD_MARK, True)
+    return method
+
+
+def command(method: F) -> F:
+    """Mark a method (sync or async) that decides what happens.
+
+    It takes typed arguments, reads the current state and returns an event, a
+    sequence of events, or None (nothing to store). It raises
+    :class:`~evtsrc.CommandError` when a business rule does not hold. It must
+    not change the state itself: events do that, through folds.
+    """
+    setattr(method, _COMMAND_MARK, True)
+    return method
+
+
+def is_fold(value: object) -> bool:
+    """Whether ``value`` was marked with :func:`folds`."""
+    return callable(value) and getattr(value, _FOLD_MARK, False) is True
+
+
+def is_command(value: object) -> bool:
+    """Whether ``value`` was marked with :func:`command`."""
+    return callable(value) and getattr(value, _COMMAND_MARK, False) is True
+
+
+CommandMethod: TypeAlias = Callable[..., Decision | Awaitable[Decision]]

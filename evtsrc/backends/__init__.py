@@ -1,0 +1,24 @@
+"""Storage backends. Each database backend is a module of its own, behind an optional extra."""
+
+from .base import (
+    AppendListener,
+    Backend,
+    BookmarkStore,
+    EventRecord,
+    NewEvent,
+    PollingListener,
+    SnapshotRecord,
+)
+from .memory import InMemoryBackend, InMemoryBookmarks
+
+__all__ = [
+    "AppendListener",
+    "Backend",
+    "BookmarkStore",
+    "EventRecord",
+    "InMemoryBackend",
+    "InMemoryBookmarks",
+    "NewEvent",
+    "PollingListener",
+    "SnapshotRecord",
+]

@@ -1,0 +1,168 @@
+"""An in-process backend: for tests, prototypes and single-process tools."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import threading
+from collections.abc import Sequence
+
+from ..errors import VersionConflict
+from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord
+
+
+class InMemoryBookmarks:
+    """Bookmarks kept in this process only: a new instance starts every handler at 0."""
+
+    def __init__(self) -> None:
+        self._positions: dict[str, int] = {}
+
+    async def get_bookmark(self, name: str) -> int:
+        """The position stored for ``name``; 0 if none."""
+        return self._positions.get(name, 0)
+
+    async def set_bookmark(self, name: str, position: int) -> None:
+        """Store ``position`` for ``name``."""
+        self._positions[name] = position
+
+
+class _MemoryListener:
+    def __init__(self, backend: InMemoryBackend, streams: Sequence[str]) -> None:
+        self._backend = backend
+        self.streams = frozenset(streams)
+        self.flagged = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def notify(self) -> None:
+        self.flagged = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+
+    async def wait(self, timeout: float) -> None:
+        if not self.flagged:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._waiter), timeout)
+            except TimeoutError:
+                pass
+            finally:
+                self._waiter = None
+        self.flagged = False
+
+    async def close(self) -> None:
+        self._backend.forget(self)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class InMemoryBackend(Backend):
+    """Keeps everything in memory, with the same concurrency checks as a database."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._log: list[EventRecord] = []
+        self._by_stream: dict[str, list[EventRecord]] = {}
+        self._by_aggregate: dict[tuple[str, str], list[EventRecord]] = {}
+        self._snapshots: dict[tuple[str, str], SnapshotRecord] = {}
+        self._bookmarks = InMemoryBookmarks()
+        self._listeners: set[_MemoryListener] = set()
+
+    async def append(
+        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> Sequence[EventRecord]:
+        """Append atomically after ``expected_version``."""
+        if not events:
+            return []
+        with self._lock:
+            key = (stream, aggregate_id)
+            history = self._by_aggregate.get(key)
+            current = len(history) if history else 0
+            if current != expected_version:
+                raise VersionConflict(stream, aggregate_id, expected_version)
+            position = len(self._log)
+            records = [
+                EventRecord(
+                    stream, aggregate_id, current + i, position + i, e.timestamp, e.type, e.data
+                )
+                for i, e in enumerate(events, start=1)
+            ]
+            if history is None:
+                history = self._by_aggregate[key] = []
+            history.extend(records)
+            self._by_stream.setdefault(stream, []).extend(records)
+            self._log.extend(records)
+            listeners = [x for x in self._listeners if stream in x.streams]
+        for listener in listeners:
+            listener.notify()
+        return records
+
+    async def read_aggregate(
+        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of one aggregate after ``after_version``."""
+        history = self._by_aggregate.get((stream, aggregate_id))
+        if not history:
+            return []
+        return history[after_version : after_version + limit]
+
+    async def read_streams(
+        self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of ``streams`` after ``after_position``, by position."""
+        if len(streams) == 1:
+            records = self._by_stream.get(streams[0], [])
+            start = bisect.bisect_right(records, after_position, key=_position)
+            return records[start : start + limit]
+        wanted = frozenset(streams)
+        found: list[EventRecord] = []
+        for record in self._log[after_position:]:
+            if record.stream in wanted:
+                found.append(record)
+                if len(found) == limit:
+                    break
+        return found
+
+    async def last_position(self, streams: Sequence[str]) -> int:
+        """The highest position in ``streams``; 0 if they are empty."""
+        return max(
+            (self._by_stream[s][-1].position for s in streams if self._by_stream.get(s)),
+            default=0,
+        )
+
+    async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
+        """The stored snapshot of one aggregate."""
+        return self._snapshots.get((stream, aggregate_id))
+
+    async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
+        """Store ``snapshot`` unless a newer one under the same key is stored."""
+        key = (snapshot.stream, snapshot.aggregate_id)
+        with self._lock:
+            old = self._snapshots.get(key)
+            if old is None or old.key != snapshot.key or old.version < snapshot.version:
+                self._snapshots[key] = snapshot
+
+    async def get_bookmark(self, name: str) -> int:
+        """The position stored for ``name``; 0 if none."""
+        return await self._bookmarks.get_bookmark(name)
+
+    async def set_bookmark(self, name: str, position: int) -> None:
+        """Store ``position`` for ``name``."""
+        await self._bookmarks.set_bookmark(name, position)
+
+    def forget(self, listener: _MemoryListener) -> None:
+        """Stop notifying ``listener``."""
+        self._listeners.discard(listener)
+
+    async def listen(self, streams: Sequence[str]) -> AppendListener:
+        """A listener woken by every append to ``streams``."""
+        listener = _MemoryListener(self, streams)
+        self._listeners.add(listener)
+        return listener
+
+
+def _position(record: EventRecord) -> int:
+    return record.position

@@ -1,0 +1,220 @@
+"""Turning events and aggregate state into JSON-safe data and back, through cattrs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+from uuid import UUID
+
+import attrs
+import cattrs
+from cattrs.preconf.json import make_converter
+
+from .backends.base import EventRecord
+from .errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
+from .events import Event, EventMeta, event_type_name
+from .jsontypes import JSONObject
+
+T = TypeVar("T")
+
+
+def _datetime_out(value: datetime) -> str:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise EventEncodeError(
+            f"naive datetime {value.isoformat()} cannot be stored: give it a timezone"
+        )
+    return value.isoformat()
+
+
+def _datetime_in(value: object, _: type[datetime]) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"stored datetime {value!r} has no timezone")
+    return parsed
+
+
+def _decimal_in(value: object, _: type[Decimal]) -> Decimal:
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise TypeError(f"expected a decimal string, got {type(value).__name__}")
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+
+
+def _date_in(value: object, _: type[date]) -> date:
+    if not isinstance(value, str):
+        raise TypeError(f"expected an ISO 8601 date string, got {type(value).__name__}")
+    return date.fromisoformat(value)
+
+
+def _uuid_in(value: object, _: type[UUID]) -> UUID:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a UUID string, got {type(value).__name__}")
+    return UUID(value)
+
+
+def default_converter() -> cattrs.Converter:
+    """The converter evtsrc uses unless given one: JSON-safe, strict about time zones.
+
+    Decimal, UUID, date and aware datetime are stored as strings; tuples and
+    lists as JSON arrays; enums by value; nested attrs classes as objects.
+    """
+    converter = make_converter()
+    converter.register_unstructure_hook(datetime, _datetime_out)
+    converter.register_structure_hook(datetime, _datetime_in)
+    converter.register_unstructure_hook(Decimal, str)
+    converter.register_structure_hook(Decimal, _decimal_in)
+    converter.register_unstructure_hook(date, date.isoformat)
+    converter.register_structure_hook(date, _date_in)
+    converter.register_unstructure_hook(UUID, str)
+    converter.register_structure_hook(UUID, _uuid_in)
+    return converter
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, cattrs.BaseValidationError):
+        return "; ".join(cattrs.transform_error(error))
+    return f"{type(error).__name__}: {error}"
+
+
+class Codec:
+    """Encodes and decodes the events of one domain, keyed by their type names."""
+
+    def __init__(self, converter: cattrs.Converter, events: Iterable[type[Event]]) -> None:
+        self.converter = converter
+        self._classes: dict[str, type[Event]] = {}
+        self._decoders: dict[str, Callable[[Any, Any], Event]] = {}
+        self._encoders: dict[type[Event], Callable[[Any], Any]] = {}
+        for cls in events:
+            self.register(cls)
+
+    def register(self, cls: type[Event]) -> None:
+        """Make ``cls`` known by its type name; two classes may not share one."""
+        name = event_type_name(cls)
+        known = self._classes.get(name)
+        if known is cls:
+            return
+        if known is not None:
+            raise DefinitionError(
+                f"event type name {name!r} is used by both {known.__module__}."
+                f"{known.__qualname__} and {cls.__module__}.{cls.__qualname__}"
+            )
+        try:
+            attrs.resolve_types(cls)  # type: ignore[type-var]
+            self._decoders[name] = self.converter.get_structure_hook(cls)
+            self._encoders[cls] = self.converter.get_unstructure_hook(cls)
+        except Exception as error:
+            raise DefinitionError(
+                f"event {cls.__qualname__} cannot be stored as JSON: {_describe(error)}"
+            ) from error
+        self._classes[name] = cls
+
+    @property
+    def classes(self) -> dict[str, type[Event]]:
+        """Registered event classes by type name."""
+        return dict(self._classes)
+
+    def knows(self, type_name: str) -> bool:
+        """Whether ``type_name`` names a registered event class."""
+        return type_name in self._classes
+
+    def encode(self, event: Event) -> tuple[str, JSONObject]:
+        """The type name and JSON object stored for ``event``."""
+        cls = type(event)
+        encoder = self._encoders.get(cls)
+        if encoder is None:
+            raise EventEncodeError(f"{cls.__qualname__} is not an event of this domain")
+        try:
+            data: JSONObject = encoder(event)
+        except EventEncodeError:
+            raise
+        except Exception as error:
+            raise EventEncodeError(
+                f"cannot encode {cls.__qualname__}: {_describe(error)}"
+            ) from error
+        return cls.__event_type__, data
+
+    def decode(self, type_name: str, data: object) -> Event:
+        """The event stored as ``type_name`` with payload ``data``.
+
+        Raises :class:`UnknownEventType` or :class:`EventDecodeError` naming what is wrong.
+        """
+        decoder = self._decoders.get(type_name)
+        if decoder is None:
+            raise UnknownEventType(
+                f"stored event type {type_name!r} is not registered in this domain",
+                type_name=type_name,
+            )
+        if not isinstance(data, dict):
+            raise EventDecodeError(
+                f"stored {type_name} payload is {type(data).__name__}, not a JSON object",
+                type_name=type_name,
+            )
+        try:
+            return decoder(data, self._classes[type_name])
+        except Exception as error:
+            raise EventDecodeError(
+                f"stored {type_name} payload does not match its class: {_describe(error)}",
+                type_name=type_name,
+            ) from error
+
+
+class StateCodec:
+    """Encodes and decodes one aggregate class's state (its attrs fields)."""
+
+    def __init__(self, converter: cattrs.Converter, cls: type[T]) -> None:
+        self.cls = cls
+        try:
+            self._structure = converter.get_structure_hook(cls)
+            self._unstructure = converter.get_unstructure_hook(cls)
+        except Exception as error:
+            raise DefinitionError(
+                f"state of {cls.__qualname__} cannot be stored as JSON: {_describe(error)}"
+            ) from error
+
+    def encode(self, state: object) -> JSONObject:
+        """The JSON object for ``state``'s fields."""
+        try:
+            data: JSONObject = self._unstructure(state)
+        except EventEncodeError:
+            raise
+        except Exception as error:
+            raise EventEncodeError(
+                f"cannot encode {self.cls.__qualname__} state: {_describe(error)}"
+            ) from error
+        return data
+
+    def decode(self, data: object) -> Any:
+        """A new instance with the fields in ``data``."""
+        return self._structure(data, self.cls)
+
+
+def decode_record(codec: Codec, record: EventRecord) -> Event:
+    """Decode a stored record, naming the record in any error."""
+    try:
+        return codec.decode(record.type, record.data)
+    except EventDecodeError as error:
+        raise type(error)(
+            str(error),
+            stream=record.stream,
+            aggregate_id=record.aggregate_id,
+            version=record.version,
+            type_name=record.type,
+        ) from error.__cause__
+
+
+def meta_of(record: EventRecord) -> EventMeta:
+    """The :class:`EventMeta` of a stored record."""
+    return EventMeta(
+        record.stream,
+        record.aggregate_id,
+        record.version,
+        record.position,
+        record.timestamp,
+        record.type,
+    )

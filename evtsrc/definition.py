@@ -1,0 +1,245 @@
+"""Reading an aggregate class's decorators into a checked definition.
+
+Everything that can be wrong with an aggregate class is found here, when the
+domain is built, and reported with the class and method it concerns.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Generic, cast
+
+import attrs
+
+from .aggregate import A, Aggregate, is_command, is_fold
+from .errors import DefinitionError
+from .events import Event, EventMeta
+from .fingerprint import fold_fingerprint
+
+_SEQUENCES = {
+    collections.abc.Sequence,
+    collections.abc.Iterable,
+    collections.abc.Collection,
+    list,
+    tuple,
+    typing.Sequence,
+    list,
+    typing.Tuple,  # noqa: UP006
+}
+
+
+@attrs.frozen
+class Fold:
+    """One ``@folds`` method."""
+
+    name: str
+    function: Callable[..., None]
+    events: tuple[type[Event], ...]
+    takes_meta: bool
+
+
+@attrs.frozen
+class CommandSpec:
+    """One ``@command`` method."""
+
+    name: str
+    function: Callable[..., Any]
+    signature: inspect.Signature
+    is_async: bool
+    events: tuple[type[Event], ...]
+    """The event classes its return annotation names."""
+    open_ended: bool
+    """True when the annotation allows any event (checked when it runs)."""
+
+
+def _union_members(annotation: Any) -> tuple[Any, ...]:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _is_event_class(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, Event)
+
+
+def _hints(owner: type, fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn, localns=dict(vars(owner)))
+    except Exception as error:
+        raise DefinitionError(
+            f"{owner.__qualname__}.{fn.__name__}: cannot resolve its annotations: {error}"
+        ) from error
+
+
+def event_parameter(
+    owner: type, name: str, fn: Callable[..., Any], kind: str
+) -> tuple[tuple[type[Event], ...], bool]:
+    """The event classes a ``(self, event[, meta])`` method takes, and whether it takes meta."""
+    where = f"{owner.__qualname__}.{name}"
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    if len(params) not in (1, 2) or any(
+        p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params
+    ):
+        raise DefinitionError(f"{kind} {where} must take (self, event) or (self, event, meta)")
+    hints = _hints(owner, fn)
+    annotation = hints.get(params[0].name)
+    if annotation is None:
+        raise DefinitionError(f"{kind} {where}: annotate its event parameter with the event class")
+    events = _union_members(annotation)
+    bad = [e for e in events if not _is_event_class(e) or e is Event]
+    if bad:
+        raise DefinitionError(
+            f"{kind} {where}: {params[0].name} must be annotated with Event subclasses, "
+            f"not {', '.join(map(_name, bad))}"
+        )
+    if len(params) == 2 and hints.get(params[1].name, EventMeta) is not EventMeta:
+        raise DefinitionError(f"{kind} {where}: its second parameter receives EventMeta")
+    return tuple(events), len(params) == 2
+
+
+def _fold(owner: type, name: str, fn: Callable[..., Any]) -> Fold:
+    events, takes_meta = event_parameter(owner, name, fn, "fold")
+    return Fold(name, fn, events, takes_meta)
+
+
+def _name(value: Any) -> str:
+    return getattr(value, "__qualname__", repr(value))
+
+
+def _returned_events(where: str, annotation: Any) -> tuple[set[type[Event]], bool]:
+    """The event classes a return annotation names, and whether it is open-ended."""
+    events: set[type[Event]] = set()
+    open_ended = False
+    for member in _union_members(annotation):
+        if member is None or member is type(None):
+            continue
+        origin = typing.get_origin(member)
+        if origin in _SEQUENCES:
+            args = [a for a in typing.get_args(member) if a is not Ellipsis]
+            if not args:
+                open_ended = True
+            for arg in args:
+                inner, inner_open = _returned_events(where, arg)
+                events |= inner
+                open_ended |= inner_open
+        elif member is Event:
+            open_ended = True
+        elif _is_event_class(member):
+            events.add(member)
+        elif member in _SEQUENCES:
+            open_ended = True
+        else:
+            raise DefinitionError(
+                f"command {where} is annotated to return {_name(member)}; a command returns "
+                "an event, a sequence of events, or None"
+            )
+    return events, open_ended
+
+
+def _command(owner: type, name: str, fn: Callable[..., Any]) -> CommandSpec:
+    where = f"{owner.__qualname__}.{name}"
+    hints = _hints(owner, fn)
+    if "return" not in hints:
+        raise DefinitionError(
+            f"command {where} has no return annotation: say which events it can return"
+        )
+    events, open_ended = _returned_events(where, hints["return"])
+    return CommandSpec(
+        name=name,
+        function=fn,
+        signature=inspect.signature(fn),
+        is_async=inspect.iscoroutinefunction(fn),
+        events=tuple(sorted(events, key=lambda e: e.__qualname__)),
+        open_ended=open_ended,
+    )
+
+
+class AggregateSpec(Generic[A]):
+    """The checked definition of one aggregate class."""
+
+    def __init__(self, cls: type[A]) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, Aggregate)) or cls is Aggregate:
+            raise DefinitionError(f"{_name(cls)} is not a subclass of Aggregate")
+        self.cls = cls
+        self.stream = cls.__stream__
+        try:
+            attrs.resolve_types(cls)  # type: ignore[type-var]
+        except Exception as error:
+            raise DefinitionError(
+                f"aggregate {cls.__qualname__}: cannot resolve its field types: {error}"
+            ) from error
+        self.folds: dict[type[Event], Fold] = {}
+        self.commands: dict[str, CommandSpec] = {}
+        seen: set[str] = set()
+        for klass in cls.__mro__:
+            for name, value in vars(klass).items():
+                if name in seen:
+                    continue
+                seen.add(name)
+                wrapped = isinstance(value, (staticmethod, classmethod))
+                raw = cast(object, value.__func__ if wrapped else value)  # pyright: ignore[reportUnknownMemberType]
+                fold, cmd = is_fold(raw), is_command(raw)
+                if fold and cmd:
+                    raise DefinitionError(
+                        f"{cls.__qualname__}.{name} is marked both @folds and @command"
+                    )
+                if (fold or cmd) and wrapped:
+                    kind = "fold" if fold else "command"
+                    raise DefinitionError(
+                        f"{kind} {cls.__qualname__}.{name} must be a plain method"
+                    )
+                if fold:
+                    self._add_fold(_fold(cls, name, value))
+                elif cmd:
+                    self.commands[name] = _command(cls, name, value)
+        self._check_commands()
+        self.functions = {spec.function: spec for spec in self.commands.values()}
+        snapshots = cls.__snapshots__
+        self.snapshot_every = snapshots.every if snapshots else 0
+        self.snapshot_key = ""
+        if snapshots is not None:
+            self.snapshot_key = snapshots.key or fold_fingerprint(
+                cls, [f.function for f in self.folds.values()], self.folds
+            )
+
+    def _add_fold(self, fold: Fold) -> None:
+        for event in fold.events:
+            other = self.folds.get(event)
+            if other is not None:
+                raise DefinitionError(
+                    f"{self.cls.__qualname__} has two folds for {event.__qualname__}: "
+                    f"{other.name} and {fold.name}"
+                )
+            self.folds[event] = fold
+
+    def fold_for(self, event_cls: type[Event]) -> Fold | None:
+        """The fold that applies events of ``event_cls`` (or of a base class of it)."""
+        fold = self.folds.get(event_cls)
+        if fold is None:
+            for base in event_cls.__mro__[1:]:
+                fold = self.folds.get(base)
+                if fold is not None:
+                    break
+        return fold
+
+    def _check_commands(self) -> None:
+        for spec in self.commands.values():
+            missing = [e for e in spec.events if self.fold_for(e) is None]
+            if missing:
+                raise DefinitionError(
+                    f"command {self.cls.__qualname__}.{spec.name} can return "
+                    f"{', '.join(e.__qualname__ for e in missing)}, which no fold of "
+                    f"{self.cls.__qualname__} applies"
+                )
+
+    @property
+    def event_classes(self) -> set[type[Event]]:
+        """Every event class this aggregate folds or its commands return."""
+        found = set(self.folds)
+        for spec in self.commands.values():
+            found.update(spec.events)
+        return found

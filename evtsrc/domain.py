@@ -1,0 +1,125 @@
+"""The domain: a checked registry of aggregates over one backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+import cattrs
+
+from .aggregate import A, Aggregate
+from .backends.base import Backend, BookmarkStore
+from .cache import LRUCache
+from .codec import Codec, default_converter
+from .definition import AggregateSpec
+from .errors import DefinitionError
+from .events import Event
+from .handlers import EventHandler, HandlerRunner
+from .repository import Repository
+from .retry import NO_RETRY, RetryPolicy
+
+H = TypeVar("H", bound=EventHandler)
+
+
+class Domain:
+    """Aggregates registered over a backend, checked when it is built.
+
+    ``Domain(backend, aggregates=[User, Post])`` reads every aggregate's folds
+    and commands and raises :class:`~evtsrc.DefinitionError` for anything
+    inconsistent: two folds for one event type, a command that can return an
+    event no fold applies, two aggregates on one stream, two event classes with
+    one type name. ``converter`` replaces the cattrs converter for events and
+    state; ``retry`` is the default retry policy of every repository;
+    ``cache_size`` (0 = off) keeps that many loaded aggregates per class in
+    memory, so a load folds only newer events.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        aggregates: Iterable[type[Aggregate]],
+        *,
+        converter: cattrs.Converter | None = None,
+        retry: RetryPolicy = NO_RETRY,
+        cache_size: int = 0,
+    ) -> None:
+        if not isinstance(backend, Backend):
+            raise TypeError(f"backend must be an evtsrc Backend, not {type(backend).__qualname__}")
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be 0 (off) or more, not {cache_size}")
+        self.backend = backend
+        self.codec = Codec(converter or default_converter(), ())
+        self._specs: dict[type[Aggregate], AggregateSpec[Any]] = {}
+        streams: dict[str, type[Aggregate]] = {}
+        for cls in aggregates:
+            spec: AggregateSpec[Any] = AggregateSpec(cls)
+            if cls in self._specs:
+                raise DefinitionError(f"aggregate {cls.__qualname__} is registered twice")
+            other = streams.get(spec.stream)
+            if other is not None:
+                raise DefinitionError(
+                    f"aggregates {other.__qualname__} and {cls.__qualname__} both use stream "
+                    f"{spec.stream!r}"
+                )
+            streams[spec.stream] = cls
+            self._specs[cls] = spec
+        if not self._specs:
+            raise DefinitionError("a Domain needs at least one aggregate")
+        self._streams_of: dict[type[Event], set[str]] = {}
+        for spec in self._specs.values():
+            for event in spec.event_classes:
+                self.codec.register(event)
+                self._streams_of.setdefault(event, set()).add(spec.stream)
+        self._repositories: dict[type[Aggregate], Repository[Any]] = {
+            cls: Repository(
+                self, spec, retry=retry, cache=LRUCache(cache_size) if cache_size else None
+            )
+            for cls, spec in self._specs.items()
+        }
+
+    def repository(self, cls: type[A]) -> Repository[A]:
+        """The repository of aggregate class ``cls``."""
+        repository = self._repositories.get(cls)
+        if repository is None:
+            raise KeyError(f"aggregate {getattr(cls, '__qualname__', cls)!r} is not in this domain")
+        return repository
+
+    @property
+    def aggregates(self) -> tuple[type[Aggregate], ...]:
+        """The registered aggregate classes."""
+        return tuple(self._specs)
+
+    def streams_of(self, event: type[Event]) -> frozenset[str]:
+        """The streams that events of class ``event`` (or its subclasses) are stored in."""
+        found: set[str] = set()
+        for cls, streams in self._streams_of.items():
+            if issubclass(cls, event):
+                found |= streams
+        return frozenset(found)
+
+    def handler(
+        self,
+        handler: H,
+        *,
+        bookmarks: BookmarkStore | None = None,
+        tail_stream: bool = False,
+        always_tail_stream: bool = False,
+        continue_on_error: bool = False,
+        batch_size: int = 100,
+        poll_interval: float = 1.0,
+    ) -> HandlerRunner[H]:
+        """Bind an event handler to this domain's events; see :class:`HandlerRunner`."""
+        return HandlerRunner(
+            self,
+            handler,
+            bookmarks=bookmarks,
+            tail_stream=tail_stream,
+            always_tail_stream=always_tail_stream,
+            continue_on_error=continue_on_error,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+        )
+
+    async def close(self) -> None:
+        """Close the backend."""
+        await self.backend.close()

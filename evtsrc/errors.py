@@ -1,0 +1,89 @@
+"""Exceptions raised by evtsrc.
+
+Everything evtsrc raises on purpose derives from :class:`EvtsrcError`, so callers
+can tell a library error from a bug in their own code.
+"""
+
+from __future__ import annotations
+
+
+class EvtsrcError(Exception):
+    """Base class of every error evtsrc raises on purpose."""
+
+
+class CommandError(EvtsrcError):
+    """A command refused to run because a business rule does not hold.
+
+    ``code`` is a stable, machine-readable identifier; ``message`` is for people.
+    """
+
+    def __init__(self, message: str, code: str = "COMMAND_ERROR") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, code={self.code!r})"
+
+
+class VersionConflict(CommandError):
+    """Another writer appended to the aggregate after it was loaded."""
+
+    def __init__(self, stream: str, aggregate_id: str, expected_version: int) -> None:
+        super().__init__(
+            f"{stream}/{aggregate_id} is no longer at version {expected_version}: "
+            "another writer appended first",
+            code="VERSION_CONFLICT",
+        )
+        self.stream = stream
+        self.aggregate_id = aggregate_id
+        self.expected_version = expected_version
+
+
+class DefinitionError(EvtsrcError, TypeError):
+    """An aggregate, event or handler definition is inconsistent (found at start-up)."""
+
+
+class EventDecodeError(EvtsrcError):
+    """A stored event could not be turned back into its event class."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stream: str = "",
+        aggregate_id: str = "",
+        version: int = 0,
+        type_name: str = "",
+    ) -> None:
+        where = f" ({stream}/{aggregate_id} v{version})" if stream else ""
+        super().__init__(f"{message}{where}")
+        self.stream = stream
+        self.aggregate_id = aggregate_id
+        self.version = version
+        self.type_name = type_name
+
+
+class UnknownEventType(EventDecodeError):
+    """A stored event names a type that no registered event class has."""
+
+
+class EventEncodeError(EvtsrcError, ValueError):
+    """An event or aggregate state could not be encoded as JSON."""
+
+
+class CorruptStreamError(EvtsrcError):
+    """Stored versions of an aggregate are not consecutive from 1."""
+
+
+class HandlerError(EvtsrcError):
+    """An event handler's callback failed; the handler stopped at that event."""
+
+    def __init__(self, handler: str, position: int, type_name: str, cause: BaseException) -> None:
+        super().__init__(
+            f"handler {handler!r} failed on {type_name} at position {position}: {cause!r}"
+        )
+        self.handler = handler
+        self.position = position
+        self.type_name = type_name
+        self.__cause__ = cause

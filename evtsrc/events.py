@@ -1,0 +1,70 @@
+"""Events: immutable attrs classes with a stable type name, and the meta stored with them."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar, dataclass_transform
+
+import attrs
+
+from .errors import DefinitionError
+
+_TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,199}$")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(attrs.field, attrs.Factory))
+class Event:
+    """Base class of every event.
+
+    A subclass is made a frozen attrs class. Its type name, stored with every
+    event, is the class name unless given::
+
+        class UserCreated(Event, type_name="user.created"):
+            name: str
+    """
+
+    __slots__ = ()
+    __event_type__: ClassVar[str]
+
+    def __init_subclass__(cls, *, type_name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__name__ if type_name is None else type_name
+        if not isinstance(name, str) or not _TYPE_NAME.match(name):
+            raise DefinitionError(
+                f"event {cls.__qualname__}: type name {name!r} must be 1-200 characters of "
+                "letters, digits, '_', '.', ':' or '-', not starting with a digit"
+            )
+        cls.__event_type__ = name
+        attrs.frozen(cls, slots=False)
+
+
+E = TypeVar("E", bound=Event, covariant=True)
+
+
+@attrs.frozen(slots=True)
+class EventMeta:
+    """Where and when an event was stored."""
+
+    stream: str
+    aggregate_id: str
+    version: int
+    """The aggregate's version after this event: 1 for its first event."""
+    position: int
+    """The event's global position: ascending in the order handlers read."""
+    timestamp: datetime
+    """When the event was appended (timezone-aware, UTC)."""
+    type_name: str
+
+
+@attrs.frozen(slots=True)
+class StoredEvent(Generic[E]):
+    """An event as read back from the store, with its meta."""
+
+    event: E
+    meta: EventMeta
+
+
+def event_type_name(cls: type[Event]) -> str:
+    """The type name stored for events of ``cls``."""
+    return cls.__event_type__

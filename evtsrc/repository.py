@@ -1,0 +1,290 @@
+"""Loading aggregates and running their commands under optimistic concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, cast
+
+import attrs
+
+from .aggregate import A, Decision
+from .backends.base import EventRecord, NewEvent, SnapshotRecord
+from .cache import LRUCache
+from .codec import StateCodec, decode_record, meta_of
+from .definition import AggregateSpec, CommandSpec, Fold
+from .errors import CorruptStreamError, EventDecodeError, VersionConflict
+from .events import Event, StoredEvent
+from .jsontypes import JSONObject
+from .retry import NO_RETRY, RetryPolicy
+
+if TYPE_CHECKING:
+    from .domain import Domain
+
+P = ParamSpec("P")
+log = logging.getLogger("evtsrc")
+
+PAGE = 1000
+
+
+@attrs.frozen(slots=True)
+class _Cached:
+    version: int
+    state: JSONObject
+
+
+class Repository(Generic[A]):
+    """Loads one aggregate class and runs its commands. Get one from :meth:`Domain.repository`."""
+
+    def __init__(
+        self,
+        domain: Domain,
+        spec: AggregateSpec[A],
+        *,
+        retry: RetryPolicy = NO_RETRY,
+        cache: LRUCache[str, _Cached] | None = None,
+    ) -> None:
+        self._domain = domain
+        self._spec = spec
+        self._backend = domain.backend
+        self._codec = domain.codec
+        self._state = StateCodec(domain.codec.converter, spec.cls)
+        self._retry = retry
+        self._cache = cache
+        self.aggregate = spec.cls
+        """The aggregate class this repository serves."""
+        self.stream = spec.stream
+        """The stream its events are stored in."""
+
+    def with_retry(self, policy: RetryPolicy) -> Repository[A]:
+        """The same repository, re-running commands on VersionConflict as ``policy`` says."""
+        return Repository(self._domain, self._spec, retry=policy, cache=self._cache)
+
+    async def load(self, aggregate_id: str) -> A:
+        """The aggregate's current state; version 0 if it was never written."""
+        aggregate, _ = await self._load(aggregate_id)
+        return aggregate
+
+    async def history(
+        self, aggregate_id: str, *, after_version: int = 0
+    ) -> list[StoredEvent[Event]]:
+        """The aggregate's stored events after ``after_version``, oldest first, with their meta."""
+        _check_id(aggregate_id)
+        found: list[StoredEvent[Event]] = []
+        while True:
+            page = await self._backend.read_aggregate(
+                self.stream, aggregate_id, after_version=after_version, limit=PAGE
+            )
+            for record in page:
+                found.append(StoredEvent(decode_record(self._codec, record), meta_of(record)))
+            if len(page) < PAGE:
+                return found
+            after_version = page[-1].version
+
+    async def execute(
+        self,
+        aggregate_id: str,
+        command: Callable[Concatenate[A, P], Decision | Awaitable[Decision]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> A:
+        """Run ``command`` (e.g. ``User.create``) on the aggregate and return its new state.
+
+        Loads the aggregate, calls the command with ``args``/``kwargs``, and
+        appends the events it returns atomically, expecting the version it
+        loaded. Raises :class:`~evtsrc.VersionConflict` when another writer
+        appended first (after the retries of this repository's policy) and
+        :class:`~evtsrc.CommandError` when the command refuses.
+        """
+        spec = self._command_spec(command)
+        try:
+            spec.signature.bind(None, *args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{self.aggregate.__qualname__}.{spec.name}(): {error}") from None
+        attempt = 1
+        while True:
+            aggregate, stale = await self._load(aggregate_id)
+            try:
+                return await self._run(aggregate, spec, stale, args, kwargs)
+            except VersionConflict:
+                if attempt >= self._retry.attempts:
+                    raise
+                await asyncio.sleep(self._retry.delay(attempt))
+                attempt += 1
+
+    def _command_spec(self, command: Callable[..., Any]) -> CommandSpec:
+        spec = self._spec.functions.get(command)
+        if spec is None:
+            name = getattr(command, "__qualname__", repr(command))
+            raise TypeError(f"{name} is not a @command of {self.aggregate.__qualname__}")
+        return spec
+
+    async def _load(self, aggregate_id: str) -> tuple[A, bool]:
+        """The aggregate, and whether a snapshot of it was stored by other fold code."""
+        _check_id(aggregate_id)
+        aggregate: A | None = None
+        stale = False
+        cached = self._cache.get(aggregate_id) if self._cache is not None else None
+        if cached is not None:
+            aggregate = self._restore(aggregate_id, cached.version, cached.state)
+        elif self._spec.snapshot_every:
+            snapshot = await self._backend.get_snapshot(self.stream, aggregate_id)
+            if snapshot is not None and snapshot.key == self._spec.snapshot_key:
+                aggregate = self._restore(aggregate_id, snapshot.version, snapshot.state)
+            elif snapshot is not None:
+                stale = True
+                log.info(
+                    "ignoring the snapshot of %s/%s stored under key %r (current key %r)",
+                    self.stream,
+                    aggregate_id,
+                    snapshot.key,
+                    self._spec.snapshot_key,
+                )
+        if aggregate is None:
+            aggregate = self._restore(aggregate_id, 0, None)
+        while True:
+            page = await self._backend.read_aggregate(
+                self.stream, aggregate_id, after_version=aggregate.version, limit=PAGE
+            )
+            self._fold_records(aggregate, page)
+            if len(page) < PAGE:
+                break
+        if cached is None or cached.version != aggregate.version:
+            self._remember(aggregate)
+        return aggregate, stale
+
+    def _restore(self, aggregate_id: str, version: int, state: JSONObject | None) -> A:
+        aggregate: A
+        if state is None:
+            aggregate = self.aggregate()  # pyright: ignore[reportAssignmentType]
+        else:
+            try:
+                aggregate = cast(A, self._state.decode(state))
+            except Exception as error:
+                raise EventDecodeError(
+                    f"stored state of {self.aggregate.__qualname__} does not match its fields: "
+                    f"{error}",
+                    stream=self.stream,
+                    aggregate_id=aggregate_id,
+                    version=version,
+                ) from error
+        aggregate.id = aggregate_id
+        aggregate.version = version
+        aggregate.__dict__["_evtsrc_domain"] = self._domain
+        return aggregate
+
+    def _fold_records(self, aggregate: A, records: Sequence[EventRecord]) -> None:
+        for record in records:
+            if record.version != aggregate.version + 1:
+                raise CorruptStreamError(
+                    f"{record.stream}/{record.aggregate_id}: version {record.version} follows "
+                    f"version {aggregate.version}; versions must be consecutive from 1"
+                )
+            event = decode_record(self._codec, record)
+            self._fold(aggregate, event, record)
+
+    def _fold(self, aggregate: A, event: Event, record: EventRecord) -> None:
+        fold = self._fold_of(type(event), record)
+        if fold.takes_meta:
+            fold.function(aggregate, event, meta_of(record))
+        else:
+            fold.function(aggregate, event)
+        aggregate.version = record.version
+
+    def _fold_of(self, event_cls: type[Event], record: EventRecord) -> Fold:
+        fold = self._spec.fold_for(event_cls)
+        if fold is None:
+            raise EventDecodeError(
+                f"stored event {record.type!r} has no fold in {self.aggregate.__qualname__}",
+                stream=record.stream,
+                aggregate_id=record.aggregate_id,
+                version=record.version,
+                type_name=record.type,
+            )
+        return fold
+
+    async def _run(self, aggregate: A, spec: CommandSpec, stale: bool, args: Any, kwargs: Any) -> A:
+        decision = spec.function(aggregate, *args, **kwargs)
+        if inspect.isawaitable(decision):
+            decision = await decision
+        events = self._check_decision(spec, decision)
+        if not events:
+            return aggregate
+        now = datetime.now(UTC)
+        new_events: list[NewEvent] = []
+        checked: list[Event] = []
+        for event in events:
+            type_name, data = self._codec.encode(event)
+            checked.append(self._codec.decode(type_name, data))
+            new_events.append(NewEvent(type_name, data, now))
+        before = aggregate.version
+        records = await self._backend.append(self.stream, aggregate.id, before, new_events)
+        for event, record in zip(checked, records, strict=True):
+            self._fold(aggregate, event, record)
+        every = self._spec.snapshot_every
+        if every and (stale or before // every != aggregate.version // every):
+            await self._store_snapshot(aggregate)
+        self._remember(aggregate)
+        return aggregate
+
+    def _check_decision(self, spec: CommandSpec, decision: object) -> Sequence[Event]:
+        if decision is None:
+            return ()
+        items: Sequence[object]
+        if isinstance(decision, Event):
+            items = (decision,)
+        elif isinstance(decision, (list, tuple)):
+            items = cast(Sequence[object], decision)
+        else:
+            raise TypeError(
+                f"{self.aggregate.__qualname__}.{spec.name} returned {decision!r}; a command "
+                "returns an event, a list or tuple of events, or None"
+            )
+        events: list[Event] = []
+        for event in items:
+            if not isinstance(event, Event):
+                raise TypeError(
+                    f"{self.aggregate.__qualname__}.{spec.name} returned {event!r}, which is not "
+                    "an Event"
+                )
+            if self._spec.fold_for(type(event)) is None:
+                raise TypeError(
+                    f"{self.aggregate.__qualname__}.{spec.name} returned "
+                    f"{type(event).__qualname__}, which no fold of "
+                    f"{self.aggregate.__qualname__} applies"
+                )
+            events.append(event)
+        return events
+
+    async def _store_snapshot(self, aggregate: A) -> None:
+        snapshot = SnapshotRecord(
+            self.stream,
+            aggregate.id,
+            aggregate.version,
+            self._spec.snapshot_key,
+            self._state.encode(aggregate),
+        )
+        try:
+            await self._backend.put_snapshot(snapshot)
+        except Exception:
+            log.warning(
+                "could not store the snapshot of %s/%s at version %d; the events are "
+                "stored and later loads fold them",
+                self.stream,
+                aggregate.id,
+                aggregate.version,
+                exc_info=True,
+            )
+
+    def _remember(self, aggregate: A) -> None:
+        if self._cache is not None:
+            self._cache.put(aggregate.id, _Cached(aggregate.version, self._state.encode(aggregate)))
+
+
+def _check_id(aggregate_id: object) -> None:
+    if not isinstance(aggregate_id, str) or not aggregate_id:
+        raise ValueError(f"an aggregate id is a non-empty string, not {aggregate_id!r}")
