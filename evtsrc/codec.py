@@ -11,6 +11,7 @@ from uuid import UUID
 import attrs
 import cattrs
 from cattrs.preconf.json import make_converter
+from cattrs.v import format_exception
 
 from .backends.base import EventRecord
 from .errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
@@ -58,13 +59,33 @@ def _uuid_in(value: object, _: type[UUID]) -> UUID:
     return UUID(value)
 
 
+def _strict(kind: type, accepted: tuple[type, ...], label: str) -> Callable[[object, type], Any]:
+    """A structure hook that refuses to convert between JSON types.
+
+    Subclasses (IntEnum, StrEnum, str-mixin enums) are built from the checked value.
+    """
+
+    def hook(value: object, cls: type) -> Any:
+        if not isinstance(value, accepted) or (kind is not bool and isinstance(value, bool)):
+            raise TypeError(f"expected {label}, got {type(value).__name__}")
+        return value if cls is kind and type(value) is kind else cls(value)
+
+    return hook
+
+
 def default_converter() -> cattrs.Converter:
     """The converter evtsrc uses unless given one: JSON-safe, strict about time zones.
 
     Decimal, UUID, date and aware datetime are stored as strings; tuples and
     lists as JSON arrays; enums by value; nested attrs classes as objects.
+    Reading is strict: a stored value of the wrong JSON type is an error, never
+    converted (no "5" read as 5, no 5.7 truncated to 5).
     """
     converter = make_converter()
+    converter.register_structure_hook(str, _strict(str, (str,), "a string"))
+    converter.register_structure_hook(int, _strict(int, (int,), "an integer"))
+    converter.register_structure_hook(float, _strict(float, (int, float), "a number"))
+    converter.register_structure_hook(bool, _strict(bool, (bool,), "true or false"))
     converter.register_unstructure_hook(datetime, _datetime_out)
     converter.register_structure_hook(datetime, _datetime_in)
     converter.register_unstructure_hook(Decimal, str)
@@ -76,9 +97,16 @@ def default_converter() -> cattrs.Converter:
     return converter
 
 
+def _format_one(error: BaseException, type_: type | None) -> str:
+    described = format_exception(error, type_)
+    if isinstance(error, (ValueError, TypeError)) and str(error) and str(error) not in described:
+        return f"{described} ({error})"
+    return described
+
+
 def _describe(error: BaseException) -> str:
     if isinstance(error, cattrs.BaseValidationError):
-        return "; ".join(cattrs.transform_error(error))
+        return "; ".join(cattrs.transform_error(error, format_exception=_format_one))
     return f"{type(error).__name__}: {error}"
 
 

@@ -51,7 +51,12 @@ class Repository(Generic[A]):
         self._spec = spec
         self._backend = domain.backend
         self._codec = domain.codec
-        self._state = StateCodec(domain.codec.converter, spec.cls)
+        # State is encoded only for snapshots and the cache, so only they need it storable.
+        self._state = (
+            StateCodec(domain.codec.converter, spec.cls)
+            if spec.snapshot_every or cache is not None
+            else None
+        )
         self._retry = retry
         self._cache = cache
         self.aggregate = spec.cls
@@ -163,6 +168,7 @@ class Repository(Generic[A]):
             aggregate = self.aggregate()  # pyright: ignore[reportAssignmentType]
         else:
             try:
+                assert self._state is not None
                 aggregate = cast(A, self._state.decode(state))
             except Exception as error:
                 raise EventDecodeError(
@@ -226,8 +232,9 @@ class Repository(Generic[A]):
         for event, record in zip(checked, records, strict=True):
             self._fold(aggregate, event, record)
         every = self._spec.snapshot_every
-        if every and (stale or before // every != aggregate.version // every):
-            await self._store_snapshot(aggregate)
+        crossed = every and (stale or before // every != aggregate.version // every)
+        if crossed and self._state is not None:
+            await self._store_snapshot(aggregate, self._state)
         self._remember(aggregate)
         return aggregate
 
@@ -260,13 +267,13 @@ class Repository(Generic[A]):
             events.append(event)
         return events
 
-    async def _store_snapshot(self, aggregate: A) -> None:
+    async def _store_snapshot(self, aggregate: A, state: StateCodec) -> None:
         snapshot = SnapshotRecord(
             self.stream,
             aggregate.id,
             aggregate.version,
             self._spec.snapshot_key,
-            self._state.encode(aggregate),
+            state.encode(aggregate),
         )
         try:
             await self._backend.put_snapshot(snapshot)
@@ -281,7 +288,7 @@ class Repository(Generic[A]):
             )
 
     def _remember(self, aggregate: A) -> None:
-        if self._cache is not None:
+        if self._cache is not None and self._state is not None:
             self._cache.put(aggregate.id, _Cached(aggregate.version, self._state.encode(aggregate)))
 
 

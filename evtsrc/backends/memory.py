@@ -142,7 +142,7 @@ class InMemoryBackend(Backend):
         key = (snapshot.stream, snapshot.aggregate_id)
         with self._lock:
             old = self._snapshots.get(key)
-            if old is None or old.key != snapshot.key or old.version < snapshot.version:
+            if old is None or old.key != snapshot.key or old.version <= snapshot.version:
                 self._snapshots[key] = snapshot
 
     async def get_bookmark(self, name: str) -> int:
