@@ -1,0 +1,185 @@
+"""Repository behaviour beyond the backend contract: the cache, runtime checks, aggregates."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import pytest
+
+from evtsrc import (
+    Aggregate,
+    Domain,
+    Event,
+    EventDecodeError,
+    RetryPolicy,
+    Snapshots,
+    command,
+    folds,
+)
+from evtsrc.backends import InMemoryBackend, SnapshotRecord
+from evtsrc.cache import LRUCache
+
+from .conformance.model import Counter, Ledger, One
+
+
+class Noted(Event):
+    text: str
+
+
+class Unfolded(Event):
+    pass
+
+
+class Notebook(Aggregate, stream="notebooks"):
+    notes: tuple[str, ...] = ()
+
+    @folds
+    def _noted(self, event: Noted) -> None:
+        self.notes = (*self.notes, event.text)
+
+    @command
+    def note(self, text: str) -> Noted:
+        return Noted(text=text)
+
+    @command
+    def anything(self, value: object) -> Sequence[Event]:
+        return value  # type: ignore[return-value]
+
+
+class Other(Aggregate, stream="others"):
+    @command
+    def nothing(self) -> None:
+        return None
+
+
+async def test_the_cache_folds_only_newer_events_and_sees_other_writers() -> None:
+    backend = InMemoryBackend()
+    cached = Domain(backend, aggregates=[Notebook], cache_size=2).repository(Notebook)
+    plain = Domain(backend, aggregates=[Notebook]).repository(Notebook)
+    await cached.execute("n", Notebook.note, "a")
+    await plain.execute("n", Notebook.note, "b")  # another writer the cache has not seen
+    reads: list[int] = []
+    original = backend.read_aggregate
+
+    async def counting(stream: str, aggregate_id: str, **kwargs: int) -> object:
+        records = await original(stream, aggregate_id, **kwargs)
+        reads.append(len(records))
+        return records
+
+    backend.read_aggregate = counting  # type: ignore[method-assign,assignment]
+    loaded = await cached.load("n")
+    assert loaded.notes == ("a", "b")
+    assert reads == [1]  # only the event after the cached version was read
+    again = await cached.load("n")
+    assert again == loaded and again is not loaded
+    again.notes = ("mutated by the caller",)
+    assert (await cached.load("n")).notes == ("a", "b")
+
+
+async def test_the_cache_is_bounded() -> None:
+    cache: LRUCache[str, int] = LRUCache(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)
+    assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
+    with pytest.raises(ValueError, match="at least 1"):
+        LRUCache(0)
+    with pytest.raises(ValueError, match="cache_size"):
+        Domain(InMemoryBackend(), aggregates=[Notebook], cache_size=-1)
+
+
+async def test_with_retry_keeps_the_cache_and_checks_its_policy() -> None:
+    repo = Domain(InMemoryBackend(), aggregates=[Notebook], cache_size=5).repository(Notebook)
+    retrying = repo.with_retry(RetryPolicy(attempts=3))
+    await retrying.execute("n", Notebook.note, "x")
+    assert (await repo.load("n")).notes == ("x",)
+    with pytest.raises(ValueError, match="attempts"):
+        RetryPolicy(attempts=0)
+    assert 0 <= RetryPolicy(backoff=0.01).delay(3) <= 0.04
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("text", "returned 'text'; a command returns an event"),
+        ([Noted(text="ok"), 5], "returned 5, which is not an Event"),
+        ([Unfolded()], "returned Unfolded, which no fold of Notebook applies"),
+    ],
+)
+async def test_what_a_command_returns_is_checked_before_storing(
+    value: object, message: str
+) -> None:
+    repo = Domain(InMemoryBackend(), aggregates=[Notebook]).repository(Notebook)
+    with pytest.raises(TypeError, match=message):
+        await repo.execute("n", Notebook.anything, value)
+    assert await repo.history("n") == []
+
+
+async def test_a_command_of_another_aggregate_is_refused() -> None:
+    domain = Domain(InMemoryBackend(), aggregates=[Notebook, Other])
+    with pytest.raises(TypeError, match="Other.nothing is not a @command of Notebook"):
+        await domain.repository(Notebook).execute("n", Other.nothing)  # type: ignore[arg-type]
+
+
+async def test_aggregates_load_others_only_through_a_domain() -> None:
+    domain = Domain(InMemoryBackend(), aggregates=[Counter, Ledger])
+    await domain.repository(Ledger).execute("l", Ledger.record, street="s")
+    counter = await domain.repository(Counter).load("c")
+    assert (await counter.load(Ledger, "l")).entries == 1
+    with pytest.raises(RuntimeError, match="Counter was not loaded through a Domain"):
+        await Counter().load(Ledger, "l")
+
+
+def test_aggregates_compare_and_print_with_id_and_version() -> None:
+    a, b = Counter(one=1), Counter(one=1)
+    assert a == b and a != Counter(one=2)
+    b.version = 1
+    assert a != b
+    assert a != Ledger()
+    assert repr(Ledger()) == "Ledger(id='', version=0, entries=0)"
+    with pytest.raises(TypeError):
+        hash(a)
+    with pytest.raises(TypeError):
+        Counter(1)  # type: ignore[misc]
+
+
+class Snappy(Aggregate, stream="snappy", snapshots=Snapshots()):
+    count: int = 0
+
+    @folds
+    def _one(self, event: One) -> None:
+        self.count += 1
+
+    @command
+    def bump(self) -> One:
+        return One()
+
+
+async def test_a_failed_snapshot_write_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    backend = InMemoryBackend()
+
+    async def broken(snapshot: SnapshotRecord) -> None:
+        raise ConnectionError("snapshot store is down")
+
+    backend.put_snapshot = broken  # type: ignore[method-assign]
+    repo = Domain(backend, aggregates=[Snappy]).repository(Snappy)
+    with caplog.at_level(logging.WARNING, logger="evtsrc"):
+        after = await repo.execute("s", Snappy.bump)
+    assert after.count == 1
+    assert "could not store the snapshot of snappy/s at version 1" in caplog.text
+    assert (await repo.load("s")).count == 1
+
+
+async def test_a_snapshot_of_the_wrong_shape_is_a_clear_error() -> None:
+    backend = InMemoryBackend()
+    repo = Domain(backend, aggregates=[Snappy]).repository(Snappy)
+    await repo.execute("s", Snappy.bump)
+    good = await backend.get_snapshot("snappy", "s")
+    assert good is not None
+    await backend.put_snapshot(SnapshotRecord("snappy", "s", 1, good.key, {"count": "one"}))
+    with pytest.raises(EventDecodeError, match=r"stored state of Snappy does not match its fields"):
+        await repo.load("s")
