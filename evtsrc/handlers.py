@@ -160,7 +160,8 @@ class HandlerRunner(Generic[H]):
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be positive, not {poll_interval}")
-        self.handler = handler
+        self.handler: H = handler
+        """The handler this runner feeds."""
         self.name = handler.__handler_name__
         self._domain = domain
         self._callbacks = _callbacks(handler, domain)
