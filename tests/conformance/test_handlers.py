@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from evtsrc import Domain, HandlerError
-from evtsrc.backends import Backend, InMemoryBookmarks
+from evtsrc import Domain, EventMeta, HandlerError, on_event
+from evtsrc.backends import Backend, InMemoryBackend, InMemoryBookmarks
 
-from .model import Counter, Ledger, OnlyCounters, Seen
+from .model import Address, Counter, Ledger, OnlyCounters, Seen
 
 
 async def _fill(domain: Domain) -> None:
@@ -206,3 +206,49 @@ async def test_a_started_handler_delivers_new_events_and_stops_cleanly(domain: D
     await domain.repository(Counter).execute("after-stop", Counter.do_one)
     await asyncio.sleep(0.1)
     assert [row[1] for row in runner.handler.log] == ["live"]
+
+
+async def test_bookmarks_can_live_in_another_backend(domain: Domain) -> None:
+    await _fill(domain)
+    elsewhere = InMemoryBackend()
+    runner = domain.handler(Seen(), bookmarks=elsewhere)
+    assert await runner.run_once() == 6
+    last = (await _positions(domain))[-1][2]
+    assert await elsewhere.get_bookmark("seen") == last
+    assert await domain.backend.get_bookmark("seen") == 0
+    assert await domain.handler(Seen(), bookmarks=elsewhere).run_once() == 0
+
+
+async def test_a_crash_mid_batch_never_moves_the_bookmark_past_unhandled_events(
+    domain: Domain,
+) -> None:
+    await _fill(domain)
+    expected = await _positions(domain)
+    gate = asyncio.Event()
+
+    class Stuck(Seen, name="stuck"):
+        def _record(self, event: object, meta: EventMeta) -> None:
+            super()._record(event, meta)  # type: ignore[arg-type]
+            if len(self.log) == 4:
+                gate.set()
+
+        @on_event
+        async def addressed(self, event: Address, meta: EventMeta) -> None:
+            self._record(event, meta)
+            if len(self.log) >= 4:
+                await asyncio.sleep(3600)  # the process "dies" here
+
+    crashing = domain.handler(Stuck(), batch_size=100)
+    task = asyncio.create_task(crashing.run_once())
+    await gate.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    bookmark = await domain.backend.get_bookmark("stuck")
+    in_progress = expected[4][2]
+    assert crashing.handler.log[-1][2] == in_progress
+    assert bookmark < in_progress
+    restarted = domain.handler(Seen(), bookmarks=None)
+    await restarted.set_position(bookmark)
+    await restarted.run_once()
+    assert [row for row in expected if row[2] > bookmark] == restarted.handler.log
