@@ -8,12 +8,20 @@ and fails the run under ``CI=true``: CI must start every server.
 from __future__ import annotations
 
 import os
+import tempfile
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 import attrs
 
 from evtsrc.backends import Backend, InMemoryBackend
+
+POSTGRES_ENV = "EVTSRC_TEST_POSTGRES_DSN"
+"""A libpq-style URL of a PostgreSQL server the tests may create tables on."""
+MARIADB_ENV = "EVTSRC_TEST_MARIADB_URL"
+"""A SQLAlchemy URL (mysql+asyncmy://...) of a MariaDB or MySQL database."""
 
 
 @attrs.frozen
@@ -32,8 +40,54 @@ async def _memory(_: str) -> AsyncIterator[Backend]:
         await backend.close()
 
 
+def unique_prefix() -> str:
+    """Table names no other test uses, so tests share a server without seeing each other."""
+    return f"t{uuid.uuid4().hex[:10]}_"
+
+
+def sqlalchemy_url(location: str) -> str:
+    """``location`` with the async driver SQLAlchemy needs for it."""
+    if location.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + location.removeprefix("postgresql://")
+    return location
+
+
+@asynccontextmanager
+async def _sqlalchemy(location: str) -> AsyncIterator[Backend]:
+    from evtsrc.backends.sql_schema import TableNames
+    from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = sqlalchemy_url(location) or f"sqlite+aiosqlite:///{Path(folder) / 'events.db'}"
+        backend = SqlAlchemyBackend(url, tables=TableNames(prefix=unique_prefix()))
+        await backend.create_schema()
+        try:
+            yield backend
+        finally:
+            await backend.drop_schema()
+            await backend.close()
+
+
+@asynccontextmanager
+async def _asyncpg(location: str) -> AsyncIterator[Backend]:
+    from evtsrc.backends.postgres import PostgresBackend
+    from evtsrc.backends.sql_schema import TableNames
+
+    backend = await PostgresBackend.connect(location, tables=TableNames(prefix=unique_prefix()))
+    await backend.create_schema()
+    try:
+        yield backend
+    finally:
+        await backend.drop_schema()
+        await backend.close()
+
+
 TARGETS: list[BackendTarget] = [
     BackendTarget("memory", None, _memory),
+    BackendTarget("sqlite", None, _sqlalchemy),
+    BackendTarget("sqlalchemy-postgres", POSTGRES_ENV, _sqlalchemy),
+    BackendTarget("sqlalchemy-mariadb", MARIADB_ENV, _sqlalchemy),
+    BackendTarget("asyncpg", POSTGRES_ENV, _asyncpg),
 ]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -102,6 +102,11 @@ class PollingListener:
 
 class Backend(abc.ABC):
     """Storage for events, snapshots and bookmarks. See the module docstring."""
+
+    before_commit: Callable[[str, str], Awaitable[None]] | None = None
+    """A testing hook: awaited by ``append(stream, aggregate_id, ...)`` once the events
+    have their positions and before they commit, so that tests can hold a writer
+    open and commit writers out of order. None in production."""
 
     @abc.abstractmethod
     async def append(

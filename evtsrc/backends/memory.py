@@ -77,6 +77,9 @@ class InMemoryBackend(Backend):
         """Append atomically after ``expected_version``."""
         if not events:
             return []
+        if self.before_commit is not None:
+            # Positions here are taken at commit, so the hook runs before anything is taken.
+            await self.before_commit(stream, aggregate_id)
         with self._lock:
             key = (stream, aggregate_id)
             history = self._by_aggregate.get(key)

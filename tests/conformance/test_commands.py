@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from evtsrc import CommandError, Domain, RetryPolicy, VersionConflict
+from evtsrc import CommandError, Domain, EventEncodeError, RetryPolicy, VersionConflict
 from evtsrc.backends import Backend, NewEvent
 
 from .model import Address, Colour, Counter, Ledger, Multi, One, Rich, Two, VersionSeen
@@ -168,7 +168,7 @@ async def test_an_exhausted_retry_policy_raises_the_conflict(domain: Domain) -> 
 
 async def test_event_values_round_trip_through_the_store(domain: Domain) -> None:
     rich = Rich(
-        text="naïve “quotes” \\ \n 🎉 \u0000-free",
+        text="naïve “quotes” \\ \n 🎉 \t \"json\" 'sql' ; --",
         number=2**62,
         ratio=0.1,
         flag=True,
@@ -191,6 +191,32 @@ async def test_event_values_round_trip_through_the_store(domain: Domain) -> None
     assert isinstance(stored.event, Rich)
     assert stored.event.at.utcoffset() == timedelta(hours=5, minutes=30)
     assert (await counters.load("r")).rich == rich
+
+
+async def test_a_nul_character_is_stored_exactly_or_refused_clearly(domain: Domain) -> None:
+    counters = domain.repository(Counter)
+    rich = Rich(
+        text="before\u0000after",
+        number=1,
+        ratio=1.0,
+        flag=False,
+        amount=Decimal(1),
+        at=datetime(2024, 1, 1, tzinfo=UTC),
+        day=date(2024, 1, 1),
+        key=UUID(int=1),
+        colour=Colour.RED,
+        tags=(),
+        scores=[],
+        note=None,
+        home=Address(street="s", city="c"),
+    )
+    try:
+        await counters.execute("nul", Counter.do_rich, rich)
+    except EventEncodeError as error:
+        assert "NUL" in str(error)
+        assert await counters.history("nul") == []
+    else:
+        assert [s.event for s in await counters.history("nul")] == [rich]
 
 
 async def test_aggregate_ids_are_opaque_strings(domain: Domain) -> None:

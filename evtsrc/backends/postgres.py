@@ -1,0 +1,259 @@
+"""The native PostgreSQL backend on asyncpg: the fastest path to PostgreSQL.
+
+It uses the same tables as :class:`~evtsrc.backends.sqlalchemy.SqlAlchemyBackend`
+on PostgreSQL, so either can read what the other wrote, and the same ordering
+scheme: a position is the writing transaction's id shifted left by 20 bits plus
+the event's index in its append, and readers see only positions below the
+oldest transaction still running (``pg_snapshot_xmin``). Writers never wait for
+each other; a transaction left open anywhere on the server holds readers back
+until it ends. Appends ``NOTIFY`` the events table's channel, so tailing
+handlers wake within milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from ..errors import EventEncodeError, VersionConflict
+from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord
+from .pg_listen import PgListener
+from .sql_schema import NAME_LENGTH, TableNames
+
+SHIFT = 20
+_HORIZON = f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {SHIFT})"
+_COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PostgresBackend(Backend):
+    """A :class:`~evtsrc.backends.Backend` on an asyncpg connection pool.
+
+    ``PostgresBackend.connect(dsn)`` makes the pool; or pass your own pool (its
+    connections need no special setup: JSON is encoded here).
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, tables: TableNames | None = None, dsn: str | None = None
+    ) -> None:
+        self.pool = pool
+        self.names = tables or TableNames()
+        self._dsn = dsn
+        self._owns_pool = False
+        events, snapshots = _quote(self.names.events), _quote(self.names.snapshots)
+        bookmarks = _quote(self.names.bookmarks)
+        self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
+        self._sql_head = (
+            f"SELECT coalesce(max(version), 0), pg_current_xact_id()::text::bigint "
+            f"FROM {events} WHERE stream = $1 AND aggregate_id = $2"
+        )
+        self._sql_insert = (
+            f"INSERT INTO {events} ({_COLUMNS}) "
+            f"SELECT * FROM unnest($1::bigint[], $2::varchar[], $3::varchar[], $4::int[], "
+            f"$5::varchar[], $6::jsonb[], $7::timestamptz[])"
+        )
+
+    @classmethod
+    async def connect(
+        cls, dsn: str, *, tables: TableNames | None = None, min_size: int = 2, max_size: int = 10
+    ) -> PostgresBackend:
+        """A backend on a new pool to ``dsn``; :meth:`close` closes the pool."""
+        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        backend = cls(pool, tables=tables, dsn=dsn)
+        backend._owns_pool = True
+        return backend
+
+    def schema_sql(self) -> str:
+        """The DDL :meth:`create_schema` runs."""
+        n = self.names
+        name = f"varchar({NAME_LENGTH})"
+        return f"""CREATE TABLE IF NOT EXISTS {self._events} (
+    position bigint PRIMARY KEY,
+    stream {name} NOT NULL,
+    aggregate_id {name} NOT NULL,
+    version integer NOT NULL,
+    type {name} NOT NULL,
+    data jsonb NOT NULL,
+    timestamp timestamptz NOT NULL,
+    CONSTRAINT {_quote(n.version_constraint)} UNIQUE (stream, aggregate_id, version)
+);
+CREATE INDEX IF NOT EXISTS {_quote(n.events + "_stream_ix")} ON {self._events} (stream, position);
+CREATE TABLE IF NOT EXISTS {self._snapshots} (
+    stream {name} NOT NULL,
+    aggregate_id {name} NOT NULL,
+    version integer NOT NULL,
+    key {name} NOT NULL,
+    state jsonb NOT NULL,
+    PRIMARY KEY (stream, aggregate_id)
+);
+CREATE TABLE IF NOT EXISTS {self._bookmarks} (
+    name {name} PRIMARY KEY,
+    position bigint NOT NULL
+);
+"""
+
+    async def create_schema(self) -> None:
+        """Create the tables and index that do not exist yet."""
+        async with self.pool.acquire() as connection:
+            await connection.execute(self.schema_sql())
+
+    async def drop_schema(self) -> None:
+        """Drop the tables (and every event in them)."""
+        async with self.pool.acquire() as connection:
+            await connection.execute(
+                f"DROP TABLE IF EXISTS {self._events}, {self._snapshots}, {self._bookmarks}"
+            )
+
+    async def append(
+        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> Sequence[EventRecord]:
+        """Append atomically after ``expected_version``, in one transaction."""
+        if not events:
+            return []
+        if len(events) >= 1 << SHIFT:
+            raise ValueError(f"one append takes fewer than {1 << SHIFT} events")
+        versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
+        payloads = [json.dumps(e.data, ensure_ascii=False, separators=(",", ":")) for e in events]
+        try:
+            async with self.pool.acquire() as connection, connection.transaction():
+                head = await connection.fetchrow(self._sql_head, stream, aggregate_id)
+                assert head is not None  # an aggregate query always returns one row
+                version: int = head[0]
+                xid: int = head[1]
+                if version != expected_version:
+                    raise VersionConflict(stream, aggregate_id, expected_version)
+                positions = [(xid << SHIFT) | index for index in range(len(events))]
+                await connection.execute(
+                    self._sql_insert,
+                    positions,
+                    [stream] * len(events),
+                    [aggregate_id] * len(events),
+                    versions,
+                    [e.type for e in events],
+                    payloads,
+                    [e.timestamp for e in events],
+                )
+                await connection.execute("SELECT pg_notify($1, $2)", self.channel, stream)
+                if self.before_commit is not None:
+                    await self.before_commit(stream, aggregate_id)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name == self.names.version_constraint:
+                raise VersionConflict(stream, aggregate_id, expected_version) from error
+            raise
+        except asyncpg.UntranslatableCharacterError as error:
+            raise EventEncodeError(
+                "PostgreSQL cannot store the NUL character (\\u0000) in JSON strings"
+            ) from error
+        return [
+            EventRecord(stream, aggregate_id, v, p, e.timestamp, e.type, e.data)
+            for v, p, e in zip(versions, positions, events, strict=True)
+        ]
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel appends announce themselves on."""
+        return self.names.events
+
+    @staticmethod
+    def _records(rows: list[asyncpg.Record]) -> list[EventRecord]:
+        return [EventRecord(r[1], r[2], r[3], r[0], r[6], r[4], json.loads(r[5])) for r in rows]
+
+    async def read_aggregate(
+        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of one aggregate after ``after_version``, by version."""
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM {self._events} WHERE stream = $1 AND aggregate_id = $2 "
+            "AND version > $3 ORDER BY version LIMIT $4",
+            stream,
+            aggregate_id,
+            after_version,
+            limit,
+        )
+        return self._records(rows)
+
+    async def read_streams(
+        self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of ``streams`` after ``after_position`` that no earlier commit can precede."""
+        if not streams:
+            return []
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM {self._events} WHERE stream = any($1::varchar[]) "
+            f"AND position > $2 AND position < {_HORIZON} ORDER BY position LIMIT $3",
+            list(streams),
+            after_position,
+            limit,
+        )
+        return self._records(rows)
+
+    async def last_position(self, streams: Sequence[str]) -> int:
+        """The highest position a reader of ``streams`` can see now; 0 if none."""
+        found: int | None = await self.pool.fetchval(
+            f"SELECT max(position) FROM {self._events} WHERE stream = any($1::varchar[]) "
+            f"AND position < {_HORIZON}",
+            list(streams),
+        )
+        return found or 0
+
+    async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
+        """The stored snapshot of one aggregate."""
+        row = await self.pool.fetchrow(
+            f"SELECT version, key, state FROM {self._snapshots} "
+            "WHERE stream = $1 AND aggregate_id = $2",
+            stream,
+            aggregate_id,
+        )
+        if row is None:
+            return None
+        return SnapshotRecord(stream, aggregate_id, row[0], row[1], json.loads(row[2]))
+
+    async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
+        """Store ``snapshot`` unless a newer one under the same key is stored."""
+        await self.pool.execute(
+            f"INSERT INTO {self._snapshots} AS s (stream, aggregate_id, version, key, state) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (stream, aggregate_id) DO UPDATE "
+            "SET version = excluded.version, key = excluded.key, state = excluded.state "
+            "WHERE s.key <> excluded.key OR s.version <= excluded.version",
+            snapshot.stream,
+            snapshot.aggregate_id,
+            snapshot.version,
+            snapshot.key,
+            json.dumps(snapshot.state, ensure_ascii=False),
+        )
+
+    async def get_bookmark(self, name: str) -> int:
+        """The position stored for ``name``; 0 if none."""
+        found: int | None = await self.pool.fetchval(
+            f"SELECT position FROM {self._bookmarks} WHERE name = $1", name
+        )
+        return found or 0
+
+    async def set_bookmark(self, name: str, position: int) -> None:
+        """Store ``position`` for ``name``."""
+        await self.pool.execute(
+            f"INSERT INTO {self._bookmarks} (name, position) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            name,
+            position,
+        )
+
+    async def listen(self, streams: Sequence[str]) -> AppendListener:
+        """A LISTEN connection woken by every commit to ``streams``."""
+        return await PgListener.open(self._connect_args(), self.channel, streams)
+
+    def _connect_args(self) -> Any:
+        if self._dsn is None:
+            raise RuntimeError("PostgresBackend made from a pool cannot LISTEN: pass dsn= as well")
+        return self._dsn
+
+    async def close(self) -> None:
+        """Close the pool if this backend made it."""
+        if self._owns_pool:
+            await self.pool.close()

@@ -1,0 +1,136 @@
+"""The tables of the SQL backends, with names derived from one prefix.
+
+Every index and constraint is named after its table, so two event stores can
+share one database schema under different prefixes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql
+from sqlalchemy.engine import Dialect
+
+NAME_LENGTH = 200
+"""The longest stream name, aggregate id, type name, snapshot key or bookmark name stored."""
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (naive UTC where it has no zones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in ("mysql", "mariadb"):
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json() -> sa.types.TypeEngine[Any]:
+    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def _name() -> sa.types.TypeEngine[str]:
+    # Ids compare as exact strings everywhere: MariaDB's default collations would
+    # make "a", "A" and "a " one aggregate.
+    exact = mysql.VARCHAR(NAME_LENGTH, charset="utf8mb4", collation="utf8mb4_nopad_bin")
+    return sa.String(NAME_LENGTH).with_variant(exact, "mysql", "mariadb")
+
+
+@attrs.frozen
+class TableNames:
+    """The names of an event store's tables: ``prefix`` + events, snapshots, bookmarks."""
+
+    prefix: str = "evtsrc_"
+
+    @property
+    def events(self) -> str:
+        """The events table."""
+        return f"{self.prefix}events"
+
+    @property
+    def snapshots(self) -> str:
+        """The snapshots table."""
+        return f"{self.prefix}snapshots"
+
+    @property
+    def bookmarks(self) -> str:
+        """The handler bookmarks table."""
+        return f"{self.prefix}bookmarks"
+
+    @property
+    def version_constraint(self) -> str:
+        """The unique constraint whose violation means a version conflict."""
+        return f"{self.events}_version_uq"
+
+
+class Tables:
+    """SQLAlchemy Core tables for one event store on one dialect."""
+
+    def __init__(self, names: TableNames, dialect: str) -> None:
+        self.names = names
+        self.metadata = sa.MetaData()
+        # PostgreSQL positions are computed from the writing transaction's id (see
+        # the backend); elsewhere the database numbers rows as they are inserted.
+        assigned = dialect != "postgresql"
+        self.events = sa.Table(
+            names.events,
+            self.metadata,
+            sa.Column(
+                "position",
+                sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                primary_key=True,
+                autoincrement=assigned,
+            ),
+            sa.Column("stream", _name(), nullable=False),
+            sa.Column("aggregate_id", _name(), nullable=False),
+            sa.Column("version", sa.Integer(), nullable=False),
+            sa.Column("type", _name(), nullable=False),
+            sa.Column("data", _json(), nullable=False),
+            sa.Column("timestamp", UTCDateTime(), nullable=False),
+            sa.UniqueConstraint("stream", "aggregate_id", "version", name=names.version_constraint),
+            sa.Index(f"{names.events}_stream_ix", "stream", "position"),
+            sqlite_autoincrement=True,
+            mysql_charset="utf8mb4",
+        )
+        self.snapshots = sa.Table(
+            names.snapshots,
+            self.metadata,
+            sa.Column("stream", _name(), primary_key=True),
+            sa.Column("aggregate_id", _name(), primary_key=True),
+            sa.Column("version", sa.Integer(), nullable=False),
+            sa.Column("key", _name(), nullable=False),
+            sa.Column("state", _json(), nullable=False),
+            mysql_charset="utf8mb4",
+        )
+        self.bookmarks = sa.Table(
+            names.bookmarks,
+            self.metadata,
+            sa.Column("name", _name(), primary_key=True),
+            sa.Column("position", sa.BigInteger(), nullable=False),
+            mysql_charset="utf8mb4",
+        )
+
+    def ddl(self, dialect: Dialect) -> str:
+        """The CREATE statements for these tables, as SQL text for ``dialect``."""
+        statements: list[str] = []
+        for table in self.metadata.sorted_tables:
+            statements.append(str(sa.schema.CreateTable(table).compile(dialect=dialect)).strip())
+            for index in table.indexes:
+                statements.append(str(sa.schema.CreateIndex(index).compile(dialect=dialect)))
+        return ";\n\n".join(statements) + ";\n"

@@ -1,0 +1,386 @@
+"""Event storage on SQLAlchemy 2 Core with async engines: SQLite, MariaDB/MySQL, PostgreSQL.
+
+``SqlAlchemyBackend("sqlite+aiosqlite:///events.db")``, or pass an
+``AsyncEngine``. Call :meth:`SqlAlchemyBackend.create_schema` once (it is
+idempotent), or print :meth:`SqlAlchemyBackend.schema_sql` for your migrations.
+
+How each database keeps handlers from skipping events (see docs/concepts/ordering):
+
+* SQLite: one writer at a time (``BEGIN IMMEDIATE``), so positions commit in order.
+* MariaDB/MySQL: appends hold a named lock (``GET_LOCK``) from insert to commit,
+  so positions commit in order; independent writers queue on that lock.
+* PostgreSQL: a position is the writing transaction's id times 2**20 plus the
+  event's index, and readers see only positions below the oldest transaction
+  still running: writers never wait for each other, and a long-open
+  transaction holds readers back until it ends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ..errors import EventEncodeError, VersionConflict
+from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord
+from .sql_schema import TableNames, Tables
+
+PG_POSITION_SHIFT = 20
+"""PostgreSQL positions are ``transaction id << 20 | index``: at most 2**20 events per append."""
+
+_PG_XID = sa.text("pg_current_xact_id()::text::bigint")
+_PG_HORIZON: sa.ColumnElement[int] = sa.literal_column(
+    f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {PG_POSITION_SHIFT})"
+)
+
+
+UNIQUE_VIOLATION = "23505"
+UNTRANSLATABLE_CHARACTER = "22P05"
+NUL_MESSAGE = "PostgreSQL cannot store the NUL character (\\u0000) in JSON strings"
+
+
+def _sqlstate(error: sa_exc.DBAPIError) -> str | None:
+    for candidate in (error.orig, getattr(error.orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sqlite_connect(dbapi_connection: Any, _: object) -> None:
+    # Let the begin hook below issue BEGIN itself, and make the file fit for concurrent use.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "busy_timeout=30000",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    write = connection.get_execution_options().get("evtsrc_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class SqlAlchemyBackend(Backend):
+    """A :class:`~evtsrc.backends.Backend` on any SQLAlchemy async engine it supports."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine | str,
+        *,
+        tables: TableNames | None = None,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        if isinstance(engine, str):
+            engine = create_async_engine(engine, json_serializer=_dumps)
+            self._owns_engine = True
+        else:
+            self._owns_engine = False
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        if self.dialect not in ("sqlite", "postgresql", "mysql", "mariadb"):
+            raise ValueError(f"evtsrc does not support the {self.dialect!r} SQL dialect")
+        self.names = tables or TableNames()
+        self.tables = Tables(self.names, self.dialect)
+        self._lock_timeout = lock_timeout
+        if self.dialect == "sqlite":
+            sa_event.listen(engine.sync_engine, "connect", _sqlite_connect)
+            sa_event.listen(engine.sync_engine, "begin", _sqlite_begin)
+
+    # -- schema ------------------------------------------------------------------------------
+
+    async def create_schema(self) -> None:
+        """Create the tables and indexes that do not exist yet."""
+        async with self.engine.begin() as connection:
+            await connection.run_sync(self.tables.metadata.create_all, checkfirst=True)
+
+    def schema_sql(self) -> str:
+        """The DDL :meth:`create_schema` runs, as SQL text for this engine's dialect."""
+        return self.tables.ddl(self.engine.dialect)
+
+    async def drop_schema(self) -> None:
+        """Drop the tables (and every event in them)."""
+        async with self.engine.begin() as connection:
+            await connection.run_sync(self.tables.metadata.drop_all, checkfirst=True)
+
+    # -- events ------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncGenerator[AsyncConnection]:
+        """A transaction in which positions are taken in commit order (see module docs)."""
+        options = {"evtsrc_write": True} if self.dialect == "sqlite" else {}
+        async with self.engine.connect() as connection:
+            connection = await connection.execution_options(**options)
+            if self.dialect in ("mysql", "mariadb"):
+                await self._get_lock(connection)
+                try:
+                    async with connection.begin():
+                        yield connection
+                finally:
+                    await connection.execute(sa.select(sa.func.release_lock(self._lock_name)))
+            else:
+                async with connection.begin():
+                    yield connection
+
+    @property
+    def _lock_name(self) -> str:
+        return f"evtsrc:{self.names.events}"[:64]
+
+    async def _get_lock(self, connection: AsyncConnection) -> None:
+        got = await connection.scalar(
+            sa.select(sa.func.get_lock(self._lock_name, self._lock_timeout))
+        )
+        await connection.commit()
+        if got != 1:
+            raise TimeoutError(
+                f"could not take the append lock {self._lock_name!r} within {self._lock_timeout} s"
+            )
+
+    async def append(
+        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> Sequence[EventRecord]:
+        """Append atomically after ``expected_version``; see the module docs on ordering."""
+        if not events:
+            return []
+        if len(events) >= 1 << PG_POSITION_SHIFT:
+            raise ValueError(f"one append takes fewer than {1 << PG_POSITION_SHIFT} events")
+        table = self.tables.events
+        current_version = (
+            sa.select(sa.func.coalesce(sa.func.max(table.c.version), 0))
+            .where(table.c.stream == stream, table.c.aggregate_id == aggregate_id)
+            .scalar_subquery()
+        )
+        rows: list[dict[str, Any]] = [
+            {
+                "stream": stream,
+                "aggregate_id": aggregate_id,
+                "version": expected_version + index,
+                "type": event.type,
+                "data": event.data,
+                "timestamp": event.timestamp,
+            }
+            for index, event in enumerate(events, start=1)
+        ]
+        try:
+            async with self._writing() as connection:
+                if self.dialect == "postgresql":
+                    found = (await connection.execute(sa.select(current_version, _PG_XID))).one()
+                    version, xid = found[0], found[1]
+                    for index, row in enumerate(rows):
+                        row["position"] = (xid << PG_POSITION_SHIFT) | index
+                else:
+                    version = await connection.scalar(sa.select(current_version))
+                if version != expected_version:
+                    raise VersionConflict(stream, aggregate_id, expected_version)
+                result = await connection.execute(
+                    sa.insert(table).returning(table.c.position, sort_by_parameter_order=True),
+                    rows,
+                )
+                positions = [row[0] for row in result]
+                if self.dialect == "postgresql":
+                    await connection.execute(sa.select(sa.func.pg_notify(self.channel, stream)))
+                records = [
+                    EventRecord(
+                        stream,
+                        aggregate_id,
+                        row["version"],
+                        position,
+                        row["timestamp"],
+                        row["type"],
+                        row["data"],
+                    )
+                    for row, position in zip(rows, positions, strict=True)
+                ]
+                if self.before_commit is not None:
+                    await self.before_commit(stream, aggregate_id)
+        except sa_exc.IntegrityError as error:
+            if self._is_version_conflict(error):
+                raise VersionConflict(stream, aggregate_id, expected_version) from error
+            raise
+        except sa_exc.DBAPIError as error:
+            if _sqlstate(error) == UNTRANSLATABLE_CHARACTER:
+                raise EventEncodeError(NUL_MESSAGE) from error
+            raise
+        return records
+
+    def _is_version_conflict(self, error: sa_exc.IntegrityError) -> bool:
+        text = str(error.orig)
+        if self.dialect == "sqlite":
+            events = self.names.events
+            columns = f"{events}.stream, {events}.aggregate_id, {events}.version"
+            return "UNIQUE constraint failed" in text and columns in text
+        if self.dialect == "postgresql":
+            return self.names.version_constraint in text and _sqlstate(error) == UNIQUE_VIOLATION
+        args: tuple[object, ...] = error.orig.args if error.orig is not None else ()
+        return (
+            bool(args)
+            and args[0] == 1062
+            and f"'{self.names.version_constraint}'" in text.replace("`", "'")
+        )
+
+    @property
+    def channel(self) -> str:
+        """The PostgreSQL NOTIFY channel appends announce themselves on."""
+        return self.names.events
+
+    def _rows(self, result: sa.CursorResult[Any]) -> list[EventRecord]:
+        return [
+            EventRecord(
+                r.stream, r.aggregate_id, r.version, r.position, r.timestamp, r.type, r.data
+            )
+            for r in result
+        ]
+
+    async def read_aggregate(
+        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of one aggregate after ``after_version``, by version."""
+        table = self.tables.events
+        query = (
+            sa.select(table)
+            .where(
+                table.c.stream == stream,
+                table.c.aggregate_id == aggregate_id,
+                table.c.version > after_version,
+            )
+            .order_by(table.c.version)
+            .limit(limit)
+        )
+        async with self.engine.connect() as connection:
+            return self._rows(await connection.execute(query))
+
+    def _visible(self, streams: Sequence[str]) -> list[sa.ColumnElement[bool]]:
+        table = self.tables.events
+        clauses: list[sa.ColumnElement[bool]] = [
+            table.c.stream == streams[0] if len(streams) == 1 else table.c.stream.in_(streams)
+        ]
+        if self.dialect == "postgresql":
+            clauses.append(table.c.position < _PG_HORIZON)
+        return clauses
+
+    async def read_streams(
+        self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of ``streams`` after ``after_position`` that no earlier commit can precede."""
+        if not streams:
+            return []
+        table = self.tables.events
+        query = (
+            sa.select(table)
+            .where(table.c.position > after_position, *self._visible(streams))
+            .order_by(table.c.position)
+            .limit(limit)
+        )
+        async with self.engine.connect() as connection:
+            return self._rows(await connection.execute(query))
+
+    async def last_position(self, streams: Sequence[str]) -> int:
+        """The highest position a reader of ``streams`` can see now; 0 if none."""
+        if not streams:
+            return 0
+        table = self.tables.events
+        query = sa.select(sa.func.max(table.c.position)).where(*self._visible(streams))
+        async with self.engine.connect() as connection:
+            return await connection.scalar(query) or 0
+
+    # -- snapshots and bookmarks -------------------------------------------------------------
+
+    async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
+        """The stored snapshot of one aggregate."""
+        table = self.tables.snapshots
+        query = sa.select(table).where(
+            table.c.stream == stream, table.c.aggregate_id == aggregate_id
+        )
+        async with self.engine.connect() as connection:
+            row = (await connection.execute(query)).one_or_none()
+        if row is None:
+            return None
+        return SnapshotRecord(row.stream, row.aggregate_id, row.version, row.key, row.state)
+
+    async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
+        """Store ``snapshot`` unless a newer one under the same key is stored."""
+        table = self.tables.snapshots
+        values = {"version": snapshot.version, "key": snapshot.key, "state": snapshot.state}
+        update = (
+            sa.update(table)
+            .where(
+                table.c.stream == snapshot.stream,
+                table.c.aggregate_id == snapshot.aggregate_id,
+                sa.or_(table.c.key != snapshot.key, table.c.version <= snapshot.version),
+            )
+            .values(values)
+        )
+        async with self.engine.begin() as connection:
+            if (await connection.execute(update)).rowcount:
+                return
+            exists = await connection.scalar(
+                sa.select(sa.literal(1)).where(
+                    table.c.stream == snapshot.stream,
+                    table.c.aggregate_id == snapshot.aggregate_id,
+                )
+            )
+            if exists is None:
+                await connection.execute(
+                    sa.insert(table).values(
+                        stream=snapshot.stream, aggregate_id=snapshot.aggregate_id, **values
+                    )
+                )
+
+    async def get_bookmark(self, name: str) -> int:
+        """The position stored for ``name``; 0 if none."""
+        table = self.tables.bookmarks
+        async with self.engine.connect() as connection:
+            found = await connection.scalar(sa.select(table.c.position).where(table.c.name == name))
+        return found or 0
+
+    async def set_bookmark(self, name: str, position: int) -> None:
+        """Store ``position`` for ``name``."""
+        table = self.tables.bookmarks
+        statement: sa.Executable
+        if self.dialect in ("mysql", "mariadb"):
+            insert = mysql_dialect.insert(table).values(name=name, position=position)
+            statement = insert.on_duplicate_key_update(position=insert.inserted.position)
+        else:
+            dialect_insert = (
+                pg_dialect.insert if self.dialect == "postgresql" else sqlite_dialect.insert
+            )
+            upsert = dialect_insert(table).values(name=name, position=position)
+            statement = upsert.on_conflict_do_update(
+                index_elements=[table.c.name], set_={"position": upsert.excluded.position}
+            )
+        async with self.engine.begin() as connection:
+            await connection.execute(statement)
+
+    async def listen(self, streams: Sequence[str]) -> AppendListener:
+        """On PostgreSQL, a LISTEN connection woken by every commit; elsewhere polling."""
+        if self.dialect != "postgresql":
+            return await super().listen(streams)
+        from .pg_listen import PgListener
+
+        url = self.engine.url.set(drivername="postgresql")
+        return await PgListener.open(
+            url.render_as_string(hide_password=False), self.channel, streams
+        )
+
+    async def close(self) -> None:
+        """Dispose of the engine if this backend created it."""
+        if self._owns_engine:
+            await self.engine.dispose()
