@@ -17,7 +17,7 @@ from .errors import (
 from .events import Event, EventMeta, StoredEvent
 from .handlers import EventHandler, HandlerRunner, on_event
 from .repository import Repository
-from .retry import RetryPolicy
+from .retry import NO_RETRY, RetryPolicy
 
 __all__ = [
     "Aggregate",
@@ -34,6 +34,7 @@ __all__ = [
     "EvtsrcError",
     "HandlerError",
     "HandlerRunner",
+    "NO_RETRY",
     "Repository",
     "RetryPolicy",
     "Snapshots",

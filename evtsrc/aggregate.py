@@ -32,10 +32,11 @@ RESERVED_NAMES = frozenset({"id", "version", "load"})
 class Snapshots:
     """Store an aggregate's state so loading it does not fold its whole stream.
 
-    ``every``: store the state when a command brings the version to a multiple of
-    this (1 stores after every command). ``key``: the label snapshots are stored
-    under; left as None it is derived from the fold code and the state fields,
-    so changing a fold makes old snapshots unusable instead of silently wrong.
+    `every`: a command stores the state once `every` or more events have been
+    appended since the stored snapshot (1 stores after every command).
+    `key`: the label snapshots are stored under. Left as None it is derived from
+    the fold code and the state fields, so changing a fold makes old snapshots
+    unusable instead of silently wrong.
     """
 
     every: int = attrs.field(default=1, validator=attrs.validators.ge(1))
@@ -47,19 +48,21 @@ class Aggregate:
     """Base class of aggregates.
 
     Give the stream name in the class statement, the state as annotated
-    attributes with defaults, ``@folds`` methods that apply events to the state
-    and ``@command`` methods that decide new events::
+    attributes with defaults, `@folds` methods that apply events to the state
+    and `@command` methods that decide new events:
 
-        class User(Aggregate, stream="users"):
-            name: str = ""
+    ```python
+    class User(Aggregate, stream="users"):
+        name: str = ""
 
-            @folds
-            def _created(self, event: UserCreated) -> None:
-                self.name = event.name
+        @folds
+        def _created(self, event: UserCreated) -> None:
+            self.name = event.name
 
-            @command
-            def create(self, name: str) -> UserCreated:
-                return UserCreated(name=name)
+        @command
+        def create(self, name: str) -> UserCreated:
+            return UserCreated(name=name)
+    ```
     """
 
     __stream__: ClassVar[str]
@@ -144,7 +147,7 @@ def folds(method: F) -> F:
 
     The event parameter's annotation names the event class (or a union of
     them). An optional second parameter receives the event's
-    :class:`~evtsrc.EventMeta`. The method changes ``self`` and returns None.
+    `EventMeta`. The method changes `self` and returns None.
     """
     setattr(method, _FOLD_MARK, True)
     return method
@@ -155,7 +158,7 @@ def command(method: F) -> F:
 
     It takes typed arguments, reads the current state and returns an event, a
     sequence of events, or None (nothing to store). It raises
-    :class:`~evtsrc.CommandError` when a business rule does not hold. It must
+    `CommandError` when a business rule does not hold. It must
     not change the state itself: events do that, through folds.
     """
     setattr(method, _COMMAND_MARK, True)
@@ -163,12 +166,12 @@ def command(method: F) -> F:
 
 
 def is_fold(value: object) -> bool:
-    """Whether ``value`` was marked with :func:`folds`."""
+    """Whether `value` was marked with `folds()`."""
     return callable(value) and getattr(value, _FOLD_MARK, False) is True
 
 
 def is_command(value: object) -> bool:
-    """Whether ``value`` was marked with :func:`command`."""
+    """Whether `value` was marked with `command()`."""
     return callable(value) and getattr(value, _COMMAND_MARK, False) is True
 
 

@@ -10,7 +10,7 @@ V = TypeVar("V")
 
 
 class LRUCache(Generic[K, V]):
-    """Keeps at most ``size`` entries, dropping the least recently used."""
+    """Keeps at most `size` entries, dropping the least recently used."""
 
     def __init__(self, size: int) -> None:
         if size < 1:
@@ -19,14 +19,14 @@ class LRUCache(Generic[K, V]):
         self._entries: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K) -> V | None:
-        """The entry for ``key``, marked as just used; None if absent."""
+        """The entry for `key`, marked as just used; None if absent."""
         value = self._entries.get(key)
         if value is not None:
             self._entries.move_to_end(key)
         return value
 
     def put(self, key: K, value: V) -> None:
-        """Store ``value`` for ``key``, evicting the oldest entry when full."""
+        """Store `value` for `key`, evicting the oldest entry when full."""
         self._entries[key] = value
         self._entries.move_to_end(key)
         if len(self._entries) > self.size:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import json
+import typing
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -104,10 +106,53 @@ def _format_one(error: BaseException, type_: type | None) -> str:
     return described
 
 
+def as_json(value: object) -> JSONObject:
+    """`value` exactly as it will come back from JSON text (keys as strings, tuples as lists).
+
+    Refuses NaN and infinities, which JSON has no words for.
+    """
+    data: JSONObject = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    return data
+
+
 def _describe(error: BaseException) -> str:
     if isinstance(error, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(error, format_exception=_format_one))
     return f"{type(error).__name__}: {error}"
+
+
+_MAPPINGS = (dict, Mapping, MutableMapping, typing.Dict)  # noqa: UP006
+
+
+def check_json_keys(cls: type, seen: set[type] | None = None) -> None:
+    """Refuse mapping fields whose keys would not come back from JSON as they went in.
+
+    JSON object keys are strings: a `dict[int, str]` would be stored with "1"
+    for 1 and fail to load. Raises TypeError naming the field.
+    """
+    seen = set() if seen is None else seen
+    if cls in seen or not attrs.has(cls):
+        return
+    seen.add(cls)
+    attrs.resolve_types(cls)
+    for field in attrs.fields(cls):
+        pending: list[Any] = [field.type]
+        while pending:
+            annotation = pending.pop()
+            origin = typing.get_origin(annotation)
+            args = typing.get_args(annotation)
+            if origin in _MAPPINGS and args:
+                key: object = args[0]
+                if not (isinstance(key, type) and issubclass(key, str)):
+                    key_name = key.__qualname__ if isinstance(key, type) else repr(key)
+                    raise TypeError(
+                        f"{cls.__qualname__}.{field.name}: JSON object keys are strings, so "
+                        f"a mapping keyed by {key_name} cannot be "
+                        "stored; key it by str"
+                    )
+            pending.extend(args)
+            if isinstance(annotation, type) and attrs.has(annotation):
+                check_json_keys(annotation, seen)
 
 
 class Codec:
@@ -122,7 +167,7 @@ class Codec:
             self.register(cls)
 
     def register(self, cls: type[Event]) -> None:
-        """Make ``cls`` known by its type name; two classes may not share one."""
+        """Make `cls` known by its type name; two classes may not share one."""
         name = event_type_name(cls)
         known = self._classes.get(name)
         if known is cls:
@@ -134,6 +179,7 @@ class Codec:
             )
         try:
             attrs.resolve_types(cls)  # type: ignore[type-var]
+            check_json_keys(cls)
             self._decoders[name] = self.converter.get_structure_hook(cls)
             self._encoders[cls] = self.converter.get_unstructure_hook(cls)
         except Exception as error:
@@ -148,17 +194,17 @@ class Codec:
         return dict(self._classes)
 
     def knows(self, type_name: str) -> bool:
-        """Whether ``type_name`` names a registered event class."""
+        """Whether `type_name` names a registered event class."""
         return type_name in self._classes
 
     def encode(self, event: Event) -> tuple[str, JSONObject]:
-        """The type name and JSON object stored for ``event``."""
+        """The type name and JSON object stored for `event`."""
         cls = type(event)
         encoder = self._encoders.get(cls)
         if encoder is None:
             raise EventEncodeError(f"{cls.__qualname__} is not an event of this domain")
         try:
-            data: JSONObject = encoder(event)
+            data = as_json(encoder(event))
         except EventEncodeError:
             raise
         except Exception as error:
@@ -168,9 +214,9 @@ class Codec:
         return cls.__event_type__, data
 
     def decode(self, type_name: str, data: object) -> Event:
-        """The event stored as ``type_name`` with payload ``data``.
+        """The event stored as `type_name` with payload `data`.
 
-        Raises :class:`UnknownEventType` or :class:`EventDecodeError` naming what is wrong.
+        Raises `UnknownEventType` or `EventDecodeError` naming what is wrong.
         """
         decoder = self._decoders.get(type_name)
         if decoder is None:
@@ -198,6 +244,7 @@ class StateCodec:
     def __init__(self, converter: cattrs.Converter, cls: type[T]) -> None:
         self.cls = cls
         try:
+            check_json_keys(cls)
             self._structure = converter.get_structure_hook(cls)
             self._unstructure = converter.get_unstructure_hook(cls)
         except Exception as error:
@@ -206,9 +253,9 @@ class StateCodec:
             ) from error
 
     def encode(self, state: object) -> JSONObject:
-        """The JSON object for ``state``'s fields."""
+        """The JSON object for `state`'s fields."""
         try:
-            data: JSONObject = self._unstructure(state)
+            data = as_json(self._unstructure(state))
         except EventEncodeError:
             raise
         except Exception as error:
@@ -218,7 +265,7 @@ class StateCodec:
         return data
 
     def decode(self, data: object) -> Any:
-        """A new instance with the fields in ``data``."""
+        """A new instance with the fields in `data`."""
         return self._structure(data, self.cls)
 
 
@@ -237,7 +284,7 @@ def decode_record(codec: Codec, record: EventRecord) -> Event:
 
 
 def meta_of(record: EventRecord) -> EventMeta:
-    """The :class:`EventMeta` of a stored record."""
+    """The `EventMeta` of a stored record."""
     return EventMeta(
         record.stream,
         record.aggregate_id,

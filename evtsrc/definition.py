@@ -34,7 +34,7 @@ _SEQUENCES = {
 
 @attrs.frozen
 class Fold:
-    """One ``@folds`` method."""
+    """One `@folds` method."""
 
     name: str
     function: Callable[..., None]
@@ -44,7 +44,7 @@ class Fold:
 
 @attrs.frozen
 class CommandSpec:
-    """One ``@command`` method."""
+    """One `@command` method."""
 
     name: str
     function: Callable[..., Any]
@@ -78,7 +78,7 @@ def _hints(owner: type, fn: Callable[..., Any]) -> dict[str, Any]:
 def event_parameter(
     owner: type, name: str, fn: Callable[..., Any], kind: str
 ) -> tuple[tuple[type[Event], ...], bool]:
-    """The event classes a ``(self, event[, meta])`` method takes, and whether it takes meta."""
+    """The event classes a `(self, event[, meta])` method takes, and whether it takes meta."""
     where = f"{owner.__qualname__}.{name}"
     params = list(inspect.signature(fn).parameters.values())[1:]
     if len(params) not in (1, 2) or any(
@@ -102,6 +102,11 @@ def event_parameter(
 
 
 def _fold(owner: type, name: str, fn: Callable[..., Any]) -> Fold:
+    if inspect.iscoroutinefunction(fn):
+        raise DefinitionError(
+            f"fold {owner.__qualname__}.{name} is async; folds are plain methods that only "
+            "change the state (read other data in commands)"
+        )
     events, takes_meta = event_parameter(owner, name, fn, "fold")
     return Fold(name, fn, events, takes_meta)
 
@@ -172,6 +177,12 @@ class AggregateSpec(Generic[A]):
             raise DefinitionError(
                 f"aggregate {cls.__qualname__}: cannot resolve its field types: {error}"
             ) from error
+        for field in attrs.fields(cast("type[attrs.AttrsInstance]", cls)):
+            if field.default is attrs.NOTHING:
+                raise DefinitionError(
+                    f"state field {cls.__qualname__}.{field.name} needs a default: an "
+                    "aggregate with no events is its defaults"
+                )
         self.folds: dict[type[Event], Fold] = {}
         self.commands: dict[str, CommandSpec] = {}
         seen: set[str] = set()
@@ -217,7 +228,7 @@ class AggregateSpec(Generic[A]):
             self.folds[event] = fold
 
     def fold_for(self, event_cls: type[Event]) -> Fold | None:
-        """The fold that applies events of ``event_cls`` (or of a base class of it)."""
+        """The fold that applies events of `event_cls` (or of a base class of it)."""
         fold = self.folds.get(event_cls)
         if fold is None:
             for base in event_cls.__mro__[1:]:
@@ -238,8 +249,12 @@ class AggregateSpec(Generic[A]):
 
     @property
     def event_classes(self) -> set[type[Event]]:
-        """Every event class this aggregate folds or its commands return."""
-        found = set(self.folds)
-        for spec in self.commands.values():
-            found.update(spec.events)
+        """Every event class this aggregate folds (with their subclasses defined so far)."""
+        found: set[type[Event]] = set()
+        pending = list(self.folds)
+        while pending:
+            event = pending.pop()
+            if event not in found:
+                found.add(event)
+                pending.extend(event.__subclasses__())
         return found

@@ -24,13 +24,13 @@ H = TypeVar("H", bound=EventHandler)
 class Domain:
     """Aggregates registered over a backend, checked when it is built.
 
-    ``Domain(backend, aggregates=[User, Post])`` reads every aggregate's folds
-    and commands and raises :class:`~evtsrc.DefinitionError` for anything
+    `Domain(backend, aggregates=[User, Post])` reads every aggregate's folds
+    and commands and raises `DefinitionError` for anything
     inconsistent: two folds for one event type, a command that can return an
     event no fold applies, two aggregates on one stream, two event classes with
-    one type name. ``converter`` replaces the cattrs converter for events and
-    state; ``retry`` is the default retry policy of every repository;
-    ``cache_size`` (0 = off) keeps that many loaded aggregates per class in
+    one type name. `converter` replaces the cattrs converter for events and
+    state; `retry` is the default retry policy of every repository;
+    `cache_size` (0 = off) keeps that many loaded aggregates per class in
     memory, so a load folds only newer events.
     """
 
@@ -78,7 +78,7 @@ class Domain:
         }
 
     def repository(self, cls: type[A]) -> Repository[A]:
-        """The repository of aggregate class ``cls``."""
+        """The repository of aggregate class `cls`."""
         repository = self._repositories.get(cls)
         if repository is None:
             raise KeyError(f"aggregate {getattr(cls, '__qualname__', cls)!r} is not in this domain")
@@ -90,7 +90,7 @@ class Domain:
         return tuple(self._specs)
 
     def streams_of(self, event: type[Event]) -> frozenset[str]:
-        """The streams that events of class ``event`` (or its subclasses) are stored in."""
+        """The streams that events of class `event` (or its subclasses) are stored in."""
         found: set[str] = set()
         for cls, streams in self._streams_of.items():
             if issubclass(cls, event):
@@ -108,7 +108,7 @@ class Domain:
         batch_size: int = 100,
         poll_interval: float = 1.0,
     ) -> HandlerRunner[H]:
-        """Bind an event handler to this domain's events; see :class:`HandlerRunner`."""
+        """Bind an event handler to this domain's events; see `HandlerRunner`."""
         return HandlerRunner(
             self,
             handler,

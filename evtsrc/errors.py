@@ -1,6 +1,6 @@
 """Exceptions raised by evtsrc.
 
-Everything evtsrc raises on purpose derives from :class:`EvtsrcError`, so callers
+Everything evtsrc raises on purpose derives from `EvtsrcError`, so callers
 can tell a library error from a bug in their own code.
 """
 
@@ -14,7 +14,7 @@ class EvtsrcError(Exception):
 class CommandError(EvtsrcError):
     """A command refused to run because a business rule does not hold.
 
-    ``code`` is a stable, machine-readable identifier; ``message`` is for people.
+    `code` is a stable, machine-readable identifier; `message` is for people.
     """
 
     def __init__(self, message: str, code: str = "COMMAND_ERROR") -> None:

@@ -18,10 +18,12 @@ class Event:
     """Base class of every event.
 
     A subclass is made a frozen attrs class. Its type name, stored with every
-    event, is the class name unless given::
+    event, is the class name unless given:
 
-        class UserCreated(Event, type_name="user.created"):
-            name: str
+    ```python
+    class UserCreated(Event, type_name="user.created"):
+        name: str
+    ```
     """
 
     __slots__ = ()
@@ -66,5 +68,5 @@ class StoredEvent(Generic[E]):
 
 
 def event_type_name(cls: type[Event]) -> str:
-    """The type name stored for events of ``cls``."""
+    """The type name stored for events of `cls`."""
     return cls.__event_type__

@@ -55,7 +55,7 @@ def _referenced_functions(fn: types.FunctionType, owner: type) -> Iterable[types
 
 
 def fold_fingerprint(cls: type, fold_functions: Iterable[Any], events: Iterable[type]) -> str:
-    """A short hex digest of everything that decides how ``cls`` folds events."""
+    """A short hex digest of everything that decides how `cls` folds events."""
     parts: list[str] = [f"python {sys.version_info[0]}.{sys.version_info[1]}"]
     for field in attrs.fields(cls):
         default = field.default

@@ -28,8 +28,8 @@ MAX_BACKOFF = 30.0
 def on_event(method: F) -> F:
     """Mark a handler method (sync or async) called for each event of the annotated type(s).
 
-    It takes ``(self, event)`` or ``(self, event, meta)``; the annotation of
-    ``event`` names the event class or a union of them.
+    It takes `(self, event)` or `(self, event, meta)`; the annotation of
+    `event` names the event class or a union of them.
     """
     setattr(method, _ON_EVENT_MARK, True)
     return method
@@ -38,13 +38,15 @@ def on_event(method: F) -> F:
 class EventHandler:
     """Base class of event handlers.
 
-    ``name`` is the bookmark name (the class name by default); ``streams``
+    `name` is the bookmark name (the class name by default); `streams`
     limits or widens the streams read (by default, every stream that holds an
-    event type the handler's ``@on_event`` methods take)::
+    event type the handler's `@on_event` methods take):
 
-        class PostsModel(EventHandler, name="posts-model"):
-            @on_event
-            async def created(self, event: PostCreated, meta: EventMeta) -> None: ...
+    ```python
+    class PostsModel(EventHandler, name="posts-model"):
+        @on_event
+        async def created(self, event: PostCreated, meta: EventMeta) -> None: ...
+    ```
 
     Override the hooks to act around batches and on failures.
     """
@@ -71,9 +73,9 @@ class EventHandler:
         """Called after every event of a batch was handled, before the bookmark is stored."""
 
     async def on_error(self, error: Exception, event: Event | None, meta: EventMeta) -> None:
-        """Called, with ``continue_on_error``, for an event that failed; then the handler goes on.
+        """Called, with `continue_on_error`, for an event that failed; then the handler goes on.
 
-        ``event`` is None when the stored event could not be decoded. Logs by default.
+        `event` is None when the stored event could not be decoded. Logs by default.
         """
         log.error(
             "handler %s: %s at position %d failed: %r",
@@ -84,7 +86,7 @@ class EventHandler:
         )
 
     async def on_reset(self) -> None:
-        """Called by :meth:`HandlerRunner.reset`: clear the read model here."""
+        """Called by `HandlerRunner.reset()`: clear the read model here."""
 
 
 H = TypeVar("H", bound=EventHandler)
@@ -133,13 +135,13 @@ class HandlerRunner(Generic[H]):
 
     Delivery is at least once: the bookmark is stored after each batch, and
     never past an event that was not handled, so after a crash a batch may be
-    handled again but no event is skipped. Get one from :meth:`Domain.handler`.
+    handled again but no event is skipped. Get one from `Domain.handler()`.
 
-    Options: ``tail_stream`` starts a handler whose bookmark is 0 at the end
-    of its streams; ``always_tail_stream`` starts at the end on every start and
-    after :meth:`reset`; ``continue_on_error`` reports a failing event to
-    :meth:`EventHandler.on_error` and goes on, where otherwise the handler
-    stops at it and :meth:`run_once` raises :class:`~evtsrc.HandlerError`.
+    Options: `tail_stream` starts a handler whose bookmark is 0 at the end of its
+    streams; `always_tail_stream` starts at the end whenever the runner starts
+    (its first run, every `start()`, and after `reset()`); `continue_on_error`
+    reports a failing event to `EventHandler.on_error()` and goes on, where
+    otherwise the handler stops at it and `run_once()` raises `HandlerError`.
     """
 
     def __init__(
@@ -196,7 +198,7 @@ class HandlerRunner(Generic[H]):
 
     @property
     def running(self) -> bool:
-        """Whether :meth:`start` launched a loop that has not stopped."""
+        """Whether `start()` launched a loop that has not stopped."""
         return self._task is not None and not self._task.done()
 
     async def position(self) -> int:
@@ -206,16 +208,16 @@ class HandlerRunner(Generic[H]):
         return await self._bookmarks.get_bookmark(self.name)
 
     async def set_position(self, position: int) -> None:
-        """Move the bookmark: the next run handles events after ``position``."""
+        """Move the bookmark: the next run handles events after `position`."""
         if position < 0:
             raise ValueError(f"a position is 0 or more, not {position}")
         async with self._guard():
             await self._save(position)
 
     async def reset(self) -> None:
-        """Start over: call the handler's ``on_reset`` and move the bookmark to 0.
+        """Start over: call the handler's `on_reset` and move the bookmark to 0.
 
-        With ``always_tail_stream`` the next run starts at the end instead.
+        With `always_tail_stream` the next run starts at the end instead.
         """
         async with self._guard():
             await self.handler.on_reset()
@@ -223,11 +225,14 @@ class HandlerRunner(Generic[H]):
             self._position = None
 
     async def run_once(self) -> int:
-        """Handle events until caught up; return how many were given to a callback."""
+        """Handle events until caught up (or `stop()` is called between two batches).
+
+        Returns how many events a callback handled without raising.
+        """
         async with self._guard():
             position = await self._start_position()
             handled = 0
-            while True:
+            while not self._stop_requested():
                 records = await self._backend.read_streams(
                     self.streams, after_position=position, limit=self._batch_size
                 )
@@ -238,6 +243,7 @@ class HandlerRunner(Generic[H]):
                 await self._save(position)
                 if len(records) < self._batch_size:
                     return handled
+            return handled
 
     async def _batch(self, records: Sequence[EventRecord], position: int) -> int:
         todo: list[tuple[EventRecord, _Callback, StoredEvent[Event] | Exception]] = []
@@ -256,7 +262,7 @@ class HandlerRunner(Generic[H]):
             return 0
         events = [item for _, _, item in todo if isinstance(item, StoredEvent)]
         await self.handler.before_batch(events)
-        handled = 0
+        done: list[StoredEvent[Event]] = []
         for record, callback, item in todo:
             try:
                 if isinstance(item, Exception):
@@ -268,15 +274,18 @@ class HandlerRunner(Generic[H]):
                 )
                 if inspect.isawaitable(result):
                     await result
-                handled += 1
+                done.append(item)
             except Exception as error:
                 if not self._continue:
+                    # What was handled stays handled: flush it, then bookmark just before
+                    # the failing event. If the flush fails, the bookmark stays put.
+                    await self.handler.after_batch(done)
                     await self._save(max(position, _before(records, record)))
                     raise HandlerError(self.name, record.position, record.type, error) from error
                 event = item.event if isinstance(item, StoredEvent) else None
                 await self.handler.on_error(error, event, meta_of(record))
         await self.handler.after_batch(events)
-        return handled
+        return len(done)
 
     async def _start_position(self) -> int:
         if self._position is not None:
@@ -301,22 +310,31 @@ class HandlerRunner(Generic[H]):
             self._lock = asyncio.Lock()
         return self._lock
 
-    def start(self) -> None:
-        """Run the handler in the background until :meth:`stop`.
+    async def start(self) -> None:
+        """Run the handler in the background until `stop()`.
 
         It catches up, then waits for new events: woken by the backend where it
-        can push, else every ``poll_interval`` seconds. A failing run is retried
+        can push, else every `poll_interval` seconds. A failing run is retried
         from the failing event after a growing delay.
         """
         if self.running:
             raise RuntimeError(f"handler {self.name!r} is already running")
+        async with self._guard():
+            if self._always_tail:
+                self._position = None
+            # Fix where to start before returning, so no event appended after start()
+            # returns can fall before a tailing handler's starting point.
+            await self._start_position()
         self._stopping = False
         self._task = asyncio.get_running_loop().create_task(
             self._loop(), name=f"evtsrc handler {self.name}"
         )
 
     async def stop(self) -> None:
-        """Stop the background loop after its current batch, and wait for it to end."""
+        """Stop the background loop after its current batch, and wait for it to end.
+
+        A `run_once()` in progress also returns after its current batch.
+        """
         task = self._task
         if task is None:
             return
@@ -325,6 +343,7 @@ class HandlerRunner(Generic[H]):
             task.cancel()
         await asyncio.wait([task])
         self._task = None
+        self._stopping = False
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
 

@@ -37,7 +37,7 @@ class _Cached:
 
 
 class Repository(Generic[A]):
-    """Loads one aggregate class and runs its commands. Get one from :meth:`Domain.repository`."""
+    """Loads one aggregate class and runs its commands. Get one from `Domain.repository()`."""
 
     def __init__(
         self,
@@ -65,7 +65,7 @@ class Repository(Generic[A]):
         """The stream its events are stored in."""
 
     def with_retry(self, policy: RetryPolicy) -> Repository[A]:
-        """The same repository, re-running commands on VersionConflict as ``policy`` says."""
+        """The same repository, re-running commands on VersionConflict as `policy` says."""
         return Repository(self._domain, self._spec, retry=policy, cache=self._cache)
 
     async def load(self, aggregate_id: str) -> A:
@@ -76,7 +76,7 @@ class Repository(Generic[A]):
     async def history(
         self, aggregate_id: str, *, after_version: int = 0
     ) -> list[StoredEvent[Event]]:
-        """The aggregate's stored events after ``after_version``, oldest first, with their meta."""
+        """The aggregate's stored events after `after_version`, oldest first, with their meta."""
         _check_id(aggregate_id)
         found: list[StoredEvent[Event]] = []
         while True:
@@ -97,13 +97,13 @@ class Repository(Generic[A]):
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> A:
-        """Run ``command`` (e.g. ``User.create``) on the aggregate and return its new state.
+        """Run `command` (e.g. `User.create`) on the aggregate and return its new state.
 
-        Loads the aggregate, calls the command with ``args``/``kwargs``, and
+        Loads the aggregate, calls the command with `args`/`kwargs`, and
         appends the events it returns atomically, expecting the version it
-        loaded. Raises :class:`~evtsrc.VersionConflict` when another writer
+        loaded. Raises `VersionConflict` when another writer
         appended first (after the retries of this repository's policy) and
-        :class:`~evtsrc.CommandError` when the command refuses.
+        `CommandError` when the command refuses.
         """
         spec = self._command_spec(command)
         try:
@@ -112,9 +112,9 @@ class Repository(Generic[A]):
             raise TypeError(f"{self.aggregate.__qualname__}.{spec.name}(): {error}") from None
         attempt = 1
         while True:
-            aggregate, stale = await self._load(aggregate_id)
+            aggregate, snapshot_version = await self._load(aggregate_id)
             try:
-                return await self._run(aggregate, spec, stale, args, kwargs)
+                return await self._run(aggregate, spec, snapshot_version, args, kwargs)
             except VersionConflict:
                 if attempt >= self._retry.attempts:
                     raise
@@ -128,20 +128,21 @@ class Repository(Generic[A]):
             raise TypeError(f"{name} is not a @command of {self.aggregate.__qualname__}")
         return spec
 
-    async def _load(self, aggregate_id: str) -> tuple[A, bool]:
-        """The aggregate, and whether a snapshot of it was stored by other fold code."""
+    async def _load(self, aggregate_id: str) -> tuple[A, int | None]:
+        """The aggregate, and the version of its usable snapshot (None: not looked up)."""
         _check_id(aggregate_id)
         aggregate: A | None = None
-        stale = False
+        snapshot_version: int | None = None
         cached = self._cache.get(aggregate_id) if self._cache is not None else None
         if cached is not None:
             aggregate = self._restore(aggregate_id, cached.version, cached.state)
         elif self._spec.snapshot_every:
+            snapshot_version = 0
             snapshot = await self._backend.get_snapshot(self.stream, aggregate_id)
             if snapshot is not None and snapshot.key == self._spec.snapshot_key:
                 aggregate = self._restore(aggregate_id, snapshot.version, snapshot.state)
+                snapshot_version = snapshot.version
             elif snapshot is not None:
-                stale = True
                 log.info(
                     "ignoring the snapshot of %s/%s stored under key %r (current key %r)",
                     self.stream,
@@ -160,7 +161,7 @@ class Repository(Generic[A]):
                 break
         if cached is None or cached.version != aggregate.version:
             self._remember(aggregate)
-        return aggregate, stale
+        return aggregate, snapshot_version
 
     def _restore(self, aggregate_id: str, version: int, state: JSONObject | None) -> A:
         aggregate: A
@@ -213,7 +214,9 @@ class Repository(Generic[A]):
             )
         return fold
 
-    async def _run(self, aggregate: A, spec: CommandSpec, stale: bool, args: Any, kwargs: Any) -> A:
+    async def _run(
+        self, aggregate: A, spec: CommandSpec, snapshot_version: int | None, args: Any, kwargs: Any
+    ) -> A:
         decision = spec.function(aggregate, *args, **kwargs)
         if inspect.isawaitable(decision):
             decision = await decision
@@ -232,9 +235,13 @@ class Repository(Generic[A]):
         for event, record in zip(checked, records, strict=True):
             self._fold(aggregate, event, record)
         every = self._spec.snapshot_every
-        crossed = every and (stale or before // every != aggregate.version // every)
-        if crossed and self._state is not None:
-            await self._store_snapshot(aggregate, self._state)
+        if every and self._state is not None:
+            # Store once `every` events have been folded on top of the stored snapshot (a
+            # missing one or one of other fold code counts as version 0). Without having
+            # looked (a cache hit), store when the version crosses a multiple of `every`.
+            base = before - before % every if snapshot_version is None else snapshot_version
+            if aggregate.version - base >= every:
+                await self._store_snapshot(aggregate, self._state)
         self._remember(aggregate)
         return aggregate
 
@@ -257,6 +264,11 @@ class Repository(Generic[A]):
                 raise TypeError(
                     f"{self.aggregate.__qualname__}.{spec.name} returned {event!r}, which is not "
                     "an Event"
+                )
+            if not spec.open_ended and not isinstance(event, spec.events):
+                raise TypeError(
+                    f"{self.aggregate.__qualname__}.{spec.name} returned "
+                    f"{type(event).__qualname__}, which its return annotation does not name"
                 )
             if self._spec.fold_for(type(event)) is None:
                 raise TypeError(

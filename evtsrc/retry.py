@@ -9,9 +9,9 @@ import attrs
 
 @attrs.frozen
 class RetryPolicy:
-    """Re-run a command up to ``attempts`` times in all when it raises VersionConflict.
+    """Re-run a command up to `attempts` times in all when it raises VersionConflict.
 
-    Between attempts it waits a random time up to ``backoff`` seconds, doubled
+    Between attempts it waits a random time up to `backoff` seconds, doubled
     after each conflict, so competing writers spread out.
     """
 
@@ -19,7 +19,7 @@ class RetryPolicy:
     backoff: float = attrs.field(default=0.005, validator=attrs.validators.ge(0))
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait after the ``attempt``-th conflict (1-based)."""
+        """Seconds to wait after the `attempt`-th conflict (1-based)."""
         return random.uniform(0, self.backoff * (2 ** (attempt - 1)))
 
 

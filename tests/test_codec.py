@@ -141,3 +141,21 @@ def test_datetimes_keep_their_offset() -> None:
     utc = attrs.evolve(ORDER, placed=datetime(2025, 1, 1, tzinfo=UTC))
     decoded = codec.decode(*codec.encode(utc))
     assert isinstance(decoded, Order) and decoded.placed.utcoffset() == timedelta(0)
+
+
+class Measured(Event):
+    value: float
+
+
+def test_nan_and_infinity_are_refused() -> None:
+    codec = Codec(default_converter(), [Measured])
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(EventEncodeError, match="Measured"):
+            codec.encode(Measured(bad))
+    assert codec.encode(Measured(1.5)) == ("Measured", {"value": 1.5})
+
+
+def test_encoding_gives_what_json_text_gives_back(codec: Codec) -> None:
+    _, data = codec.encode(ORDER)
+    assert data == json.loads(json.dumps(data))
+    assert isinstance(data["lines"], list)

@@ -41,7 +41,7 @@ def domain() -> Domain:
 
 async def test_the_memory_backend_wakes_a_tailing_handler_at_once(domain: Domain) -> None:
     runner = domain.handler(Flaky(0), poll_interval=60)
-    runner.start()
+    await runner.start()
     try:
         await asyncio.sleep(0.01)
         started = asyncio.get_running_loop().time()
@@ -59,7 +59,7 @@ async def test_a_failing_run_is_retried_from_the_failing_event(
     await domain.repository(Counter).execute("b", Counter.do_one)
     runner = domain.handler(Flaky(2), poll_interval=0.01)
     with caplog.at_level(logging.ERROR, logger="evtsrc.handlers"):
-        runner.start()
+        await runner.start()
         await until(lambda: len(runner.handler.seen) == 2)
         await runner.stop()
     assert runner.handler.seen == [1, 2]
@@ -70,7 +70,7 @@ async def test_a_failing_run_is_retried_from_the_failing_event(
 async def test_stop_without_start_and_twice_is_harmless(domain: Domain) -> None:
     runner = domain.handler(Flaky(0))
     await runner.stop()
-    runner.start()
+    await runner.start()
     await runner.stop()
     await runner.stop()
     assert not runner.running
@@ -88,7 +88,7 @@ async def test_stop_waits_for_the_batch_in_progress(domain: Domain) -> None:
 
     await domain.repository(Counter).execute("a", Counter.do_one)
     runner = domain.handler(Slow(), poll_interval=0.01)
-    runner.start()
+    await runner.start()
     await asyncio.sleep(0.02)
     stopping = asyncio.create_task(runner.stop())
     await asyncio.sleep(0.02)
@@ -103,7 +103,7 @@ async def test_run_once_and_the_loop_do_not_overlap(domain: Domain) -> None:
     for n in range(20):
         await domain.repository(Counter).execute(f"c{n}", Counter.do_one)
     runner = domain.handler(Flaky(0), batch_size=3, poll_interval=0.01)
-    runner.start()
+    await runner.start()
     await asyncio.gather(runner.run_once(), runner.run_once())
     await until(lambda: len(runner.handler.seen) == 20)
     await runner.stop()

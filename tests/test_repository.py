@@ -183,3 +183,20 @@ async def test_a_snapshot_of_the_wrong_shape_is_a_clear_error() -> None:
     await backend.put_snapshot(SnapshotRecord("snappy", "s", 1, good.key, {"count": "one"}))
     with pytest.raises(EventDecodeError, match=r"stored state of Snappy does not match its fields"):
         await repo.load("s")
+
+
+class Liar(Aggregate, stream="liars"):
+    @folds
+    def _noted(self, event: Noted | Unfolded) -> None:
+        pass
+
+    @command
+    def claim(self) -> Noted:
+        return Unfolded()  # type: ignore[return-value]
+
+
+async def test_a_command_returning_what_its_annotation_does_not_name_is_refused() -> None:
+    repo = Domain(InMemoryBackend(), aggregates=[Liar]).repository(Liar)
+    with pytest.raises(TypeError, match="returned Unfolded, which its return annotation does not"):
+        await repo.execute("l", Liar.claim)
+    assert await repo.history("l") == []

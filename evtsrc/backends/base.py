@@ -3,20 +3,20 @@
 A backend stores events as JSON objects with their meta; it knows nothing of
 event classes or aggregates. The domain layer encodes and decodes.
 
-Contract (checked by the shared conformance suite in ``tests/conformance``):
+Contract (checked by the shared conformance suite in `tests/conformance`):
 
-* ``append`` writes all given events of one aggregate atomically, or none. It
-  first checks that the aggregate's current version equals ``expected_version``
-  and raises :class:`~evtsrc.VersionConflict` when it does not, including when
+* `append` writes all given events of one aggregate atomically, or none. It
+  first checks that the aggregate's current version equals `expected_version`
+  and raises `VersionConflict` when it does not, including when
   a concurrent writer won the race. Only that situation raises VersionConflict;
   every other failure reaches the caller as itself.
 * Versions of one aggregate are consecutive from 1. Positions are unique
-  across the whole store and a reader of ``read_streams`` never sees a
+  across the whole store and a reader of `read_streams` never sees a
   position after a higher one was returned to it: a backend whose writers may
   commit out of position order must hold readers back until the gap is
   resolved, so that handlers never skip an event.
 * Timestamps are timezone-aware UTC datetimes.
-* ``get_bookmark`` of a name never set returns 0.
+* `get_bookmark` of a name never set returns 0.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class EventRecord:
 
 @attrs.frozen(slots=True)
 class SnapshotRecord:
-    """An aggregate's state after ``version`` events, stored under ``key``."""
+    """An aggregate's state after `version` events, stored under `key`."""
 
     stream: str
     aggregate_id: str
@@ -69,11 +69,11 @@ class BookmarkStore(Protocol):
     """Where event handlers keep their positions."""
 
     async def get_bookmark(self, name: str) -> int:
-        """The position stored for ``name``; 0 if none was stored."""
+        """The position stored for `name`; 0 if none was stored."""
         ...
 
     async def set_bookmark(self, name: str, position: int) -> None:
-        """Store ``position`` for ``name``."""
+        """Store `position` for `name`."""
         ...
 
 
@@ -81,7 +81,7 @@ class AppendListener(Protocol):
     """Wakes a tailing handler when events may have been appended."""
 
     async def wait(self, timeout: float) -> None:
-        """Return when events were appended since the last call, or after ``timeout`` s."""
+        """Return when events were appended since the last call, or after `timeout` s."""
         ...
 
     async def close(self) -> None:
@@ -90,10 +90,10 @@ class AppendListener(Protocol):
 
 
 class PollingListener:
-    """An :class:`AppendListener` that only waits: for backends without push."""
+    """An `AppendListener` that only waits: for backends without push."""
 
     async def wait(self, timeout: float) -> None:
-        """Sleep for ``timeout`` seconds."""
+        """Sleep for `timeout` seconds."""
         await asyncio.sleep(timeout)
 
     async def close(self) -> None:
@@ -104,7 +104,7 @@ class Backend(abc.ABC):
     """Storage for events, snapshots and bookmarks. See the module docstring."""
 
     before_commit: Callable[[str, str], Awaitable[None]] | None = None
-    """A testing hook: awaited by ``append(stream, aggregate_id, ...)`` once the events
+    """A testing hook: awaited by `append(stream, aggregate_id, ...)` once the events
     have their positions and before they commit, so that tests can hold a writer
     open and commit writers out of order. None in production."""
 
@@ -116,23 +116,23 @@ class Backend(abc.ABC):
         expected_version: int,
         events: Sequence[NewEvent],
     ) -> Sequence[EventRecord]:
-        """Append ``events`` after ``expected_version``, atomically; return them as stored."""
+        """Append `events` after `expected_version`, atomically; return them as stored."""
 
     @abc.abstractmethod
     async def read_aggregate(
         self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
-        """At most ``limit`` events of one aggregate after ``after_version``, by version."""
+        """At most `limit` events of one aggregate after `after_version`, by version."""
 
     @abc.abstractmethod
     async def read_streams(
         self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
-        """At most ``limit`` events of ``streams`` after ``after_position``, by position."""
+        """At most `limit` events of `streams` after `after_position`, by position."""
 
     @abc.abstractmethod
     async def last_position(self, streams: Sequence[str]) -> int:
-        """The highest position a reader of ``streams`` can see now; 0 if none."""
+        """The highest position a reader of `streams` can see now; 0 if none."""
 
     @abc.abstractmethod
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
@@ -140,18 +140,18 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
-        """Store ``snapshot`` unless one with a higher version is stored under the same key."""
+        """Store `snapshot` unless one with a higher version is stored under the same key."""
 
     @abc.abstractmethod
     async def get_bookmark(self, name: str) -> int:
-        """The position stored for handler ``name``; 0 if none was stored."""
+        """The position stored for handler `name`; 0 if none was stored."""
 
     @abc.abstractmethod
     async def set_bookmark(self, name: str, position: int) -> None:
-        """Store ``position`` for handler ``name``."""
+        """Store `position` for handler `name`."""
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
-        """A listener that wakes when ``streams`` may have new events; polling by default."""
+        """A listener that wakes when `streams` may have new events; polling by default."""
         return PollingListener()
 
     async def close(self) -> None:

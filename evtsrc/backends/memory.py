@@ -18,11 +18,11 @@ class InMemoryBookmarks:
         self._positions: dict[str, int] = {}
 
     async def get_bookmark(self, name: str) -> int:
-        """The position stored for ``name``; 0 if none."""
+        """The position stored for `name`; 0 if none."""
         return self._positions.get(name, 0)
 
     async def set_bookmark(self, name: str, position: int) -> None:
-        """Store ``position`` for ``name``."""
+        """Store `position` for `name`."""
         self._positions[name] = position
 
 
@@ -74,7 +74,7 @@ class InMemoryBackend(Backend):
     async def append(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
-        """Append atomically after ``expected_version``."""
+        """Append atomically after `expected_version`."""
         if not events:
             return []
         if self.before_commit is not None:
@@ -106,7 +106,7 @@ class InMemoryBackend(Backend):
     async def read_aggregate(
         self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
-        """Events of one aggregate after ``after_version``."""
+        """Events of one aggregate after `after_version`."""
         history = self._by_aggregate.get((stream, aggregate_id))
         if not history:
             return []
@@ -115,7 +115,7 @@ class InMemoryBackend(Backend):
     async def read_streams(
         self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
-        """Events of ``streams`` after ``after_position``, by position."""
+        """Events of `streams` after `after_position`, by position."""
         if len(streams) == 1:
             records = self._by_stream.get(streams[0], [])
             start = bisect.bisect_right(records, after_position, key=_position)
@@ -130,7 +130,7 @@ class InMemoryBackend(Backend):
         return found
 
     async def last_position(self, streams: Sequence[str]) -> int:
-        """The highest position in ``streams``; 0 if they are empty."""
+        """The highest position in `streams`; 0 if they are empty."""
         return max(
             (self._by_stream[s][-1].position for s in streams if self._by_stream.get(s)),
             default=0,
@@ -141,7 +141,7 @@ class InMemoryBackend(Backend):
         return self._snapshots.get((stream, aggregate_id))
 
     async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
-        """Store ``snapshot`` unless a newer one under the same key is stored."""
+        """Store `snapshot` unless a newer one under the same key is stored."""
         key = (snapshot.stream, snapshot.aggregate_id)
         with self._lock:
             old = self._snapshots.get(key)
@@ -149,19 +149,19 @@ class InMemoryBackend(Backend):
                 self._snapshots[key] = snapshot
 
     async def get_bookmark(self, name: str) -> int:
-        """The position stored for ``name``; 0 if none."""
+        """The position stored for `name`; 0 if none."""
         return await self._bookmarks.get_bookmark(name)
 
     async def set_bookmark(self, name: str, position: int) -> None:
-        """Store ``position`` for ``name``."""
+        """Store `position` for `name`."""
         await self._bookmarks.set_bookmark(name, position)
 
     def forget(self, listener: _MemoryListener) -> None:
-        """Stop notifying ``listener``."""
+        """Stop notifying `listener`."""
         self._listeners.discard(listener)
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
-        """A listener woken by every append to ``streams``."""
+        """A listener woken by every append to `streams`."""
         listener = _MemoryListener(self, streams)
         self._listeners.add(listener)
         return listener

@@ -15,10 +15,10 @@ MAX_BACKOFF = 10.0
 
 
 class PgListener:
-    """An :class:`~evtsrc.backends.AppendListener` fed by ``NOTIFY channel, stream``.
+    """An `AppendListener` fed by `NOTIFY channel, stream`.
 
     It keeps one connection that LISTENs. When that connection drops it
-    reconnects in the background with exponential backoff; until then ``wait``
+    reconnects in the background with exponential backoff; until then `wait`
     falls back to its timeout (polling), and after reconnecting it wakes the
     reader once, since notifications sent meanwhile were lost.
     """
@@ -34,7 +34,7 @@ class PgListener:
 
     @classmethod
     async def open(cls, dsn: str, channel: str, streams: Sequence[str]) -> PgListener:
-        """A listener connected and listening on ``channel``."""
+        """A listener connected and listening on `channel`."""
         listener = cls(dsn, channel, streams)
         await listener._connect()
         return listener
@@ -82,7 +82,7 @@ class PgListener:
         return self._connection is not None and not self._connection.is_closed()
 
     async def wait(self, timeout: float) -> None:
-        """Return on a notification for one of the streams, or after ``timeout`` seconds."""
+        """Return on a notification for one of the streams, or after `timeout` seconds."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._woken.wait(), timeout)
         self._woken.clear()

@@ -1,12 +1,12 @@
 """The native PostgreSQL backend on asyncpg: the fastest path to PostgreSQL.
 
-It uses the same tables as :class:`~evtsrc.backends.sqlalchemy.SqlAlchemyBackend`
+It uses the same tables as `SqlAlchemyBackend`
 on PostgreSQL, so either can read what the other wrote, and the same ordering
 scheme: a position is the writing transaction's id shifted left by 20 bits plus
 the event's index in its append, and readers see only positions below the
-oldest transaction still running (``pg_snapshot_xmin``). Writers never wait for
+oldest transaction still running (`pg_snapshot_xmin`). Writers never wait for
 each other; a transaction left open anywhere on the server holds readers back
-until it ends. Appends ``NOTIFY`` the events table's channel, so tailing
+until it ends. Appends `NOTIFY` the events table's channel, so tailing
 handlers wake within milliseconds.
 """
 
@@ -33,9 +33,9 @@ def _quote(name: str) -> str:
 
 
 class PostgresBackend(Backend):
-    """A :class:`~evtsrc.backends.Backend` on an asyncpg connection pool.
+    """A `Backend` on an asyncpg connection pool.
 
-    ``PostgresBackend.connect(dsn)`` makes the pool; or pass your own pool (its
+    `PostgresBackend.connect(dsn)` makes the pool; or pass your own pool (its
     connections need no special setup: JSON is encoded here).
     """
 
@@ -63,14 +63,14 @@ class PostgresBackend(Backend):
     async def connect(
         cls, dsn: str, *, tables: TableNames | None = None, min_size: int = 2, max_size: int = 10
     ) -> PostgresBackend:
-        """A backend on a new pool to ``dsn``; :meth:`close` closes the pool."""
+        """A backend on a new pool to `dsn`; `close()` closes the pool."""
         pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
         backend = cls(pool, tables=tables, dsn=dsn)
         backend._owns_pool = True
         return backend
 
     def schema_sql(self) -> str:
-        """The DDL :meth:`create_schema` runs."""
+        """The DDL `create_schema()` runs."""
         n = self.names
         name = f"varchar({NAME_LENGTH})"
         return f"""CREATE TABLE IF NOT EXISTS {self._events} (
@@ -113,7 +113,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
     async def append(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
-        """Append atomically after ``expected_version``, in one transaction."""
+        """Append atomically after `expected_version`, in one transaction."""
         if not events:
             return []
         if len(events) >= 1 << SHIFT:
@@ -167,7 +167,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
     async def read_aggregate(
         self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
-        """Events of one aggregate after ``after_version``, by version."""
+        """Events of one aggregate after `after_version`, by version."""
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS} FROM {self._events} WHERE stream = $1 AND aggregate_id = $2 "
             "AND version > $3 ORDER BY version LIMIT $4",
@@ -181,7 +181,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
     async def read_streams(
         self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
-        """Events of ``streams`` after ``after_position`` that no earlier commit can precede."""
+        """Events of `streams` after `after_position` that no earlier commit can precede."""
         if not streams:
             return []
         rows = await self.pool.fetch(
@@ -194,7 +194,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         return self._records(rows)
 
     async def last_position(self, streams: Sequence[str]) -> int:
-        """The highest position a reader of ``streams`` can see now; 0 if none."""
+        """The highest position a reader of `streams` can see now; 0 if none."""
         found: int | None = await self.pool.fetchval(
             f"SELECT max(position) FROM {self._events} WHERE stream = any($1::varchar[]) "
             f"AND position < {_HORIZON}",
@@ -215,7 +215,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         return SnapshotRecord(stream, aggregate_id, row[0], row[1], json.loads(row[2]))
 
     async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
-        """Store ``snapshot`` unless a newer one under the same key is stored."""
+        """Store `snapshot` unless a newer one under the same key is stored."""
         await self.pool.execute(
             f"INSERT INTO {self._snapshots} AS s (stream, aggregate_id, version, key, state) "
             "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (stream, aggregate_id) DO UPDATE "
@@ -229,14 +229,14 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         )
 
     async def get_bookmark(self, name: str) -> int:
-        """The position stored for ``name``; 0 if none."""
+        """The position stored for `name`; 0 if none."""
         found: int | None = await self.pool.fetchval(
             f"SELECT position FROM {self._bookmarks} WHERE name = $1", name
         )
         return found or 0
 
     async def set_bookmark(self, name: str, position: int) -> None:
-        """Store ``position`` for ``name``."""
+        """Store `position` for `name`."""
         await self.pool.execute(
             f"INSERT INTO {self._bookmarks} (name, position) VALUES ($1, $2) "
             "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
@@ -245,7 +245,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         )
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
-        """A LISTEN connection woken by every commit to ``streams``."""
+        """A LISTEN connection woken by every commit to `streams`."""
         return await PgListener.open(self._connect_args(), self.channel, streams)
 
     def _connect_args(self) -> Any:

@@ -54,7 +54,7 @@ def _name() -> sa.types.TypeEngine[str]:
 
 @attrs.frozen
 class TableNames:
-    """The names of an event store's tables: ``prefix`` + events, snapshots, bookmarks."""
+    """The names of an event store's tables: `prefix` + events, snapshots, bookmarks."""
 
     prefix: str = "evtsrc_"
 
@@ -127,7 +127,7 @@ class Tables:
         )
 
     def ddl(self, dialect: Dialect) -> str:
-        """The CREATE statements for these tables, as SQL text for ``dialect``."""
+        """The CREATE statements for these tables, as SQL text for `dialect`."""
         statements: list[str] = []
         for table in self.metadata.sorted_tables:
             statements.append(str(sa.schema.CreateTable(table).compile(dialect=dialect)).strip())

@@ -1,13 +1,13 @@
 """Event storage on SQLAlchemy 2 Core with async engines: SQLite, MariaDB/MySQL, PostgreSQL.
 
-``SqlAlchemyBackend("sqlite+aiosqlite:///events.db")``, or pass an
-``AsyncEngine``. Call :meth:`SqlAlchemyBackend.create_schema` once (it is
-idempotent), or print :meth:`SqlAlchemyBackend.schema_sql` for your migrations.
+`SqlAlchemyBackend("sqlite+aiosqlite:///events.db")`, or pass an
+`AsyncEngine`. Call `SqlAlchemyBackend.create_schema()` once (it is
+idempotent), or print `SqlAlchemyBackend.schema_sql()` for your migrations.
 
 How each database keeps handlers from skipping events (see docs/concepts/ordering):
 
-* SQLite: one writer at a time (``BEGIN IMMEDIATE``), so positions commit in order.
-* MariaDB/MySQL: appends hold a named lock (``GET_LOCK``) from insert to commit,
+* SQLite: one writer at a time (`BEGIN IMMEDIATE`), so positions commit in order.
+* MariaDB/MySQL: appends hold a named lock (`GET_LOCK`) from insert to commit,
   so positions commit in order; independent writers queue on that lock.
 * PostgreSQL: a position is the writing transaction's id times 2**20 plus the
   event's index, and readers see only positions below the oldest transaction
@@ -35,7 +35,7 @@ from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord
 from .sql_schema import TableNames, Tables
 
 PG_POSITION_SHIFT = 20
-"""PostgreSQL positions are ``transaction id << 20 | index``: at most 2**20 events per append."""
+"""PostgreSQL positions are `transaction id << 20 | index`: at most 2**20 events per append."""
 
 _PG_XID = sa.text("pg_current_xact_id()::text::bigint")
 _PG_HORIZON: sa.ColumnElement[int] = sa.literal_column(
@@ -80,7 +80,7 @@ def _sqlite_begin(connection: sa.Connection) -> None:
 
 
 class SqlAlchemyBackend(Backend):
-    """A :class:`~evtsrc.backends.Backend` on any SQLAlchemy async engine it supports."""
+    """A `Backend` on any SQLAlchemy async engine it supports."""
 
     def __init__(
         self,
@@ -113,7 +113,7 @@ class SqlAlchemyBackend(Backend):
             await connection.run_sync(self.tables.metadata.create_all, checkfirst=True)
 
     def schema_sql(self) -> str:
-        """The DDL :meth:`create_schema` runs, as SQL text for this engine's dialect."""
+        """The DDL `create_schema()` runs, as SQL text for this engine's dialect."""
         return self.tables.ddl(self.engine.dialect)
 
     async def drop_schema(self) -> None:
@@ -157,7 +157,7 @@ class SqlAlchemyBackend(Backend):
     async def append(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
-        """Append atomically after ``expected_version``; see the module docs on ordering."""
+        """Append atomically after `expected_version`; see the module docs on ordering."""
         if not events:
             return []
         if len(events) >= 1 << PG_POSITION_SHIFT:
@@ -252,7 +252,7 @@ class SqlAlchemyBackend(Backend):
     async def read_aggregate(
         self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
-        """Events of one aggregate after ``after_version``, by version."""
+        """Events of one aggregate after `after_version`, by version."""
         table = self.tables.events
         query = (
             sa.select(table)
@@ -279,7 +279,7 @@ class SqlAlchemyBackend(Backend):
     async def read_streams(
         self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
-        """Events of ``streams`` after ``after_position`` that no earlier commit can precede."""
+        """Events of `streams` after `after_position` that no earlier commit can precede."""
         if not streams:
             return []
         table = self.tables.events
@@ -293,7 +293,7 @@ class SqlAlchemyBackend(Backend):
             return self._rows(await connection.execute(query))
 
     async def last_position(self, streams: Sequence[str]) -> int:
-        """The highest position a reader of ``streams`` can see now; 0 if none."""
+        """The highest position a reader of `streams` can see now; 0 if none."""
         if not streams:
             return 0
         table = self.tables.events
@@ -316,7 +316,7 @@ class SqlAlchemyBackend(Backend):
         return SnapshotRecord(row.stream, row.aggregate_id, row.version, row.key, row.state)
 
     async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
-        """Store ``snapshot`` unless a newer one under the same key is stored."""
+        """Store `snapshot` unless a newer one under the same key is stored."""
         table = self.tables.snapshots
         values = {"version": snapshot.version, "key": snapshot.key, "state": snapshot.state}
         update = (
@@ -345,14 +345,14 @@ class SqlAlchemyBackend(Backend):
                 )
 
     async def get_bookmark(self, name: str) -> int:
-        """The position stored for ``name``; 0 if none."""
+        """The position stored for `name`; 0 if none."""
         table = self.tables.bookmarks
         async with self.engine.connect() as connection:
             found = await connection.scalar(sa.select(table.c.position).where(table.c.name == name))
         return found or 0
 
     async def set_bookmark(self, name: str, position: int) -> None:
-        """Store ``position`` for ``name``."""
+        """Store `position` for `name`."""
         table = self.tables.bookmarks
         statement: sa.Executable
         if self.dialect in ("mysql", "mariadb"):

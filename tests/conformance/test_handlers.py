@@ -187,10 +187,10 @@ async def test_with_continue_on_error_a_handler_reports_and_goes_on(domain: Doma
 
 async def test_a_started_handler_delivers_new_events_and_stops_cleanly(domain: Domain) -> None:
     runner = domain.handler(Seen(), poll_interval=0.05)
-    runner.start()
+    await runner.start()
     assert runner.running
     with pytest.raises(RuntimeError, match="already running"):
-        runner.start()
+        await runner.start()
     await domain.repository(Counter).execute("live", Counter.do_one)
     for _ in range(200):
         if runner.handler.log:

@@ -1,0 +1,202 @@
+"""The README and the docs run as written.
+
+* The python blocks of the README's "Quickstart" section are one program: it is run
+  in a fresh interpreter, and its output must equal the ``text`` block that follows.
+* ``python -m examples.blog`` runs and prints what the example promises.
+* In ``docs/``, a python block whose first line is ``# runnable`` starts a program
+  and a block whose first line is ``# continued`` adds to the program above it on
+  the same page. Each program runs in a fresh interpreter. A ``text`` block right
+  after one of its blocks (nothing but blank lines between) is that block's
+  expected output; the program's output must equal those blocks joined in order.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+RUNNABLE = "# runnable"
+CONTINUED = "# continued"
+_FENCE = re.compile(r"^(?P<indent>[ ]{0,3})(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
+
+
+@attrs.frozen
+class Block:
+    lang: str
+    code: str
+    start: int
+    """1-based line of the opening fence."""
+    end: int
+    """1-based line of the closing fence."""
+
+
+@attrs.define
+class Program:
+    name: str
+    code: list[str] = attrs.Factory(list)
+    output: list[str] = attrs.Factory(list)
+    checks_output: bool = False
+
+
+def fenced_blocks(text: str) -> list[Block]:
+    """The top-level fenced code blocks of a Markdown text, in order."""
+    blocks: list[Block] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        opening = _FENCE.match(lines[i])
+        if opening is None:
+            i += 1
+            continue
+        fence = opening["fence"]
+        body: list[str] = []
+        j = i + 1
+        while j < len(lines) and not (
+            lines[j].strip().startswith(fence) and set(lines[j].strip()) == {fence[0]}
+        ):
+            body.append(lines[j])
+            j += 1
+        if j == len(lines):
+            raise ValueError(f"unclosed code fence at line {i + 1}")
+        blocks.append(Block(opening["lang"].lower(), "\n".join(body) + "\n", i + 1, j + 1))
+        i = j + 1
+    return blocks
+
+
+def _follows(text: str, before: Block, after: Block) -> bool:
+    between = text.splitlines()[before.end : after.start - 1]
+    return all(not line.strip() for line in between)
+
+
+def _section(text: str, heading: str) -> str:
+    match = re.search(rf"^## {re.escape(heading)}\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match is not None, f"README has no '## {heading}' section"
+    return match.group(1)
+
+
+def readme_quickstart() -> Program:
+    text = _section(README.read_text(encoding="utf-8"), "Quickstart")
+    program = Program("README quickstart")
+    blocks = fenced_blocks(text)
+    for index, block in enumerate(blocks):
+        if block.lang != "python":
+            continue
+        program.code.append(block.code)
+        following = blocks[index + 1] if index + 1 < len(blocks) else None
+        if following is not None and following.lang == "text":
+            program.output.append(following.code)
+            program.checks_output = True
+    return program
+
+
+def docs_programs() -> list[Program]:
+    programs: list[Program] = []
+    for path in sorted(DOCS.rglob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        page = path.relative_to(ROOT).as_posix()
+        blocks = fenced_blocks(text)
+        current: Program | None = None
+        for index, block in enumerate(blocks):
+            if block.lang != "python":
+                continue
+            first = block.code.split("\n", 1)[0].strip()
+            if first == RUNNABLE:
+                current = Program(f"{page}:{block.start}")
+                programs.append(current)
+            elif first == CONTINUED:
+                if current is None:
+                    raise ValueError(f"{page}:{block.start}: '# continued' with no program above")
+            else:
+                continue
+            current.code.append(block.code)
+            following = blocks[index + 1] if index + 1 < len(blocks) else None
+            if (
+                following is not None
+                and following.lang == "text"
+                and _follows(text, block, following)
+            ):
+                current.output.append(following.code)
+                current.checks_output = True
+    return programs
+
+
+def run_python(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONWARNINGS"] = "error"
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def run_program(program: Program, tmp_path: Path) -> str:
+    script = tmp_path / "program.py"
+    script.write_text("\n".join(program.code), encoding="utf-8")
+    result = run_python([str(script)], tmp_path)
+    assert result.returncode == 0, (
+        f"{program.name} failed with exit code {result.returncode}:\n{result.stderr}"
+    )
+    return result.stdout
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    head = README.read_text(encoding="utf-8")[:600]
+    assert "python -m examples.blog" in head
+    assert "nox -s tests" in head
+
+
+def test_readme_quickstart_runs_and_prints_what_it_shows(tmp_path: Path) -> None:
+    program = readme_quickstart()
+    assert program.code, "the README's Quickstart section has no python block"
+    assert program.checks_output, "the README's Quickstart shows no output to compare"
+    assert run_program(program, tmp_path) == "".join(program.output)
+
+
+def test_the_blog_example_runs() -> None:
+    result = run_python(["-m", "examples.blog"], ROOT)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "refused: Unauthorized (UNAUTHORIZED)" in out
+    assert "refused: Not allowed (NOT_ALLOWED)" in out
+    rows = [line for line in out.splitlines() if line.startswith("read model")]
+    assert len(rows) == 1, out
+    assert "post_id='hello'" in rows[0]
+    assert "user_id='alice'" in rows[0]
+    assert "archived=True" in rows[0]
+
+
+PROGRAMS = docs_programs()
+
+
+def test_the_docs_have_runnable_programs() -> None:
+    pages = {program.name.split(":")[0] for program in PROGRAMS}
+    assert "docs/getting-started.md" in pages
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=[p.name for p in PROGRAMS])
+def test_docs_program_runs(program: Program, tmp_path: Path) -> None:
+    out = run_program(program, tmp_path)
+    if program.checks_output:
+        assert out == "".join(program.output)
+
+
+def test_every_docs_page_is_in_the_nav() -> None:
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^\s*-\s*(?:[^:\n]+:\s*)?([\w./-]+\.md)\s*$", config, re.M))
+    pages = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md")}
+    assert pages == listed
