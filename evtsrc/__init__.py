@@ -4,23 +4,27 @@ from .aggregate import Aggregate, Decision, Snapshots, command, folds
 from .codec import default_converter
 from .domain import Domain
 from .errors import (
+    BookmarkMoved,
     CommandError,
     CorruptStreamError,
     DefinitionError,
     EventDecodeError,
     EventEncodeError,
     EvtsrcError,
+    HandlerBusy,
     HandlerError,
     UnknownEventType,
     VersionConflict,
 )
 from .events import Event, EventMeta, StoredEvent
-from .handlers import EventHandler, HandlerRunner, on_event
+from .handlers import EventHandler, TransactionalHandler, on_event
 from .repository import Repository
 from .retry import NO_RETRY, RetryPolicy
+from .runner import HandlerRunner
 
 __all__ = [
     "Aggregate",
+    "BookmarkMoved",
     "CommandError",
     "CorruptStreamError",
     "Decision",
@@ -32,6 +36,7 @@ __all__ = [
     "EventHandler",
     "EventMeta",
     "EvtsrcError",
+    "HandlerBusy",
     "HandlerError",
     "HandlerRunner",
     "NO_RETRY",
@@ -39,6 +44,7 @@ __all__ = [
     "RetryPolicy",
     "Snapshots",
     "StoredEvent",
+    "TransactionalHandler",
     "UnknownEventType",
     "VersionConflict",
     "command",

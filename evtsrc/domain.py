@@ -14,9 +14,10 @@ from .codec import Codec, default_converter
 from .definition import AggregateSpec
 from .errors import DefinitionError
 from .events import Event
-from .handlers import EventHandler, HandlerRunner
+from .handlers import EventHandler
 from .repository import Repository
 from .retry import NO_RETRY, RetryPolicy
+from .runner import HandlerRunner
 
 H = TypeVar("H", bound=EventHandler)
 
@@ -107,11 +108,13 @@ class Domain:
         continue_on_error: bool = False,
         batch_size: int = 100,
         poll_interval: float = 1.0,
+        standby_interval: float = 1.0,
     ) -> HandlerRunner[H]:
         """Bind an event handler to this domain's events; see `HandlerRunner`."""
         return HandlerRunner(
             self,
             handler,
+            standby_interval=standby_interval,
             bookmarks=bookmarks,
             tail_stream=tail_stream,
             always_tail_stream=always_tail_stream,

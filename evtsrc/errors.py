@@ -87,3 +87,26 @@ class HandlerError(EvtsrcError):
         self.position = position
         self.type_name = type_name
         self.__cause__ = cause
+
+
+class HandlerBusy(EvtsrcError):
+    """Another runner holds the lease of this handler name."""
+
+    def __init__(self, handler: str) -> None:
+        super().__init__(
+            f"handler {handler!r} is active in another runner; this one stands by until it stops"
+        )
+        self.handler = handler
+
+
+class BookmarkMoved(EvtsrcError):
+    """A transactional handler's bookmark changed under it; its batch was rolled back."""
+
+    def __init__(self, handler: str, expected: int, found: int | None) -> None:
+        super().__init__(
+            f"bookmark {handler!r} was expected at {expected} but is at {found}: another "
+            "runner handled these events, so this batch was rolled back"
+        )
+        self.handler = handler
+        self.expected = expected
+        self.found = found

@@ -24,12 +24,15 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from ..jsontypes import JSONObject
+
+C_co = TypeVar("C_co", covariant=True)
 
 
 @attrs.frozen(slots=True)
@@ -74,6 +77,67 @@ class BookmarkStore(Protocol):
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
+        ...
+
+
+@runtime_checkable
+class Lease(Protocol):
+    """The right to run the handler of one name, held by at most one runner at a time.
+
+    A lease held by a process that dies is freed: by the database when its
+    connection closes, or by the operating system for a file lock.
+    """
+
+    async def acquire(self) -> bool:
+        """Take the lease if it is free; return whether this holder has it now."""
+        ...
+
+    async def check(self) -> bool:
+        """Whether this holder still has the lease (False once it was lost)."""
+        ...
+
+    async def release(self) -> None:
+        """Give the lease up (nothing happens if it is not held)."""
+        ...
+
+
+@runtime_checkable
+class LeaseProvider(Protocol):
+    """A bookmark store that also hands out leases for handler names."""
+
+    def lease(self, name: str) -> Lease:
+        """A lease for handler `name`, not yet acquired."""
+        ...
+
+
+@runtime_checkable
+class BatchTransaction(Protocol[C_co]):
+    """One database transaction around a handler's batch and its bookmark."""
+
+    @property
+    def connection(self) -> C_co:
+        """The connection a transactional handler writes its read model through."""
+        ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[object]:
+        """A savepoint: leaving it with an error undoes only what was done inside."""
+        ...
+
+    async def commit_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Move bookmark `name` from `expected` to `position` in this transaction.
+
+        Raises `BookmarkMoved` when the stored bookmark is not `expected`: another
+        runner handled these events, so this transaction must not commit.
+        """
+        ...
+
+
+@runtime_checkable
+class TransactionalBookmarks(Protocol[C_co]):
+    """A bookmark store that can put a handler's writes and its bookmark in one transaction."""
+
+    def batch_transaction(self) -> AbstractAsyncContextManager[BatchTransaction[C_co]]:
+        """Begin a transaction; it commits when the block ends without an error."""
         ...
 
 
@@ -153,6 +217,12 @@ class Backend(abc.ABC):
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A listener that wakes when `streams` may have new events; polling by default."""
         return PollingListener()
+
+    def lease(self, name: str) -> Lease:
+        """A lease for handler `name`; by default it excludes runners of this process only."""
+        from .leases import LocalLease
+
+        return LocalLease(self, name)
 
     async def close(self) -> None:
         """Release connections; the backend is not used afterwards."""

@@ -8,7 +8,8 @@ import threading
 from collections.abc import Sequence
 
 from ..errors import VersionConflict
-from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord
+from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
+from .leases import LocalLease
 
 
 class InMemoryBookmarks:
@@ -24,6 +25,10 @@ class InMemoryBookmarks:
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
         self._positions[name] = position
+
+    def lease(self, name: str) -> Lease:
+        """A lease excluding other runners of this process that use these bookmarks."""
+        return LocalLease(self, name)
 
 
 class _MemoryListener:

@@ -13,15 +13,20 @@ handlers wake within milliseconds.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
-from ..errors import EventEncodeError, VersionConflict
-from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord
+from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
+from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
+from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
 from .pg_listen import PgListener
 from .sql_schema import NAME_LENGTH, TableNames
+
+PoolConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 SHIFT = 20
 _HORIZON = f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {SHIFT})"
@@ -244,6 +249,25 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             position,
         )
 
+    def lease(self, name: str) -> Lease:
+        """The lease of handler `name`: an advisory lock on a pooled connection of its own."""
+        return PgAdvisoryLease(
+            advisory_key(self.names.events, name), self._lease_connection, self._release
+        )
+
+    async def _lease_connection(self) -> PoolConnection:
+        return await self.pool.acquire()
+
+    async def _release(self, connection: PgConnection) -> None:
+        assert isinstance(connection, PoolConnectionProxy)
+        await self.pool.release(connection)
+
+    @asynccontextmanager
+    async def batch_transaction(self) -> AsyncGenerator[PgBatchTransaction]:
+        """A transaction for a handler's batch and its bookmark; commits on success."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            yield PgBatchTransaction(connection, self._bookmarks)
+
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A LISTEN connection woken by every commit to `streams`."""
         return await PgListener.open(self._connect_args(), self.channel, streams)
@@ -257,3 +281,36 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         """Close the pool if this backend made it."""
         if self._owns_pool:
             await self.pool.close()
+
+
+class PgBatchTransaction:
+    """A handler batch's transaction on an asyncpg connection."""
+
+    def __init__(self, connection: PoolConnection, bookmarks: str) -> None:
+        self._connection = connection
+        self._bookmarks = bookmarks
+
+    @property
+    def connection(self) -> PoolConnection:
+        """The connection to write the read model through."""
+        return self._connection
+
+    def savepoint(self) -> AbstractAsyncContextManager[object]:
+        """A savepoint inside the batch's transaction."""
+        return self._connection.transaction()
+
+    async def commit_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Move bookmark `name` from `expected` to `position`, or raise `BookmarkMoved`."""
+        found: int | None = await self._connection.fetchval(
+            f"INSERT INTO {self._bookmarks} AS b (name, position) VALUES ($1, $3) "
+            "ON CONFLICT (name) DO UPDATE SET position = excluded.position "
+            "WHERE b.position = $2 RETURNING position",
+            name,
+            expected,
+            position,
+        )
+        if found is None or (expected != 0 and found != position):
+            current = await self._connection.fetchval(
+                f"SELECT position FROM {self._bookmarks} WHERE name = $1", name
+            )
+            raise BookmarkMoved(name, expected, current)

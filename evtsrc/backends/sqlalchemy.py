@@ -17,9 +17,11 @@ How each database keeps handlers from skipping events (see docs/concepts/orderin
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,8 +32,9 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from ..errors import EventEncodeError, VersionConflict
-from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord
+from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
+from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
+from .leases import FileLease
 from .sql_schema import TableNames, Tables
 
 PG_POSITION_SHIFT = 20
@@ -369,18 +372,145 @@ class SqlAlchemyBackend(Backend):
         async with self.engine.begin() as connection:
             await connection.execute(statement)
 
+    # -- handlers: leases and transactions ---------------------------------------------------
+
+    def lease(self, name: str) -> Lease:
+        """The lease of handler `name`.
+
+        An advisory lock on PostgreSQL, a named lock on MariaDB/MySQL, a lock on a
+        file beside the database on SQLite (in-process only for in-memory SQLite).
+        """
+        if self.dialect == "postgresql":
+            from .pg_lease import PgAdvisoryLease, advisory_key
+
+            return PgAdvisoryLease(
+                advisory_key(self.names.events, name), self._asyncpg_connect, _close_asyncpg
+            )
+        if self.dialect in ("mysql", "mariadb"):
+            return _NamedLockLease(self.engine, f"evtsrc:{self.names.events}:{name}")
+        database = self.engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folder = Path(database).resolve().parent
+            return FileLease(folder, f"{Path(database).name}:{self.names.events}", name)
+        return super().lease(name)
+
+    async def _asyncpg_connect(self) -> Any:
+        import asyncpg
+
+        return await asyncpg.connect(self._libpq_url())
+
+    def _libpq_url(self) -> str:
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    @asynccontextmanager
+    async def batch_transaction(self) -> AsyncGenerator[SqlBatchTransaction]:
+        """A transaction for a handler's batch and its bookmark; commits on success."""
+        options = {"evtsrc_write": True} if self.dialect == "sqlite" else {}
+        async with self.engine.connect() as connection:
+            connection = await connection.execution_options(**options)
+            async with connection.begin():
+                yield SqlBatchTransaction(connection, self.tables.bookmarks)
+
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """On PostgreSQL, a LISTEN connection woken by every commit; elsewhere polling."""
         if self.dialect != "postgresql":
             return await super().listen(streams)
         from .pg_listen import PgListener
 
-        url = self.engine.url.set(drivername="postgresql")
-        return await PgListener.open(
-            url.render_as_string(hide_password=False), self.channel, streams
-        )
+        return await PgListener.open(self._libpq_url(), self.channel, streams)
 
     async def close(self) -> None:
         """Dispose of the engine if this backend created it."""
         if self._owns_engine:
             await self.engine.dispose()
+
+
+class SqlBatchTransaction:
+    """A handler batch's transaction on a SQLAlchemy connection."""
+
+    def __init__(self, connection: AsyncConnection, bookmarks: sa.Table) -> None:
+        self._connection = connection
+        self._bookmarks = bookmarks
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The connection to write the read model through."""
+        return self._connection
+
+    def savepoint(self) -> AbstractAsyncContextManager[object]:
+        """A savepoint inside the batch's transaction."""
+        return self._connection.begin_nested()
+
+    async def commit_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Move bookmark `name` from `expected` to `position`, or raise `BookmarkMoved`."""
+        table = self._bookmarks
+        moved = await self._connection.execute(
+            sa.update(table)
+            .where(table.c.name == name, table.c.position == expected)
+            .values(position=position)
+        )
+        if moved.rowcount == 1:
+            return
+        found = await self._connection.scalar(
+            sa.select(table.c.position).where(table.c.name == name)
+        )
+        if found is None and expected == 0:
+            await self._connection.execute(sa.insert(table).values(name=name, position=position))
+            return
+        raise BookmarkMoved(name, expected, found)
+
+
+class _NamedLockLease:
+    """A lease held as MariaDB/MySQL `GET_LOCK` on a connection of its own."""
+
+    def __init__(self, engine: AsyncEngine, name: str) -> None:
+        # Lock names are at most 64 characters: keep long ones unique with a digest.
+        if len(name) > 64:
+            name = name[:40] + hashlib.sha256(name.encode()).hexdigest()[:24]
+        self.name = name
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+
+    async def acquire(self) -> bool:
+        if self._connection is not None:
+            return True
+        connection = await self._engine.connect()
+        try:
+            taken = await connection.scalar(sa.select(sa.func.get_lock(self.name, 0)))
+            await connection.commit()
+        except BaseException:
+            await connection.close()
+            raise
+        if taken != 1:
+            await connection.close()
+            return False
+        self._connection = connection
+        return True
+
+    async def check(self) -> bool:
+        connection = self._connection
+        if connection is None:
+            return False
+        try:
+            mine = await connection.scalar(
+                sa.select(sa.func.is_used_lock(self.name) == sa.func.connection_id())
+            )
+            await connection.commit()
+        except sa_exc.DBAPIError:
+            self._connection = None
+            return False
+        return bool(mine)
+
+    async def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            await connection.scalar(sa.select(sa.func.release_lock(self.name)))
+            await connection.commit()
+        finally:
+            await connection.close()
+
+
+async def _close_asyncpg(connection: Any) -> None:
+    await connection.close()

@@ -1,0 +1,421 @@
+"""Running a handler: reading its streams in order, keeping its bookmark and its lease."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
+
+from .backends.base import (
+    BatchTransaction,
+    BookmarkStore,
+    EventRecord,
+    Lease,
+    LeaseProvider,
+    TransactionalBookmarks,
+)
+from .backends.leases import LocalLease
+from .codec import decode_record, meta_of
+from .errors import (
+    BookmarkMoved,
+    DefinitionError,
+    EventDecodeError,
+    HandlerBusy,
+    HandlerError,
+)
+from .events import Event, StoredEvent
+from .handlers import Callback, EventHandler, TransactionalHandler, callbacks_of
+
+if TYPE_CHECKING:
+    from .domain import Domain
+
+log = logging.getLogger("evtsrc.handlers")
+MAX_BACKOFF = 30.0
+
+H = TypeVar("H", bound=EventHandler)
+_Item = tuple[EventRecord, Callback, StoredEvent[Event] | EventDecodeError]
+
+
+class HandlerRunner(Generic[H]):
+    """Feeds a handler the events of its streams in global order, keeping its bookmark.
+
+    Get one from `Domain.handler()`. Delivery is at least once: the bookmark
+    is stored after each batch and never past an event that was not handled, so
+    after a crash a batch may be handled again but no event is skipped. A
+    `TransactionalHandler` gets exactly-once effects instead: its writes and
+    its bookmark commit together.
+
+    One runner per handler name is active at a time: a runner takes the
+    name's lease from the bookmark store (a database lock on the SQL backends)
+    before it handles anything. A `start()`ed runner whose lease is held
+    elsewhere stands by and takes over when the holder stops or dies; a
+    `run_once()` raises `HandlerBusy` instead.
+
+    Options: `tail_stream` starts a handler whose bookmark is 0 at the end of its
+    streams; `always_tail_stream` starts at the end whenever the runner starts
+    (its first run, every `start()`, and after `reset()`); `continue_on_error`
+    reports a failing event to `EventHandler.on_error()` and goes on, where
+    otherwise the handler stops at it and `run_once()` raises `HandlerError`.
+    `standby_interval` is how often a standing-by runner tries the lease.
+    """
+
+    def __init__(
+        self,
+        domain: Domain,
+        handler: H,
+        *,
+        bookmarks: BookmarkStore | None = None,
+        tail_stream: bool = False,
+        always_tail_stream: bool = False,
+        continue_on_error: bool = False,
+        batch_size: int = 100,
+        poll_interval: float = 1.0,
+        standby_interval: float = 1.0,
+    ) -> None:
+        if not isinstance(handler, EventHandler):
+            raise TypeError(f"{handler!r} is not an EventHandler")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        if poll_interval <= 0 or standby_interval <= 0:
+            raise ValueError("poll_interval and standby_interval must be positive")
+        self.handler: H = handler
+        """The handler this runner feeds."""
+        self.name = handler.__handler_name__
+        self._domain = domain
+        self._callbacks = callbacks_of(handler, domain)
+        self.streams: tuple[str, ...] = self._streams(handler, domain)
+        self._backend = domain.backend
+        self._bookmarks: BookmarkStore = bookmarks if bookmarks is not None else domain.backend
+        self._transactions: TransactionalBookmarks[object] | None = None
+        if isinstance(handler, TransactionalHandler):
+            if not isinstance(self._bookmarks, TransactionalBookmarks):
+                raise DefinitionError(
+                    f"transactional handler {self.name!r} needs a bookmark store with "
+                    f"transactions (a SQL backend), not {type(self._bookmarks).__qualname__}"
+                )
+            self._transactions = self._bookmarks
+        self._lease: Lease = (
+            self._bookmarks.lease(self.name)
+            if isinstance(self._bookmarks, LeaseProvider)
+            else LocalLease(self._bookmarks, self.name)
+        )
+        self._tail = tail_stream
+        self._always_tail = always_tail_stream
+        self._continue = continue_on_error
+        self._batch_size = batch_size
+        self._poll = poll_interval
+        self._standby = standby_interval
+        self._position: int | None = None
+        self._lock: asyncio.Lock | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._waiting = False
+        self.last_error: BaseException | None = None
+        """The error of the last failed run in the background, if any."""
+
+    def _streams(self, handler: EventHandler, domain: Domain) -> tuple[str, ...]:
+        streams = handler.__handler_streams__
+        if streams is None:
+            found: set[str] = set()
+            for type_name in self._callbacks:
+                found |= domain.streams_of(domain.codec.classes[type_name])
+            streams = tuple(sorted(found))
+        known = {domain.repository(a).stream for a in domain.aggregates}
+        unknown = sorted(set(streams) - known)
+        if unknown:
+            raise DefinitionError(
+                f"handler {self.name!r} reads streams {unknown}, which no aggregate of the "
+                "domain uses"
+            )
+        return tuple(streams)
+
+    @property
+    def running(self) -> bool:
+        """Whether `start()` launched a loop that has not stopped."""
+        return self._task is not None and not self._task.done()
+
+    async def position(self) -> int:
+        """The position of the last event handled (its bookmark)."""
+        if self._position is not None:
+            return self._position
+        return await self._bookmarks.get_bookmark(self.name)
+
+    async def set_position(self, position: int) -> None:
+        """Move the bookmark: the next run handles events after `position`."""
+        if position < 0:
+            raise ValueError(f"a position is 0 or more, not {position}")
+        async with self._guard():
+            await self._save(position)
+
+    async def reset(self) -> None:
+        """Start over: call the handler's `on_reset` and move the bookmark to 0.
+
+        With `always_tail_stream` the next run starts at the end instead.
+        """
+        async with self._guard():
+            await self.handler.on_reset()
+            await self._save(0)
+            self._position = None
+
+    async def run_once(self) -> int:
+        """Handle events until caught up (or `stop()` is called between two batches).
+
+        Returns how many events a callback handled without raising. Raises
+        `HandlerBusy` when another runner holds this handler's lease.
+        """
+        async with self._guard():
+            taken = await self._take_lease()
+            try:
+                return await self._catch_up()
+            finally:
+                if taken and not self.running:
+                    await self._lease.release()
+
+    async def _take_lease(self) -> bool:
+        """Make sure this runner holds the lease; True if it was taken just now."""
+        if await self._lease.check():
+            return False
+        if not await self._lease.acquire():
+            raise HandlerBusy(self.name)
+        await self._reread_position()
+        return True
+
+    async def _reread_position(self) -> None:
+        """After taking the lease: another runner may have moved the bookmark meanwhile."""
+        if self._position is not None:
+            self._position = await self._bookmarks.get_bookmark(self.name)
+
+    async def _catch_up(self) -> int:
+        position = await self._start_position()
+        handled = 0
+        while not self._stop_requested():
+            records = await self._backend.read_streams(
+                self.streams, after_position=position, limit=self._batch_size
+            )
+            if not records:
+                break
+            handled += await self._batch(records, position)
+            position = records[-1].position
+            if len(records) < self._batch_size:
+                break
+        return handled
+
+    def _decode(self, records: Sequence[EventRecord]) -> list[_Item]:
+        todo: list[_Item] = []
+        for record in records:
+            callback = self._callbacks.get(record.type)
+            if callback is None:
+                continue
+            try:
+                item: StoredEvent[Event] | EventDecodeError = StoredEvent(
+                    decode_record(self._domain.codec, record), meta_of(record)
+                )
+            except EventDecodeError as error:
+                item = error
+            todo.append((record, callback, item))
+        return todo
+
+    async def _call(
+        self, record: EventRecord, callback: Callback, item: StoredEvent[Event] | EventDecodeError
+    ) -> None:
+        try:
+            if isinstance(item, EventDecodeError):
+                raise item
+            result = (
+                callback.function(item.event, item.meta)
+                if callback.takes_meta
+                else callback.function(item.event)
+            )
+            if inspect.isawaitable(result):
+                await result
+        except Exception as error:
+            raise HandlerError(self.name, record.position, record.type, error) from error
+
+    async def _report(
+        self, error: HandlerError, item: StoredEvent[Event] | EventDecodeError, record: EventRecord
+    ) -> None:
+        cause = error.__cause__
+        assert isinstance(cause, Exception)
+        event = item.event if isinstance(item, StoredEvent) else None
+        await self.handler.on_error(cause, event, meta_of(record))
+
+    async def _batch(self, records: Sequence[EventRecord], position: int) -> int:
+        """Handle one batch and move the bookmark past it; return the events handled."""
+        todo = self._decode(records)
+        last = records[-1].position
+        if self._transactions is not None:
+            return await self._transactional_batch(todo, position, last)
+        events = [item for _, _, item in todo if isinstance(item, StoredEvent)]
+        done: list[StoredEvent[Event]] = []
+        if todo:
+            await self.handler.before_batch(events)
+        for record, callback, item in todo:
+            try:
+                await self._call(record, callback, item)
+            except HandlerError as error:
+                if not self._continue:
+                    # What was handled stays handled: flush it, then bookmark just before
+                    # the failing event. If the flush fails, the bookmark stays put.
+                    await self.handler.after_batch(done)
+                    await self._save(max(position, _before(records, record)))
+                    raise
+                await self._report(error, item, record)
+            else:
+                assert isinstance(item, StoredEvent)
+                done.append(item)
+        if todo:
+            await self.handler.after_batch(events)
+        await self._save(last)
+        return len(done)
+
+    async def _transactional_batch(self, todo: list[_Item], position: int, last: int) -> int:
+        assert self._transactions is not None
+        handler = cast("TransactionalHandler[object]", self.handler)
+        events = [item for _, _, item in todo if isinstance(item, StoredEvent)]
+        done = 0
+        try:
+            async with self._transactions.batch_transaction() as transaction:
+                handler.attach(transaction.connection)
+                try:
+                    if todo:
+                        await handler.before_batch(events)
+                    for record, callback, item in todo:
+                        done += await self._in_savepoint(transaction, record, callback, item)
+                    if todo:
+                        await handler.after_batch(events)
+                finally:
+                    handler.attach(None)
+                await transaction.commit_bookmark(self.name, position, last)
+        except BookmarkMoved:
+            self._position = None
+            raise
+        self._position = last
+        return done
+
+    async def _in_savepoint(
+        self,
+        transaction: BatchTransaction[object],
+        record: EventRecord,
+        callback: Callback,
+        item: StoredEvent[Event] | EventDecodeError,
+    ) -> int:
+        if not self._continue:
+            await self._call(record, callback, item)  # an error rolls the batch back
+            return 1
+        try:
+            async with transaction.savepoint():
+                await self._call(record, callback, item)
+        except HandlerError as error:
+            await self._report(error, item, record)
+            return 0
+        return 1
+
+    async def _start_position(self) -> int:
+        if self._position is not None:
+            return self._position
+        if self._always_tail:
+            position = await self._backend.last_position(self.streams)
+            await self._save(position)
+            return position
+        position = await self._bookmarks.get_bookmark(self.name)
+        if position == 0 and self._tail:
+            position = await self._backend.last_position(self.streams)
+            await self._save(position)
+        self._position = position
+        return position
+
+    async def _save(self, position: int) -> None:
+        await self._bookmarks.set_bookmark(self.name, position)
+        self._position = position
+
+    def _guard(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    async def start(self) -> None:
+        """Run the handler in the background until `stop()`.
+
+        It takes the handler's lease (standing by while another runner holds
+        it), catches up, then waits for new events: woken by the backend where
+        it can push, else every `poll_interval` seconds. A failing run is
+        retried from the failing event after a growing delay.
+        """
+        if self.running:
+            raise RuntimeError(f"handler {self.name!r} is already running")
+        async with self._guard():
+            if self._always_tail:
+                self._position = None
+            if await self._lease.acquire():
+                # Fix where to start before returning, so no event appended after
+                # start() returns can fall before a tailing handler's starting point.
+                await self._reread_position()
+                await self._start_position()
+        self._stopping = False
+        self._task = asyncio.get_running_loop().create_task(
+            self._loop(), name=f"evtsrc handler {self.name}"
+        )
+
+    async def stop(self) -> None:
+        """Stop the background loop after its current batch, wait for it, free the lease.
+
+        A `run_once()` in progress also returns after its current batch.
+        """
+        task = self._task
+        if task is None:
+            return
+        self._stopping = True
+        if self._waiting:
+            task.cancel()
+        await asyncio.wait([task])
+        self._task = None
+        self._stopping = False
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+    def _stop_requested(self) -> bool:
+        return self._stopping
+
+    async def _pause(self, waiting: Awaitable[None]) -> None:
+        """Wait (for new events, or to retry the lease); `stop()` cancels the wait."""
+        self._waiting = True
+        try:
+            await waiting
+        finally:
+            self._waiting = False
+
+    async def _loop(self) -> None:
+        listener = await self._backend.listen(self.streams)
+        failures = 0
+        try:
+            while not self._stop_requested():
+                delay = self._poll
+                try:
+                    if not await self._lease.check():
+                        if not await self._lease.acquire():
+                            await self._pause(asyncio.sleep(self._standby))
+                            continue
+                        log.info("handler %s took its lease", self.name)
+                        await self._reread_position()
+                    await self.run_once()
+                    failures = 0
+                except Exception as error:
+                    failures += 1
+                    self.last_error = error
+                    delay = min(self._poll * 2**failures, MAX_BACKOFF)
+                    log.exception("handler %s failed; retrying in %.1f s", self.name, delay)
+                if self._stop_requested():
+                    break
+                await self._pause(listener.wait(delay))
+        finally:
+            with contextlib.suppress(Exception):
+                await listener.close()
+            await self._lease.release()
+
+
+def _before(records: Sequence[EventRecord], record: EventRecord) -> int:
+    index = records.index(record)
+    return records[index - 1].position if index else 0
