@@ -16,10 +16,11 @@ if TYPE_CHECKING:
     from .domain import Domain
 
 A = TypeVar("A", bound="Aggregate")
-F = TypeVar("F", bound=Callable[..., Any])
 
 Decision: TypeAlias = Event | Sequence[Event] | None
 """What a command returns: one event, several, or None for no change."""
+C = TypeVar("C", bound=Callable[..., Decision | Awaitable[Decision]])
+Fo = TypeVar("Fo", bound=Callable[..., None])
 
 _STREAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,199}$")
 _FOLD_MARK = "__evtsrc_fold__"
@@ -67,6 +68,8 @@ class Aggregate:
 
     __stream__: ClassVar[str]
     __snapshots__: ClassVar[Snapshots | None]
+    if TYPE_CHECKING:
+        __attrs_attrs__: ClassVar[Any]  # lets mypy pass aggregates to attrs.fields() etc.
 
     id: str
     """The aggregate's id ("" on an instance not loaded from a domain)."""
@@ -74,9 +77,9 @@ class Aggregate:
     """How many events the aggregate has: 0 when it was never written."""
 
     def __init_subclass__(
-        cls, *, stream: str | None = None, snapshots: Snapshots | bool | None = None, **kwargs: Any
+        cls, *, stream: str | None = None, snapshots: Snapshots | bool | None = None
     ) -> None:
-        super().__init_subclass__(**kwargs)
+        super().__init_subclass__()
         if stream is None:
             stream = getattr(cls, "__stream__", None)
             if stream is None:
@@ -114,16 +117,13 @@ class Aggregate:
         return (
             self.id == other.id
             and self.version == other.version
-            and attrs.astuple(self, recurse=False) == attrs.astuple(other, recurse=False)  # type: ignore[arg-type]
+            and attrs.astuple(self, recurse=False) == attrs.astuple(other, recurse=False)
         )
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}"
-            for f in attrs.fields(type(self))  # type: ignore[arg-type]
-        )
+        fields = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in attrs.fields(type(self)))
         sep = ", " if fields else ""
         return f"{type(self).__qualname__}(id={self.id!r}, version={self.version}{sep}{fields})"
 
@@ -142,7 +142,7 @@ class Aggregate:
         return await domain.repository(cls).load(aggregate_id)
 
 
-def folds(method: F) -> F:
+def folds(method: Fo) -> Fo:
     """Mark a method that applies an event to the aggregate's state.
 
     The event parameter's annotation names the event class (or a union of
@@ -153,7 +153,7 @@ def folds(method: F) -> F:
     return method
 
 
-def command(method: F) -> F:
+def command(method: C) -> C:
     """Mark a method (sync or async) that decides what happens.
 
     It takes typed arguments, reads the current state and returns an event, a

@@ -178,7 +178,7 @@ class Codec:
                 f"{known.__qualname__} and {cls.__module__}.{cls.__qualname__}"
             )
         try:
-            attrs.resolve_types(cls)  # type: ignore[type-var]
+            attrs.resolve_types(cls)
             check_json_keys(cls)
             self._decoders[name] = self.converter.get_structure_hook(cls)
             self._encoders[cls] = self.converter.get_unstructure_hook(cls)

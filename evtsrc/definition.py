@@ -169,10 +169,10 @@ class AggregateSpec(Generic[A]):
     def __init__(self, cls: type[A]) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Aggregate)) or cls is Aggregate:
             raise DefinitionError(f"{_name(cls)} is not a subclass of Aggregate")
-        self.cls = cls
+        self.cls: type[A] = cls
         self.stream = cls.__stream__
         try:
-            attrs.resolve_types(cls)  # type: ignore[type-var]
+            attrs.resolve_types(cls)
         except Exception as error:
             raise DefinitionError(
                 f"aggregate {cls.__qualname__}: cannot resolve its field types: {error}"

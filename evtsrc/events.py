@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar, dataclass_transform
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, dataclass_transform
 
 import attrs
 
@@ -28,9 +28,11 @@ class Event:
 
     __slots__ = ()
     __event_type__: ClassVar[str]
+    if TYPE_CHECKING:
+        __attrs_attrs__: ClassVar[Any]  # lets mypy pass events to attrs.fields() etc.
 
-    def __init_subclass__(cls, *, type_name: str | None = None, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+    def __init_subclass__(cls, *, type_name: str | None = None) -> None:
+        super().__init_subclass__()
         name = cls.__name__ if type_name is None else type_name
         if not isinstance(name, str) or not _TYPE_NAME.match(name):
             raise DefinitionError(

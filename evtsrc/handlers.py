@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import attrs
 
-from .aggregate import F
 from .definition import event_parameter
 from .errors import DefinitionError
 from .events import Event, EventMeta, StoredEvent
@@ -17,11 +16,12 @@ if TYPE_CHECKING:
     from .domain import Domain
 
 log = logging.getLogger("evtsrc.handlers")
+Cb = TypeVar("Cb", bound=Callable[..., Awaitable[None] | None])
 _ON_EVENT_MARK = "__evtsrc_on_event__"
 MAX_BACKOFF = 30.0
 
 
-def on_event(method: F) -> F:
+def on_event(method: Cb) -> Cb:
     """Mark a handler method (sync or async) called for each event of the annotated type(s).
 
     It takes `(self, event)` or `(self, event, meta)`; the annotation of
@@ -51,9 +51,9 @@ class EventHandler:
     __handler_streams__: ClassVar[tuple[str, ...] | None]
 
     def __init_subclass__(
-        cls, *, name: str | None = None, streams: Sequence[str] | None = None, **kwargs: Any
+        cls, *, name: str | None = None, streams: Sequence[str] | None = None
     ) -> None:
-        super().__init_subclass__(**kwargs)
+        super().__init_subclass__()
         cls.__handler_name__ = name or cls.__dict__.get("__handler_name__", cls.__name__)
         if isinstance(streams, str):
             raise DefinitionError(f"handler {cls.__qualname__}: streams is a list of names")

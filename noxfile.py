@@ -1,0 +1,89 @@
+"""Development sessions: ``nox`` runs lint, types and tests; ``nox -s docs`` builds the docs.
+
+Extra arguments after ``--`` go to pytest: ``nox -s tests -- -k handlers -x``.
+Every extra of pyproject.toml that is not a tool set (backend drivers, as they
+are added) is installed for ``tests`` and ``types``, so every backend is tested
+and type-checked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "types", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+PROJECT = nox.project.load_toml("pyproject.toml")
+EXTRAS: dict[str, list[str]] = PROJECT["project"]["optional-dependencies"]
+TOOL_EXTRAS = {"testing", "test", "lint", "docs", "dev"}
+BACKEND_EXTRAS = sorted(set(EXTRAS) - TOOL_EXTRAS)
+
+
+def _install_with(session: nox.Session, *extras: str) -> None:
+    """Install the project (not editable, as users get it) with ``extras``."""
+    session.install(f".[{','.join([*extras, *BACKEND_EXTRAS])}]")
+
+
+SERVER_VARIABLES = ("EVTSRC_TEST_POSTGRES_DSN", "EVTSRC_TEST_MARIADB_URL")
+
+
+@contextmanager
+def database_servers(session: nox.Session) -> Iterator[dict[str, str]]:
+    """Throwaway servers from scripts/dbservers, unless the environment names servers."""
+    if any(os.environ.get(name) for name in SERVER_VARIABLES):
+        yield {}
+        return
+    started = subprocess.run(
+        ["bash", "scripts/dbservers", "start"], capture_output=True, text=True, check=False
+    )
+    session.log(started.stderr.strip())
+    found = {}
+    for line in started.stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        if name in SERVER_VARIABLES:
+            found[name] = value
+    try:
+        yield found
+    finally:
+        subprocess.run(["bash", "scripts/dbservers", "stop"], capture_output=True, check=False)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite, with throwaway database servers if none are configured."""
+    _install_with(session, "test")
+    with database_servers(session) as servers:
+        session.run("pytest", *session.posargs, env=servers)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install(*EXTRAS["lint"])
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def types(session: nox.Session) -> None:
+    """Type-check the library, the examples and tests/typing/pass with mypy and pyright."""
+    _install_with(session, "test")
+    session.run("mypy", "--strict", "evtsrc", "examples", "tests/typing/pass")
+    python = session.run("python", "-c", "import sys; print(sys.executable)", silent=True)
+    assert isinstance(python, str)
+    session.run("pyright", "--pythonpath", python.strip())
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation, failing on any warning."""
+    session.install(".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs)
