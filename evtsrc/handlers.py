@@ -55,6 +55,11 @@ class EventHandler:
     ) -> None:
         super().__init_subclass__()
         cls.__handler_name__ = name or cls.__dict__.get("__handler_name__", cls.__name__)
+        if not 0 < len(cls.__handler_name__) <= 200:
+            raise DefinitionError(
+                f"handler {cls.__qualname__}: its name is 1 to 200 characters (it is stored "
+                "as the bookmark's name)"
+            )
         if isinstance(streams, str):
             raise DefinitionError(f"handler {cls.__qualname__}: streams is a list of names")
         if streams is not None:

@@ -304,6 +304,14 @@ class Repository(Generic[A]):
             self._cache.put(aggregate.id, _Cached(aggregate.version, self._state.encode(aggregate)))
 
 
+MAX_ID_LENGTH = 200
+"""The longest aggregate id every backend stores (a VARCHAR(200) on the SQL ones)."""
+
+
 def _check_id(aggregate_id: object) -> None:
     if not isinstance(aggregate_id, str) or not aggregate_id:
         raise ValueError(f"an aggregate id is a non-empty string, not {aggregate_id!r}")
+    if len(aggregate_id) > MAX_ID_LENGTH:
+        raise ValueError(
+            f"an aggregate id is at most {MAX_ID_LENGTH} characters, not {len(aggregate_id)}"
+        )

@@ -167,17 +167,26 @@ def test_readme_quickstart_runs_and_prints_what_it_shows(tmp_path: Path) -> None
     assert run_program(program, tmp_path) == "".join(program.output)
 
 
-def test_the_blog_example_runs() -> None:
-    result = run_python(["-m", "examples.blog"], ROOT)
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "refused: Unauthorized (UNAUTHORIZED)" in out
-    assert "refused: Not allowed (NOT_ALLOWED)" in out
-    rows = [line for line in out.splitlines() if line.startswith("read model")]
-    assert len(rows) == 1, out
-    assert "post_id='hello'" in rows[0]
-    assert "user_id='alice'" in rows[0]
-    assert "archived=True" in rows[0]
+def test_the_blog_example_runs_on_a_sqlite_file_and_again_on_the_same_file(
+    tmp_path: Path,
+) -> None:
+    env_url = os.environ.pop("BLOG_DATABASE_URL", None)
+    try:
+        runs = [run_python(["-m", "examples.blog"], tmp_path) for _ in range(2)]
+    finally:
+        if env_url is not None:
+            os.environ["BLOG_DATABASE_URL"] = env_url
+    assert (tmp_path / "blog.sqlite").exists()
+    for handled, result in zip((2, 4), runs, strict=True):
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert "storing events in sqlite+aiosqlite:///blog.sqlite" in out
+        assert "refused: Unauthorized (UNAUTHORIZED)" in out
+        assert "refused: Not allowed (NOT_ALLOWED)" in out
+        [row] = [line for line in out.splitlines() if line.startswith("read model")]
+        assert f"read model handled {handled} events" in row
+        assert re.search(r"post_id='hello-\w+', user_id='alice-\w+'", row), row
+        assert "archived=True" in row
 
 
 PROGRAMS = docs_programs()

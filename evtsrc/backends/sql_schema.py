@@ -134,3 +134,30 @@ class Tables:
             for index in table.indexes:
                 statements.append(str(sa.schema.CreateIndex(index).compile(dialect=dialect)))
         return ";\n\n".join(statements) + ";\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the DDL: `python -m evtsrc.backends.sql_schema DIALECT [PREFIX]`."""
+    import argparse
+
+    from sqlalchemy.dialects.mysql.base import MySQLDialect
+    from sqlalchemy.dialects.postgresql.base import PGDialect
+    from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+
+    dialects: dict[str, Dialect] = {
+        "postgresql": PGDialect(),  # type: ignore[no-untyped-call]
+        "mariadb": MySQLDialect(is_mariadb=True),
+        "mysql": MySQLDialect(),
+        "sqlite": SQLiteDialect(),
+    }
+    parser = argparse.ArgumentParser(description="Print the CREATE statements of an event store.")
+    parser.add_argument("dialect", choices=sorted(dialects))
+    parser.add_argument("prefix", nargs="?", default=TableNames().prefix)
+    options = parser.parse_args(argv)
+    dialect = dialects[options.dialect]
+    print(Tables(TableNames(options.prefix), dialect.name).ddl(dialect), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

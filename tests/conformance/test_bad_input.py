@@ -102,7 +102,7 @@ async def test_an_event_that_cannot_be_stored_is_refused_before_anything_is(doma
     assert await domain.repository(Counter).history("c") == []
 
 
-@pytest.mark.parametrize("bad", ["", 7, None])
+@pytest.mark.parametrize("bad", ["", 7, None, "x" * 201])
 async def test_an_aggregate_id_must_be_a_non_empty_string(domain: Domain, bad: object) -> None:
     with pytest.raises(ValueError, match="aggregate id"):
         await domain.repository(Counter).load(bad)  # type: ignore[arg-type]

@@ -1,0 +1,50 @@
+"""A handler process for the two-process lease test: `python -m tests.sql.lease_worker`.
+
+Arguments: target name, location, table prefix, output file. It runs the
+`seen` handler until killed, appending "<pid> <aggregate id>" per event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from evtsrc import Domain, EventMeta
+from evtsrc.backends import Backend
+from evtsrc.backends.sql_schema import TableNames
+from tests.conformance.model import Counter, Event, Ledger, Seen
+
+
+class Recorder(Seen, name="seen"):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def _record(self, event: Event, meta: EventMeta) -> None:
+        with open(self.path, "a") as out:
+            out.write(f"{os.getpid()} {meta.aggregate_id}\n")
+
+
+async def open_backend(target: str, location: str, prefix: str) -> Backend:
+    tables = TableNames(prefix=prefix)
+    if target == "asyncpg":
+        from evtsrc.backends.postgres import PostgresBackend
+
+        return await PostgresBackend.connect(location, tables=tables)
+    from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
+
+    return SqlAlchemyBackend(location, tables=tables)
+
+
+async def main(target: str, location: str, prefix: str, output: str) -> None:
+    backend = await open_backend(target, location, prefix)
+    domain = Domain(backend, aggregates=[Counter, Ledger])
+    runner = domain.handler(Recorder(output), poll_interval=0.05, standby_interval=0.1)
+    await runner.start()
+    print("started", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:5]))

@@ -1,0 +1,155 @@
+"""Read models in the events' database: writes and bookmark commit together, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from evtsrc import (
+    BookmarkMoved,
+    DefinitionError,
+    Domain,
+    EventMeta,
+    HandlerError,
+    TransactionalHandler,
+    on_event,
+)
+from evtsrc.backends import Backend, InMemoryBackend
+from evtsrc.backends.postgres import PostgresBackend
+from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
+from tests.conformance.model import Counter, Ledger, One
+
+
+class Applied(TransactionalHandler[Any], name="applied"):
+    """Writes one row per event it applies, in the batch's transaction."""
+
+    def __init__(self, table: str, fail_on: set[str] | None = None) -> None:
+        self.table = table
+        self.fail_on = fail_on or set()
+        self.gate: asyncio.Event | None = None
+        self.reached = asyncio.Event()
+        self.errors: list[int] = []
+
+    @on_event
+    async def one(self, event: One, meta: EventMeta) -> None:
+        connection = self.connection
+        if isinstance(connection, sa.ext.asyncio.AsyncConnection):
+            await connection.execute(
+                sa.text(f"INSERT INTO {self.table} (position, aggregate_id) VALUES (:p, :a)"),
+                {"p": meta.position, "a": meta.aggregate_id},
+            )
+        else:
+            await connection.execute(
+                f"INSERT INTO {self.table} (position, aggregate_id) VALUES ($1, $2)",
+                meta.position,
+                meta.aggregate_id,
+            )
+        if meta.aggregate_id in self.fail_on:
+            raise RuntimeError(f"cannot apply {meta.aggregate_id}")
+        if self.gate is not None and meta.aggregate_id == "e6":
+            self.reached.set()
+            await self.gate.wait()
+
+    async def on_error(self, error: Exception, event: object, meta: EventMeta) -> None:
+        self.errors.append(meta.position)
+
+
+async def _sql(backend: Backend, statement: str) -> list[tuple[Any, ...]]:
+    if isinstance(backend, SqlAlchemyBackend):
+        async with backend.engine.begin() as connection:
+            result = await connection.execute(sa.text(statement))
+            return [tuple(row) for row in result] if result.returns_rows else []
+    assert isinstance(backend, PostgresBackend)
+    async with backend.pool.acquire() as connection:
+        return [tuple(row) for row in await connection.fetch(statement)]
+
+
+@pytest.fixture
+async def table(sql_backend: Backend) -> str:
+    name = f"{sql_backend.names.prefix}applied"  # type: ignore[attr-defined]
+    await _sql(sql_backend, f"CREATE TABLE {name} (position BIGINT, aggregate_id VARCHAR(50))")
+    return name
+
+
+async def _fill(domain: Domain, count: int = 10) -> list[int]:
+    positions = []
+    for n in range(1, count + 1):
+        counter = await domain.repository(Counter).execute(f"e{n}", Counter.do_one)
+        positions.append(counter.last_position)
+    return positions
+
+
+async def _rows(backend: Backend, table: str) -> list[int]:
+    return sorted(row[0] for row in await _sql(backend, f"SELECT position FROM {table}"))
+
+
+async def test_a_failure_mid_batch_rolls_the_batch_back_and_a_rerun_applies_it_once(
+    sql_backend: Backend, table: str
+) -> None:
+    domain = Domain(sql_backend, aggregates=[Counter, Ledger])
+    positions = await _fill(domain)
+    handler = Applied(table, fail_on={"e7"})
+    runner = domain.handler(handler, batch_size=4)
+    with pytest.raises(HandlerError, match="cannot apply e7"):
+        await runner.run_once()
+    assert await _rows(sql_backend, table) == positions[:4]
+    assert await sql_backend.get_bookmark("applied") == positions[3]
+    handler.fail_on.clear()
+    assert await runner.run_once() == 6
+    assert await _rows(sql_backend, table) == positions
+    rerun = domain.handler(Applied(table))
+    assert await rerun.run_once() == 0
+    assert await _rows(sql_backend, table) == positions
+
+
+async def test_a_crash_mid_batch_leaves_neither_rows_nor_bookmark(
+    sql_backend: Backend, table: str
+) -> None:
+    domain = Domain(sql_backend, aggregates=[Counter, Ledger])
+    positions = await _fill(domain)
+    handler = Applied(table)
+    handler.gate = asyncio.Event()
+    crashing = asyncio.create_task(domain.handler(handler, batch_size=4).run_once())
+    await handler.reached.wait()  # e5 and e6 are written in the open transaction
+    crashing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await crashing
+    assert await _rows(sql_backend, table) == positions[:4]
+    assert await sql_backend.get_bookmark("applied") == positions[3]
+    assert await domain.handler(Applied(table)).run_once() == 6
+    assert await _rows(sql_backend, table) == positions
+
+
+async def test_continue_on_error_rolls_back_only_the_failing_event(
+    sql_backend: Backend, table: str
+) -> None:
+    domain = Domain(sql_backend, aggregates=[Counter, Ledger])
+    positions = await _fill(domain, 5)
+    handler = Applied(table, fail_on={"e3"})
+    runner = domain.handler(handler, continue_on_error=True)
+    assert await runner.run_once() == 4
+    assert handler.errors == [positions[2]]
+    assert await _rows(sql_backend, table) == [p for p in positions if p != positions[2]]
+    assert await sql_backend.get_bookmark("applied") == positions[-1]
+
+
+async def test_a_bookmark_moved_by_another_runner_refuses_the_commit(sql_backend: Backend) -> None:
+    transactions: Any = sql_backend
+    await sql_backend.set_bookmark("h", 5)
+    with pytest.raises(BookmarkMoved, match="expected at 3 but is at 5"):
+        async with transactions.batch_transaction() as transaction:
+            await transaction.commit_bookmark("h", 3, 9)
+    assert await sql_backend.get_bookmark("h") == 5
+    async with transactions.batch_transaction() as transaction:
+        await transaction.commit_bookmark("h", 5, 9)
+        await transaction.commit_bookmark("new", 0, 4)
+    assert (await sql_backend.get_bookmark("h"), await sql_backend.get_bookmark("new")) == (9, 4)
+
+
+def test_a_transactional_handler_needs_a_transactional_store() -> None:
+    domain = Domain(InMemoryBackend(), aggregates=[Counter, Ledger])
+    with pytest.raises(DefinitionError, match="needs a bookmark store with transactions"):
+        domain.handler(Applied("t"))
