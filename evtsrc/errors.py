@@ -93,9 +93,7 @@ class HandlerBusy(EvtsrcError):
     """Another runner holds the lease of this handler name."""
 
     def __init__(self, handler: str) -> None:
-        super().__init__(
-            f"handler {handler!r} is active in another runner; this one stands by until it stops"
-        )
+        super().__init__(f"handler {handler!r} is active in another runner")
         self.handler = handler
 
 

@@ -10,11 +10,13 @@ from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from .backends.base import (
+    AppendListener,
     BatchTransaction,
     BookmarkStore,
     EventRecord,
     Lease,
     LeaseProvider,
+    PollingListener,
     TransactionalBookmarks,
 )
 from .backends.leases import LocalLease
@@ -365,14 +367,17 @@ class HandlerRunner(Generic[H]):
         A `run_once()` in progress also returns after its current batch.
         """
         task = self._task
-        if task is None:
-            return
         self._stopping = True
-        if self._waiting:
-            task.cancel()
-        await asyncio.wait([task])
-        self._task = None
-        self._stopping = False
+        try:
+            if task is None:
+                async with self._guard():  # let a run_once() in progress end its batch
+                    return
+            if self._waiting:
+                task.cancel()
+            await asyncio.wait([task])
+        finally:
+            self._task = None
+            self._stopping = False
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
 
@@ -387,10 +392,18 @@ class HandlerRunner(Generic[H]):
         finally:
             self._waiting = False
 
-    async def _loop(self) -> None:
-        listener = await self._backend.listen(self.streams)
-        failures = 0
+    async def _listen(self) -> AppendListener:
         try:
+            return await self._backend.listen(self.streams)
+        except Exception:
+            log.exception("handler %s cannot listen for appends; polling instead", self.name)
+            return PollingListener()
+
+    async def _loop(self) -> None:
+        failures = 0
+        listener: AppendListener = PollingListener()
+        try:
+            listener = await self._listen()
             while not self._stop_requested():
                 delay = self._poll
                 try:

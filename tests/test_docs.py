@@ -8,6 +8,8 @@
   the same page. Each program runs in a fresh interpreter. A ``text`` block right
   after one of its blocks (nothing but blank lines between) is that block's
   expected output; the program's output must equal those blocks joined in order.
+* Every docs page is in the mkdocs nav, the API reference lists every public name of
+  ``evtsrc`` and ``evtsrc.backends``, and the README names every backend extra.
 """
 
 from __future__ import annotations
@@ -202,6 +204,26 @@ def test_docs_program_runs(program: Program, tmp_path: Path) -> None:
     out = run_program(program, tmp_path)
     if program.checks_output:
         assert out == "".join(program.output)
+
+
+def test_the_reference_lists_every_public_name() -> None:
+    import evtsrc
+    import evtsrc.backends
+
+    reference = (DOCS / "reference.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"^::: ([\w.]+)", reference, re.M))
+    public = {f"{m.__name__}.{name}" for m in (evtsrc, evtsrc.backends) for name in m.__all__}
+    assert sorted(public - listed) == []
+
+
+def test_the_readme_names_every_backend_extra() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    tools = {"testing", "test", "lint", "docs", "dev"}
+    extras = set(project["optional-dependencies"]) - tools
+    readme = README.read_text(encoding="utf-8")
+    assert sorted(e for e in extras if f"evtsrc[{e}]" not in readme) == []
 
 
 def test_every_docs_page_is_in_the_nav() -> None:

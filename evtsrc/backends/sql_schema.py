@@ -45,10 +45,10 @@ def _json() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
-def _name() -> sa.types.TypeEngine[str]:
-    # Ids compare as exact strings everywhere: MariaDB's default collations would
-    # make "a", "A" and "a " one aggregate.
-    exact = mysql.VARCHAR(NAME_LENGTH, charset="utf8mb4", collation="utf8mb4_nopad_bin")
+def _name(exact_collation: str) -> sa.types.TypeEngine[str]:
+    # Ids compare as exact strings everywhere: MariaDB's and MySQL's default
+    # collations would make "a", "A" and "a " one aggregate.
+    exact = mysql.VARCHAR(NAME_LENGTH, charset="utf8mb4", collation=exact_collation)
     return sa.String(NAME_LENGTH).with_variant(exact, "mysql", "mariadb")
 
 
@@ -82,9 +82,11 @@ class TableNames:
 class Tables:
     """SQLAlchemy Core tables for one event store on one dialect."""
 
-    def __init__(self, names: TableNames, dialect: str) -> None:
+    def __init__(self, names: TableNames, dialect: str, *, mariadb: bool = True) -> None:
         self.names = names
         self.metadata = sa.MetaData()
+        # Binary, no-pad collations: MariaDB's has this name, MySQL 8's the other.
+        collation = "utf8mb4_nopad_bin" if mariadb else "utf8mb4_0900_bin"
         # PostgreSQL positions are computed from the writing transaction's id (see
         # the backend); elsewhere the database numbers rows as they are inserted.
         assigned = dialect != "postgresql"
@@ -97,10 +99,10 @@ class Tables:
                 primary_key=True,
                 autoincrement=assigned,
             ),
-            sa.Column("stream", _name(), nullable=False),
-            sa.Column("aggregate_id", _name(), nullable=False),
+            sa.Column("stream", _name(collation), nullable=False),
+            sa.Column("aggregate_id", _name(collation), nullable=False),
             sa.Column("version", sa.Integer(), nullable=False),
-            sa.Column("type", _name(), nullable=False),
+            sa.Column("type", _name(collation), nullable=False),
             sa.Column("data", _json(), nullable=False),
             sa.Column("timestamp", UTCDateTime(), nullable=False),
             sa.UniqueConstraint("stream", "aggregate_id", "version", name=names.version_constraint),
@@ -111,17 +113,17 @@ class Tables:
         self.snapshots = sa.Table(
             names.snapshots,
             self.metadata,
-            sa.Column("stream", _name(), primary_key=True),
-            sa.Column("aggregate_id", _name(), primary_key=True),
+            sa.Column("stream", _name(collation), primary_key=True),
+            sa.Column("aggregate_id", _name(collation), primary_key=True),
             sa.Column("version", sa.Integer(), nullable=False),
-            sa.Column("key", _name(), nullable=False),
+            sa.Column("key", _name(collation), nullable=False),
             sa.Column("state", _json(), nullable=False),
             mysql_charset="utf8mb4",
         )
         self.bookmarks = sa.Table(
             names.bookmarks,
             self.metadata,
-            sa.Column("name", _name(), primary_key=True),
+            sa.Column("name", _name(collation), primary_key=True),
             sa.Column("position", sa.BigInteger(), nullable=False),
             mysql_charset="utf8mb4",
         )
@@ -155,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("prefix", nargs="?", default=TableNames().prefix)
     options = parser.parse_args(argv)
     dialect = dialects[options.dialect]
-    print(Tables(TableNames(options.prefix), dialect.name).ddl(dialect), end="")
+    tables = Tables(TableNames(options.prefix), dialect.name, mariadb=options.dialect != "mysql")
+    print(tables.ddl(dialect), end="")
     return 0
 
 

@@ -102,7 +102,7 @@ class SqlAlchemyBackend(Backend):
         if self.dialect not in ("sqlite", "postgresql", "mysql", "mariadb"):
             raise ValueError(f"evtsrc does not support the {self.dialect!r} SQL dialect")
         self.names = tables or TableNames()
-        self.tables = Tables(self.names, self.dialect)
+        self.tables = self._tables()
         self._lock_timeout = lock_timeout
         if self.dialect == "sqlite":
             sa_event.listen(engine.sync_engine, "connect", _sqlite_connect)
@@ -110,13 +110,23 @@ class SqlAlchemyBackend(Backend):
 
     # -- schema ------------------------------------------------------------------------------
 
+    def _tables(self) -> Tables:
+        # A mysql:// URL learns whether the server is MariaDB on its first connection.
+        mariadb = bool(getattr(self.engine.dialect, "is_mariadb", False))
+        return Tables(self.names, self.dialect, mariadb=mariadb)
+
     async def create_schema(self) -> None:
         """Create the tables and indexes that do not exist yet."""
         async with self.engine.begin() as connection:
+            self.tables = self._tables()
             await connection.run_sync(self.tables.metadata.create_all, checkfirst=True)
 
     def schema_sql(self) -> str:
-        """The DDL `create_schema()` runs, as SQL text for this engine's dialect."""
+        """The DDL `create_schema()` runs, as SQL text for this engine's dialect.
+
+        On a `mysql://` URL, MariaDB is recognised only once connected: before
+        that, use a `mariadb://` URL to get MariaDB's collation.
+        """
         return self.tables.ddl(self.engine.dialect)
 
     async def drop_schema(self) -> None:

@@ -6,7 +6,7 @@ from evtsrc.backends import Backend
 from tests.backends import TARGETS, BackendTarget
 from tests.conformance.conftest import backend as backend
 
-SQL_TARGETS = [t for t in TARGETS if t.name != "memory"]
+SQL_TARGETS = [t for t in TARGETS if t.sql]
 
 
 @pytest.fixture(params=SQL_TARGETS, ids=lambda t: t.name)
