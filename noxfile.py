@@ -32,7 +32,14 @@ def _install_with(session: nox.Session, *extras: str) -> None:
     session.install(f".[{','.join([*extras, *BACKEND_EXTRAS])}]")
 
 
-SERVER_VARIABLES = ("EVTSRC_TEST_POSTGRES_DSN", "EVTSRC_TEST_MARIADB_URL")
+SERVER_VARIABLES = (
+    "EVTSRC_TEST_POSTGRES_DSN",
+    "EVTSRC_TEST_MARIADB_URL",
+    "EVTSRC_TEST_MONGO_URI",
+    "EVTSRC_TEST_NEO4J_URI",
+)
+TEST_SERVERS = ["SecantusDB==0.7.0b3"]
+"""Servers installed from PyPI into the tests session (a MongoDB-wire server)."""
 
 
 @contextmanager
@@ -41,8 +48,13 @@ def database_servers(session: nox.Session) -> Iterator[dict[str, str]]:
     if any(os.environ.get(name) for name in SERVER_VARIABLES):
         yield {}
         return
+    path = os.pathsep.join([session.bin, os.environ.get("PATH", "")])
     started = subprocess.run(
-        ["bash", "scripts/dbservers", "start"], capture_output=True, text=True, check=False
+        ["bash", "scripts/dbservers", "start"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": path},
     )
     session.log(started.stderr.strip())
     found = {}
@@ -60,6 +72,7 @@ def database_servers(session: nox.Session) -> Iterator[dict[str, str]]:
 def tests(session: nox.Session) -> None:
     """Run the whole test suite, with throwaway database servers if none are configured."""
     _install_with(session, "test")
+    session.install(*TEST_SERVERS)
     with database_servers(session) as servers:
         session.run("pytest", *session.posargs, env=servers)
 

@@ -21,6 +21,8 @@ from evtsrc.backends import Backend, InMemoryBackend
 POSTGRES_ENV = "EVTSRC_TEST_POSTGRES_DSN"
 """A libpq-style URL of a PostgreSQL server the tests may create tables on."""
 MARIADB_ENV = "EVTSRC_TEST_MARIADB_URL"
+MONGO_ENV = "EVTSRC_TEST_MONGO_URI"
+"""A MongoDB URI (a replica set: transactions and change streams)."""
 """A SQLAlchemy URL (mysql+asyncmy://...) of a MariaDB or MySQL database."""
 
 
@@ -29,6 +31,7 @@ class BackendTarget:
     name: str
     env: str | None
     open: Callable[[str], AbstractAsyncContextManager[Backend]]
+    sql: bool = False
 
 
 @asynccontextmanager
@@ -82,12 +85,29 @@ async def _asyncpg(location: str) -> AsyncIterator[Backend]:
         await backend.close()
 
 
+@asynccontextmanager
+async def _mongo(location: str) -> AsyncIterator[Backend]:
+    from evtsrc.backends.mongo import MongoBackend
+    from evtsrc.backends.sql_schema import TableNames
+
+    backend = MongoBackend.connect(
+        location, "evtsrc_tests", collections=TableNames(unique_prefix())
+    )
+    await backend.create_schema()
+    try:
+        yield backend
+    finally:
+        await backend.drop_schema()
+        await backend.close()
+
+
 TARGETS: list[BackendTarget] = [
     BackendTarget("memory", None, _memory),
-    BackendTarget("sqlite", None, _sqlalchemy),
-    BackendTarget("sqlalchemy-postgres", POSTGRES_ENV, _sqlalchemy),
-    BackendTarget("sqlalchemy-mariadb", MARIADB_ENV, _sqlalchemy),
-    BackendTarget("asyncpg", POSTGRES_ENV, _asyncpg),
+    BackendTarget("sqlite", None, _sqlalchemy, sql=True),
+    BackendTarget("sqlalchemy-postgres", POSTGRES_ENV, _sqlalchemy, sql=True),
+    BackendTarget("sqlalchemy-mariadb", MARIADB_ENV, _sqlalchemy, sql=True),
+    BackendTarget("asyncpg", POSTGRES_ENV, _asyncpg, sql=True),
+    BackendTarget("mongo", MONGO_ENV, _mongo),
 ]
 
 

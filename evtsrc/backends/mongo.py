@@ -1,0 +1,394 @@
+"""Event storage on MongoDB through pymongo's asyncio client (`AsyncMongoClient`).
+
+Needs a replica set (a single-node one will do): appends are multi-document
+transactions and handlers are woken by change streams.
+
+Global order: every append takes its positions from one counter document,
+incremented in the append's own transaction. MongoDB lets only one open
+transaction write a document, so appends commit in position order and a
+reader never sees a position before a lower one that is still to commit. The
+cost: appends of the whole store take turns at the counter (a competing
+append gets a write conflict and `with_transaction` retries it).
+
+Queries page with an upper bound on the position or version they range over,
+so each one is served by an index for its filter and its order on MongoDB
+and on servers whose planners sort in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from bson.errors import InvalidDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.cursor import AsyncCursor
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+
+from ..errors import EventEncodeError, VersionConflict
+from ..jsontypes import JSONObject
+from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord
+from .sql_schema import TableNames
+
+log = logging.getLogger("evtsrc.backends.mongo")
+
+Document = dict[str, Any]
+DUPLICATE_KEY = 11000
+WINDOW = 1000
+"""How many positions one read of a stream ranges over at most."""
+MAX_BACKOFF = 10.0
+
+
+class MongoBackend(Backend):
+    """A `Backend` on a MongoDB database (collections named from `TableNames`)."""
+
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        database: str,
+        *,
+        collections: TableNames | None = None,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.names = collections or TableNames()
+        self.database: AsyncDatabase[Document] = client[database]
+        self.events: AsyncCollection[Document] = self.database[self.names.events]
+        self.snapshots: AsyncCollection[Document] = self.database[self.names.snapshots]
+        self.bookmarks: AsyncCollection[Document] = self.database[self.names.bookmarks]
+        self.counters: AsyncCollection[Document] = self.database[f"{self.names.prefix}counters"]
+        self._owns_client = owns_client
+
+    @classmethod
+    def connect(
+        cls, uri: str, database: str = "evtsrc", *, collections: TableNames | None = None
+    ) -> MongoBackend:
+        """A backend on a new client for `uri`; `close()` closes the client."""
+        client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
+        return cls(client, database, collections=collections, owns_client=True)
+
+    async def create_schema(self) -> None:
+        """Create the collections and indexes that do not exist yet."""
+        existing = set(await self.database.list_collection_names())
+        for collection in (self.events, self.snapshots, self.bookmarks, self.counters):
+            if collection.name not in existing:
+                with contextlib.suppress(OperationFailure):  # created meanwhile
+                    await self.database.create_collection(collection.name)
+        await self.events.create_index(
+            [("stream", ASCENDING), ("aggregate_id", ASCENDING), ("version", ASCENDING)],
+            unique=True,
+            name=self.names.version_constraint,
+        )
+        await self.events.create_index(
+            [("position", ASCENDING)], unique=True, name=f"{self.names.events}_position_uq"
+        )
+        await self.events.create_index(
+            [("stream", ASCENDING), ("position", ASCENDING)], name=f"{self.names.events}_stream_ix"
+        )
+
+    async def drop_schema(self) -> None:
+        """Drop the collections (and every event in them)."""
+        for collection in (self.events, self.snapshots, self.bookmarks, self.counters):
+            await collection.drop()
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def append(
+        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> Sequence[EventRecord]:
+        """Append atomically after `expected_version`, in one transaction."""
+        if not events:
+            return []
+        # BSON dates keep milliseconds: store and return the same instant.
+        stamps = [_millis(e.timestamp) for e in events]
+
+        async def write(session: AsyncClientSession) -> list[EventRecord]:
+            if expected_version > 0:
+                found = await self.events.find_one(
+                    {"stream": stream, "aggregate_id": aggregate_id, "version": expected_version},
+                    {"_id": 1},
+                    session=session,
+                )
+                if found is None:
+                    raise VersionConflict(stream, aggregate_id, expected_version)
+            counter = await self.counters.find_one_and_update(
+                {"_id": self.names.events},
+                {"$inc": {"position": len(events)}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            assert counter is not None
+            first = int(counter["position"]) - len(events) + 1
+            records = [
+                EventRecord(
+                    stream,
+                    aggregate_id,
+                    expected_version + 1 + i,
+                    first + i,
+                    stamp,
+                    event.type,
+                    event.data,
+                )
+                for i, (event, stamp) in enumerate(zip(events, stamps, strict=True))
+            ]
+            await self.events.insert_many([_document(r) for r in records], session=session)
+            if self.before_commit is not None:
+                await self.before_commit(stream, aggregate_id)
+            return records
+
+        try:
+            async with self.client.start_session() as session:
+                return await session.with_transaction(write)
+        except (DuplicateKeyError, BulkWriteError) as error:
+            if self._is_version_conflict(error):
+                raise VersionConflict(stream, aggregate_id, expected_version) from error
+            raise
+        except (InvalidDocument, OverflowError) as error:
+            raise EventEncodeError(f"MongoDB cannot store this event: {error}") from error
+
+    def _is_version_conflict(self, error: DuplicateKeyError | BulkWriteError) -> bool:
+        """Whether `error` is a duplicate key on the version index, and only that."""
+        details: Mapping[str, Any] = error.details or {}
+        failures = details.get("writeErrors") if isinstance(error, BulkWriteError) else [details]
+        if not failures:
+            return False
+        first: Mapping[str, Any] = failures[0]
+        if first.get("code") != DUPLICATE_KEY:
+            return False
+        pattern: object = first.get("keyPattern")
+        if isinstance(pattern, dict):
+            return list(cast("dict[str, object]", pattern)) == ["stream", "aggregate_id", "version"]
+        return f"index: {self.names.version_constraint} " in str(first.get("errmsg", ""))
+
+    def _aggregate_page(
+        self, stream: str, aggregate_id: str, after_version: int, limit: int
+    ) -> AsyncCursor[Document]:
+        window = {"$gt": after_version, "$lte": after_version + limit}
+        query = {"stream": stream, "aggregate_id": aggregate_id, "version": window}
+        return self.events.find(query).sort("version", ASCENDING)
+
+    def _stream_window(
+        self, stream: str, start: int, end: int, limit: int
+    ) -> AsyncCursor[Document]:
+        query = {"stream": stream, "position": {"$gt": start, "$lte": end}}
+        return self.events.find(query).sort("position", ASCENDING).limit(limit)
+
+    async def query_plans(self, stream: str, aggregate_id: str) -> dict[str, Document]:
+        """The server's `explain` of each query handlers and loads run, by name.
+
+        For checking a deployment: each plan should scan an index
+        (`IXSCAN`), never the collection.
+        """
+        top = await self._committed()
+        cursors = {
+            "read_aggregate": self._aggregate_page(stream, aggregate_id, 0, 1000),
+            "read_streams": self._stream_window(stream, 0, max(top, 1), 1000),
+        }
+        plans = {name: await cursor.explain() for name, cursor in cursors.items()}
+        plans["get_bookmark"] = await self.bookmarks.find({"_id": "x"}).explain()
+        plans["get_snapshot"] = await self.snapshots.find(
+            {"_id": _snapshot_id(stream, aggregate_id)}
+        ).explain()
+        return plans
+
+    async def read_aggregate(
+        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of one aggregate after `after_version`, by version."""
+        cursor = self._aggregate_page(stream, aggregate_id, after_version, limit)
+        return [_record(d) async for d in cursor]
+
+    async def _committed(self) -> int:
+        counter = await self.counters.find_one({"_id": self.names.events})
+        return int(counter["position"]) if counter else 0
+
+    async def read_streams(
+        self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of `streams` after `after_position`, by position.
+
+        Reads each stream in windows of positions and merges them, so that every
+        query ranges over the (stream, position) index between two bounds.
+        """
+        if not streams:
+            return []
+        top = await self._committed()
+        found: list[EventRecord] = []
+        start = after_position
+        while start < top and len(found) < limit:
+            end = min(top, start + max(limit, WINDOW))
+            for stream in streams:
+                cursor = self._stream_window(stream, start, end, limit)
+                found.extend([_record(d) async for d in cursor])
+            start = end
+        found.sort(key=lambda r: r.position)
+        return found[:limit]
+
+    async def last_position(self, streams: Sequence[str]) -> int:
+        """The highest position of `streams`; 0 if they are empty."""
+        end = await self._committed()
+        while end > 0:
+            start = max(0, end - WINDOW)
+            best = 0
+            for stream in streams:
+                cursor = (
+                    self.events.find({"stream": stream, "position": {"$gt": start, "$lte": end}})
+                    .sort("position", DESCENDING)
+                    .limit(1)
+                )
+                async for document in cursor:
+                    best = max(best, int(document["position"]))
+            if best:
+                return best
+            end = start
+        return 0
+
+    # -- snapshots and bookmarks -------------------------------------------------------------
+
+    async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
+        """The stored snapshot of one aggregate."""
+        document = await self.snapshots.find_one({"_id": _snapshot_id(stream, aggregate_id)})
+        if document is None:
+            return None
+        return SnapshotRecord(
+            stream, aggregate_id, int(document["version"]), document["key"], document["state"]
+        )
+
+    async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
+        """Store `snapshot` unless a newer one under the same key is stored."""
+        key = _snapshot_id(snapshot.stream, snapshot.aggregate_id)
+        with contextlib.suppress(DuplicateKeyError):  # a newer one under this key is stored
+            await self.snapshots.update_one(
+                {
+                    "_id": key,
+                    "$or": [
+                        {"key": {"$ne": snapshot.key}},
+                        {"version": {"$lte": snapshot.version}},
+                    ],
+                },
+                {
+                    "$set": {
+                        "version": snapshot.version,
+                        "key": snapshot.key,
+                        "state": snapshot.state,
+                    }
+                },
+                upsert=True,
+            )
+
+    async def get_bookmark(self, name: str) -> int:
+        """The position stored for `name`; 0 if none."""
+        document = await self.bookmarks.find_one({"_id": name})
+        return int(document["position"]) if document else 0
+
+    async def set_bookmark(self, name: str, position: int) -> None:
+        """Store `position` for `name`."""
+        await self.bookmarks.update_one(
+            {"_id": name}, {"$set": {"position": position}}, upsert=True
+        )
+
+    async def listen(self, streams: Sequence[str]) -> AppendListener:
+        """A change stream on the events collection, woken by inserts into `streams`."""
+        listener = _ChangeListener(self.events, streams)
+        await listener.start()
+        return listener
+
+    async def close(self) -> None:
+        """Close the client if this backend made it."""
+        if self._owns_client:
+            await self.client.close()
+
+
+class _ChangeListener:
+    """Wakes on change-stream inserts; re-opens the stream with backoff when it fails."""
+
+    def __init__(self, events: AsyncCollection[Document], streams: Sequence[str]) -> None:
+        self._events = events
+        self._pipeline = [
+            {"$match": {"operationType": "insert", "fullDocument.stream": {"$in": list(streams)}}}
+        ]
+        self._woken = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._follow())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), 5)
+
+    async def _follow(self) -> None:
+        delay = 0.05
+        resume: Mapping[str, Any] | None = None
+        while True:
+            try:
+                async with await self._events.watch(self._pipeline, resume_after=resume) as changes:
+                    self._ready.set()
+                    delay = 0.05
+                    async for change in changes:
+                        resume = changes.resume_token
+                        self._woken.set()
+                        del change
+            except OperationFailure as error:
+                if error.code == 40573:  # change streams need a replica set: poll instead
+                    log.warning("change streams unavailable (%s); handlers will poll", error)
+                    self._ready.set()
+                    return
+                log.warning("change stream failed (%s); reopening in %.2f s", error, delay)
+            except PyMongoError as error:
+                log.warning("change stream failed (%s); reopening in %.2f s", error, delay)
+            self._woken.set()  # events may have been missed meanwhile
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), timeout)
+        self._woken.clear()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def _snapshot_id(stream: str, aggregate_id: str) -> str:
+    # Stream names cannot contain "/", so the first "/" ends the stream.
+    return f"{stream}/{aggregate_id}"
+
+
+def _millis(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _document(record: EventRecord) -> Document:
+    return {
+        "position": record.position,
+        "stream": record.stream,
+        "aggregate_id": record.aggregate_id,
+        "version": record.version,
+        "type": record.type,
+        "data": record.data,
+        "timestamp": record.timestamp,
+    }
+
+
+def _record(document: Document) -> EventRecord:
+    data: JSONObject = document["data"]
+    return EventRecord(
+        document["stream"],
+        document["aggregate_id"],
+        int(document["version"]),
+        int(document["position"]),
+        document["timestamp"],
+        document["type"],
+        data,
+    )
