@@ -21,6 +21,8 @@ from evtsrc.backends import Backend, InMemoryBackend
 POSTGRES_ENV = "EVTSRC_TEST_POSTGRES_DSN"
 """A libpq-style URL of a PostgreSQL server the tests may create tables on."""
 MARIADB_ENV = "EVTSRC_TEST_MARIADB_URL"
+NEO4J_ENV = "EVTSRC_TEST_NEO4J_URI"
+"""A Bolt URI of a Neo4j 5 server (no authentication)."""
 MONGO_ENV = "EVTSRC_TEST_MONGO_URI"
 """A MongoDB URI (a replica set: transactions and change streams)."""
 """A SQLAlchemy URL (mysql+asyncmy://...) of a MariaDB or MySQL database."""
@@ -101,6 +103,20 @@ async def _mongo(location: str) -> AsyncIterator[Backend]:
         await backend.close()
 
 
+@asynccontextmanager
+async def _neo4j(location: str) -> AsyncIterator[Backend]:
+    from evtsrc.backends.neo4j import Neo4jBackend
+    from evtsrc.backends.sql_schema import TableNames
+
+    backend = Neo4jBackend.connect(location, labels=TableNames(unique_prefix()))
+    await backend.create_schema()
+    try:
+        yield backend
+    finally:
+        await backend.drop_schema()
+        await backend.close()
+
+
 TARGETS: list[BackendTarget] = [
     BackendTarget("memory", None, _memory),
     BackendTarget("sqlite", None, _sqlalchemy, sql=True),
@@ -108,6 +124,7 @@ TARGETS: list[BackendTarget] = [
     BackendTarget("sqlalchemy-mariadb", MARIADB_ENV, _sqlalchemy, sql=True),
     BackendTarget("asyncpg", POSTGRES_ENV, _asyncpg, sql=True),
     BackendTarget("mongo", MONGO_ENV, _mongo),
+    BackendTarget("neo4j", NEO4J_ENV, _neo4j),
 ]
 
 

@@ -1,8 +1,9 @@
 """Run the blog example: `python -m examples.blog`.
 
 It stores events in the SQLite file `blog.sqlite` in the current folder. Set
-`BLOG_DATABASE_URL` to use another database, e.g.
-`postgresql://user@host/db` (asyncpg) or `mysql+asyncmy://user:pw@host/db`.
+`BLOG_DATABASE_URL` to use another database, e.g. `postgresql://user@host/db`
+(asyncpg), `mysql+asyncmy://user:pw@host/db`, `mongodb://host/?replicaSet=rs0`
+or `bolt://host:7687` (Neo4j).
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ async def open_backend(url: str) -> Backend:
         native = await PostgresBackend.connect(url)
         await native.create_schema()
         return native
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        from evtsrc.backends.mongo import MongoBackend
+
+        mongo = MongoBackend.connect(url, "blog")
+        await mongo.create_schema()
+        return mongo
+    if url.startswith(("bolt://", "neo4j://")):
+        from evtsrc.backends.neo4j import Neo4jBackend
+
+        graph = Neo4jBackend.connect(url)
+        await graph.create_schema()
+        return graph
     from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 
     sql = SqlAlchemyBackend(url)

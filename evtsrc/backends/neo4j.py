@@ -1,0 +1,299 @@
+"""Event storage on Neo4j 5 through the official driver's async API.
+
+Events are nodes labelled after the events table name of `TableNames`, with a
+composite uniqueness constraint on (stream, aggregate_id, version). Payloads
+are JSON text (node properties cannot hold maps).
+
+Global order: an append increments one counter node in its own transaction.
+Neo4j holds the counter's write lock until commit, so appends commit in
+position order and a reader never sees a position before a lower one that
+is still to commit. The cost: appends of the whole store take turns at the
+counter. Neo4j Community has no change feed, so handlers poll.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, LiteralString
+
+from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
+from neo4j.exceptions import ConstraintError
+from neo4j.time import DateTime
+
+from ..errors import VersionConflict
+from .base import Backend, EventRecord, NewEvent, SnapshotRecord
+from .sql_schema import TableNames
+
+CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
+
+
+def _label(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _cypher(text: str) -> LiteralString:
+    """Cypher built from this store's own label names, never from user input."""
+    return text  # pyright: ignore[reportReturnType]
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Neo4jBackend(Backend):
+    """A `Backend` on a Neo4j 5 database."""
+
+    def __init__(
+        self,
+        driver: AsyncDriver,
+        *,
+        database: str | None = None,
+        labels: TableNames | None = None,
+        owns_driver: bool = False,
+    ) -> None:
+        self.driver = driver
+        self.database = database
+        self.names = labels or TableNames()
+        self._event = _label(self.names.events)
+        self._snapshot = _label(self.names.snapshots)
+        self._bookmark = _label(self.names.bookmarks)
+        self._counter = _label(f"{self.names.prefix}counter")
+        self._owns_driver = owns_driver
+
+    @classmethod
+    def connect(
+        cls,
+        uri: str,
+        *,
+        auth: tuple[str, str] | None = None,
+        database: str | None = None,
+        labels: TableNames | None = None,
+    ) -> Neo4jBackend:
+        """A backend on a new driver for `uri`; `close()` closes the driver."""
+        driver = AsyncGraphDatabase.driver(uri, auth=auth)  # pyright: ignore[reportUnknownMemberType]
+        return cls(driver, database=database, labels=labels, owns_driver=True)
+
+    async def _run(self, query: str, **parameters: Any) -> list[dict[str, Any]]:
+        records, _, _ = await self.driver.execute_query(
+            _cypher(query), parameters, database_=self.database
+        )
+        return [record.data() for record in records]
+
+    async def create_schema(self) -> None:
+        """Create the constraints and index that do not exist yet."""
+        n = self.names
+        for statement in (
+            f"CREATE CONSTRAINT {_label(n.version_constraint)} IF NOT EXISTS FOR (e:{self._event}) "
+            "REQUIRE (e.stream, e.aggregate_id, e.version) IS UNIQUE",
+            f"CREATE CONSTRAINT {_label(n.events + '_position_uq')} IF NOT EXISTS "
+            f"FOR (e:{self._event}) REQUIRE e.position IS UNIQUE",
+            f"CREATE INDEX {_label(n.events + '_stream_ix')} IF NOT EXISTS "
+            f"FOR (e:{self._event}) ON (e.stream, e.position)",
+            f"CREATE CONSTRAINT {_label(n.snapshots + '_uq')} IF NOT EXISTS "
+            f"FOR (s:{self._snapshot}) REQUIRE (s.stream, s.aggregate_id) IS UNIQUE",
+            f"CREATE CONSTRAINT {_label(n.bookmarks + '_uq')} IF NOT EXISTS "
+            f"FOR (b:{self._bookmark}) REQUIRE b.name IS UNIQUE",
+            f"CREATE CONSTRAINT {_label(n.prefix + 'counter_uq')} IF NOT EXISTS "
+            f"FOR (c:{self._counter}) REQUIRE c.name IS UNIQUE",
+        ):
+            await self._run(statement)
+
+    async def drop_schema(self) -> None:
+        """Delete every node and constraint of this store."""
+        for label in (self._event, self._snapshot, self._bookmark, self._counter):
+            async with self.driver.session(database=self.database) as session:  # pyright: ignore[reportUnknownMemberType]
+                result = await session.run(
+                    _cypher(
+                        f"MATCH (x:{label}) CALL (x) {{ DETACH DELETE x }} IN TRANSACTIONS",
+                    )
+                )
+                await result.consume()
+        for row in await self._run("SHOW CONSTRAINTS YIELD name, labelsOrTypes"):
+            if set(row["labelsOrTypes"] or ()) & self._labels():
+                await self._run(f"DROP CONSTRAINT {_label(row['name'])} IF EXISTS")
+        for row in await self._run("SHOW INDEXES YIELD name, labelsOrTypes, owningConstraint"):
+            if row["owningConstraint"] is None and set(row["labelsOrTypes"] or ()) & self._labels():
+                await self._run(f"DROP INDEX {_label(row['name'])} IF EXISTS")
+
+    def _labels(self) -> set[str]:
+        n = self.names
+        return {n.events, n.snapshots, n.bookmarks, f"{n.prefix}counter"}
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def append(
+        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> Sequence[EventRecord]:
+        """Append atomically after `expected_version`, in one transaction."""
+        if not events:
+            return []
+
+        async def write(tx: AsyncManagedTransaction) -> list[EventRecord]:
+            found = await tx.run(
+                _cypher(
+                    f"MATCH (e:{self._event} {{stream: $stream, aggregate_id: $id}}) "
+                    "RETURN coalesce(max(e.version), 0) AS version",
+                ),
+                stream=stream,
+                id=aggregate_id,
+            )
+            current = (await found.single(strict=True))["version"]
+            if current != expected_version:
+                raise VersionConflict(stream, aggregate_id, expected_version)
+            counted = await tx.run(
+                _cypher(
+                    f"MERGE (c:{self._counter} {{name: $name}}) "
+                    "SET c.position = coalesce(c.position, 0) + $count RETURN c.position AS top",
+                ),
+                name=self.names.events,
+                count=len(events),
+            )
+            first = (await counted.single(strict=True))["top"] - len(events) + 1
+            records = [
+                EventRecord(
+                    stream,
+                    aggregate_id,
+                    expected_version + 1 + i,
+                    first + i,
+                    e.timestamp,
+                    e.type,
+                    e.data,
+                )
+                for i, e in enumerate(events)
+            ]
+            await tx.run(
+                _cypher(f"UNWIND $rows AS row CREATE (e:{self._event}) SET e = row"),
+                rows=[_properties(r) for r in records],
+            )
+            if self.before_commit is not None:
+                await self.before_commit(stream, aggregate_id)
+            return records
+
+        try:
+            async with self.driver.session(database=self.database) as session:  # pyright: ignore[reportUnknownMemberType]
+                return await session.execute_write(write)
+        except ConstraintError as error:
+            if error.code == CONSTRAINT_FAILED and self._is_version_clash(error):
+                raise VersionConflict(stream, aggregate_id, expected_version) from error
+            raise
+
+    def _is_version_clash(self, error: ConstraintError) -> bool:
+        message = error.message or ""
+        return f"label `{self.names.events}`" in message and "`version`" in message
+
+    async def read_aggregate(
+        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of one aggregate after `after_version`, by version."""
+        rows = await self._run(
+            f"MATCH (e:{self._event}) WHERE e.stream = $stream AND e.aggregate_id = $id "
+            "AND e.version > $after RETURN e ORDER BY e.version LIMIT $limit",
+            stream=stream,
+            id=aggregate_id,
+            after=after_version,
+            limit=limit,
+        )
+        return [_record(row["e"]) for row in rows]
+
+    async def read_streams(
+        self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of `streams` after `after_position`, by position."""
+        if not streams:
+            return []
+        rows = await self._run(
+            f"MATCH (e:{self._event}) WHERE e.position > $after AND e.stream IN $streams "
+            "RETURN e ORDER BY e.position LIMIT $limit",
+            streams=list(streams),
+            after=after_position,
+            limit=limit,
+        )
+        return [_record(row["e"]) for row in rows]
+
+    async def last_position(self, streams: Sequence[str]) -> int:
+        """The highest position of `streams`; 0 if they are empty."""
+        rows = await self._run(
+            f"MATCH (e:{self._event}) WHERE e.stream IN $streams "
+            "RETURN coalesce(max(e.position), 0) AS top",
+            streams=list(streams),
+        )
+        return int(rows[0]["top"])
+
+    # -- snapshots and bookmarks -------------------------------------------------------------
+
+    async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
+        """The stored snapshot of one aggregate."""
+        rows = await self._run(
+            f"MATCH (s:{self._snapshot} {{stream: $stream, aggregate_id: $id}}) "
+            "RETURN s.version AS version, s.key AS key, s.state AS state",
+            stream=stream,
+            id=aggregate_id,
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        return SnapshotRecord(
+            stream, aggregate_id, row["version"], row["key"], json.loads(row["state"])
+        )
+
+    async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
+        """Store `snapshot` unless a newer one under the same key is stored."""
+        await self._run(
+            f"MERGE (s:{self._snapshot} {{stream: $stream, aggregate_id: $id}}) "
+            "WITH s WHERE s.key IS NULL OR s.key <> $key OR s.version <= $version "
+            "SET s.version = $version, s.key = $key, s.state = $state",
+            stream=snapshot.stream,
+            id=snapshot.aggregate_id,
+            version=snapshot.version,
+            key=snapshot.key,
+            state=_dumps(snapshot.state),
+        )
+
+    async def get_bookmark(self, name: str) -> int:
+        """The position stored for `name`; 0 if none."""
+        rows = await self._run(
+            f"MATCH (b:{self._bookmark} {{name: $name}}) RETURN b.position AS position",
+            name=name,
+        )
+        return int(rows[0]["position"]) if rows else 0
+
+    async def set_bookmark(self, name: str, position: int) -> None:
+        """Store `position` for `name`."""
+        await self._run(
+            f"MERGE (b:{self._bookmark} {{name: $name}}) SET b.position = $position",
+            name=name,
+            position=position,
+        )
+
+    async def close(self) -> None:
+        """Close the driver if this backend made it."""
+        if self._owns_driver:
+            await self.driver.close()
+
+
+def _properties(record: EventRecord) -> dict[str, Any]:
+    return {
+        "position": record.position,
+        "stream": record.stream,
+        "aggregate_id": record.aggregate_id,
+        "version": record.version,
+        "type": record.type,
+        "data": _dumps(record.data),
+        "timestamp": record.timestamp,
+    }
+
+
+def _record(node: dict[str, Any]) -> EventRecord:
+    stamp = node["timestamp"]
+    if isinstance(stamp, DateTime):
+        stamp = stamp.to_native()
+    return EventRecord(
+        node["stream"],
+        node["aggregate_id"],
+        node["version"],
+        node["position"],
+        stamp,
+        node["type"],
+        json.loads(node["data"]),
+    )
