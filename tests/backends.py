@@ -17,6 +17,7 @@ from pathlib import Path
 import attrs
 
 from evtsrc.backends import Backend, InMemoryBackend
+from evtsrc.backends.sql_schema import TableNames
 
 POSTGRES_ENV = "EVTSRC_TEST_POSTGRES_DSN"
 """A libpq-style URL of a PostgreSQL server the tests may create tables on."""
@@ -45,6 +46,10 @@ async def _memory(_: str) -> AsyncIterator[Backend]:
         await backend.close()
 
 
+def _names() -> TableNames:
+    return TableNames(prefix=unique_prefix())
+
+
 def unique_prefix() -> str:
     """Table names no other test uses, so tests share a server without seeing each other."""
     return f"t{uuid.uuid4().hex[:10]}_"
@@ -58,63 +63,49 @@ def sqlalchemy_url(location: str) -> str:
 
 
 @asynccontextmanager
+async def _provisioned(backend: Backend) -> AsyncIterator[Backend]:
+    """`backend` with its schema created for one test, and dropped after it."""
+    await backend.create_schema()
+    try:
+        yield backend
+    finally:
+        await backend.drop_schema()
+        await backend.close()
+
+
+@asynccontextmanager
 async def _sqlalchemy(location: str) -> AsyncIterator[Backend]:
-    from evtsrc.backends.sql_schema import TableNames
     from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 
     with tempfile.TemporaryDirectory() as folder:
         url = sqlalchemy_url(location) or f"sqlite+aiosqlite:///{Path(folder) / 'events.db'}"
-        backend = SqlAlchemyBackend(url, tables=TableNames(prefix=unique_prefix()))
-        await backend.create_schema()
-        try:
+        async with _provisioned(SqlAlchemyBackend(url, tables=_names())) as backend:
             yield backend
-        finally:
-            await backend.drop_schema()
-            await backend.close()
 
 
 @asynccontextmanager
 async def _asyncpg(location: str) -> AsyncIterator[Backend]:
     from evtsrc.backends.postgres import PostgresBackend
-    from evtsrc.backends.sql_schema import TableNames
 
-    backend = await PostgresBackend.connect(location, tables=TableNames(prefix=unique_prefix()))
-    await backend.create_schema()
-    try:
+    async with _provisioned(await PostgresBackend.connect(location, tables=_names())) as backend:
         yield backend
-    finally:
-        await backend.drop_schema()
-        await backend.close()
 
 
 @asynccontextmanager
 async def _mongo(location: str) -> AsyncIterator[Backend]:
     from evtsrc.backends.mongo import MongoBackend
-    from evtsrc.backends.sql_schema import TableNames
 
-    backend = MongoBackend.connect(
-        location, "evtsrc_tests", collections=TableNames(unique_prefix())
-    )
-    await backend.create_schema()
-    try:
+    opened = MongoBackend.connect(location, "evtsrc_tests", collections=_names())
+    async with _provisioned(opened) as backend:
         yield backend
-    finally:
-        await backend.drop_schema()
-        await backend.close()
 
 
 @asynccontextmanager
 async def _neo4j(location: str) -> AsyncIterator[Backend]:
     from evtsrc.backends.neo4j import Neo4jBackend
-    from evtsrc.backends.sql_schema import TableNames
 
-    backend = Neo4jBackend.connect(location, labels=TableNames(unique_prefix()))
-    await backend.create_schema()
-    try:
+    async with _provisioned(Neo4jBackend.connect(location, labels=_names())) as backend:
         yield backend
-    finally:
-        await backend.drop_schema()
-        await backend.close()
 
 
 TARGETS: list[BackendTarget] = [

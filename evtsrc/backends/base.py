@@ -57,6 +57,28 @@ class EventRecord:
     data: JSONObject
 
 
+def numbered(
+    stream: str,
+    aggregate_id: str,
+    expected_version: int,
+    first_position: int,
+    events: Sequence[NewEvent],
+) -> list[EventRecord]:
+    """`events` as stored after `expected_version`, at positions from `first_position` on."""
+    return [
+        EventRecord(
+            stream,
+            aggregate_id,
+            expected_version + i,
+            first_position + i - 1,
+            event.timestamp,
+            event.type,
+            event.data,
+        )
+        for i, event in enumerate(events, start=1)
+    ]
+
+
 @attrs.frozen(slots=True)
 class SnapshotRecord:
     """An aggregate's state after `version` events, stored under `key`."""
@@ -213,6 +235,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for handler `name`."""
+
+    async def create_schema(self) -> None:
+        """Create the tables, collections or constraints storage needs (idempotent).
+
+        Nothing to do by default.
+        """
+
+    async def drop_schema(self) -> None:
+        """Remove what `create_schema()` made, and every event with it. Nothing by default."""
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A listener that wakes when `streams` may have new events; polling by default."""

@@ -8,7 +8,15 @@ import threading
 from collections.abc import Sequence
 
 from ..errors import VersionConflict
-from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
+from .base import (
+    AppendListener,
+    Backend,
+    EventRecord,
+    Lease,
+    NewEvent,
+    SnapshotRecord,
+    numbered,
+)
 from .leases import LocalLease
 
 
@@ -91,13 +99,7 @@ class InMemoryBackend(Backend):
             current = len(history) if history else 0
             if current != expected_version:
                 raise VersionConflict(stream, aggregate_id, expected_version)
-            position = len(self._log)
-            records = [
-                EventRecord(
-                    stream, aggregate_id, current + i, position + i, e.timestamp, e.type, e.data
-                )
-                for i, e in enumerate(events, start=1)
-            ]
+            records = numbered(stream, aggregate_id, current, len(self._log) + 1, events)
             if history is None:
                 history = self._by_aggregate[key] = []
             history.extend(records)

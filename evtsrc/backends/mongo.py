@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
+import attrs
 from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -34,7 +35,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 
 from ..errors import EventEncodeError, VersionConflict
 from ..jsontypes import JSONObject
-from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord
+from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord, numbered
 from .sql_schema import TableNames
 
 log = logging.getLogger("evtsrc.backends.mongo")
@@ -107,7 +108,7 @@ class MongoBackend(Backend):
         if not events:
             return []
         # BSON dates keep milliseconds: store and return the same instant.
-        stamps = [_millis(e.timestamp) for e in events]
+        stamped = [attrs.evolve(e, timestamp=_millis(e.timestamp)) for e in events]
 
         async def write(session: AsyncClientSession) -> list[EventRecord]:
             if expected_version > 0:
@@ -127,18 +128,7 @@ class MongoBackend(Backend):
             )
             assert counter is not None
             first = int(counter["position"]) - len(events) + 1
-            records = [
-                EventRecord(
-                    stream,
-                    aggregate_id,
-                    expected_version + 1 + i,
-                    first + i,
-                    stamp,
-                    event.type,
-                    event.data,
-                )
-                for i, (event, stamp) in enumerate(zip(events, stamps, strict=True))
-            ]
+            records = numbered(stream, aggregate_id, expected_version, first, stamped)
             await self.events.insert_many([_document(r) for r in records], session=session)
             if self.before_commit is not None:
                 await self.before_commit(stream, aggregate_id)

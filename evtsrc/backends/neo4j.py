@@ -22,7 +22,7 @@ from neo4j.exceptions import ConstraintError
 from neo4j.time import DateTime
 
 from ..errors import VersionConflict
-from .base import Backend, EventRecord, NewEvent, SnapshotRecord
+from .base import Backend, EventRecord, NewEvent, SnapshotRecord, numbered
 from .sql_schema import TableNames
 
 CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
@@ -150,18 +150,7 @@ class Neo4jBackend(Backend):
                 count=len(events),
             )
             first = (await counted.single(strict=True))["top"] - len(events) + 1
-            records = [
-                EventRecord(
-                    stream,
-                    aggregate_id,
-                    expected_version + 1 + i,
-                    first + i,
-                    e.timestamp,
-                    e.type,
-                    e.data,
-                )
-                for i, e in enumerate(events)
-            ]
+            records = numbered(stream, aggregate_id, expected_version, first, events)
             await tx.run(
                 _cypher(f"UNWIND $rows AS row CREATE (e:{self._event}) SET e = row"),
                 rows=[_properties(r) for r in records],

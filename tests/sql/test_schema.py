@@ -36,7 +36,7 @@ def _twin(backend: Backend, prefix: str) -> Backend:
 
 async def test_creating_the_schema_twice_is_harmless(sql_backend: Backend) -> None:
     await sql_backend.append("s", "a", 0, _new())
-    await sql_backend.create_schema()  # type: ignore[attr-defined]
+    await sql_backend.create_schema()
     assert [r.type for r in await sql_backend.read_aggregate("s", "a")] == ["one"]
 
 
@@ -61,7 +61,7 @@ def test_the_schema_prints_from_the_command_line() -> None:
 
 async def test_two_event_stores_share_one_schema(sql_backend: Backend) -> None:
     twin = _twin(sql_backend, unique_prefix())
-    await twin.create_schema()  # type: ignore[attr-defined]
+    await twin.create_schema()
     try:
         await sql_backend.append("s", "a", 0, _new("mine"))
         await twin.append("s", "a", 0, _new("theirs"))
@@ -70,18 +70,18 @@ async def test_two_event_stores_share_one_schema(sql_backend: Backend) -> None:
         assert [r.type for r in await twin.read_streams(["s"])] == ["theirs"]
         assert await sql_backend.get_bookmark("h") == 0
     finally:
-        await twin.drop_schema()  # type: ignore[attr-defined]
+        await twin.drop_schema()
 
 
 async def test_a_database_error_is_never_disguised_as_a_conflict(sql_backend: Backend) -> None:
-    await sql_backend.drop_schema()  # type: ignore[attr-defined]
+    await sql_backend.drop_schema()
     try:
         with pytest.raises(DATABASE_ERRORS) as raised:
             await sql_backend.append("s", "a", 0, _new())
         assert not isinstance(raised.value, VersionConflict)
         assert "events" in str(raised.value)
     finally:
-        await sql_backend.create_schema()  # type: ignore[attr-defined]
+        await sql_backend.create_schema()
 
 
 async def test_another_unique_violation_is_not_a_conflict(sql_backend: Backend) -> None:
