@@ -16,17 +16,16 @@ from pathlib import Path
 
 import attrs
 
-from evtsrc.backends import Backend, InMemoryBackend
-from evtsrc.backends.sql_schema import TableNames
+from evtsrc.backends import Backend, InMemoryBackend, TableNames
 
 POSTGRES_ENV = "EVTSRC_TEST_POSTGRES_DSN"
 """A libpq-style URL of a PostgreSQL server the tests may create tables on."""
 MARIADB_ENV = "EVTSRC_TEST_MARIADB_URL"
+"""A SQLAlchemy URL (mysql+asyncmy://...) of a MariaDB or MySQL database."""
 NEO4J_ENV = "EVTSRC_TEST_NEO4J_URI"
 """A Bolt URI of a Neo4j 5 server (no authentication)."""
 MONGO_ENV = "EVTSRC_TEST_MONGO_URI"
 """A MongoDB URI (a replica set: transactions and change streams)."""
-"""A SQLAlchemy URL (mysql+asyncmy://...) of a MariaDB or MySQL database."""
 
 
 @attrs.frozen

@@ -10,6 +10,7 @@ from .base import (
     SnapshotRecord,
 )
 from .memory import InMemoryBackend, InMemoryBookmarks
+from .names import TableNames
 
 __all__ = [
     "AppendListener",
@@ -21,4 +22,5 @@ __all__ = [
     "NewEvent",
     "PollingListener",
     "SnapshotRecord",
+    "TableNames",
 ]

@@ -36,14 +36,14 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, 
 from ..errors import EventEncodeError, VersionConflict
 from ..jsontypes import JSONObject
 from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord, numbered
-from .sql_schema import TableNames
+from .names import TableNames
 
 log = logging.getLogger("evtsrc.backends.mongo")
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 WINDOW = 1000
-"""How many positions one read of a stream ranges over at most."""
+"""How many positions one read of a stream ranges over (more when the page asked for is larger)."""
 MAX_BACKOFF = 10.0
 
 

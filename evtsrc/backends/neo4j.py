@@ -23,7 +23,7 @@ from neo4j.time import DateTime
 
 from ..errors import VersionConflict
 from .base import Backend, EventRecord, NewEvent, SnapshotRecord, numbered
-from .sql_schema import TableNames
+from .names import TableNames
 
 CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
 

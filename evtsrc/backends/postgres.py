@@ -22,9 +22,9 @@ from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
 from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
+from .names import NAME_LENGTH, TableNames
 from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
 from .pg_listen import PgListener
-from .sql_schema import NAME_LENGTH, TableNames
 
 PoolConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import attrs
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import Dialect
 
-NAME_LENGTH = 200
-"""The longest stream name, aggregate id, type name, snapshot key or bookmark name stored."""
+from .names import NAME_LENGTH, TableNames
+
+__all__ = ["NAME_LENGTH", "TableNames", "Tables", "UTCDateTime", "main"]
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -50,33 +50,6 @@ def _name(exact_collation: str) -> sa.types.TypeEngine[str]:
     # collations would make "a", "A" and "a " one aggregate.
     exact = mysql.VARCHAR(NAME_LENGTH, charset="utf8mb4", collation=exact_collation)
     return sa.String(NAME_LENGTH).with_variant(exact, "mysql", "mariadb")
-
-
-@attrs.frozen
-class TableNames:
-    """The names of an event store's tables: `prefix` + events, snapshots, bookmarks."""
-
-    prefix: str = "evtsrc_"
-
-    @property
-    def events(self) -> str:
-        """The events table."""
-        return f"{self.prefix}events"
-
-    @property
-    def snapshots(self) -> str:
-        """The snapshots table."""
-        return f"{self.prefix}snapshots"
-
-    @property
-    def bookmarks(self) -> str:
-        """The handler bookmarks table."""
-        return f"{self.prefix}bookmarks"
-
-    @property
-    def version_constraint(self) -> str:
-        """The unique constraint whose violation means a version conflict."""
-        return f"{self.events}_version_uq"
 
 
 class Tables:

@@ -11,8 +11,7 @@ import os
 import sys
 
 from evtsrc import Domain, EventMeta
-from evtsrc.backends import Backend
-from evtsrc.backends.sql_schema import TableNames
+from evtsrc.backends import Backend, TableNames
 from tests.conformance.model import Counter, Event, Ledger, Seen
 
 

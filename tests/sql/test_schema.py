@@ -12,9 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from evtsrc import Domain, VersionConflict
-from evtsrc.backends import Backend, NewEvent
+from evtsrc.backends import Backend, NewEvent, TableNames
 from evtsrc.backends.postgres import PostgresBackend
-from evtsrc.backends.sql_schema import TableNames
 from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 from tests.backends import unique_prefix
 from tests.conformance.model import Counter, Ledger

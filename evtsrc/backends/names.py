@@ -1,0 +1,35 @@
+"""The names of an event store's tables, collections or labels, derived from one prefix."""
+
+from __future__ import annotations
+
+import attrs
+
+NAME_LENGTH = 200
+"""The longest stream name, aggregate id, type name, snapshot key or bookmark name stored."""
+
+
+@attrs.frozen
+class TableNames:
+    """The names of an event store's tables: `prefix` + events, snapshots, bookmarks."""
+
+    prefix: str = "evtsrc_"
+
+    @property
+    def events(self) -> str:
+        """The events table."""
+        return f"{self.prefix}events"
+
+    @property
+    def snapshots(self) -> str:
+        """The snapshots table."""
+        return f"{self.prefix}snapshots"
+
+    @property
+    def bookmarks(self) -> str:
+        """The handler bookmarks table."""
+        return f"{self.prefix}bookmarks"
+
+    @property
+    def version_constraint(self) -> str:
+        """The unique constraint whose violation means a version conflict."""
+        return f"{self.events}_version_uq"
