@@ -378,8 +378,9 @@ class HandlerRunner(Generic[H]):
         finally:
             self._task = None
             self._stopping = False
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
 
     def _stop_requested(self) -> bool:
         return self._stopping
