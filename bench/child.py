@@ -1,0 +1,42 @@
+"""One measured run in its own process: prints one JSON line with the result.
+
+python -m bench.child LIBRARY BACKEND SCENARIO TARGET SIZES_JSON
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from bench.common import Measured, Sizes, peak_rss_mb
+
+
+def measure(library: str, backend: str, scenario: str, target: str, sizes: Sizes) -> Measured:
+    """Run the scenario with the library's module, imported only here."""
+    if library == "evtsrc":
+        from bench import evtsrc_scenarios
+
+        return asyncio.run(evtsrc_scenarios.run(backend, target, scenario, sizes))
+    if library == "eventsourcing":
+        from bench import es_scenarios
+
+        return es_scenarios.run(backend, target, scenario, sizes)
+    raise ValueError(f"unknown library {library!r}")
+
+
+def main(argv: list[str]) -> None:
+    """Parse the arguments, run, print the result as JSON."""
+    library, backend, scenario, target, sizes_json = argv
+    result = measure(library, backend, scenario, target, Sizes(**json.loads(sizes_json)))
+    line = {
+        "count": result.count,
+        "seconds": result.seconds,
+        "rate": result.rate,
+        "rss_mb": peak_rss_mb(),
+    }
+    print(json.dumps(line))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
