@@ -49,7 +49,6 @@ class CommandSpec:
     name: str
     function: Callable[..., Any]
     signature: inspect.Signature
-    is_async: bool
     events: tuple[type[Event], ...]
     """The event classes its return annotation names."""
     open_ended: bool
@@ -157,7 +156,6 @@ def _command(owner: type, name: str, fn: Callable[..., Any]) -> CommandSpec:
         name=name,
         function=fn,
         signature=inspect.signature(fn),
-        is_async=inspect.iscoroutinefunction(fn),
         events=tuple(sorted(events, key=lambda e: e.__qualname__)),
         open_ended=open_ended,
     )

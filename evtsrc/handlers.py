@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("evtsrc.handlers")
 Cb = TypeVar("Cb", bound=Callable[..., Awaitable[None] | None])
 _ON_EVENT_MARK = "__evtsrc_on_event__"
-MAX_BACKOFF = 30.0
 
 
 def on_event(method: Cb) -> Cb:

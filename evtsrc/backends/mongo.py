@@ -360,15 +360,7 @@ def _millis(moment: datetime) -> datetime:
 
 
 def _document(record: EventRecord) -> Document:
-    return {
-        "position": record.position,
-        "stream": record.stream,
-        "aggregate_id": record.aggregate_id,
-        "version": record.version,
-        "type": record.type,
-        "data": record.data,
-        "timestamp": record.timestamp,
-    }
+    return attrs.asdict(record, recurse=False)
 
 
 def _record(document: Document) -> EventRecord:

@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, LiteralString
 
+import attrs
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j.exceptions import ConstraintError
 from neo4j.time import DateTime
@@ -262,15 +263,7 @@ class Neo4jBackend(Backend):
 
 
 def _properties(record: EventRecord) -> dict[str, Any]:
-    return {
-        "position": record.position,
-        "stream": record.stream,
-        "aggregate_id": record.aggregate_id,
-        "version": record.version,
-        "type": record.type,
-        "data": _dumps(record.data),
-        "timestamp": record.timestamp,
-    }
+    return {**attrs.asdict(record, recurse=False), "data": _dumps(record.data)}
 
 
 def _record(node: dict[str, Any]) -> EventRecord:

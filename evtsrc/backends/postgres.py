@@ -21,6 +21,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
+from . import pg_positions
 from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
 from .names import NAME_LENGTH, TableNames
 from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
@@ -28,8 +29,6 @@ from .pg_listen import PgListener
 
 PoolConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
-SHIFT = 20
-_HORIZON = f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {SHIFT})"
 _COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
 
 
@@ -55,7 +54,7 @@ class PostgresBackend(Backend):
         bookmarks = _quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
         self._sql_head = (
-            f"SELECT coalesce(max(version), 0), pg_current_xact_id()::text::bigint "
+            f"SELECT coalesce(max(version), 0), {pg_positions.XID} "
             f"FROM {events} WHERE stream = $1 AND aggregate_id = $2"
         )
         self._sql_insert = (
@@ -121,8 +120,6 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         """Append atomically after `expected_version`, in one transaction."""
         if not events:
             return []
-        if len(events) >= 1 << SHIFT:
-            raise ValueError(f"one append takes fewer than {1 << SHIFT} events")
         versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
         payloads = [json.dumps(e.data, ensure_ascii=False, separators=(",", ":")) for e in events]
         try:
@@ -133,7 +130,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
                 xid: int = head[1]
                 if version != expected_version:
                     raise VersionConflict(stream, aggregate_id, expected_version)
-                positions = [(xid << SHIFT) | index for index in range(len(events))]
+                positions = pg_positions.positions(xid, len(events))
                 await connection.execute(
                     self._sql_insert,
                     positions,
@@ -191,7 +188,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             return []
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS} FROM {self._events} WHERE stream = any($1::varchar[]) "
-            f"AND position > $2 AND position < {_HORIZON} ORDER BY position LIMIT $3",
+            f"AND position > $2 AND position < {pg_positions.HORIZON} ORDER BY position LIMIT $3",
             list(streams),
             after_position,
             limit,
@@ -202,7 +199,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         """The highest position a reader of `streams` can see now; 0 if none."""
         found: int | None = await self.pool.fetchval(
             f"SELECT max(position) FROM {self._events} WHERE stream = any($1::varchar[]) "
-            f"AND position < {_HORIZON}",
+            f"AND position < {pg_positions.HORIZON}",
             list(streams),
         )
         return found or 0

@@ -33,17 +33,13 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
+from . import pg_positions
 from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
 from .leases import FileLease
 from .sql_schema import TableNames, Tables
 
-PG_POSITION_SHIFT = 20
-"""PostgreSQL positions are `transaction id << 20 | index`: at most 2**20 events per append."""
-
-_PG_XID = sa.text("pg_current_xact_id()::text::bigint")
-_PG_HORIZON: sa.ColumnElement[int] = sa.literal_column(
-    f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {PG_POSITION_SHIFT})"
-)
+_PG_XID = sa.text(pg_positions.XID)
+_PG_HORIZON: sa.ColumnElement[int] = sa.literal_column(pg_positions.HORIZON)
 
 
 UNIQUE_VIOLATION = "23505"
@@ -173,8 +169,6 @@ class SqlAlchemyBackend(Backend):
         """Append atomically after `expected_version`; see the module docs on ordering."""
         if not events:
             return []
-        if len(events) >= 1 << PG_POSITION_SHIFT:
-            raise ValueError(f"one append takes fewer than {1 << PG_POSITION_SHIFT} events")
         table = self.tables.events
         current_version = (
             sa.select(sa.func.coalesce(sa.func.max(table.c.version), 0))
@@ -197,8 +191,10 @@ class SqlAlchemyBackend(Backend):
                 if self.dialect == "postgresql":
                     found = (await connection.execute(sa.select(current_version, _PG_XID))).one()
                     version, xid = found[0], found[1]
-                    for index, row in enumerate(rows):
-                        row["position"] = (xid << PG_POSITION_SHIFT) | index
+                    for row, position in zip(
+                        rows, pg_positions.positions(xid, len(rows)), strict=True
+                    ):
+                        row["position"] = position
                 else:
                     version = await connection.scalar(sa.select(current_version))
                 if version != expected_version:
