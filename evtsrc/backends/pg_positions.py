@@ -17,8 +17,13 @@ HORIZON = f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {SHIFT})"
 """The lowest position a still-running transaction could take, as SQL."""
 
 
-def positions(xid: int, count: int) -> list[int]:
-    """The positions of `count` events appended by transaction `xid`."""
+def check_count(count: int) -> None:
+    """Refuse an append of more events than one transaction can number."""
     if count >= 1 << SHIFT:
         raise ValueError(f"one append takes fewer than {1 << SHIFT} events")
+
+
+def positions(xid: int, count: int) -> list[int]:
+    """The positions of `count` events appended by transaction `xid`."""
+    check_count(count)
     return [(xid << SHIFT) | index for index in range(count)]

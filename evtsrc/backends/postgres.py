@@ -53,14 +53,18 @@ class PostgresBackend(Backend):
         events, snapshots = _quote(self.names.events), _quote(self.names.snapshots)
         bookmarks = _quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
-        self._sql_head = (
-            f"SELECT coalesce(max(version), 0), {pg_positions.XID} "
-            f"FROM {events} WHERE stream = $1 AND aggregate_id = $2"
-        )
-        self._sql_insert = (
-            f"INSERT INTO {events} ({_COLUMNS}) "
-            f"SELECT * FROM unnest($1::bigint[], $2::varchar[], $3::varchar[], $4::int[], "
-            f"$5::varchar[], $6::jsonb[], $7::timestamptz[])"
+        self._sql_append = (
+            # One statement, so an append is one round trip: the version check, the insert
+            # (numbered by this transaction's id) and the NOTIFY commit together.
+            f"WITH head AS (SELECT coalesce(max(version), 0) AS version FROM {events} "
+            "WHERE stream = $1 AND aggregate_id = $2), "
+            f"inserted AS (INSERT INTO {events} ({_COLUMNS}) "
+            f"SELECT ({pg_positions.XID} << {pg_positions.SHIFT}) | (e.n - 1), $1, $2, $3 + e.n, "
+            "e.type, e.data, e.ts FROM head, unnest($4::varchar[], $5::jsonb[], "
+            "$6::timestamptz[]) WITH ORDINALITY AS e(type, data, ts, n) "
+            "WHERE head.version = $3 RETURNING position) "
+            "SELECT head.version, (SELECT min(position) FROM inserted), "
+            "(SELECT pg_notify($7, $1) FROM inserted LIMIT 1)::text FROM head"
         )
 
     @classmethod
@@ -68,7 +72,9 @@ class PostgresBackend(Backend):
         cls, dsn: str, *, tables: TableNames | None = None, min_size: int = 2, max_size: int = 10
     ) -> PostgresBackend:
         """A backend on a new pool to `dsn`; `close()` closes the pool."""
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, reset=_keep_session
+        )
         backend = cls(pool, tables=tables, dsn=dsn)
         backend._owns_pool = True
         return backend
@@ -117,33 +123,28 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
     async def append(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
-        """Append atomically after `expected_version`, in one transaction."""
+        """Append atomically after `expected_version`: one statement, one round trip."""
         if not events:
             return []
-        versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
-        payloads = [json.dumps(e.data, ensure_ascii=False, separators=(",", ":")) for e in events]
+        pg_positions.check_count(len(events))
+        arguments = (
+            stream,
+            aggregate_id,
+            expected_version,
+            [e.type for e in events],
+            [json.dumps(e.data, ensure_ascii=False, separators=(",", ":")) for e in events],
+            [e.timestamp for e in events],
+            self.channel,
+        )
         try:
-            async with self.pool.acquire() as connection, connection.transaction():
-                head = await connection.fetchrow(self._sql_head, stream, aggregate_id)
-                assert head is not None  # an aggregate query always returns one row
-                version: int = head[0]
-                xid: int = head[1]
-                if version != expected_version:
-                    raise VersionConflict(stream, aggregate_id, expected_version)
-                positions = pg_positions.positions(xid, len(events))
-                await connection.execute(
-                    self._sql_insert,
-                    positions,
-                    [stream] * len(events),
-                    [aggregate_id] * len(events),
-                    versions,
-                    [e.type for e in events],
-                    payloads,
-                    [e.timestamp for e in events],
-                )
-                await connection.execute("SELECT pg_notify($1, $2)", self.channel, stream)
-                if self.before_commit is not None:
-                    await self.before_commit(stream, aggregate_id)
+            async with self.pool.acquire() as connection:
+                if self.before_commit is None:
+                    row = await connection.fetchrow(self._sql_append, *arguments)
+                else:
+                    async with connection.transaction():
+                        row = await connection.fetchrow(self._sql_append, *arguments)
+                        if row is not None and row[1] is not None:
+                            await self.before_commit(stream, aggregate_id)
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name == self.names.version_constraint:
                 raise VersionConflict(stream, aggregate_id, expected_version) from error
@@ -152,9 +153,21 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             raise EventEncodeError(
                 "PostgreSQL cannot store the NUL character (\\u0000) in JSON strings"
             ) from error
+        assert row is not None  # the head query always returns one row
+        first: int | None = row[1]
+        if first is None:  # the version check failed: nothing was inserted
+            raise VersionConflict(stream, aggregate_id, expected_version)
         return [
-            EventRecord(stream, aggregate_id, v, p, e.timestamp, e.type, e.data)
-            for v, p, e in zip(versions, positions, events, strict=True)
+            EventRecord(
+                stream,
+                aggregate_id,
+                expected_version + i,
+                first + i - 1,
+                e.timestamp,
+                e.type,
+                e.data,
+            )
+            for i, e in enumerate(events, start=1)
         ]
 
     @property
@@ -257,13 +270,18 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
 
     async def _release(self, connection: PgConnection) -> None:
         assert isinstance(connection, PoolConnectionProxy)
-        await self.pool.release(connection)
+        await _release_reset(self.pool, connection)
 
     @asynccontextmanager
     async def batch_transaction(self) -> AsyncGenerator[PgBatchTransaction]:
         """A transaction for a handler's batch and its bookmark; commits on success."""
-        async with self.pool.acquire() as connection, connection.transaction():
-            yield PgBatchTransaction(connection, self._bookmarks)
+        connection: PoolConnection = await self.pool.acquire()
+        try:
+            async with connection.transaction():
+                yield PgBatchTransaction(connection, self._bookmarks)
+        finally:
+            # The handler's own code ran on this connection: undo any session state it left.
+            await _release_reset(self.pool, connection)
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A LISTEN connection woken by every commit to `streams`."""
@@ -278,6 +296,24 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         """Close the pool if this backend made it."""
         if self._owns_pool:
             await self.pool.close()
+
+
+async def _keep_session(connection: object) -> None:
+    """The pool's reset for evtsrc's own statements, which leave no session state behind.
+
+    asyncpg's default reset costs a round trip on every release; an open transaction
+    is still rolled back (asyncpg does that before calling this). Connections lent to
+    other code (leases, transactional handlers) are reset by `_release_reset`.
+    """
+
+
+async def _release_reset(pool: asyncpg.Pool, connection: PoolConnection) -> None:
+    """Reset a connection other code used (a full asyncpg reset), then release it."""
+    try:
+        if not connection.is_closed():
+            await connection.reset()
+    finally:
+        await pool.release(connection)
 
 
 class PgBatchTransaction:
