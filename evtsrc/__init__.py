@@ -2,7 +2,7 @@
 
 from .aggregate import Aggregate, Decision, Snapshots, command, folds
 from .codec import default_converter
-from .domain import Domain
+from .domain import DEFAULT_CACHE_SIZE, Domain
 from .errors import (
     BookmarkMoved,
     CommandError,
@@ -23,6 +23,7 @@ from .retry import NO_RETRY, RetryPolicy
 from .runner import HandlerRunner
 
 __all__ = [
+    "DEFAULT_CACHE_SIZE",
     "Aggregate",
     "BookmarkMoved",
     "CommandError",

@@ -32,5 +32,9 @@ class LRUCache(Generic[K, V]):
         if len(self._entries) > self.size:
             self._entries.popitem(last=False)
 
+    def discard(self, key: K) -> None:
+        """Forget `key` (nothing happens if it is absent)."""
+        self._entries.pop(key, None)
+
     def __len__(self) -> int:
         return len(self._entries)

@@ -22,6 +22,10 @@ from .runner import HandlerRunner
 H = TypeVar("H", bound=EventHandler)
 
 
+DEFAULT_CACHE_SIZE = 1000
+"""Aggregates per class a `Domain` keeps in memory unless told otherwise."""
+
+
 class Domain:
     """Aggregates registered over a backend, checked when it is built.
 
@@ -31,8 +35,9 @@ class Domain:
     event no fold applies, two aggregates on one stream, two event classes with
     one type name. `converter` replaces the cattrs converter for events and
     state; `retry` is the default retry policy of every repository;
-    `cache_size` (0 = off) keeps that many loaded aggregates per class in
-    memory, so a load folds only newer events.
+    `cache_size` keeps that many aggregates per class in memory (0 = off), so
+    a load folds only newer events and a command decides without reading; by
+    default `DEFAULT_CACHE_SIZE`, for each class whose state can be stored as JSON.
     """
 
     def __init__(
@@ -42,11 +47,11 @@ class Domain:
         *,
         converter: cattrs.Converter | None = None,
         retry: RetryPolicy = NO_RETRY,
-        cache_size: int = 0,
+        cache_size: int | None = None,
     ) -> None:
         if not isinstance(backend, Backend):
             raise TypeError(f"backend must be an evtsrc Backend, not {type(backend).__qualname__}")
-        if cache_size < 0:
+        if cache_size is not None and cache_size < 0:
             raise ValueError(f"cache_size must be 0 (off) or more, not {cache_size}")
         self.backend = backend
         self.codec = Codec(converter or default_converter(), ())
@@ -71,9 +76,14 @@ class Domain:
             for event in spec.event_classes:
                 self.codec.register(event)
                 self._streams_of.setdefault(event, set()).add(spec.stream)
+        size = DEFAULT_CACHE_SIZE if cache_size is None else cache_size
         self._repositories: dict[type[Aggregate], Repository[Any]] = {
             cls: Repository(
-                self, spec, retry=retry, cache=LRUCache(cache_size) if cache_size else None
+                self,
+                spec,
+                retry=retry,
+                cache=LRUCache(size) if size else None,
+                cache_optional=cache_size is None,
             )
             for cls, spec in self._specs.items()
         }

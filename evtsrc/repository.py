@@ -16,7 +16,13 @@ from .backends.base import EventRecord, NewEvent, SnapshotRecord
 from .cache import LRUCache
 from .codec import StateCodec, decode_record, meta_of
 from .definition import AggregateSpec, CommandSpec, Fold
-from .errors import CorruptStreamError, EventDecodeError, VersionConflict
+from .errors import (
+    CorruptStreamError,
+    DefinitionError,
+    EventDecodeError,
+    EventEncodeError,
+    VersionConflict,
+)
 from .events import Event, StoredEvent
 from .jsontypes import JSONObject
 from .retry import NO_RETRY, RetryPolicy
@@ -46,17 +52,22 @@ class Repository(Generic[A]):
         *,
         retry: RetryPolicy = NO_RETRY,
         cache: LRUCache[str, _Cached] | None = None,
+        cache_optional: bool = False,
     ) -> None:
         self._domain = domain
         self._spec = spec
         self._backend = domain.backend
         self._codec = domain.codec
-        # State is encoded only for snapshots and the cache, so only they need it storable.
-        self._state = (
-            StateCodec(domain.codec.converter, spec.cls)
-            if spec.snapshot_every or cache is not None
-            else None
-        )
+        # State is encoded only for snapshots and the cache, so only they need it storable;
+        # the default cache is left out for a state that is not.
+        self._state: StateCodec | None = None
+        if spec.snapshot_every or cache is not None:
+            try:
+                self._state = StateCodec(domain.codec.converter, spec.cls)
+            except DefinitionError:
+                if spec.snapshot_every or not cache_optional:
+                    raise
+                cache = None
         self._retry = retry
         self._cache = cache
         self.aggregate = spec.cls
@@ -110,12 +121,28 @@ class Repository(Generic[A]):
             spec.signature.bind(None, *args, **kwargs)
         except TypeError as error:
             raise TypeError(f"{self.aggregate.__qualname__}.{spec.name}(): {error}") from None
+        _check_id(aggregate_id)
         attempt = 1
+        trust_cache = True
         while True:
-            aggregate, snapshot_version = await self._load(aggregate_id)
+            cached = self._cache.get(aggregate_id) if trust_cache and self._cache else None
+            if cached is not None:
+                # Decide on the cached state without reading: if another writer got
+                # further, the append conflicts and the command runs again on fresh state.
+                aggregate = self._restore(aggregate_id, cached.version, cached.state)
+                snapshot_version = None
+            else:
+                aggregate, snapshot_version = await self._load(aggregate_id)
             try:
-                return await self._run(aggregate, spec, snapshot_version, args, kwargs)
+                return await self._run(
+                    aggregate, spec, snapshot_version, args, kwargs, unverified=cached is not None
+                )
+            except _StaleCache:
+                trust_cache = False
             except VersionConflict:
+                if cached is not None:
+                    trust_cache = False
+                    continue
                 if attempt >= self._retry.attempts:
                     raise
                 await asyncio.sleep(self._retry.delay(attempt))
@@ -215,13 +242,27 @@ class Repository(Generic[A]):
         return fold
 
     async def _run(
-        self, aggregate: A, spec: CommandSpec, snapshot_version: int | None, args: Any, kwargs: Any
+        self,
+        aggregate: A,
+        spec: CommandSpec,
+        snapshot_version: int | None,
+        args: Any,
+        kwargs: Any,
+        *,
+        unverified: bool,
     ) -> A:
-        decision = spec.function(aggregate, *args, **kwargs)
-        if inspect.isawaitable(decision):
-            decision = await decision
-        events = self._check_decision(spec, decision)
+        try:
+            decision = spec.function(aggregate, *args, **kwargs)
+            if inspect.isawaitable(decision):
+                decision = await decision
+            events = self._check_decision(spec, decision)
+        except Exception:
+            if unverified:  # refused on cached state: ask again on the stored state
+                raise _StaleCache from None
+            raise
         if not events:
+            if unverified:  # nothing to do on cached state: the stored state may differ
+                raise _StaleCache
             return aggregate
         now = datetime.now(UTC)
         new_events: list[NewEvent] = []
@@ -300,8 +341,20 @@ class Repository(Generic[A]):
             )
 
     def _remember(self, aggregate: A) -> None:
-        if self._cache is not None and self._state is not None:
-            self._cache.put(aggregate.id, _Cached(aggregate.version, self._state.encode(aggregate)))
+        if self._cache is None or self._state is None:
+            return
+        try:
+            state = self._state.encode(aggregate)
+        except EventEncodeError as error:
+            # Only the cache needs this state stored: go without it for this aggregate.
+            self._cache.discard(aggregate.id)
+            log.debug("not caching %s/%s: %s", self.stream, aggregate.id, error)
+            return
+        self._cache.put(aggregate.id, _Cached(aggregate.version, state))
+
+
+class _StaleCache(Exception):
+    """A command refused or did nothing on cached state, which may be behind the store."""
 
 
 MAX_ID_LENGTH = 200

@@ -9,6 +9,7 @@ import pytest
 
 from evtsrc import (
     Aggregate,
+    CommandError,
     Domain,
     Event,
     EventDecodeError,
@@ -75,6 +76,123 @@ async def test_the_cache_folds_only_newer_events_and_sees_other_writers() -> Non
     assert again == loaded and again is not loaded
     again.notes = ("mutated by the caller",)
     assert (await cached.load("n")).notes == ("a", "b")
+
+
+class Door(Aggregate, stream="doors"):
+    is_open: bool = False
+    visits: int = 0
+
+    @folds
+    def _opened(self, event: Opened) -> None:
+        self.is_open = True
+
+    @folds
+    def _entered(self, event: Entered) -> None:
+        self.visits += 1
+
+    @command
+    def open(self) -> Opened | None:
+        return None if self.is_open else Opened()
+
+    @command
+    def enter(self) -> Entered:
+        if not self.is_open:
+            raise CommandError("the door is shut", code="SHUT")
+        return Entered()
+
+
+class Opened(Event, type_name="door.opened"):
+    pass
+
+
+class Entered(Event, type_name="door.entered"):
+    pass
+
+
+def count_reads(backend: InMemoryBackend) -> list[int]:
+    """Record the number of events each read_aggregate of `backend` returns."""
+    reads: list[int] = []
+    original = backend.read_aggregate
+
+    async def counting(stream: str, aggregate_id: str, **kwargs: int) -> object:
+        records = await original(stream, aggregate_id, **kwargs)
+        reads.append(len(records))
+        return records
+
+    backend.read_aggregate = counting  # type: ignore[method-assign,assignment]
+    return reads
+
+
+async def test_a_command_on_a_cached_aggregate_decides_without_reading() -> None:
+    backend = InMemoryBackend()
+    notebooks = Domain(backend, aggregates=[Notebook]).repository(Notebook)  # default cache
+    await notebooks.execute("n", Notebook.note, "a")
+    reads = count_reads(backend)
+    after = await notebooks.execute("n", Notebook.note, "b")
+    assert reads == []
+    assert (after.version, after.notes) == (2, ("a", "b"))
+    assert [e.meta.version for e in await notebooks.history("n")] == [1, 2]
+
+
+async def test_a_stale_cached_aggregate_is_decided_again_on_the_stored_state() -> None:
+    backend = InMemoryBackend()
+    cached = Domain(backend, aggregates=[Notebook]).repository(Notebook)
+    other = Domain(backend, aggregates=[Notebook], cache_size=0).repository(Notebook)
+    await cached.execute("n", Notebook.note, "a")
+    await other.execute("n", Notebook.note, "b")  # the cache has not seen this
+    reads = count_reads(backend)
+    after = await cached.execute("n", Notebook.note, "c")  # NO_RETRY, and yet no conflict
+    assert (after.version, after.notes) == (3, ("a", "b", "c"))
+    assert reads == [1]  # one read, of the event the cache missed
+    assert [e.event for e in await cached.history("n")] == [
+        Noted(text="a"),
+        Noted(text="b"),
+        Noted(text="c"),
+    ]
+
+
+async def test_a_refusal_or_no_op_on_cached_state_is_checked_on_the_stored_state() -> None:
+    backend = InMemoryBackend()
+    cached = Domain(backend, aggregates=[Door]).repository(Door)
+    other = Domain(backend, aggregates=[Door], cache_size=0).repository(Door)
+    assert (await cached.load("d")).is_open is False  # cached: shut
+    await other.execute("d", Door.open)
+    entered = await cached.execute("d", Door.enter)  # the cache says shut; the store says open
+    assert (entered.version, entered.visits) == (2, 1)
+
+    second = Domain(backend, aggregates=[Door]).repository(Door)
+    await second.load("e")  # cached: shut, version 0
+    await other.execute("e", Door.open)
+    unchanged = await second.execute("e", Door.open)  # a no-op only on the stored state
+    assert (unchanged.version, unchanged.is_open) == (1, True)
+    with pytest.raises(CommandError, match="shut"):
+        await second.execute("never-opened", Door.enter)
+
+
+async def test_a_state_the_default_cache_cannot_store_is_simply_not_cached() -> None:
+    backend = InMemoryBackend()
+    gauges = Domain(backend, aggregates=[Gauge]).repository(Gauge)
+    await gauges.execute("g", Gauge.read, value=float("nan"))  # the state holds NaN
+    reads = count_reads(backend)
+    again = await gauges.execute("g", Gauge.read, value=1.5)
+    assert (again.version, again.last) == (2, 1.5)
+    assert reads == [1]  # not cached: the command read the one stored event
+
+
+class Measured(Event, type_name="gauge.measured"):
+    value: float | None
+
+
+class Gauge(Aggregate, stream="gauges"):
+    last: float = 0.0
+
+    @folds
+    def _measured(self, event: Measured) -> None:
+        self.last = event.value if event.value is not None else float("nan")
+
+    @command
+    def read(self, value: float) -> Measured:
+        return Measured(value=None if value != value else value)
 
 
 async def test_the_cache_is_bounded() -> None:
@@ -176,7 +294,7 @@ async def test_a_failed_snapshot_write_is_logged_not_raised(
 
 async def test_a_snapshot_of_the_wrong_shape_is_a_clear_error() -> None:
     backend = InMemoryBackend()
-    repo = Domain(backend, aggregates=[Snappy]).repository(Snappy)
+    repo = Domain(backend, aggregates=[Snappy], cache_size=0).repository(Snappy)
     await repo.execute("s", Snappy.bump)
     good = await backend.get_snapshot("snappy", "s")
     assert good is not None

@@ -14,7 +14,8 @@ from .model import Counter, SnapshotCounter
 
 @pytest.fixture
 def snap_domain(backend: Backend) -> Domain:
-    return Domain(backend, aggregates=[Counter, SnapshotCounter])
+    # No cache: every load and command goes through the snapshot store.
+    return Domain(backend, aggregates=[Counter, SnapshotCounter], cache_size=0)
 
 
 @pytest.fixture
@@ -66,7 +67,9 @@ async def test_a_changed_key_folds_afresh_then_stores_under_the_new_key(
         SnapshotRecord("snap-counters", "s", 1, old.key, dict(old.state, one=99))
     )
     SnapshotCounter.__snapshots__ = Snapshots(every=1, key="v2")
-    renewed = Domain(backend, aggregates=[SnapshotCounter]).repository(SnapshotCounter)
+    renewed = Domain(backend, aggregates=[SnapshotCounter], cache_size=0).repository(
+        SnapshotCounter
+    )
     assert (await renewed.load("s")).one == 1
     after = await renewed.execute("s", SnapshotCounter.do_two)
     assert (after.version, after.one, after.two) == (2, 1, 1)
@@ -76,7 +79,7 @@ async def test_a_changed_key_folds_afresh_then_stores_under_the_new_key(
 
 async def test_snapshots_every_n_events(backend: Backend, restore_policy: None) -> None:
     SnapshotCounter.__snapshots__ = Snapshots(every=3)
-    repo = Domain(backend, aggregates=[SnapshotCounter]).repository(SnapshotCounter)
+    repo = Domain(backend, aggregates=[SnapshotCounter], cache_size=0).repository(SnapshotCounter)
     await repo.execute("s", SnapshotCounter.do_one)
     await repo.execute("s", SnapshotCounter.do_one)
     assert await backend.get_snapshot("snap-counters", "s") is None
