@@ -7,7 +7,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import attrs
@@ -19,6 +19,7 @@ from .backends.base import EventRecord
 from .errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
 from .events import Event, EventMeta, event_type_name
 from .jsontypes import JSONObject
+from .plain import PlainDecoder, plain_decoder
 
 T = TypeVar("T")
 
@@ -158,10 +159,14 @@ def check_json_keys(cls: type, seen: set[type] | None = None) -> None:
 class Codec:
     """Encodes and decodes the events of one domain, keyed by their type names."""
 
-    def __init__(self, converter: cattrs.Converter, events: Iterable[type[Event]]) -> None:
+    def __init__(
+        self, converter: cattrs.Converter, events: Iterable[type[Event]], *, plain: bool = False
+    ) -> None:
         self.converter = converter
+        self._plain = plain
         self._classes: dict[str, type[Event]] = {}
         self._decoders: dict[str, Callable[[Any, Any], Event]] = {}
+        self._plain_decoders: dict[str, PlainDecoder] = {}
         self._encoders: dict[type[Event], Callable[[Any], Any]] = {}
         for cls in events:
             self.register(cls)
@@ -182,6 +187,9 @@ class Codec:
             check_json_keys(cls)
             self._decoders[name] = self.converter.get_structure_hook(cls)
             self._encoders[cls] = self.converter.get_unstructure_hook(cls)
+            fast = plain_decoder(cls) if self._plain else None
+            if fast is not None:
+                self._plain_decoders[name] = fast
         except Exception as error:
             raise DefinitionError(
                 f"event {cls.__qualname__} cannot be stored as JSON: {_describe(error)}"
@@ -218,6 +226,11 @@ class Codec:
 
         Raises `UnknownEventType` or `EventDecodeError` naming what is wrong.
         """
+        fast = self._plain_decoders.get(type_name)
+        if fast is not None and type(data) is dict:
+            event: Event | None = fast(cast("dict[str, Any]", data))
+            if event is not None:
+                return event
         decoder = self._decoders.get(type_name)
         if decoder is None:
             raise UnknownEventType(
@@ -274,13 +287,18 @@ def decode_record(codec: Codec, record: EventRecord) -> Event:
     try:
         return codec.decode(record.type, record.data)
     except EventDecodeError as error:
-        raise type(error)(
-            str(error),
-            stream=record.stream,
-            aggregate_id=record.aggregate_id,
-            version=record.version,
-            type_name=record.type,
-        ) from error.__cause__
+        raise in_record(error, record) from error.__cause__
+
+
+def in_record(error: EventDecodeError, record: EventRecord) -> EventDecodeError:
+    """`error` again, naming the stored record it is about."""
+    return type(error)(
+        str(error),
+        stream=record.stream,
+        aggregate_id=record.aggregate_id,
+        version=record.version,
+        type_name=record.type,
+    )
 
 
 def meta_of(record: EventRecord) -> EventMeta:

@@ -54,7 +54,8 @@ class Domain:
         if cache_size is not None and cache_size < 0:
             raise ValueError(f"cache_size must be 0 (off) or more, not {cache_size}")
         self.backend = backend
-        self.codec = Codec(converter or default_converter(), ())
+        # Plain events skip cattrs only under evtsrc's own converter, whose hooks they match.
+        self.codec = Codec(converter or default_converter(), (), plain=converter is None)
         self._specs: dict[type[Aggregate], AggregateSpec[Any]] = {}
         streams: dict[str, type[Aggregate]] = {}
         for cls in aggregates:
@@ -116,7 +117,7 @@ class Domain:
         tail_stream: bool = False,
         always_tail_stream: bool = False,
         continue_on_error: bool = False,
-        batch_size: int = 100,
+        batch_size: int = 1000,
         poll_interval: float = 1.0,
         standby_interval: float = 1.0,
     ) -> HandlerRunner[H]:

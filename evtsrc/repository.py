@@ -14,7 +14,7 @@ import attrs
 from .aggregate import A, Decision
 from .backends.base import EventRecord, NewEvent, SnapshotRecord
 from .cache import LRUCache
-from .codec import StateCodec, decode_record, meta_of
+from .codec import StateCodec, decode_record, in_record, meta_of
 from .definition import AggregateSpec, CommandSpec, Fold
 from .errors import (
     CorruptStreamError,
@@ -70,6 +70,7 @@ class Repository(Generic[A]):
                 cache = None
         self._retry = retry
         self._cache = cache
+        self._folds: dict[type[Event], Fold] = {}  # by exact event class, filled as met
         self.aggregate = spec.cls
         """The aggregate class this repository serves."""
         self.stream = spec.stream
@@ -212,17 +213,28 @@ class Repository(Generic[A]):
         return aggregate
 
     def _fold_records(self, aggregate: A, records: Sequence[EventRecord]) -> None:
+        # The hot path of every load: keep the per-event work to a decode and a call.
+        decode = self._codec.decode
+        folds = self._folds
         for record in records:
             if record.version != aggregate.version + 1:
                 raise CorruptStreamError(
                     f"{record.stream}/{record.aggregate_id}: version {record.version} follows "
                     f"version {aggregate.version}; versions must be consecutive from 1"
                 )
-            event = decode_record(self._codec, record)
-            self._fold(aggregate, event, record)
+            try:
+                event = decode(record.type, record.data)
+            except EventDecodeError as error:
+                raise in_record(error, record) from error.__cause__
+            fold = folds.get(type(event)) or self._fold_of(type(event), record)
+            if fold.takes_meta:
+                fold.function(aggregate, event, meta_of(record))
+            else:
+                fold.function(aggregate, event)
+            aggregate.version = record.version
 
     def _fold(self, aggregate: A, event: Event, record: EventRecord) -> None:
-        fold = self._fold_of(type(event), record)
+        fold = self._folds.get(type(event)) or self._fold_of(type(event), record)
         if fold.takes_meta:
             fold.function(aggregate, event, meta_of(record))
         else:
@@ -231,6 +243,8 @@ class Repository(Generic[A]):
 
     def _fold_of(self, event_cls: type[Event], record: EventRecord) -> Fold:
         fold = self._spec.fold_for(event_cls)
+        if fold is not None:
+            self._folds[event_cls] = fold
         if fold is None:
             raise EventDecodeError(
                 f"stored event {record.type!r} has no fold in {self.aggregate.__qualname__}",

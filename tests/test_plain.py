@@ -1,0 +1,98 @@
+"""The fast decoder of plain events gives exactly what the cattrs decoder gives."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evtsrc import Event, EventDecodeError
+from evtsrc.codec import Codec, default_converter
+from evtsrc.plain import plain_decoder
+
+
+class Reading(Event, type_name="plain.reading"):
+    sensor: str
+    count: int
+    value: float
+    ok: bool
+    note: str = "none"
+
+
+class Ping(Event, type_name="plain.ping"):
+    pass
+
+
+class Checked(Event, type_name="plain.checked"):
+    count: int = attrs.field(validator=attrs.validators.ge(0))
+
+
+class Listed(Event, type_name="plain.listed"):
+    items: list[int]
+
+
+class Hooked(Event, type_name="plain.hooked"):
+    count: int
+
+    def __attrs_post_init__(self) -> None:
+        pass
+
+
+def test_only_plain_event_classes_get_a_fast_decoder() -> None:
+    assert plain_decoder(Reading) is not None
+    assert plain_decoder(Ping) is not None
+    for cls in (Checked, Listed, Hooked):
+        assert plain_decoder(cls) is None, cls
+
+
+def codecs() -> tuple[Codec, Codec]:
+    return (
+        Codec(default_converter(), [Reading, Ping], plain=True),
+        Codec(default_converter(), [Reading, Ping], plain=False),
+    )
+
+
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
+PAYLOADS = st.dictionaries(
+    st.sampled_from(["sensor", "count", "value", "ok", "note", "extra"]), JSON_SCALARS
+)
+
+
+@given(payload=PAYLOADS)
+def test_fast_and_general_decoders_agree(payload: dict[str, object]) -> None:
+    fast, general = codecs()
+    outcomes = []
+    for codec in (fast, general):
+        try:
+            outcomes.append(("event", codec.decode("plain.reading", payload)))
+        except EventDecodeError as error:
+            outcomes.append(("error", str(error)))
+    assert outcomes[0] == outcomes[1]
+    if outcomes[0][0] == "event":
+        event = outcomes[0][1]
+        assert isinstance(event, Reading) and type(event.value) is float
+
+
+def test_a_valid_payload_takes_the_fast_path_and_equals_the_constructed_event() -> None:
+    fast, _ = codecs()
+    payload = {"sensor": "s1", "count": 3, "value": 2, "ok": True}
+    decoded = fast.decode("plain.reading", payload)
+    assert decoded == Reading(sensor="s1", count=3, value=2.0, ok=True)
+    assert type(decoded.value) is float  # type: ignore[attr-defined]
+    assert fast.decode("plain.ping", {}) == Ping()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        decoded.count = 4  # type: ignore[attr-defined,misc]
+
+
+def test_wrong_types_are_refused_as_before() -> None:
+    fast, _ = codecs()
+    for payload in (
+        {"sensor": "s", "count": True, "value": 1.0, "ok": True},  # a bool is not an int
+        {"sensor": "s", "count": 1, "value": "1.0", "ok": True},
+        {"sensor": 5, "count": 1, "value": 1.0, "ok": True},
+        {"sensor": "s", "count": 1, "value": 1.0, "ok": 1},
+        {"count": 1, "value": 1.0, "ok": True},
+    ):
+        with pytest.raises(EventDecodeError, match="plain.reading"):
+            fast.decode("plain.reading", payload)
