@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 from .backends.base import (
@@ -20,7 +20,7 @@ from .backends.base import (
     TransactionalBookmarks,
 )
 from .backends.leases import LocalLease
-from .codec import decode_record, meta_of
+from .codec import in_record, meta_of
 from .errors import (
     BookmarkMoved,
     DefinitionError,
@@ -73,7 +73,7 @@ class HandlerRunner(Generic[H]):
         tail_stream: bool = False,
         always_tail_stream: bool = False,
         continue_on_error: bool = False,
-        batch_size: int = 100,
+        batch_size: int = 1000,
         poll_interval: float = 1.0,
         standby_interval: float = 1.0,
     ) -> None:
@@ -88,6 +88,9 @@ class HandlerRunner(Generic[H]):
         self.name = handler.__handler_name__
         self._domain = domain
         self._callbacks = callbacks_of(handler, domain)
+        self._batch_hooks = _overrides(handler, "before_batch") or _overrides(
+            handler, "after_batch"
+        )
         self.streams: tuple[str, ...] = self._streams(handler, domain)
         self._backend = domain.backend
         self._bookmarks: BookmarkStore = bookmarks if bookmarks is not None else domain.backend
@@ -205,24 +208,33 @@ class HandlerRunner(Generic[H]):
                 break
         return handled
 
-    def _decode(self, records: Sequence[EventRecord]) -> list[_Item]:
-        todo: list[_Item] = []
+    def _decode(self, records: Sequence[EventRecord]) -> Iterator[_Item]:
+        """The records this handler takes, decoded one at a time as the loop asks."""
+        decode = self._domain.codec.decode
+        callbacks = self._callbacks
         for record in records:
-            callback = self._callbacks.get(record.type)
+            callback = callbacks.get(record.type)
             if callback is None:
                 continue
             try:
                 item: StoredEvent[Event] | EventDecodeError = StoredEvent(
-                    decode_record(self._domain.codec, record), meta_of(record)
+                    decode(record.type, record.data), meta_of(record)
                 )
             except EventDecodeError as error:
-                item = error
-            todo.append((record, callback, item))
-        return todo
+                item = in_record(error, record)
+            yield record, callback, item
 
     async def _call(
         self, record: EventRecord, callback: Callback, item: StoredEvent[Event] | EventDecodeError
     ) -> None:
+        pending = self._invoke(record, callback, item)
+        if pending is not None:
+            await self._settle(record, pending)
+
+    def _invoke(
+        self, record: EventRecord, callback: Callback, item: StoredEvent[Event] | EventDecodeError
+    ) -> Awaitable[object] | None:
+        """Call the callback; what is left to await if it is async (most are not)."""
         try:
             if isinstance(item, EventDecodeError):
                 raise item
@@ -231,8 +243,15 @@ class HandlerRunner(Generic[H]):
                 if callback.takes_meta
                 else callback.function(item.event)
             )
-            if inspect.isawaitable(result):
-                await result
+        except Exception as error:
+            raise HandlerError(self.name, record.position, record.type, error) from error
+        if result is not None and inspect.isawaitable(result):
+            return cast("Awaitable[object]", result)
+        return None
+
+    async def _settle(self, record: EventRecord, pending: Awaitable[object]) -> None:
+        try:
+            await pending
         except Exception as error:
             raise HandlerError(self.name, record.position, record.type, error) from error
 
@@ -246,32 +265,45 @@ class HandlerRunner(Generic[H]):
 
     async def _batch(self, records: Sequence[EventRecord], position: int) -> int:
         """Handle one batch and move the bookmark past it; return the events handled."""
-        todo = self._decode(records)
         last = records[-1].position
         if self._transactions is not None:
-            return await self._transactional_batch(todo, position, last)
-        events = [item for _, _, item in todo if isinstance(item, StoredEvent)]
+            return await self._transactional_batch(list(self._decode(records)), position, last)
+        # Without batch hooks nothing needs the batch's events at once: decoding each one
+        # just before its callback keeps few objects alive (and the garbage collector idle).
+        todo: Iterable[_Item] = self._decode(records)
+        events: list[StoredEvent[Event]] = []
+        hooked = False  # whether the batch hooks run for this batch
+        if self._batch_hooks:
+            todo = list(todo)
+            events = [item for _, _, item in todo if isinstance(item, StoredEvent)]
+            hooked = bool(todo)
+            if hooked:
+                await self.handler.before_batch(events)
         done: list[StoredEvent[Event]] = []
-        if todo:
-            await self.handler.before_batch(events)
+        handled = 0
         for record, callback, item in todo:
             try:
-                await self._call(record, callback, item)
+                pending = self._invoke(record, callback, item)
+                if pending is not None:
+                    await self._settle(record, pending)
             except HandlerError as error:
                 if not self._continue:
                     # What was handled stays handled: flush it, then bookmark just before
                     # the failing event. If the flush fails, the bookmark stays put.
-                    await self.handler.after_batch(done)
+                    if hooked:
+                        await self.handler.after_batch(done)
                     await self._save(max(position, _before(records, record)))
                     raise
                 await self._report(error, item, record)
             else:
-                assert isinstance(item, StoredEvent)
-                done.append(item)
-        if todo:
+                handled += 1
+                if hooked:
+                    assert isinstance(item, StoredEvent)
+                    done.append(item)
+        if hooked:
             await self.handler.after_batch(events)
         await self._save(last)
-        return len(done)
+        return handled
 
     async def _transactional_batch(self, todo: list[_Item], position: int, last: int) -> int:
         assert self._transactions is not None
@@ -433,3 +465,8 @@ class HandlerRunner(Generic[H]):
 def _before(records: Sequence[EventRecord], record: EventRecord) -> int:
     index = records.index(record)
     return records[index - 1].position if index else 0
+
+
+def _overrides(handler: EventHandler, hook: str) -> bool:
+    """Whether the handler's class replaces the no-op `hook` of EventHandler."""
+    return getattr(type(handler), hook) is not getattr(EventHandler, hook)
