@@ -13,7 +13,6 @@ counter. Neo4j Community has no change feed, so handlers poll.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, LiteralString
 
@@ -23,6 +22,7 @@ from neo4j.exceptions import ConstraintError
 from neo4j.time import DateTime
 
 from ..errors import VersionConflict
+from . import jsontext
 from .base import Backend, EventRecord, NewEvent, SnapshotRecord, numbered
 from .names import TableNames
 
@@ -36,10 +36,6 @@ def _label(name: str) -> str:
 def _cypher(text: str) -> LiteralString:
     """Cypher built from this store's own label names, never from user input."""
     return text  # pyright: ignore[reportReturnType]
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class Neo4jBackend(Backend):
@@ -224,7 +220,7 @@ class Neo4jBackend(Backend):
             return None
         row = rows[0]
         return SnapshotRecord(
-            stream, aggregate_id, row["version"], row["key"], json.loads(row["state"])
+            stream, aggregate_id, row["version"], row["key"], jsontext.loads(row["state"])
         )
 
     async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
@@ -237,7 +233,7 @@ class Neo4jBackend(Backend):
             id=snapshot.aggregate_id,
             version=snapshot.version,
             key=snapshot.key,
-            state=_dumps(snapshot.state),
+            state=jsontext.dumps(snapshot.state),
         )
 
     async def get_bookmark(self, name: str) -> int:
@@ -263,7 +259,7 @@ class Neo4jBackend(Backend):
 
 
 def _properties(record: EventRecord) -> dict[str, Any]:
-    return {**attrs.asdict(record, recurse=False), "data": _dumps(record.data)}
+    return {**attrs.asdict(record, recurse=False), "data": jsontext.dumps(record.data)}
 
 
 def _record(node: dict[str, Any]) -> EventRecord:
@@ -277,5 +273,5 @@ def _record(node: dict[str, Any]) -> EventRecord:
         node["position"],
         stamp,
         node["type"],
-        json.loads(node["data"]),
+        jsontext.loads(node["data"]),
     )

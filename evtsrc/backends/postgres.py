@@ -12,7 +12,6 @@ handlers wake within milliseconds.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeAlias
@@ -21,7 +20,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
-from . import pg_positions
+from . import jsontext, pg_positions
 from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
 from .names import NAME_LENGTH, TableNames
 from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
@@ -132,7 +131,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             aggregate_id,
             expected_version,
             [e.type for e in events],
-            [json.dumps(e.data, ensure_ascii=False, separators=(",", ":")) for e in events],
+            [jsontext.dumps(e.data) for e in events],
             [e.timestamp for e in events],
             self.channel,
         )
@@ -177,7 +176,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
 
     @staticmethod
     def _records(rows: list[asyncpg.Record]) -> list[EventRecord]:
-        return [EventRecord(r[1], r[2], r[3], r[0], r[6], r[4], json.loads(r[5])) for r in rows]
+        return [EventRecord(r[1], r[2], r[3], r[0], r[6], r[4], jsontext.loads(r[5])) for r in rows]
 
     async def read_aggregate(
         self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
@@ -227,7 +226,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         )
         if row is None:
             return None
-        return SnapshotRecord(stream, aggregate_id, row[0], row[1], json.loads(row[2]))
+        return SnapshotRecord(stream, aggregate_id, row[0], row[1], jsontext.loads(row[2]))
 
     async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
         """Store `snapshot` unless a newer one under the same key is stored."""
@@ -240,7 +239,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             snapshot.aggregate_id,
             snapshot.version,
             snapshot.key,
-            json.dumps(snapshot.state, ensure_ascii=False),
+            jsontext.dumps(snapshot.state),
         )
 
     async def get_bookmark(self, name: str) -> int:

@@ -18,7 +18,6 @@ How each database keeps handlers from skipping events (see docs/concepts/orderin
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -33,7 +32,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
-from . import pg_positions
+from . import jsontext, pg_positions
 from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
 from .leases import FileLease
 from .sql_schema import TableNames, Tables
@@ -53,10 +52,6 @@ def _sqlstate(error: sa_exc.DBAPIError) -> str | None:
         if isinstance(state, str):
             return state
     return None
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _sqlite_connect(dbapi_connection: Any, _: object) -> None:
@@ -89,7 +84,9 @@ class SqlAlchemyBackend(Backend):
         lock_timeout: float = 30.0,
     ) -> None:
         if isinstance(engine, str):
-            engine = create_async_engine(engine, json_serializer=_dumps)
+            engine = create_async_engine(
+                engine, json_serializer=jsontext.dumps, json_deserializer=jsontext.loads
+            )
             self._owns_engine = True
         else:
             self._owns_engine = False

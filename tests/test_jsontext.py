@@ -1,0 +1,38 @@
+"""JSON text as the SQL and graph backends store and read it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from evtsrc.backends.jsontext import dumps, loads
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(value=st.dictionaries(st.text(), JSON, max_size=5))
+def test_loads_reads_what_dumps_wrote_and_agrees_with_json(value: dict[str, object]) -> None:
+    text = dumps(value)
+    assert loads(text) == json.loads(text) == value
+    assert loads(json.dumps(value, indent=2)) == value  # other layouts go through json.loads
+
+
+def test_dumps_is_compact_and_keeps_non_ascii() -> None:
+    assert dumps({"name": "Zoë", "n": [1, 2]}) == '{"name":"Zoë","n":[1,2]}'
+
+
+@pytest.mark.parametrize("text", ['{"a": 1} trailing', '{"a": 1', "", "  "])
+def test_loads_refuses_anything_but_one_document(text: str) -> None:
+    with pytest.raises(ValueError):
+        loads(text)
+
+
+def test_loads_accepts_surrounding_whitespace() -> None:
+    assert loads(' {"a": 1}\n') == {"a": 1}
