@@ -215,7 +215,7 @@ class MongoBackend(Backend):
         start = after_position
         while start < top and len(found) < limit:
             end = min(top, start + max(limit, WINDOW))
-            for stream in streams:
+            for stream in dict.fromkeys(streams):
                 cursor = self._stream_window(stream, start, end, limit)
                 found.extend([_record(d) async for d in cursor])
             start = end

@@ -65,6 +65,22 @@ class PostgresBackend(Backend):
             "SELECT head.version, (SELECT min(position) FROM inserted), "
             "(SELECT pg_notify($7, $1) FROM inserted LIMIT 1)::text FROM head"
         )
+        # Per stream, so each reads its index in order and stops at the limit (with
+        # `stream = any(...)` PostgreSQL would fetch every later event and sort them).
+        per_stream = (
+            f"WITH h AS MATERIALIZED (SELECT {pg_positions.HORIZON} AS horizon) SELECT e.* "
+            "FROM h, unnest($1::varchar[]) AS s(name) CROSS JOIN LATERAL "
+        )
+        self._sql_read_streams = (
+            f"{per_stream}(SELECT {_COLUMNS} FROM {events} WHERE stream = s.name "
+            "AND position > $2 AND position < h.horizon ORDER BY position LIMIT $3) AS e "
+            "ORDER BY e.position LIMIT $3"
+        )
+        self._sql_last_position = (
+            f"SELECT max(e.position) FROM ({per_stream}(SELECT position FROM {events} "
+            "WHERE stream = s.name AND position < h.horizon ORDER BY position DESC LIMIT 1) "
+            "AS e) AS e"
+        )
 
     @classmethod
     async def connect(
@@ -199,21 +215,13 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         if not streams:
             return []
         rows = await self.pool.fetch(
-            f"SELECT {_COLUMNS} FROM {self._events} WHERE stream = any($1::varchar[]) "
-            f"AND position > $2 AND position < {pg_positions.HORIZON} ORDER BY position LIMIT $3",
-            list(streams),
-            after_position,
-            limit,
+            self._sql_read_streams, list(dict.fromkeys(streams)), after_position, limit
         )
         return self._records(rows)
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position a reader of `streams` can see now; 0 if none."""
-        found: int | None = await self.pool.fetchval(
-            f"SELECT max(position) FROM {self._events} WHERE stream = any($1::varchar[]) "
-            f"AND position < {pg_positions.HORIZON}",
-            list(streams),
-        )
+        found: int | None = await self.pool.fetchval(self._sql_last_position, list(streams))
         return found or 0
 
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:

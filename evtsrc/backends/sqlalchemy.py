@@ -273,11 +273,9 @@ class SqlAlchemyBackend(Backend):
         async with self.engine.connect() as connection:
             return self._rows(await connection.execute(query))
 
-    def _visible(self, streams: Sequence[str]) -> list[sa.ColumnElement[bool]]:
+    def _visible(self, stream: str) -> list[sa.ColumnElement[bool]]:
         table = self.tables.events
-        clauses: list[sa.ColumnElement[bool]] = [
-            table.c.stream == streams[0] if len(streams) == 1 else table.c.stream.in_(streams)
-        ]
+        clauses: list[sa.ColumnElement[bool]] = [table.c.stream == stream]
         if self.dialect == "postgresql":
             clauses.append(table.c.position < _PG_HORIZON)
         return clauses
@@ -289,12 +287,21 @@ class SqlAlchemyBackend(Backend):
         if not streams:
             return []
         table = self.tables.events
-        query = (
+        # One ordered, limited read per stream, merged: each stops early in its index,
+        # where `stream IN (...)` would fetch every later event of them all and sort.
+        parts = [
             sa.select(table)
-            .where(table.c.position > after_position, *self._visible(streams))
+            .where(table.c.position > after_position, *self._visible(stream))
             .order_by(table.c.position)
             .limit(limit)
-        )
+            for stream in dict.fromkeys(streams)
+        ]
+        query: sa.Select[Any] | sa.CompoundSelect[Any]
+        if len(parts) == 1:
+            query = parts[0]
+        else:
+            merged = sa.union_all(*(sa.select(part.subquery()) for part in parts)).subquery()
+            query = sa.select(merged).order_by(merged.c.position).limit(limit)
         async with self.engine.connect() as connection:
             return self._rows(await connection.execute(query))
 
@@ -303,9 +310,12 @@ class SqlAlchemyBackend(Backend):
         if not streams:
             return 0
         table = self.tables.events
-        query = sa.select(sa.func.max(table.c.position)).where(*self._visible(streams))
+        found = 0
         async with self.engine.connect() as connection:
-            return await connection.scalar(query) or 0
+            for stream in dict.fromkeys(streams):  # each a lookup at the end of its index
+                query = sa.select(sa.func.max(table.c.position)).where(*self._visible(stream))
+                found = max(found, await connection.scalar(query) or 0)
+        return found
 
     # -- snapshots and bookmarks -------------------------------------------------------------
 

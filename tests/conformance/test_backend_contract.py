@@ -53,6 +53,7 @@ async def test_read_streams_interleaves_streams_by_position(backend: Backend) ->
         paged.extend(page)
         after = page[-1].position
     assert paged == list(both)
+    assert list(await backend.read_streams(["s1", "s2", "s1"], limit=3)) == list(both)[:3]
     assert [r.type for r in await backend.read_streams(["s1"], after_position=positions[0])] == [
         "a2"
     ]
