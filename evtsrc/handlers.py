@@ -102,7 +102,8 @@ class TransactionalHandler(EventHandler, Generic[C]):
     event twice. With `continue_on_error`, each event runs in a savepoint and a
     failing one is rolled back alone. `C` is the store's connection type
     (`sqlalchemy.ext.asyncio.AsyncConnection` for `SqlAlchemyBackend`,
-    `asyncpg.Connection` for `PostgresBackend`).
+    `asyncpg.Connection` for `PostgresBackend`, `sqlite3.Connection` for
+    `SqliteBackend`).
     """
 
     _connection: C | None = None

@@ -83,6 +83,16 @@ async def _sqlalchemy(location: str) -> AsyncIterator[Backend]:
 
 
 @asynccontextmanager
+async def _sqlite3(_: str) -> AsyncIterator[Backend]:
+    from evtsrc.backends.sqlite import SqliteBackend
+
+    with tempfile.TemporaryDirectory() as folder:
+        opened = SqliteBackend(Path(folder) / "events.db", tables=_names())
+        async with _provisioned(opened) as backend:
+            yield backend
+
+
+@asynccontextmanager
 async def _asyncpg(location: str) -> AsyncIterator[Backend]:
     from evtsrc.backends.postgres import PostgresBackend
 
@@ -110,6 +120,7 @@ async def _neo4j(location: str) -> AsyncIterator[Backend]:
 TARGETS: list[BackendTarget] = [
     BackendTarget("memory", None, _memory),
     BackendTarget("sqlite", None, _sqlalchemy, sql=True),
+    BackendTarget("sqlite3", None, _sqlite3, sql=True),
     BackendTarget("sqlalchemy-postgres", POSTGRES_ENV, _sqlalchemy, sql=True),
     BackendTarget("sqlalchemy-mariadb", MARIADB_ENV, _sqlalchemy, sql=True),
     BackendTarget("asyncpg", POSTGRES_ENV, _asyncpg, sql=True),

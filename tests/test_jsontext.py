@@ -30,7 +30,7 @@ def test_dumps_is_compact_and_keeps_non_ascii() -> None:
 
 @pytest.mark.parametrize("text", ['{"a": 1} trailing', '{"a": 1', "", "  "])
 def test_loads_refuses_anything_but_one_document(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Expecting|Extra data"):
         loads(text)
 
 

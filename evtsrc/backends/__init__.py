@@ -1,4 +1,8 @@
-"""Storage backends. Each database backend is a module of its own, behind an optional extra."""
+"""Storage backends. Each database backend is a module of its own, behind an optional extra.
+
+`InMemoryBackend` and `SqliteBackend` (the standard library's `sqlite3`) need no extra
+and are importable from here.
+"""
 
 from .base import (
     AppendListener,
@@ -11,6 +15,7 @@ from .base import (
 )
 from .memory import InMemoryBackend, InMemoryBookmarks
 from .names import TableNames
+from .sqlite import SqliteBackend
 
 __all__ = [
     "AppendListener",
@@ -22,5 +27,6 @@ __all__ = [
     "NewEvent",
     "PollingListener",
     "SnapshotRecord",
+    "SqliteBackend",
     "TableNames",
 ]

@@ -31,6 +31,10 @@ async def open_backend(target: str, location: str, prefix: str) -> Backend:
         from evtsrc.backends.postgres import PostgresBackend
 
         return await PostgresBackend.connect(location, tables=tables)
+    if target == "sqlite3":
+        from evtsrc.backends.sqlite import SqliteBackend
+
+        return SqliteBackend(location, tables=tables)
     from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 
     return SqlAlchemyBackend(location, tables=tables)

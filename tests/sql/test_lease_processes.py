@@ -52,6 +52,8 @@ async def test_killing_the_active_process_hands_the_handler_over(
     names = sql_backend.names  # type: ignore[attr-defined]
     if target.name == "sqlite":
         location = str(sql_backend.engine.url)  # type: ignore[attr-defined]
+    elif target.name == "sqlite3":
+        location = str(sql_backend.path)  # type: ignore[attr-defined]
     elif target.name == "asyncpg":
         location = sql_backend._dsn  # type: ignore[attr-defined]
     else:

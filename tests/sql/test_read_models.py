@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -20,6 +22,7 @@ from evtsrc import (
 from evtsrc.backends import Backend, InMemoryBackend
 from evtsrc.backends.postgres import PostgresBackend
 from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
+from evtsrc.backends.sqlite import SqliteBackend
 from tests.conformance.model import Counter, Ledger, One
 
 
@@ -40,6 +43,11 @@ class Applied(TransactionalHandler[Any], name="applied"):
             await connection.execute(
                 sa.text(f"INSERT INTO {self.table} (position, aggregate_id) VALUES (:p, :a)"),
                 {"p": meta.position, "a": meta.aggregate_id},
+            )
+        elif isinstance(connection, sqlite3.Connection):
+            connection.execute(
+                f"INSERT INTO {self.table} (position, aggregate_id) VALUES (?, ?)",
+                (meta.position, meta.aggregate_id),
             )
         else:
             await connection.execute(
@@ -62,6 +70,9 @@ async def _sql(backend: Backend, statement: str) -> list[tuple[Any, ...]]:
         async with backend.engine.begin() as connection:
             result = await connection.execute(sa.text(statement))
             return [tuple(row) for row in result] if result.returns_rows else []
+    if isinstance(backend, SqliteBackend):
+        with closing(sqlite3.connect(backend.path, isolation_level=None)) as connection:
+            return [tuple(row) for row in connection.execute(statement)]
     assert isinstance(backend, PostgresBackend)
     async with backend.pool.acquire() as connection:
         return [tuple(row) for row in await connection.fetch(statement)]

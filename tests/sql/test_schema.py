@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from datetime import UTC, datetime
 
 import asyncpg
@@ -15,10 +17,11 @@ from evtsrc import Domain, VersionConflict
 from evtsrc.backends import Backend, NewEvent, TableNames
 from evtsrc.backends.postgres import PostgresBackend
 from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
+from evtsrc.backends.sqlite import SqliteBackend
 from tests.backends import unique_prefix
 from tests.conformance.model import Counter, Ledger
 
-DATABASE_ERRORS = (sa_exc.DBAPIError, asyncpg.PostgresError)
+DATABASE_ERRORS = (sa_exc.DBAPIError, asyncpg.PostgresError, sqlite3.Error)
 
 
 def _new(type_name: str = "one") -> list[NewEvent]:
@@ -29,6 +32,8 @@ def _twin(backend: Backend, prefix: str) -> Backend:
     """Another event store on the same database, under other table names."""
     if isinstance(backend, SqlAlchemyBackend):
         return SqlAlchemyBackend(backend.engine, tables=TableNames(prefix))
+    if isinstance(backend, SqliteBackend):
+        return SqliteBackend(backend.path, tables=TableNames(prefix))
     assert isinstance(backend, PostgresBackend)
     return PostgresBackend(backend.pool, tables=TableNames(prefix))
 
@@ -70,6 +75,7 @@ async def test_two_event_stores_share_one_schema(sql_backend: Backend) -> None:
         assert await sql_backend.get_bookmark("h") == 0
     finally:
         await twin.drop_schema()
+        await twin.close()
 
 
 async def test_a_database_error_is_never_disguised_as_a_conflict(sql_backend: Backend) -> None:
@@ -91,6 +97,9 @@ async def test_another_unique_violation_is_not_a_conflict(sql_backend: Backend) 
     if isinstance(sql_backend, SqlAlchemyBackend):
         async with sql_backend.engine.begin() as connection:
             await connection.execute(sa.text(statement))
+    elif isinstance(sql_backend, SqliteBackend):
+        with closing(sqlite3.connect(sql_backend.path, isolation_level=None)) as connection:
+            connection.execute(statement)
     else:
         assert isinstance(sql_backend, PostgresBackend)
         await sql_backend.pool.execute(statement)
