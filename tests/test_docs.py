@@ -182,7 +182,7 @@ def test_the_blog_example_runs_on_a_sqlite_file_and_again_on_the_same_file(
     for handled, result in zip((2, 4), runs, strict=True):
         assert result.returncode == 0, result.stderr
         out = result.stdout
-        assert "storing events in sqlite+aiosqlite:///blog.sqlite" in out
+        assert "storing events in sqlite:///blog.sqlite" in out
         assert "refused: Unauthorized (UNAUTHORIZED)" in out
         assert "refused: Not allowed (NOT_ALLOWED)" in out
         [row] = [line for line in out.splitlines() if line.startswith("read model")]

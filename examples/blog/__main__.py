@@ -1,9 +1,10 @@
 """Run the blog example: `python -m examples.blog`.
 
-It stores events in the SQLite file `blog.sqlite` in the current folder. Set
+It stores events in the SQLite file `blog.sqlite` in the current folder (with
+`SqliteBackend`, which needs nothing beyond the standard library). Set
 `BLOG_DATABASE_URL` to use another database, e.g. `postgresql://user@host/db`
-(asyncpg), `mysql+asyncmy://user:pw@host/db`, `mongodb://host/?replicaSet=rs0`
-or `bolt://host:7687` (Neo4j).
+(asyncpg), `mysql+asyncmy://user:pw@host/db` or any other SQLAlchemy URL,
+`mongodb://host/?replicaSet=rs0` or `bolt://host:7687` (Neo4j).
 """
 
 from __future__ import annotations
@@ -20,11 +21,17 @@ from .posts import Post
 from .read_model import PostsModel
 from .users import User
 
-DEFAULT_URL = "sqlite+aiosqlite:///blog.sqlite"
+DEFAULT_URL = "sqlite:///blog.sqlite"
 
 
 async def open_backend(url: str) -> Backend:
     """The backend for `url`, with its tables created if need be."""
+    if url.startswith("sqlite:///"):
+        from evtsrc.backends.sqlite import SqliteBackend
+
+        sqlite = SqliteBackend(url.removeprefix("sqlite:///"))
+        await sqlite.create_schema()
+        return sqlite
     if url.startswith("postgresql://"):
         from evtsrc.backends.postgres import PostgresBackend
 
