@@ -71,6 +71,10 @@ def _timestamp_out(value: datetime) -> str:
 
 
 def _timestamp_in(text: str) -> datetime:
+    try:  # stored without an offset, meaning UTC (cheaper than .replace(tzinfo=UTC))
+        return datetime.fromisoformat(text + "+00:00")
+    except ValueError:
+        pass
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
