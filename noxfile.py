@@ -78,6 +78,21 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the benchmark harness at tiny sizes, so that it cannot rot.
+
+    Fails only when the harness breaks (a run crashes, a check fails, or under CI a
+    server is missing), never on timings. PostgreSQL and MariaDB are started by the
+    harness at default durability; MongoDB and Neo4j are those of ``database_servers``.
+    Extra arguments go to ``python -m bench.run``: ``nox -s bench -- --targets memory``.
+    """
+    _install_with(session)
+    session.install("-r", "bench/requirements.txt", *TEST_SERVERS)
+    with database_servers(session) as servers:
+        session.run("python", "-m", "bench.run", "--quick", *session.posargs, env=servers)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
     session.install(*EXTRAS["lint"])

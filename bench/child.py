@@ -18,22 +18,28 @@ def measure(library: str, backend: str, scenario: str, target: str, sizes: Sizes
         from bench import evtsrc_scenarios
 
         return asyncio.run(evtsrc_scenarios.run(backend, target, scenario, sizes))
-    if library == "eventsourcing":
+    if library in ("eventsourcing", "eventsourcing-dbfn"):
         from bench import es_scenarios
 
-        return es_scenarios.run(backend, target, scenario, sizes)
+        db_functions = library == "eventsourcing-dbfn"
+        return es_scenarios.run(backend, target, scenario, sizes, db_functions=db_functions)
+    if library == "raw-asyncpg":
+        from bench import raw_asyncpg
+
+        return asyncio.run(raw_asyncpg.run(backend, target, scenario, sizes))
     raise ValueError(f"unknown library {library!r}")
 
 
 def main(argv: list[str]) -> None:
     """Parse the arguments, run, print the result as JSON."""
     library, backend, scenario, target, sizes_json = argv
-    result = measure(library, backend, scenario, target, Sizes(**json.loads(sizes_json)))
+    result = measure(library, backend, scenario, target, Sizes.from_dict(json.loads(sizes_json)))
     line = {
         "count": result.count,
         "seconds": result.seconds,
         "rate": result.rate,
         "rss_mb": peak_rss_mb(),
+        "extra": result.extra,
     }
     print(json.dumps(line))
 

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import resource
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("S1", "S2", "S3")
-UNITS = {"S1": "commands/s", "S2": "events/s", "S3": "events/s"}
+SCENARIOS = ("S1", "S2", "S2snap", "S3", "S4", "S5")
+UNITS = {
+    "S1": "commands/s",
+    "S2": "events/s",
+    "S2snap": "loads/s (largest)",
+    "S3": "events/s",
+    "S4": "commands/s",
+    "S5": "events/s (appends)",
+}
+SNAPSHOT_EVERY = 100
+"""S2snap's snapshot interval (both libraries): seeded in appends of 1000, so the last
+snapshot is at the aggregate's last version."""
 
 
 @dataclass(frozen=True)
@@ -18,30 +29,74 @@ class Sizes:
 
     s1_accounts: int = 500  # each opened, then 9 deposits
     s2_events: int = 10_000  # events of the one account loaded
-    s2_loads: int = 5  # loads timed; the median counts
+    s2_loads: int = 5  # loads timed; the median counts (S2 and S2snap)
+    s2snap_events: tuple[int, ...] = (10, 10_000, 1_000_000)  # one aggregate per size
     s3_accounts: int = 5_000  # each with 10 events
+    s4_writers: int = 8  # concurrent writers, each on its own account
+    s4_deposits: int = 500  # deposits per writer
+    s5_appends: int = 200  # appends timed from commit to handler delivery
+    s5_gap_ms: tuple[float, float] = (5.0, 10.0)  # pause between appends, uniform
 
     @classmethod
     def quick(cls) -> Sizes:
         """Tiny sizes, so the harness runs in seconds."""
-        return cls(s1_accounts=10, s2_events=200, s2_loads=3, s3_accounts=50)
+        return cls(
+            s1_accounts=10,
+            s2_events=200,
+            s2_loads=3,
+            s2snap_events=(10, 100, 2_000),
+            s3_accounts=50,
+            s4_deposits=5,
+            s5_appends=20,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The sizes as JSON."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Sizes:
+        """The sizes from JSON (lists become tuples)."""
+        converted: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in values.items()
+        }
+        return cls(**converted)
+
+    def with_overrides(self, pairs: list[str]) -> Sizes:
+        """These sizes with `name=value` pairs applied (tuples as comma-separated numbers)."""
+        current = self.as_dict()
+        kinds: dict[str, type[Any]] = {f.name: type(current[f.name]) for f in fields(self)}
+        for pair in pairs:
+            name, _, text = pair.partition("=")
+            if name not in kinds or not text:
+                raise SystemExit(f"--size {pair!r}: expected NAME=VALUE, NAME one of {list(kinds)}")
+            if kinds[name] is tuple:
+                numbers = [float(x) if "." in x else int(x) for x in text.split(",")]
+                current[name] = tuple(numbers)
+            else:
+                current[name] = int(text)
+        return Sizes.from_dict(current)
+
 
 @dataclass(frozen=True)
 class Measured:
-    """One scenario run: `count` operations in `seconds`."""
+    """One scenario run: `count` operations in `seconds`, plus scenario-specific figures."""
 
     count: int
     seconds: float
+    extra: dict[str, Any] = field(default_factory=dict[str, Any])
 
     @property
     def rate(self) -> float:
         """Operations per second."""
         return self.count / self.seconds if self.seconds > 0 else float("inf")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of `values` (fraction 0.5 is the median, 0.99 the p99)."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
+    return ordered[rank - 1]
 
 
 def peak_rss_mb() -> float:

@@ -4,22 +4,33 @@ An `Aggregate` with `@event` methods, an `Application` whose methods load, decid
 save, and for S3 a `ProcessApplication` that follows the bank application: its `policy`
 sums deposits and each processed event's tracking record (the bookmark) is written to
 the follower's process recorder in the same database. Every setting is the library's
-default (no snapshots, no aggregate cache, `pull_section_size` 10).
+default (no snapshots, no aggregate cache, `pull_section_size` 10, PostgreSQL pool of 5
+plus 10 overflow) except where a scenario says otherwise: S2snap sets
+`snapshotting_intervals`, and the "dbfn" variant sets POSTGRES_ENABLE_DB_FUNCTIONS=y
+(inserts through the library's PL/pgSQL functions).
 """
 
 from __future__ import annotations
 
+import random
 import statistics
-from functools import singledispatchmethod
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from functools import partial, singledispatchmethod
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate, event
+from eventsourcing.projection import ApplicationSubscription
 from eventsourcing.system import ProcessApplication
 
-from bench.common import Measured, Sizes, clock
+from bench.common import SNAPSHOT_EVERY, Measured, Sizes, clock, percentile
+
+SEED_STEP = 1000
+SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 
 class AccountClosedError(Exception):
@@ -49,14 +60,21 @@ class Bank(Application[UUID]):
         self.save(account)
         return account.id
 
-    def deposit(self, account_id: UUID, amount: int) -> None:
+    def deposit(self, account_id: UUID, amount: int) -> int:
         account: Account = self.repository.get(account_id)
         account.deposit(amount)
         self.save(account)
+        return account.version
+
+
+class SnapshottingBank(Bank):
+    snapshotting_intervals: ClassVar[dict[type[MutableOrImmutableAggregate[Any]], int]] = {
+        Account: SNAPSHOT_EVERY
+    }
 
 
 class DepositTotals(ProcessApplication[UUID]):
-    total = 0
+    total: int = 0
 
     @singledispatchmethod
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
@@ -67,7 +85,7 @@ class DepositTotals(ProcessApplication[UUID]):
         self.total += domain_event.amount
 
 
-def environment(backend: str, target: str) -> dict[str, str]:
+def environment(backend: str, target: str, *, db_functions: bool = False) -> dict[str, str]:
     """The library's settings for a backend: `target` is a SQLite path or a PostgreSQL DSN."""
     if backend == "memory":
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
@@ -75,7 +93,7 @@ def environment(backend: str, target: str) -> dict[str, str]:
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": target}
     if backend == "postgres":
         url = urlsplit(target)
-        return {
+        env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": url.path.lstrip("/"),
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
@@ -83,7 +101,38 @@ def environment(backend: str, target: str) -> dict[str, str]:
             "POSTGRES_USER": url.username or "postgres",
             "POSTGRES_PASSWORD": url.password or "",
         }
+        if db_functions:
+            env["POSTGRES_ENABLE_DB_FUNCTIONS"] = "y"
+        return env
     raise ValueError(f"unknown eventsourcing backend {backend!r}")
+
+
+def seed(bank: Bank, events: int) -> Account:
+    """Setup: an account with `events` events, saved in appends of up to 1000."""
+    account = Account("o")
+    pending = 1
+    for _ in range(events - 1):
+        account.deposit(1)
+        pending += 1
+        if pending == SEED_STEP:
+            bank.save(account)
+            pending = 0
+    if pending:
+        bank.save(account)
+    return account
+
+
+def median_load(bank: Bank, account_id: UUID, events: int, loads: int, *, warm: int = 0) -> float:
+    """The median time of `loads` loads of the account after `warm` untimed ones; checked."""
+    times: list[float] = []
+    for i in range(warm + loads):
+        start = clock()
+        loaded: Account = bank.repository.get(account_id)
+        if i >= warm:
+            times.append(clock() - start)
+        assert loaded.version == events, loaded.version
+        assert loaded.balance == events - 1, loaded.balance
+    return statistics.median(times)
 
 
 def s1(env: dict[str, str], sizes: Sizes) -> Measured:
@@ -104,17 +153,28 @@ def s2(env: dict[str, str], sizes: Sizes) -> Measured:
     """Median load time of one account with `s2_events` events."""
     bank = Bank(env=env)
     try:
-        account = Account("o")
-        for _ in range(sizes.s2_events - 1):
-            account.deposit(1)
-        bank.save(account)
-        times = []
-        for _ in range(sizes.s2_loads):
+        account = seed(bank, sizes.s2_events)
+        seconds = median_load(bank, account.id, sizes.s2_events, sizes.s2_loads)
+        return Measured(sizes.s2_events, seconds)
+    finally:
+        bank.close()
+
+
+def s2snap(env: dict[str, str], sizes: Sizes) -> Measured:
+    """Median load time of an account at each of `s2snap_events` events, with snapshots."""
+    bank = SnapshottingBank(env=env)
+    try:
+        loads: dict[str, float] = {}
+        seeding: dict[str, float] = {}
+        ids: dict[int, UUID] = {}
+        for events in sizes.s2snap_events:
             start = clock()
-            loaded: Account = bank.repository.get(account.id)
-            times.append(clock() - start)
-            assert loaded.version == sizes.s2_events, loaded.version
-        return Measured(sizes.s2_events, statistics.median(times))
+            ids[events] = seed(bank, events).id
+            seeding[str(events)] = clock() - start
+        for events, account_id in ids.items():
+            loads[str(events)] = median_load(bank, account_id, events, sizes.s2_loads, warm=1)
+        largest = loads[str(max(sizes.s2snap_events))]
+        return Measured(1, largest, {"load_s": loads, "seed_s": seeding})
     finally:
         bank.close()
 
@@ -145,9 +205,120 @@ def s3(env: dict[str, str], sizes: Sizes) -> Measured:
         bank.close()
 
 
-SCENARIOS = {"S1": s1, "S2": s2, "S3": s3}
+def s4(env: dict[str, str], sizes: Sizes) -> Measured:
+    """`s4_writers` threads on one application, each depositing on its own account."""
+    bank = Bank(env=env)
+    try:
+        ids = [bank.open("o") for _ in range(sizes.s4_writers)]
+        ready = threading.Barrier(len(ids) + 1)
+        errors: list[BaseException] = []
+
+        def write(account_id: UUID) -> None:
+            ready.wait()
+            try:
+                for _ in range(sizes.s4_deposits):
+                    bank.deposit(account_id, 1)
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in ids]
+        for thread in threads:
+            thread.start()
+        ready.wait()
+        start = clock()
+        for thread in threads:
+            thread.join()
+        elapsed = clock() - start
+        if errors:
+            raise errors[0]
+        for account_id in ids:
+            assert bank.repository.get(account_id).version == sizes.s4_deposits + 1
+        return Measured(len(ids) * sizes.s4_deposits, elapsed)
+    finally:
+        bank.close()
 
 
-def run(backend: str, target: str, scenario: str, sizes: Sizes) -> Measured:
-    """Run one scenario on fresh applications over the given store."""
-    return SCENARIOS[scenario](environment(backend, target), sizes)
+def _until(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = clock() + seconds
+    while not condition():
+        if clock() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def s5(env: dict[str, str], sizes: Sizes) -> Measured:
+    """Commit-to-delivery latency through the library's push (`ApplicationSubscription`)."""
+    bank = Bank(env=env)
+    arrived: dict[int, float] = {}
+    try:
+        account_id = bank.open("o")
+        with ApplicationSubscription(bank, gt=None) as subscription:
+
+            def follow() -> None:
+                for domain_event, _ in subscription:
+                    arrived[domain_event.originator_version] = clock()
+
+            follower = threading.Thread(target=follow, daemon=True)
+            follower.start()
+            assert _until(lambda: 1 in arrived, 10), "subscription never pulled"
+            for _ in range(20):  # warm-up: its LISTEN thread starts on its own
+                version = bank.deposit(account_id, 1)
+                if _until(partial(arrived.__contains__, version), 0.5):
+                    break
+            else:
+                raise AssertionError("no notification arrived within 0.5 s in 20 tries")
+            committed: dict[int, float] = {}
+            low, high = sizes.s5_gap_ms
+            start = clock()
+            for _ in range(sizes.s5_appends):
+                version = bank.deposit(account_id, 1)
+                committed[version] = clock()
+                time.sleep(random.uniform(low, high) / 1000)
+            elapsed = clock() - start
+            assert _until(lambda: max(committed) in arrived, 10), "undelivered"
+        follower.join(5)
+    finally:
+        bank.close()
+    latencies = [max(0.0, arrived[v] - t) * 1000 for v, t in committed.items()]
+    return Measured(
+        len(latencies),
+        elapsed,
+        {
+            "p50_ms": percentile(latencies, 0.5),
+            "p99_ms": percentile(latencies, 0.99),
+            "max_ms": max(latencies),
+            "before_execute_returned": sum(arrived[v] < t for v, t in committed.items()),
+        },
+    )
+
+
+def sqlite_settings(env: dict[str, str]) -> dict[str, str]:
+    """The journal mode and synchronous level of the library's SQLite connections.
+
+    The library sets WAL on its first connection and leaves `synchronous` at SQLite's
+    default, so a new application's connection reports what the measured one ran with.
+    """
+    bank = Bank(env=env)
+    try:
+        datastore: Any = getattr(bank.recorder, "datastore")  # noqa: B009
+        with datastore.transaction(commit=False) as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            mode = cursor.fetchone()[0]
+            cursor.execute("PRAGMA synchronous")
+            level = cursor.fetchone()[0]
+    finally:
+        bank.close()
+    return {"journal_mode": str(mode), "synchronous": SYNCHRONOUS.get(level, str(level))}
+
+
+SCENARIOS = {"S1": s1, "S2": s2, "S2snap": s2snap, "S3": s3, "S4": s4, "S5": s5}
+
+
+def run(backend: str, target: str, scenario: str, sizes: Sizes, *, db_functions: bool) -> Measured:
+    """Run one scenario on fresh applications over the given store; SQLite settings in `extra`."""
+    env = environment(backend, target, db_functions=db_functions)
+    measured = SCENARIOS[scenario](env, sizes)
+    if backend == "sqlite":
+        measured.extra["store"] = sqlite_settings(env)
+    return measured

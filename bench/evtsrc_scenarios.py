@@ -1,96 +1,47 @@
-"""The scenarios on evtsrc: an account aggregate, a deposits handler, and S1-S3."""
+"""The scenarios on evtsrc, through its public API: repositories and handler runners."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 import statistics
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from bench.common import Measured, Sizes, clock
-from evtsrc import (
-    Aggregate,
-    CommandError,
-    Domain,
-    Event,
-    EventHandler,
-    EventMeta,
-    command,
-    folds,
-    on_event,
-)
-from evtsrc.backends.base import Backend
+from bench.common import Measured, Sizes, clock, percentile
+from bench.evtsrc_backends import make_backend, store_settings
+from bench.evtsrc_model import Account, DeliveryTimes, DepositTotal, SnapshotAccount
+from evtsrc import Aggregate, Domain, Repository
+from evtsrc.backends import Backend
+
+SEED_STEP = 1000
+"""Events per setup append."""
 
 
-class Opened(Event, type_name="account.opened"):
-    owner: str
+async def seed(accounts: Repository[Any], account_id: str, events: int) -> None:
+    """Setup: open the account and deposit until it has `events` events, in big appends."""
+    first = min(events - 1, SEED_STEP - 1)
+    await accounts.execute(account_id, Account.seed, owner="o", deposits=first)
+    remaining = events - 1 - first
+    while remaining:
+        step = min(remaining, SEED_STEP)
+        await accounts.execute(account_id, Account.seed_more, deposits=step)
+        remaining -= step
 
 
-class Deposited(Event, type_name="account.deposited"):
-    amount: int
-
-
-class Account(Aggregate, stream="accounts"):
-    is_open: bool = False
-    balance: int = 0
-
-    @folds
-    def _opened(self, event: Opened) -> None:
-        self.is_open = True
-
-    @folds
-    def _deposited(self, event: Deposited) -> None:
-        self.balance += event.amount
-
-    @command
-    def open(self, owner: str) -> Opened:
-        return Opened(owner=owner)
-
-    @command
-    def deposit(self, amount: int) -> Deposited:
-        if not self.is_open:
-            raise CommandError("Account is not open", code="NOT_OPEN")
-        return Deposited(amount=amount)
-
-    @command
-    def seed(self, owner: str, deposits: int) -> list[Opened | Deposited]:
-        """Setup only: open and deposit `deposits` times in one append."""
-        return [Opened(owner=owner), *(Deposited(amount=1) for _ in range(deposits))]
-
-    @command
-    def seed_more(self, deposits: int) -> list[Deposited]:
-        """Setup only: deposit `deposits` times in one append."""
-        return [Deposited(amount=1) for _ in range(deposits)]
-
-
-class DepositTotal(EventHandler, name="deposit-total"):
-    def __init__(self) -> None:
-        self.total = 0
-
-    @on_event
-    def deposited(self, event: Deposited, meta: EventMeta) -> None:
-        self.total += event.amount
-
-
-async def make_backend(kind: str, target: str) -> Backend:
-    """A backend with its schema: `target` is a SQLite path or a PostgreSQL DSN."""
-    if kind == "memory":
-        from evtsrc.backends import InMemoryBackend
-
-        return InMemoryBackend()
-    backend: Backend
-    if kind == "sqlite":
-        from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
-
-        sql = SqlAlchemyBackend(f"sqlite+aiosqlite:///{target}")
-        await sql.create_schema()
-        backend = sql
-    elif kind == "postgres":
-        from evtsrc.backends.postgres import PostgresBackend
-
-        pg = await PostgresBackend.connect(target)
-        await pg.create_schema()
-        backend = pg
-    else:
-        raise ValueError(f"unknown evtsrc backend {kind!r}")
-    return backend
+async def median_load(
+    accounts: Repository[Any], account_id: str, events: int, loads: int, *, warm: int = 0
+) -> float:
+    """The median time of `loads` loads of the account after `warm` untimed ones; checked."""
+    times: list[float] = []
+    for i in range(warm + loads):
+        start = clock()
+        account = await accounts.load(account_id)
+        if i >= warm:
+            times.append(clock() - start)
+        assert account.version == events, account.version
+        assert account.balance == events - 1, account.balance
+    return statistics.median(times)
 
 
 async def s1(domain: Domain, sizes: Sizes) -> Measured:
@@ -106,22 +57,66 @@ async def s1(domain: Domain, sizes: Sizes) -> Measured:
 
 
 async def s2(domain: Domain, sizes: Sizes) -> Measured:
-    """Median load time of one account with `s2_events` events."""
+    """Median load time of one account with `s2_events` events, no snapshot, no cache."""
     accounts = domain.repository(Account)
-    remaining = sizes.s2_events - 1
-    await accounts.execute("big", Account.seed, owner="o", deposits=min(remaining, 999))
-    remaining -= min(remaining, 999)
-    while remaining:
-        step = min(remaining, 1000)
-        await accounts.execute("big", Account.seed_more, deposits=step)
-        remaining -= step
-    times = []
-    for _ in range(sizes.s2_loads):
+    await seed(accounts, "big", sizes.s2_events)
+    seconds = await median_load(accounts, "big", sizes.s2_events, sizes.s2_loads)
+    return Measured(sizes.s2_events, seconds)
+
+
+async def s2snap(domain: Domain, sizes: Sizes) -> Measured:
+    """Median load time of a snapshotting account at each of `s2snap_events` events.
+
+    Each size's loads follow one untimed load, so the first size timed does not pay for
+    a cold process and connections.
+    """
+    accounts = domain.repository(SnapshotAccount)
+    loads: dict[str, float] = {}
+    seeding: dict[str, float] = {}
+    for events in sizes.s2snap_events:
         start = clock()
-        account = await accounts.load("big")
-        times.append(clock() - start)
-        assert account.version == sizes.s2_events, account.version
-    return Measured(sizes.s2_events, statistics.median(times))
+        await seed(accounts, f"snap-{events}", events)
+        seeding[str(events)] = clock() - start
+    for events in sizes.s2snap_events:
+        loads[str(events)] = await median_load(
+            accounts, f"snap-{events}", events, sizes.s2_loads, warm=1
+        )
+    largest = loads[str(max(sizes.s2snap_events))]
+    return Measured(1, largest, {"load_s": loads, "seed_s": seeding})
+
+
+class BookmarkCheck:
+    """Wraps the backend's `set_bookmark` to check each position stored against the handler.
+
+    A stored position must not pass the highest position the handler was given, except
+    over events it does not take (checked afterwards, outside the timed part).
+    """
+
+    def __init__(self, backend: Backend, handler: DepositTotal) -> None:
+        self.stored = 0
+        self.ahead: list[tuple[int, int]] = []  # (stored, highest given then)
+        original = backend.set_bookmark
+
+        async def set_bookmark(name: str, position: int) -> None:
+            self.stored += 1
+            if position > handler.highest:
+                self.ahead.append((position, handler.highest))
+            await original(name, position)
+
+        setattr(backend, "set_bookmark", set_bookmark)  # noqa: B010  (an instance attribute)
+
+    async def verify(self, backend: Backend, streams: tuple[str, ...], name: str) -> None:
+        """Nothing the handler takes was skipped; the bookmark ends at the last position."""
+        assert self.stored > 0, "the runner never called backend.set_bookmark"
+        for position, highest in self.ahead:
+            gap = await backend.read_streams(streams, after_position=highest, limit=100_000)
+            skipped = [
+                r.position for r in gap if r.position <= position and r.type == "account.deposited"
+            ]
+            assert not skipped, f"bookmark {position} passed unhandled deposits at {skipped[:5]}"
+        last = await backend.last_position(streams)
+        bookmark = await backend.get_bookmark(name)
+        assert bookmark == last, f"bookmark {bookmark} after catch-up, last position {last}"
 
 
 async def s3(domain: Domain, sizes: Sizes) -> Measured:
@@ -130,20 +125,100 @@ async def s3(domain: Domain, sizes: Sizes) -> Measured:
     for i in range(sizes.s3_accounts):
         await accounts.execute(f"acc-{i}", Account.seed, owner="o", deposits=9)
     runner = domain.handler(DepositTotal())
+    check = BookmarkCheck(domain.backend, runner.handler)
     start = clock()
     await runner.run_once()
     elapsed = clock() - start
     assert runner.handler.total == sizes.s3_accounts * 9, runner.handler.total
-    return Measured(sizes.s3_accounts * 10, elapsed)
+    await check.verify(domain.backend, runner.streams, runner.name)
+    return Measured(sizes.s3_accounts * 10, elapsed, {"bookmarks_stored": check.stored})
 
 
-SCENARIOS = {"S1": s1, "S2": s2, "S3": s3}
+async def s4(domain: Domain, sizes: Sizes) -> Measured:
+    """`s4_writers` tasks on one domain, each depositing `s4_deposits` times on its own account."""
+    accounts = domain.repository(Account)
+    ids = [f"writer-{i}" for i in range(sizes.s4_writers)]
+    for account_id in ids:
+        await accounts.execute(account_id, Account.open, owner="o")
+
+    async def write(account_id: str) -> None:
+        for _ in range(sizes.s4_deposits):
+            await accounts.execute(account_id, Account.deposit, amount=1)
+
+    start = clock()
+    await asyncio.gather(*(write(account_id) for account_id in ids))
+    elapsed = clock() - start
+    runner = domain.handler(DepositTotal())  # every deposit is there for a reader, in order
+    await runner.run_once()
+    assert runner.handler.total == len(ids) * sizes.s4_deposits, runner.handler.total
+    return Measured(len(ids) * sizes.s4_deposits, elapsed)
+
+
+async def _until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = clock() + seconds
+    while not condition():
+        assert clock() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.001)
+
+
+async def s5(domain: Domain, sizes: Sizes) -> Measured:
+    """Commit-to-handler latency of pushed appends (the handler polls only every 30 s)."""
+    accounts = domain.repository(Account)
+    await accounts.execute("push", Account.open, owner="o")
+    runner = domain.handler(DeliveryTimes(), poll_interval=30)
+    arrived = runner.handler.arrived
+    await runner.start()
+    try:
+        # The runner listens before it catches up, so once "opened" arrived it is listening.
+        await _until(lambda: 1 in arrived, 10, "the handler's first catch-up")
+        committed: dict[int, float] = {}
+        low, high = sizes.s5_gap_ms
+        start = clock()
+        for _ in range(sizes.s5_appends):
+            account = await accounts.execute("push", Account.deposit, amount=1)
+            committed[account.version] = clock()
+            await asyncio.sleep(random.uniform(low, high) / 1000)
+        elapsed = clock() - start
+        await _until(lambda: len(arrived) > sizes.s5_appends, 10, "pushed deliveries")
+    finally:
+        await runner.stop()
+    latencies = [max(0.0, arrived[v] - t) * 1000 for v, t in committed.items()]
+    early = sum(arrived[v] < t for v, t in committed.items())
+    return Measured(
+        len(latencies),
+        elapsed,
+        {
+            "p50_ms": percentile(latencies, 0.5),
+            "p99_ms": percentile(latencies, 0.99),
+            "max_ms": max(latencies),
+            "before_execute_returned": early,
+        },
+    )
+
+
+Scenario = Callable[[Domain, Sizes], Awaitable[Measured]]
+SCENARIOS: dict[str, Scenario] = {
+    "S1": s1,
+    "S2": s2,
+    "S2snap": s2snap,
+    "S3": s3,
+    "S4": s4,
+    "S5": s5,
+}
 
 
 async def run(backend_kind: str, target: str, scenario: str, sizes: Sizes) -> Measured:
-    """Run one scenario on a fresh domain over the given store."""
-    domain = Domain(await make_backend(backend_kind, target), aggregates=[Account])
+    """Run one scenario on a fresh domain over the given store; SQLite settings in `extra`."""
+    aggregate: type[Aggregate] = SnapshotAccount if scenario == "S2snap" else Account
+    backend = await make_backend(backend_kind, target)
+    # S2 and S2snap measure loads from the store: no aggregate cache. Elsewhere, defaults.
+    options: dict[str, Any] = {"cache_size": 0} if scenario in ("S2", "S2snap") else {}
+    domain = Domain(backend, aggregates=[aggregate], **options)
     try:
-        return await SCENARIOS[scenario](domain, sizes)
+        measured = await SCENARIOS[scenario](domain, sizes)
+        settings = await store_settings(backend_kind, backend)
+        if settings:
+            measured.extra["store"] = settings
+        return measured
     finally:
         await domain.close()

@@ -22,7 +22,8 @@ def _pg_bin() -> Path:
     return Path(found[-1])
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -41,14 +42,14 @@ class DurablePostgres:
     """Start with `start()`, which returns the DSN; `stop()` stops it and deletes its data."""
 
     def __init__(self) -> None:
+        self.bin = _pg_bin()
         self.folder = Path(tempfile.mkdtemp(prefix="evtsrc-bench-pg-"))
         self.data = self.folder / "data"
-        self.bin = _pg_bin()
 
     def start(self) -> str:
         """Initialise a cluster and start the server on a free port."""
         shutil.chown(self.folder, "postgres", "postgres")
-        port = _free_port()
+        port = free_port()
         initdb, pg_ctl = self.bin / "initdb", self.bin / "pg_ctl"
         _as_postgres(f"{initdb} -D {self.data} -U postgres -A trust -E UTF8")
         options = f"-p {port} -k /tmp -c listen_addresses=127.0.0.1"

@@ -1,55 +1,158 @@
-"""Summaries of the measured runs: medians with min-max, peak RSS, ratios."""
+"""Summaries of the measured runs: medians with min-max, peak RSS, ratios against targets."""
 
 from __future__ import annotations
 
 import statistics
 from typing import Any
 
+from bench import targets
 from bench.common import UNITS
+from bench.targets import mark, peer_backend
 
 Run = dict[str, Any]  # one child's result plus library, backend, scenario, rep
+Row = dict[str, Any]
+RATE_SCENARIOS = ("S1", "S2", "S3", "S4")
+PEERS = ("eventsourcing", "eventsourcing-dbfn", "raw-asyncpg")
 
 
-def summarise(runs: list[Run]) -> list[dict[str, Any]]:
-    """One row per (scenario, backend, library): median, min, max rate and peak RSS."""
+def summarise(runs: list[Run]) -> list[Row]:
+    """One row per (scenario, backend, library): medians over repetitions, peak RSS."""
     groups: dict[tuple[str, str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((run["scenario"], run["backend"], run["library"]), []).append(run)
-    rows = []
+    rows: list[Row] = []
     for (scenario, backend, library), group in sorted(groups.items()):
         rates = [r["rate"] for r in group]
-        rows.append(
-            {
-                "scenario": scenario,
-                "backend": backend,
-                "library": library,
-                "unit": UNITS[scenario],
-                "median": statistics.median(rates),
-                "min": min(rates),
-                "max": max(rates),
-                "rss_mb": max(r["rss_mb"] for r in group),
-                "reps": len(group),
+        row: Row = {
+            "scenario": scenario,
+            "backend": backend,
+            "library": library,
+            "unit": UNITS[scenario],
+            "median": statistics.median(rates),
+            "min": min(rates),
+            "max": max(rates),
+            "rss_mb": max(r["rss_mb"] for r in group),
+            "reps": len(group),
+        }
+        extras = [r.get("extra", {}) for r in group]
+        if scenario == "S5":
+            for key in ("p50_ms", "p99_ms"):
+                row[key] = statistics.median(e[key] for e in extras)
+            row["max_ms"] = max(e["max_ms"] for e in extras)
+            row["early"] = sum(e["before_execute_returned"] for e in extras)
+        if scenario == "S2snap":
+            row["load_s"] = {
+                size: statistics.median(e["load_s"][size] for e in extras)
+                for size in extras[0]["load_s"]
             }
-        )
+            row["seed_s"] = {
+                size: statistics.median(e["seed_s"][size] for e in extras)
+                for size in extras[0]["seed_s"]
+            }
+        rows.append(row)
     return rows
 
 
-def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Evtsrc / eventsourcing median rate and RSS difference per scenario and backend."""
-    by_key = {(r["scenario"], r["backend"], r["library"]): r for r in rows}
-    found = []
-    for (scenario, backend, library), ours in sorted(by_key.items()):
-        theirs = by_key.get((scenario, backend, "eventsourcing"))
-        if library != "evtsrc" or theirs is None:
+def _index(rows: list[Row]) -> dict[tuple[str, str, str], Row]:
+    return {(r["scenario"], r["backend"], r["library"]): r for r in rows}
+
+
+def _rss(ours: Row, theirs: Row, library: str) -> tuple[float, bool | None]:
+    """Our peak RSS minus the peer's, and whether it is within the allowance."""
+    delta = ours["rss_mb"] - theirs["rss_mb"]
+    same_database = ours["backend"] in targets.SAME_DATABASE and library != "raw-asyncpg"
+    return delta, (delta <= targets.RSS_ALLOWANCE_MB) if same_database else None
+
+
+def ratios(rows: list[Row]) -> list[Row]:
+    """Evtsrc / peer median rate per scenario and backend, with the issue's target."""
+    by_key = _index(rows)
+    found: list[Row] = []
+    for r in rows:
+        if r["library"] != "evtsrc" or r["scenario"] not in RATE_SCENARIOS:
             continue
+        backend, other = r["backend"], peer_backend(r["backend"])
+        for library in PEERS:
+            theirs = by_key.get((r["scenario"], other, library))
+            if theirs is None or (library == "raw-asyncpg" and backend not in targets.POSTGRES):
+                continue
+            ratio = r["median"] / theirs["median"]
+            minimum = targets.RATIO_MINIMUM.get((r["scenario"], backend, library))
+            delta, rss_ok = _rss(r, theirs, library)
+            label = f"{library} {other}"
+            if backend not in targets.SAME_DATABASE:
+                label = f"{label} (other database)"
+            found.append(
+                {
+                    "scenario": r["scenario"],
+                    "backend": backend,
+                    "versus": label,
+                    "ratio": ratio,
+                    "target": minimum,
+                    "ok": None if minimum is None else ratio >= minimum,
+                    "rss_delta_mb": delta,
+                    "rss_ok": rss_ok,
+                }
+            )
+    return found
+
+
+def concurrency(rows: list[Row]) -> list[Row]:
+    """S4 over S1 for each library and backend: concurrent writers against one writer."""
+    by_key = _index(rows)
+    found: list[Row] = []
+    for r in rows:
+        one = by_key.get(("S1", r["backend"], r["library"]))
+        if r["scenario"] != "S4" or one is None:
+            continue
+        applies = r["library"] == "evtsrc" and r["backend"] in targets.S4_OVER_S1_BACKENDS
+        ratio = r["median"] / one["median"]
         found.append(
             {
-                "scenario": scenario,
-                "backend": backend,
-                "ratio": ours["median"] / theirs["median"],
-                "rss_delta_mb": ours["rss_mb"] - theirs["rss_mb"],
+                "backend": r["backend"],
+                "library": r["library"],
+                "s4": r["median"],
+                "s1": one["median"],
+                "ratio": ratio,
+                "ok": (ratio >= targets.S4_OVER_S1_MINIMUM) if applies else None,
             }
         )
+    return found
+
+
+def snapshots(rows: list[Row]) -> list[Row]:
+    """S2snap: load time per size, and the largest over the smallest."""
+    by_key = _index(rows)
+    found: list[Row] = []
+    for r in rows:
+        if r["scenario"] != "S2snap":
+            continue
+        sizes = sorted(r["load_s"], key=int)
+        ratio = r["load_s"][sizes[-1]] / r["load_s"][sizes[0]]
+        theirs = by_key.get(("S2snap", peer_backend(r["backend"]), "eventsourcing"))
+        delta, rss_ok = _rss(r, theirs, "eventsourcing") if theirs else (None, None)
+        evtsrc = r["library"] == "evtsrc"
+        found.append(
+            {
+                **r,
+                "sizes": sizes,
+                "ratio": ratio,
+                "ok": (ratio <= targets.SNAPSHOT_LOAD_MAXIMUM) if evtsrc else None,
+                "rss_delta_mb": delta if evtsrc else None,
+                "rss_ok": rss_ok if evtsrc else None,
+            }
+        )
+    return found
+
+
+def push(rows: list[Row]) -> list[Row]:
+    """S5: latency from commit to the handler, p50 and p99."""
+    found: list[Row] = []
+    for r in rows:
+        if r["scenario"] != "S5":
+            continue
+        applies = r["library"] == "evtsrc" and r["backend"] in targets.PUSH_P99_BACKENDS
+        found.append({**r, "ok": (r["p99_ms"] <= targets.PUSH_P99_MAXIMUM_MS) if applies else None})
     return found
 
 
@@ -57,24 +160,88 @@ def _rate(value: float) -> str:
     return f"{value / 1000:.1f}k" if value >= 10_000 else f"{value:.0f}"
 
 
-def format_tables(rows: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> str:
-    """The results and the ratio table as Markdown."""
-    lines = [
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3g}"
+
+
+def _at_least(value: float | None) -> str:
+    return "" if value is None else f">= {value:g}x"
+
+
+def _delta(value: float | None) -> str:
+    return "" if value is None else f"{value:+.0f}"
+
+
+def _table(header: str, align: str, body: list[str]) -> list[str]:
+    """A Markdown table after a blank line, nothing without rows; `align` is l or r a column."""
+    if not body:
+        return []
+    rule = "".join("| ---: " if a == "r" else "| --- " for a in align) + "|"
+    return ["", header, rule, *body]
+
+
+def format_tables(rows: list[Row]) -> str:
+    """The results, the ratios with their targets, S4/S1, S2snap and S5, as Markdown."""
+    lines = _table(
         "| scenario | backend | library | median | min-max | unit | peak RSS MB |",
-        "| --- | --- | --- | ---: | ---: | --- | ---: |",
-    ]
-    for r in rows:
-        lines.append(
+        "lllrrlr",
+        [
             f"| {r['scenario']} | {r['backend']} | {r['library']} | {_rate(r['median'])} | "
             f"{_rate(r['min'])}-{_rate(r['max'])} | {r['unit']} | {r['rss_mb']:.0f} |"
-        )
-    lines += [
-        "",
-        "| scenario | backend | evtsrc / eventsourcing | RSS evtsrc - eventsourcing MB |",
-        "| --- | --- | ---: | ---: |",
-    ]
-    for r in ratio_rows:
-        lines.append(
-            f"| {r['scenario']} | {r['backend']} | {r['ratio']:.2f}x | {r['rss_delta_mb']:+.0f} |"
-        )
-    return "\n".join(lines)
+            for r in rows
+            if r["scenario"] in RATE_SCENARIOS
+        ],
+    )
+    lines += _table(
+        "| scenario | evtsrc backend | compared with | evtsrc / peer | target | ok "
+        "| RSS evtsrc - peer MB | RSS ok |",
+        "lllrrlrl",
+        [
+            f"| {r['scenario']} | {r['backend']} | {r['versus']} | {r['ratio']:.2f}x | "
+            f"{_at_least(r['target'])} | {mark(r['ok'])} | "
+            f"{_delta(r['rss_delta_mb'])} | {mark(r['rss_ok'])} |"
+            for r in ratios(rows)
+        ],
+    )
+    s4_target = f">= {targets.S4_OVER_S1_MINIMUM:g}x"
+    lines += _table(
+        "| S4 / S1 backend | library | S4 commands/s | S1 commands/s | S4 / S1 | target | ok |",
+        "llrrrrl",
+        [
+            f"| {r['backend']} | {r['library']} | {_rate(r['s4'])} | {_rate(r['s1'])} | "
+            f"{r['ratio']:.2f}x | {'' if r['ok'] is None else s4_target} | {mark(r['ok'])} |"
+            for r in concurrency(rows)
+        ],
+    )
+    lines += _table(
+        "| S2snap backend | library | ms per load at N events | largest / smallest | target | ok "
+        "| seeding s | peak RSS MB | RSS - eventsourcing MB | RSS ok |",
+        "lllrrlrrrl",
+        [_snapshot_line(r) for r in snapshots(rows)],
+    )
+    lines += _table(
+        "| S5 backend | library | p50 ms | p99 ms | max ms | delivered before execute returned "
+        "| target p99 | ok | peak RSS MB |",
+        "llrrrrrlr",
+        [_push_line(r) for r in push(rows)],
+    )
+    return "\n".join(lines).lstrip("\n")
+
+
+def _snapshot_line(r: Row) -> str:
+    loads = ", ".join(f"{int(s):,}: {_ms(r['load_s'][s])}" for s in r["sizes"])
+    seeding = ", ".join(f"{r['seed_s'][s]:.1f}" for s in r["sizes"])
+    target = f"<= {targets.SNAPSHOT_LOAD_MAXIMUM:g}x" if r["ok"] is not None else ""
+    return (
+        f"| {r['backend']} | {r['library']} | {loads} | {r['ratio']:.2f}x | {target} | "
+        f"{mark(r['ok'])} | {seeding} | {r['rss_mb']:.0f} | {_delta(r['rss_delta_mb'])} | "
+        f"{mark(r['rss_ok'])} |"
+    )
+
+
+def _push_line(r: Row) -> str:
+    target = f"<= {targets.PUSH_P99_MAXIMUM_MS:g} ms" if r["ok"] is not None else ""
+    return (
+        f"| {r['backend']} | {r['library']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+        f"{r['max_ms']:.2f} | {r['early']} | {target} | {mark(r['ok'])} | {r['rss_mb']:.0f} |"
+    )

@@ -1,0 +1,50 @@
+"""The targets of issue 5, and which measured rows each applies to.
+
+Ratios compare an evtsrc backend with the peer on the same database where the peer has
+one (memory, SQLite, PostgreSQL); evtsrc's other server backends are compared with
+eventsourcing's PostgreSQL rows, and say so.
+"""
+
+from __future__ import annotations
+
+POSTGRES = ("postgres", "sqlalchemy-postgres")
+SQLITE = ("sqlite", "sqlite-stdlib")
+SAME_DATABASE = {"memory": "memory", "postgres": "postgres", "sqlalchemy-postgres": "postgres"}
+SAME_DATABASE.update(dict.fromkeys(SQLITE, "sqlite"))
+
+RATIO_MINIMUM: dict[tuple[str, str, str], float] = {
+    # (scenario, evtsrc backend, peer library): evtsrc rate / peer rate at least
+    ("S1", "memory", "eventsourcing"): 5,
+    **{("S1", b, "eventsourcing"): 2 for b in SQLITE},
+    **{("S1", b, "eventsourcing"): 4 for b in POSTGRES},
+    **{("S1", b, "eventsourcing-dbfn"): 2 for b in POSTGRES},
+    ("S1", "postgres", "raw-asyncpg"): 0.8,
+    ("S2", "memory", "eventsourcing"): 20,
+    **{("S2", b, "eventsourcing"): 8 for b in SQLITE},
+    **{("S2", b, "eventsourcing"): 8 for b in POSTGRES},
+    ("S3", "memory", "eventsourcing"): 5,
+    **{("S3", b, "eventsourcing"): 20 for b in SQLITE},
+    **{("S3", b, "eventsourcing"): 50 for b in POSTGRES},
+    # S4 names PostgreSQL, MariaDB and MongoDB; the peer has only PostgreSQL.
+    **{("S4", b, "eventsourcing"): 5 for b in (*POSTGRES, "mariadb", "mongo")},
+    **{("S4", b, "eventsourcing-dbfn"): 3 for b in (*POSTGRES, "mariadb", "mongo")},
+}
+S4_OVER_S1_BACKENDS = (*POSTGRES, "mariadb", "mongo")
+"""Where evtsrc's S4 must be at least twice its S1 (concurrent writers not serialised)."""
+S4_OVER_S1_MINIMUM = 2.0
+SNAPSHOT_LOAD_MAXIMUM = 2.0
+"""S2snap: the largest aggregate's load time over the smallest's, at most."""
+PUSH_P99_MAXIMUM_MS = 20.0
+PUSH_P99_BACKENDS = POSTGRES
+RSS_ALLOWANCE_MB = 20.0
+"""Peak RSS at most the peer's plus this, in every scenario (on the same database)."""
+
+
+def peer_backend(backend: str) -> str:
+    """The peer's backend an evtsrc backend is compared with."""
+    return SAME_DATABASE.get(backend, "postgres")
+
+
+def mark(ok: bool | None) -> str:
+    """'pass', 'FAIL', or '-' where no target applies."""
+    return "-" if ok is None else ("pass" if ok else "FAIL")
