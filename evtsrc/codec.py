@@ -19,7 +19,7 @@ from .backends.base import EventRecord
 from .errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
 from .events import Event, EventMeta, event_type_name
 from .jsontypes import JSONObject
-from .plain import PlainDecoder, plain_decoder
+from .plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
 
 T = TypeVar("T")
 
@@ -167,6 +167,7 @@ class Codec:
         self._classes: dict[str, type[Event]] = {}
         self._decoders: dict[str, Callable[[Any, Any], Event]] = {}
         self._plain_decoders: dict[str, PlainDecoder] = {}
+        self._plain_encoders: dict[type[Event], PlainEncoder] = {}
         self._encoders: dict[type[Event], Callable[[Any], Any]] = {}
         for cls in events:
             self.register(cls)
@@ -190,6 +191,9 @@ class Codec:
             fast = plain_decoder(cls) if self._plain else None
             if fast is not None:
                 self._plain_decoders[name] = fast
+            fast_out = plain_encoder(cls) if self._plain else None
+            if fast_out is not None:
+                self._plain_encoders[cls] = fast_out
         except Exception as error:
             raise DefinitionError(
                 f"event {cls.__qualname__} cannot be stored as JSON: {_describe(error)}"
@@ -208,6 +212,11 @@ class Codec:
     def encode(self, event: Event) -> tuple[str, JSONObject]:
         """The type name and JSON object stored for `event`."""
         cls = type(event)
+        fast = self._plain_encoders.get(cls)
+        if fast is not None:
+            plain = fast(event)
+            if plain is not None:
+                return cls.__event_type__, plain
         encoder = self._encoders.get(cls)
         if encoder is None:
             raise EventEncodeError(f"{cls.__qualname__} is not an event of this domain")

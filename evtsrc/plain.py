@@ -1,22 +1,26 @@
-"""Fast decoding of plain events: those whose fields are all JSON scalars.
+"""Fast encoding and decoding of plain events: those whose fields are all JSON scalars.
 
-Loading an aggregate or catching a handler up decodes every stored event, so
-decoding is the hot path of reading. For an event class whose fields are all
-`str`, `int`, `float` or `bool`, with no validators, converters or init hooks,
-the decoder made here checks each value's exact JSON type and fills a new
-instance directly. Anything it does not expect (a missing key, a value of
-another type) makes it return None, and the general cattrs decoder takes over,
-with its defaults and its error messages: the result is always the same.
+Loading an aggregate or catching a handler up decodes every stored event, and
+every command encodes its events, so these are the hot paths. For an event
+class whose fields are all `str`, `int`, `float` or `bool`, with no validators,
+converters or init hooks, the functions made here check each value's exact
+type and copy it across. Anything they do not expect (a missing key, a value of
+another type, a float JSON cannot write) makes them return None, and the
+general cattrs path takes over, with its defaults and its error messages: the
+result is always the same. Encoded payloads share the field names as keys,
+where a JSON round trip would make a new key string for every event stored.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 PlainDecoder = Callable[[dict[str, Any]], Any]
+PlainEncoder = Callable[[Any], "dict[str, Any] | None"]
 
 _SCALARS = {str: "str", int: "int", float: "float", bool: "bool"}
 
@@ -45,6 +49,25 @@ def plain_decoder(cls: type) -> PlainDecoder | None:
     exec(compile("\n".join(lines), f"<evtsrc plain decoder {cls.__qualname__}>", "exec"), namespace)
     decoder: PlainDecoder = namespace["decode"]
     return decoder
+
+
+def plain_encoder(cls: type) -> PlainEncoder | None:
+    """A fast encoder for `cls` if it is a plain event class, else None."""
+    if not _is_plain(cls):
+        return None
+    lines = ["def encode(event):", "    d = event.__dict__"]
+    for index, field in enumerate(attrs.fields(cls)):
+        value = f"v{index}"
+        lines.append(f"    {value} = d[{field.name!r}]")
+        lines.append(f"    if type({value}) is not {_SCALARS[field.type]}: return None")
+        if field.type is float:
+            lines.append(f"    if not isfinite({value}): return None")
+    items = ", ".join(f"{field.name!r}: v{i}" for i, field in enumerate(attrs.fields(cls)))
+    lines.append(f"    return {{{items}}}")
+    namespace: dict[str, Any] = {"isfinite": math.isfinite}
+    exec(compile("\n".join(lines), f"<evtsrc plain encoder {cls.__qualname__}>", "exec"), namespace)
+    encoder: PlainEncoder = namespace["encode"]
+    return encoder
 
 
 def _is_plain(cls: type) -> bool:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evtsrc import Event, EventDecodeError
+from evtsrc import Event, EventDecodeError, EventEncodeError
 from evtsrc.codec import Codec, default_converter
 from evtsrc.plain import plain_decoder
 
@@ -96,3 +96,37 @@ def test_wrong_types_are_refused_as_before() -> None:
     ):
         with pytest.raises(EventDecodeError, match="plain.reading"):
             fast.decode("plain.reading", payload)
+
+
+class Label(str):
+    """A str subclass: JSON stores it as a plain string."""
+
+
+@given(
+    sensor=st.text(),
+    count=st.integers(),
+    value=st.floats(allow_nan=True, allow_infinity=True),
+    ok=st.booleans(),
+    note=st.text() | st.builds(Label, st.text()),
+)
+def test_fast_and_general_encoders_agree(
+    sensor: str, count: int, value: float, ok: bool, note: str
+) -> None:
+    fast, general = codecs()
+    event = Reading(sensor=sensor, count=count, value=value, ok=ok, note=note)
+    outcomes = []
+    for codec in (fast, general):
+        try:
+            type_name, data = codec.encode(event)
+            outcomes.append(("data", type_name, data, [type(v) for v in data.values()]))
+        except EventEncodeError as error:
+            outcomes.append(("error", str(error)))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_encoded_payloads_share_their_keys() -> None:
+    fast, general = codecs()
+    first = fast.encode(Reading(sensor="a", count=1, value=1.0, ok=True))[1]
+    second = fast.encode(Reading(sensor="b", count=2, value=2.0, ok=False))[1]
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    assert general.encode(Reading(sensor="a", count=1, value=1.0, ok=True))[1] == first

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import heapq
+import itertools
 import threading
 from collections.abc import Sequence
 
@@ -77,7 +79,7 @@ class InMemoryBackend(Backend):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._log: list[EventRecord] = []
+        self._last = 0  # the last position taken
         self._by_stream: dict[str, list[EventRecord]] = {}
         self._by_aggregate: dict[tuple[str, str], list[EventRecord]] = {}
         self._snapshots: dict[tuple[str, str], SnapshotRecord] = {}
@@ -99,12 +101,12 @@ class InMemoryBackend(Backend):
             current = len(history) if history else 0
             if current != expected_version:
                 raise VersionConflict(stream, aggregate_id, expected_version)
-            records = numbered(stream, aggregate_id, current, len(self._log) + 1, events)
+            records = numbered(stream, aggregate_id, current, self._last + 1, events)
+            self._last += len(records)
             if history is None:
                 history = self._by_aggregate[key] = []
             history.extend(records)
             self._by_stream.setdefault(stream, []).extend(records)
-            self._log.extend(records)
             listeners = [x for x in self._listeners if stream in x.streams]
         for listener in listeners:
             listener.notify()
@@ -123,18 +125,14 @@ class InMemoryBackend(Backend):
         self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
         """Events of `streams` after `after_position`, by position."""
-        if len(streams) == 1:
-            records = self._by_stream.get(streams[0], [])
+        pages = []
+        for stream in dict.fromkeys(streams):
+            records = self._by_stream.get(stream, [])
             start = bisect.bisect_right(records, after_position, key=_position)
-            return records[start : start + limit]
-        wanted = frozenset(streams)
-        found: list[EventRecord] = []
-        for record in self._log[after_position:]:
-            if record.stream in wanted:
-                found.append(record)
-                if len(found) == limit:
-                    break
-        return found
+            pages.append(records[start : start + limit])
+        if len(pages) == 1:
+            return pages[0]
+        return list(itertools.islice(heapq.merge(*pages, key=_position), limit))
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position in `streams`; 0 if they are empty."""
