@@ -199,14 +199,17 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
     ) -> Sequence[EventRecord]:
         """Events of one aggregate after `after_version`, by version."""
         rows = await self.pool.fetch(
-            f"SELECT {_COLUMNS} FROM {self._events} WHERE stream = $1 AND aggregate_id = $2 "
-            "AND version > $3 ORDER BY version LIMIT $4",
+            f"SELECT position, version, type, data, timestamp FROM {self._events} "
+            "WHERE stream = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4",
             stream,
             aggregate_id,
             after_version,
             limit,
         )
-        return self._records(rows)
+        loads = jsontext.loads
+        return [
+            EventRecord(stream, aggregate_id, r[1], r[0], r[4], r[2], loads(r[3])) for r in rows
+        ]
 
     async def read_streams(
         self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
