@@ -242,9 +242,8 @@ class Repository(Generic[A]):
         aggregate.version = record.version
 
     def _fold_of(self, event_cls: type[Event], record: EventRecord) -> Fold:
+        """The fold for `event_cls`, remembered for the next event of that class."""
         fold = self._spec.fold_for(event_cls)
-        if fold is not None:
-            self._folds[event_cls] = fold
         if fold is None:
             raise EventDecodeError(
                 f"stored event {record.type!r} has no fold in {self.aggregate.__qualname__}",
@@ -253,6 +252,7 @@ class Repository(Generic[A]):
                 version=record.version,
                 type_name=record.type,
             )
+        self._folds[event_cls] = fold
         return fold
 
     async def _run(
