@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evtsrc.backends.jsontext import dumps, loads
+from evtsrc.backends.jsontext import dumps, loads, loads_documents
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -36,3 +36,13 @@ def test_loads_refuses_anything_but_one_document(text: str) -> None:
 
 def test_loads_accepts_surrounding_whitespace() -> None:
     assert loads(' {"a": 1}\n') == {"a": 1}
+
+
+@given(values=st.lists(st.dictionaries(st.text(), JSON, max_size=3), max_size=6))
+def test_loads_documents_reads_each_document(values: list[dict[str, object]]) -> None:
+    assert loads_documents([dumps(v) for v in values]) == values
+
+
+def test_loads_documents_shares_keys_between_documents() -> None:
+    first, second = loads_documents(['{"amount":1}', '{"amount":2}'])
+    assert next(iter(first)) is next(iter(second))

@@ -192,7 +192,11 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
 
     @staticmethod
     def _records(rows: list[asyncpg.Record]) -> list[EventRecord]:
-        return [EventRecord(r[1], r[2], r[3], r[0], r[6], r[4], jsontext.loads(r[5])) for r in rows]
+        payloads = jsontext.loads_documents([r[5] for r in rows])  # jsonb: server-validated
+        return [
+            EventRecord(r[1], r[2], r[3], r[0], r[6], r[4], data)
+            for r, data in zip(rows, payloads, strict=True)
+        ]
 
     async def read_aggregate(
         self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
@@ -206,9 +210,10 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             after_version,
             limit,
         )
-        loads = jsontext.loads
+        payloads = jsontext.loads_documents([r[3] for r in rows])  # jsonb: server-validated
         return [
-            EventRecord(stream, aggregate_id, r[1], r[0], r[4], r[2], loads(r[3])) for r in rows
+            EventRecord(stream, aggregate_id, r[1], r[0], r[4], r[2], data)
+            for r, data in zip(rows, payloads, strict=True)
         ]
 
     async def read_streams(
