@@ -125,7 +125,7 @@ class InMemoryBackend(Backend):
         self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
         """Events of `streams` after `after_position`, by position."""
-        pages = []
+        pages: list[list[EventRecord]] = []
         for stream in dict.fromkeys(streams):
             records = self._by_stream.get(stream, [])
             start = bisect.bisect_right(records, after_position, key=_position)

@@ -81,6 +81,19 @@ def _timestamp_in(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _payloads(rows: list[Any]) -> list[JSONObject]:
+    """The JSON payloads of rows ending (data, json_valid(data)).
+
+    When SQLite vouches that every text is one JSON value, they are parsed in one go
+    (twice as fast, and sharing keys); otherwise each alone, so a bad one fails as
+    itself.
+    """
+    texts: list[str] = [row[-2] for row in rows]
+    if all(row[-1] for row in rows):
+        return jsontext.loads_documents(texts)
+    return [jsontext.loads(text) for text in texts]
+
+
 _Job = tuple[
     asyncio.AbstractEventLoop | None,
     "asyncio.Future[Any] | None",
@@ -227,7 +240,7 @@ class _Sql:
             "VALUES (?, ?, ?, ?, ?, ?)"
         )
         self.read_aggregate = (
-            f"SELECT position, version, timestamp, type, data FROM {events} "
+            f"SELECT position, version, timestamp, type, data, json_valid(data) FROM {events} "
             "WHERE stream = ? AND aggregate_id = ? AND version > ? ORDER BY version LIMIT ?"
         )
         self._read_streams: dict[int, str] = {}
@@ -258,7 +271,8 @@ class _Sql:
         found = self._read_streams.get(count)
         if found is None:
             one = (
-                "SELECT position, stream, aggregate_id, version, timestamp, type, data "
+                "SELECT position, stream, aggregate_id, version, timestamp, type, data, "
+                "json_valid(data) "
                 f"FROM {self.events} WHERE stream = ? AND position > ? ORDER BY position LIMIT ?"
             )
             found = self._read_streams[count] = (
@@ -545,16 +559,10 @@ class SqliteBackend(Backend):
             self._sql.read_aggregate, (stream, aggregate_id, after_version, limit)
         ).fetchall()
         return [
-            EventRecord(
-                stream,
-                aggregate_id,
-                version,
-                position,
-                _timestamp_in(at),
-                type_,
-                jsontext.loads(data),
+            EventRecord(stream, aggregate_id, version, position, _timestamp_in(at), type_, data)
+            for (position, version, at, type_, _, _), data in zip(
+                rows, _payloads(rows), strict=True
             )
-            for position, version, at, type_, data in rows
         ]
 
     async def read_streams(
@@ -577,16 +585,10 @@ class SqliteBackend(Backend):
             parameters.append(limit)
         rows = connection.execute(self._sql.read_streams(len(streams)), parameters).fetchall()
         return [
-            EventRecord(
-                stream,
-                aggregate_id,
-                version,
-                position,
-                _timestamp_in(at),
-                type_,
-                jsontext.loads(data),
+            EventRecord(stream, aggregate_id, version, position, _timestamp_in(at), type_, data)
+            for (position, stream, aggregate_id, version, at, type_, _, _), data in zip(
+                rows, _payloads(rows), strict=True
             )
-            for position, stream, aggregate_id, version, at, type_, data in rows
         ]
 
     async def last_position(self, streams: Sequence[str]) -> int:

@@ -359,3 +359,18 @@ async def test_only_the_version_constraint_means_a_conflict(tmp_path: Path, pref
         assert [r.type for r in await backend.read_aggregate("s", "a")] == ["first"]
     finally:
         await backend.close()
+
+
+async def test_stored_json_is_parsed_per_row_unless_sqlite_vouches_for_every_text(
+    stdlib: SqliteBackend, database: Path
+) -> None:
+    await stdlib.append("s", "a", 0, [_new("t", {"n": 1}), _new("t", {"n": 2})])
+    assert [r.data for r in await stdlib.read_aggregate("s", "a")] == [{"n": 1}, {"n": 2}]
+    # Two fragments that only join into valid JSON: read one by one, they fail as themselves.
+    with closing(sqlite3.connect(database)) as connection, connection:
+        connection.execute("UPDATE evtsrc_events SET data = '{\"a\":[{}' WHERE version = 1")
+        connection.execute("UPDATE evtsrc_events SET data = '{}]}' WHERE version = 2")
+    with pytest.raises(ValueError, match="Expecting"):
+        await stdlib.read_aggregate("s", "a")
+    with pytest.raises(ValueError, match="Expecting"):
+        await stdlib.read_streams(["s"])
