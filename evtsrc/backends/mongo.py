@@ -360,7 +360,7 @@ def _millis(moment: datetime) -> datetime:
 
 
 def _document(record: EventRecord) -> Document:
-    return attrs.asdict(record, recurse=False)
+    return record._asdict()
 
 
 def _record(document: Document) -> EventRecord:

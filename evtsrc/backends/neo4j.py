@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, LiteralString
 
-import attrs
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j.exceptions import ConstraintError
 from neo4j.time import DateTime
@@ -259,7 +258,7 @@ class Neo4jBackend(Backend):
 
 
 def _properties(record: EventRecord) -> dict[str, Any]:
-    return {**attrs.asdict(record, recurse=False), "data": jsontext.dumps(record.data)}
+    return {**record._asdict(), "data": jsontext.dumps(record.data)}
 
 
 def _record(node: dict[str, Any]) -> EventRecord:
