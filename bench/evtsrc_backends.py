@@ -28,7 +28,7 @@ async def make_backend(kind: str, target: str) -> Backend:
         }[kind]
         backend = SqlAlchemyBackend(url)
     elif kind == "sqlite-stdlib":
-        from evtsrc.backends.sqlite import SqliteBackend  # type: ignore[import-not-found, unused-ignore]
+        from evtsrc.backends.sqlite import SqliteBackend
 
         backend = SqliteBackend(target)
     elif kind == "postgres":

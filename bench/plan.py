@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 from bench.common import SCENARIOS
@@ -46,8 +45,6 @@ class Job:
 def applies(library: str, backend: str, scenario: str) -> bool:
     """Whether `library` runs `scenario` on `backend`."""
     if library == "evtsrc":
-        if backend == "sqlite-stdlib" and not _present("evtsrc.backends.sqlite"):
-            return False
         return backend in BACKENDS and (scenario != "S5" or backend in PUSH_BACKENDS)
     if library == "eventsourcing":
         # Its push (ApplicationSubscription) is measured on PostgreSQL only.
@@ -60,13 +57,8 @@ def applies(library: str, backend: str, scenario: str) -> bool:
         # bank's events then go to the follower's table) unless each has its own schema.
         return backend == "postgres" and scenario in ("S1", "S4")
     if library == "raw-asyncpg":
-        return backend == "postgres" and scenario == "S1" and _present("bench.raw_asyncpg")
+        return backend == "postgres" and scenario == "S1"
     return False
-
-
-def _present(module: str) -> bool:
-    """Whether `module` exists (evtsrc's stdlib SQLite backend, the raw-asyncpg baseline)."""
-    return importlib.util.find_spec(module) is not None
 
 
 def jobs(libraries: list[str], backends: list[str], scenarios: list[str], rep: int) -> list[Job]:
