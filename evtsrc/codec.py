@@ -205,6 +205,15 @@ class Codec:
         """Registered event classes by type name."""
         return dict(self._classes)
 
+    @property
+    def plain_decoders(self) -> dict[str, PlainDecoder]:
+        """The fast decoders of plain event classes by type name, for hot loops.
+
+        Each returns None when a payload is not what it expects; `decode` then
+        gives the result (or the error).
+        """
+        return self._plain_decoders
+
     def knows(self, type_name: str) -> bool:
         """Whether `type_name` names a registered event class."""
         return type_name in self._classes

@@ -215,6 +215,7 @@ class Repository(Generic[A]):
     def _fold_records(self, aggregate: A, records: Sequence[EventRecord]) -> None:
         # The hot path of every load: keep the per-event work to a decode and a call.
         decode = self._codec.decode
+        plain = self._codec.plain_decoders
         folds = self._folds
         for record in records:
             if record.version != aggregate.version + 1:
@@ -222,10 +223,16 @@ class Repository(Generic[A]):
                     f"{record.stream}/{record.aggregate_id}: version {record.version} follows "
                     f"version {aggregate.version}; versions must be consecutive from 1"
                 )
-            try:
-                event = decode(record.type, record.data)
-            except EventDecodeError as error:
-                raise in_record(error, record) from error.__cause__
+            fast = plain.get(record.type)
+            data = record.data
+            event: Event | None = (
+                fast(data) if fast is not None and isinstance(data, dict) else None
+            )
+            if event is None:
+                try:
+                    event = decode(record.type, data)
+                except EventDecodeError as error:
+                    raise in_record(error, record) from error.__cause__
             fold = folds.get(type(event)) or self._fold_of(type(event), record)
             if fold.takes_meta:
                 fold.function(aggregate, event, meta_of(record))
