@@ -99,6 +99,26 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
+def push_latencies(
+    committed: dict[int, float], arrived: dict[int, float], elapsed: float
+) -> Measured:
+    """S5's result: commit-to-delivery latencies of the appended versions, in ms.
+
+    A delivery seen before `execute()` returned counts as 0 ms, and is counted apart.
+    """
+    latencies = [max(0.0, arrived[v] - t) * 1000 for v, t in committed.items()]
+    return Measured(
+        len(latencies),
+        elapsed,
+        {
+            "p50_ms": percentile(latencies, 0.5),
+            "p99_ms": percentile(latencies, 0.99),
+            "max_ms": max(latencies),
+            "before_execute_returned": sum(arrived[v] < t for v, t in committed.items()),
+        },
+    )
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MB.
 

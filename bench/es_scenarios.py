@@ -27,7 +27,7 @@ from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate, event
 from eventsourcing.projection import ApplicationSubscription
 from eventsourcing.system import ProcessApplication
 
-from bench.common import SNAPSHOT_EVERY, Measured, Sizes, clock, percentile
+from bench.common import SNAPSHOT_EVERY, Measured, Sizes, clock, push_latencies
 
 SEED_STEP = 1000
 SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
@@ -280,17 +280,7 @@ def s5(env: dict[str, str], sizes: Sizes) -> Measured:
         follower.join(5)
     finally:
         bank.close()
-    latencies = [max(0.0, arrived[v] - t) * 1000 for v, t in committed.items()]
-    return Measured(
-        len(latencies),
-        elapsed,
-        {
-            "p50_ms": percentile(latencies, 0.5),
-            "p99_ms": percentile(latencies, 0.99),
-            "max_ms": max(latencies),
-            "before_execute_returned": sum(arrived[v] < t for v, t in committed.items()),
-        },
-    )
+    return push_latencies(committed, arrived, elapsed)
 
 
 def sqlite_settings(env: dict[str, str]) -> dict[str, str]:

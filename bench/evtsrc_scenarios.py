@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.common import Measured, Sizes, clock, percentile
+from bench.common import Measured, Sizes, clock, push_latencies
 from bench.evtsrc_backends import make_backend, store_settings
 from bench.evtsrc_model import Account, DeliveryTimes, DepositTotal, SnapshotAccount
 from evtsrc import Aggregate, Domain, Repository
@@ -182,18 +182,7 @@ async def s5(domain: Domain, sizes: Sizes) -> Measured:
         await _until(lambda: len(arrived) > sizes.s5_appends, 10, "pushed deliveries")
     finally:
         await runner.stop()
-    latencies = [max(0.0, arrived[v] - t) * 1000 for v, t in committed.items()]
-    early = sum(arrived[v] < t for v, t in committed.items())
-    return Measured(
-        len(latencies),
-        elapsed,
-        {
-            "p50_ms": percentile(latencies, 0.5),
-            "p99_ms": percentile(latencies, 0.99),
-            "max_ms": max(latencies),
-            "before_execute_returned": early,
-        },
-    )
+    return push_latencies(committed, arrived, elapsed)
 
 
 Scenario = Callable[[Domain, Sizes], Awaitable[Measured]]

@@ -82,6 +82,7 @@ class Repository(Generic[A]):
 
     async def load(self, aggregate_id: str) -> A:
         """The aggregate's current state; version 0 if it was never written."""
+        _check_id(aggregate_id)
         aggregate, _ = await self._load(aggregate_id)
         return aggregate
 
@@ -157,8 +158,10 @@ class Repository(Generic[A]):
         return spec
 
     async def _load(self, aggregate_id: str) -> tuple[A, int | None]:
-        """The aggregate, and the version of its usable snapshot (None: not looked up)."""
-        _check_id(aggregate_id)
+        """The aggregate and its usable snapshot's version (None: not looked up).
+
+        The caller has checked `aggregate_id`.
+        """
         aggregate: A | None = None
         snapshot_version: int | None = None
         cached = self._cache.get(aggregate_id) if self._cache is not None else None

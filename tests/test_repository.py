@@ -54,12 +54,8 @@ class Other(Aggregate, stream="others"):
         return None
 
 
-async def test_the_cache_folds_only_newer_events_and_sees_other_writers() -> None:
-    backend = InMemoryBackend()
-    cached = Domain(backend, aggregates=[Notebook], cache_size=2).repository(Notebook)
-    plain = Domain(backend, aggregates=[Notebook]).repository(Notebook)
-    await cached.execute("n", Notebook.note, "a")
-    await plain.execute("n", Notebook.note, "b")  # another writer the cache has not seen
+def count_reads(backend: InMemoryBackend) -> list[int]:
+    """Record the number of events each read_aggregate of `backend` returns."""
     reads: list[int] = []
     original = backend.read_aggregate
 
@@ -69,6 +65,16 @@ async def test_the_cache_folds_only_newer_events_and_sees_other_writers() -> Non
         return records
 
     backend.read_aggregate = counting  # type: ignore[method-assign,assignment]
+    return reads
+
+
+async def test_the_cache_folds_only_newer_events_and_sees_other_writers() -> None:
+    backend = InMemoryBackend()
+    cached = Domain(backend, aggregates=[Notebook], cache_size=2).repository(Notebook)
+    plain = Domain(backend, aggregates=[Notebook]).repository(Notebook)
+    await cached.execute("n", Notebook.note, "a")
+    await plain.execute("n", Notebook.note, "b")  # another writer the cache has not seen
+    reads = count_reads(backend)
     loaded = await cached.load("n")
     assert loaded.notes == ("a", "b")
     assert reads == [1]  # only the event after the cached version was read
@@ -107,20 +113,6 @@ class Opened(Event, type_name="door.opened"):
 
 class Entered(Event, type_name="door.entered"):
     pass
-
-
-def count_reads(backend: InMemoryBackend) -> list[int]:
-    """Record the number of events each read_aggregate of `backend` returns."""
-    reads: list[int] = []
-    original = backend.read_aggregate
-
-    async def counting(stream: str, aggregate_id: str, **kwargs: int) -> object:
-        records = await original(stream, aggregate_id, **kwargs)
-        reads.append(len(records))
-        return records
-
-    backend.read_aggregate = counting  # type: ignore[method-assign,assignment]
-    return reads
 
 
 async def test_a_command_on_a_cached_aggregate_decides_without_reading() -> None:
