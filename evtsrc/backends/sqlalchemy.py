@@ -12,14 +12,15 @@ How each database keeps handlers from skipping events (see docs/concepts/orderin
 * PostgreSQL: a position is the writing transaction's id times 2**20 plus the
   event's index, and readers see only positions below the oldest transaction
   still running: writers never wait for each other, and a long-open
-  transaction holds readers back until it ends.
+  transaction holds readers back until it ends. An append is the one
+  autocommitted statement `PostgresBackend` sends.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncGenerator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncGenerator, Generator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
 from . import jsontext, pg_positions
-from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
+from .base import (
+    AppendListener,
+    Backend,
+    EventRecord,
+    Lease,
+    NewEvent,
+    SnapshotRecord,
+    numbered,
+)
 from .leases import FileLease
 from .sql_schema import TableNames, Tables
 
-_PG_XID = sa.text(pg_positions.XID)
 _PG_HORIZON: sa.ColumnElement[int] = sa.literal_column(pg_positions.HORIZON)
 
 
@@ -96,6 +104,8 @@ class SqlAlchemyBackend(Backend):
             raise ValueError(f"evtsrc does not support the {self.dialect!r} SQL dialect")
         self.names = tables or TableNames()
         self.tables = self._tables()
+        events = engine.dialect.identifier_preparer.format_table(self.tables.events)
+        self._sql_append = pg_positions.append_sql(events)
         self._lock_timeout = lock_timeout
         if self.dialect == "sqlite":
             sa_event.listen(engine.sync_engine, "connect", _sqlite_connect)
@@ -166,6 +176,8 @@ class SqlAlchemyBackend(Backend):
         """Append atomically after `expected_version`; see the module docs on ordering."""
         if not events:
             return []
+        if self.dialect == "postgresql":
+            return await self._append_postgres(stream, aggregate_id, expected_version, events)
         table = self.tables.events
         current_version = (
             sa.select(sa.func.coalesce(sa.func.max(table.c.version), 0))
@@ -183,17 +195,9 @@ class SqlAlchemyBackend(Backend):
             }
             for index, event in enumerate(events, start=1)
         ]
-        try:
+        with self._append_errors(stream, aggregate_id, expected_version):
             async with self._writing() as connection:
-                if self.dialect == "postgresql":
-                    found = (await connection.execute(sa.select(current_version, _PG_XID))).one()
-                    version, xid = found[0], found[1]
-                    for row, position in zip(
-                        rows, pg_positions.positions(xid, len(rows)), strict=True
-                    ):
-                        row["position"] = position
-                else:
-                    version = await connection.scalar(sa.select(current_version))
+                version = await connection.scalar(sa.select(current_version))
                 if version != expected_version:
                     raise VersionConflict(stream, aggregate_id, expected_version)
                 result = await connection.execute(
@@ -201,8 +205,6 @@ class SqlAlchemyBackend(Backend):
                     rows,
                 )
                 positions = [row[0] for row in result]
-                if self.dialect == "postgresql":
-                    await connection.execute(sa.select(sa.func.pg_notify(self.channel, stream)))
                 records = [
                     EventRecord(
                         stream,
@@ -217,6 +219,39 @@ class SqlAlchemyBackend(Backend):
                 ]
                 if self.before_commit is not None:
                     await self.before_commit(stream, aggregate_id)
+        return records
+
+    async def _append_postgres(
+        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> Sequence[EventRecord]:
+        """PostgreSQL: the one statement `PostgresBackend` sends, committed on its own."""
+        arguments = pg_positions.append_arguments(
+            stream, aggregate_id, expected_version, events, self.channel
+        )
+        first: int | None
+        with self._append_errors(stream, aggregate_id, expected_version):
+            async with self.engine.connect() as connection:
+                if self.before_commit is None:
+                    autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                    result = await autocommit.exec_driver_sql(self._sql_append, arguments)
+                    first = result.scalar_one()
+                else:
+                    async with connection.begin():
+                        result = await connection.exec_driver_sql(self._sql_append, arguments)
+                        first = result.scalar_one()
+                        if first is not None:
+                            await self.before_commit(stream, aggregate_id)
+        if first is None:  # the version check failed: nothing was inserted
+            raise VersionConflict(stream, aggregate_id, expected_version)
+        return numbered(stream, aggregate_id, expected_version, first, events)
+
+    @contextmanager
+    def _append_errors(
+        self, stream: str, aggregate_id: str, expected_version: int
+    ) -> Generator[None]:
+        """An append's database errors: a duplicate version is a conflict, a NUL refused."""
+        try:
+            yield
         except sa_exc.IntegrityError as error:
             if self._is_version_conflict(error):
                 raise VersionConflict(stream, aggregate_id, expected_version) from error
@@ -225,7 +260,6 @@ class SqlAlchemyBackend(Backend):
             if _sqlstate(error) == UNTRANSLATABLE_CHARACTER:
                 raise EventEncodeError(NUL_MESSAGE) from error
             raise
-        return records
 
     def _is_version_conflict(self, error: sa_exc.IntegrityError) -> bool:
         text = str(error.orig)
