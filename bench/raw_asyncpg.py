@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bench.common import Measured, Sizes, clock
+from evtsrc.backends.pg_positions import append_sql
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evtsrc_events (
@@ -35,37 +36,27 @@ READ = (
     "WHERE stream = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT 1000"
 )
 
-APPEND = """
-WITH head AS (SELECT coalesce(max(version), 0) AS version FROM evtsrc_events
-              WHERE stream = $1 AND aggregate_id = $2),
-inserted AS (
-    INSERT INTO evtsrc_events (position, stream, aggregate_id, version, type, data, timestamp)
-    SELECT (pg_current_xact_id()::text::bigint << 20) | (e.n - 1), $1, $2, $3 + e.n,
-           e.type, e.data, e.ts
-    FROM head, unnest($4::varchar[], $5::jsonb[], $6::timestamptz[])
-         WITH ORDINALITY AS e(type, data, ts, n)
-    WHERE head.version = $3
-    RETURNING position)
-SELECT head.version, (SELECT min(position) FROM inserted),
-       (SELECT pg_notify($7, $1) FROM inserted LIMIT 1)::text
-FROM head
-"""
+APPEND = append_sql("evtsrc_events")
+"""PostgresBackend's append statement, imported so that the two cannot drift apart."""
 
 
 async def s1(dsn: str, sizes: Sizes) -> Measured:
-    """Open each account, then 9 deposits, sequentially: evtsrc's round trips, bare."""
-    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=10, reset=_no_reset)
+    """Open each account, then 9 deposits, sequentially: evtsrc's round trips, bare.
+
+    On one connection, no pool: the least a client can do per command.
+    """
+    connection = await asyncpg.connect(dsn)
     try:
-        await pool.execute(SCHEMA)
+        await connection.execute(SCHEMA)
         start = clock()
         for i in range(sizes.s1_accounts):
             account_id = f"acc-{i}"
-            rows = await pool.fetch(READ, "accounts", account_id, 0)
+            rows = await connection.fetch(READ, "accounts", account_id, 0)
             version = len(rows)
             for event_type, data in [("account.opened", {"owner": "o"})] + [
                 ("account.deposited", {"amount": 1})
             ] * 9:
-                row = await pool.fetchrow(
+                row = await connection.fetchrow(
                     APPEND,
                     "accounts",
                     account_id,
@@ -75,15 +66,11 @@ async def s1(dsn: str, sizes: Sizes) -> Measured:
                     [datetime.now(UTC)],
                     "evtsrc_events",
                 )
-                assert row is not None and row[1] is not None, "version conflict"
+                assert row is not None and row[0] is not None, "version conflict"
                 version += 1
         return Measured(sizes.s1_accounts * 10, clock() - start)
     finally:
-        await pool.close()
-
-
-async def _no_reset(connection: object) -> None:
-    """These statements leave no session state: skip asyncpg's reset, as evtsrc does."""
+        await connection.close()
 
 
 async def run(backend: str, target: str, scenario: str, sizes: Sizes) -> Measured:

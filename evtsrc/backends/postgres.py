@@ -14,19 +14,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeAlias
+from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
 from . import jsontext, pg_positions
-from .base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
+from .base import (
+    AppendListener,
+    Backend,
+    EventRecord,
+    Lease,
+    NewEvent,
+    SnapshotRecord,
+    numbered,
+)
 from .names import NAME_LENGTH, TableNames
+from .pg_connections import HeldConnections, PoolConnection
 from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
 from .pg_listen import PgListener
-
-PoolConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 _COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
 
@@ -39,7 +46,10 @@ class PostgresBackend(Backend):
     """A `Backend` on an asyncpg connection pool.
 
     `PostgresBackend.connect(dsn)` makes the pool; or pass your own pool (its
-    connections need no special setup: JSON is encoded here).
+    connections need no special setup: JSON is encoded here). With a pool made by
+    `connect()`, the backend keeps the connections its statements used checked out,
+    ready for the next statement, and uses at most `max_size - 1` at a time: one is
+    always left for code that acquires from `pool` itself.
     """
 
     def __init__(
@@ -49,22 +59,11 @@ class PostgresBackend(Backend):
         self.names = tables or TableNames()
         self._dsn = dsn
         self._owns_pool = False
+        self._connections = HeldConnections(pool, limit=0)
         events, snapshots = _quote(self.names.events), _quote(self.names.snapshots)
         bookmarks = _quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
-        self._sql_append = (
-            # One statement, so an append is one round trip: the version check, the insert
-            # (numbered by this transaction's id) and the NOTIFY commit together.
-            f"WITH head AS (SELECT coalesce(max(version), 0) AS version FROM {events} "
-            "WHERE stream = $1 AND aggregate_id = $2), "
-            f"inserted AS (INSERT INTO {events} ({_COLUMNS}) "
-            f"SELECT ({pg_positions.XID} << {pg_positions.SHIFT}) | (e.n - 1), $1, $2, $3 + e.n, "
-            "e.type, e.data, e.ts FROM head, unnest($4::varchar[], $5::jsonb[], "
-            "$6::timestamptz[]) WITH ORDINALITY AS e(type, data, ts, n) "
-            "WHERE head.version = $3 RETURNING position) "
-            "SELECT head.version, (SELECT min(position) FROM inserted), "
-            "(SELECT pg_notify($7, $1) FROM inserted LIMIT 1)::text FROM head"
-        )
+        self._sql_append = pg_positions.append_sql(events)
         # Per stream, so each reads its index in order and stops at the limit (with
         # `stream = any(...)` PostgreSQL would fetch every later event and sort them).
         per_stream = (
@@ -92,6 +91,7 @@ class PostgresBackend(Backend):
         )
         backend = cls(pool, tables=tables, dsn=dsn)
         backend._owns_pool = True
+        backend._connections.limit = max_size - 1
         return backend
 
     def schema_sql(self) -> str:
@@ -141,25 +141,14 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         """Append atomically after `expected_version`: one statement, one round trip."""
         if not events:
             return []
-        pg_positions.check_count(len(events))
-        arguments = (
-            stream,
-            aggregate_id,
-            expected_version,
-            [e.type for e in events],
-            [jsontext.dumps(e.data) for e in events],
-            [e.timestamp for e in events],
-            self.channel,
+        arguments = pg_positions.append_arguments(
+            stream, aggregate_id, expected_version, events, self.channel
         )
         try:
-            async with self.pool.acquire() as connection:
-                if self.before_commit is None:
-                    row = await connection.fetchrow(self._sql_append, *arguments)
-                else:
-                    async with connection.transaction():
-                        row = await connection.fetchrow(self._sql_append, *arguments)
-                        if row is not None and row[1] is not None:
-                            await self.before_commit(stream, aggregate_id)
+            if self.before_commit is None:
+                first: int | None = (await self._fetch(self._sql_append, *arguments))[0][0]
+            else:
+                first = await self._append_held_open(stream, aggregate_id, arguments)
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name == self.names.version_constraint:
                 raise VersionConflict(stream, aggregate_id, expected_version) from error
@@ -168,22 +157,37 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             raise EventEncodeError(
                 "PostgreSQL cannot store the NUL character (\\u0000) in JSON strings"
             ) from error
-        assert row is not None  # the head query always returns one row
-        first: int | None = row[1]
         if first is None:  # the version check failed: nothing was inserted
             raise VersionConflict(stream, aggregate_id, expected_version)
-        return [
-            EventRecord(
-                stream,
-                aggregate_id,
-                expected_version + i,
-                first + i - 1,
-                e.timestamp,
-                e.type,
-                e.data,
-            )
-            for i, e in enumerate(events, start=1)
-        ]
+        return numbered(stream, aggregate_id, expected_version, first, events)
+
+    async def _append_held_open(
+        self, stream: str, aggregate_id: str, arguments: tuple[object, ...]
+    ) -> int | None:
+        """The append in a transaction held open for the `before_commit` hook."""
+        assert self.before_commit is not None
+        connection = await self._connections.take()
+        try:
+            async with connection.transaction():
+                first: int | None = await connection.fetchval(self._sql_append, *arguments)
+                if first is not None:
+                    await self.before_commit(stream, aggregate_id)
+        except BaseException:
+            await self._connections.give_back(connection)
+            raise
+        await self._connections.done(connection)
+        return first
+
+    async def _fetch(self, query: str, *arguments: object) -> list[asyncpg.Record]:
+        """The rows of one statement, on a held connection."""
+        connection = await self._connections.take()
+        try:
+            rows: list[asyncpg.Record] = await connection.fetch(query, *arguments)
+        except BaseException:
+            await self._connections.give_back(connection)
+            raise
+        await self._connections.done(connection)
+        return rows
 
     @property
     def channel(self) -> str:
@@ -202,7 +206,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
         """Events of one aggregate after `after_version`, by version."""
-        rows = await self.pool.fetch(
+        rows = await self._fetch(
             f"SELECT position, version, type, data, timestamp FROM {self._events} "
             "WHERE stream = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4",
             stream,
@@ -222,31 +226,32 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         """Events of `streams` after `after_position` that no earlier commit can precede."""
         if not streams:
             return []
-        rows = await self.pool.fetch(
+        rows = await self._fetch(
             self._sql_read_streams, list(dict.fromkeys(streams)), after_position, limit
         )
         return self._records(rows)
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position a reader of `streams` can see now; 0 if none."""
-        found: int | None = await self.pool.fetchval(self._sql_last_position, list(streams))
+        found: int | None = (await self._fetch(self._sql_last_position, list(streams)))[0][0]
         return found or 0
 
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
         """The stored snapshot of one aggregate."""
-        row = await self.pool.fetchrow(
+        rows = await self._fetch(
             f"SELECT version, key, state FROM {self._snapshots} "
             "WHERE stream = $1 AND aggregate_id = $2",
             stream,
             aggregate_id,
         )
-        if row is None:
+        if not rows:
             return None
+        row = rows[0]
         return SnapshotRecord(stream, aggregate_id, row[0], row[1], jsontext.loads(row[2]))
 
     async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
         """Store `snapshot` unless a newer one under the same key is stored."""
-        await self.pool.execute(
+        await self._fetch(
             f"INSERT INTO {self._snapshots} AS s (stream, aggregate_id, version, key, state) "
             "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (stream, aggregate_id) DO UPDATE "
             "SET version = excluded.version, key = excluded.key, state = excluded.state "
@@ -260,14 +265,12 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
 
     async def get_bookmark(self, name: str) -> int:
         """The position stored for `name`; 0 if none."""
-        found: int | None = await self.pool.fetchval(
-            f"SELECT position FROM {self._bookmarks} WHERE name = $1", name
-        )
-        return found or 0
+        rows = await self._fetch(f"SELECT position FROM {self._bookmarks} WHERE name = $1", name)
+        return rows[0][0] if rows else 0
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
-        await self.pool.execute(
+        await self._fetch(
             f"INSERT INTO {self._bookmarks} (name, position) VALUES ($1, $2) "
             "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
             name,
@@ -281,22 +284,30 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         )
 
     async def _lease_connection(self) -> PoolConnection:
-        return await self.pool.acquire()
+        return await self._connections.take()
 
     async def _release(self, connection: PgConnection) -> None:
         assert isinstance(connection, PoolConnectionProxy)
-        await _release_reset(self.pool, connection)
+        await self._reset_and_give_back(connection)
+
+    async def _reset_and_give_back(self, connection: PoolConnection) -> None:
+        """Undo the session state code it was lent to left (a full asyncpg reset)."""
+        try:
+            if not connection.is_closed():
+                await connection.reset()
+        finally:
+            await self._connections.give_back(connection)
 
     @asynccontextmanager
     async def batch_transaction(self) -> AsyncGenerator[PgBatchTransaction]:
         """A transaction for a handler's batch and its bookmark; commits on success."""
-        connection: PoolConnection = await self.pool.acquire()
+        connection = await self._connections.take()
         try:
             async with connection.transaction():
                 yield PgBatchTransaction(connection, self._bookmarks)
         finally:
-            # The handler's own code ran on this connection: undo any session state it left.
-            await _release_reset(self.pool, connection)
+            # The handler's own code ran on this connection.
+            await self._reset_and_give_back(connection)
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A LISTEN connection woken by every commit to `streams`."""
@@ -308,7 +319,8 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         return self._dsn
 
     async def close(self) -> None:
-        """Close the pool if this backend made it."""
+        """Close the pool if this backend made it (after giving back what it holds)."""
+        await self._connections.release_all()
         if self._owns_pool:
             await self.pool.close()
 
@@ -318,17 +330,8 @@ async def _keep_session(connection: object) -> None:
 
     asyncpg's default reset costs a round trip on every release; an open transaction
     is still rolled back (asyncpg does that before calling this). Connections lent to
-    other code (leases, transactional handlers) are reset by `_release_reset`.
+    other code (leases, transactional handlers) are reset before they go back.
     """
-
-
-async def _release_reset(pool: asyncpg.Pool, connection: PoolConnection) -> None:
-    """Reset a connection other code used (a full asyncpg reset), then release it."""
-    try:
-        if not connection.is_closed():
-            await connection.reset()
-    finally:
-        await pool.release(connection)
 
 
 class PgBatchTransaction:

@@ -1,0 +1,110 @@
+"""PostgresBackend keeps pool connections between its statements, and gives back what fails."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from evtsrc import VersionConflict
+from evtsrc.backends import Backend, NewEvent
+from evtsrc.backends.postgres import PostgresBackend
+from tests.backends import BackendTarget
+
+from .conftest import SQL_TARGETS
+
+
+@pytest.fixture(params=[t for t in SQL_TARGETS if t.name == "asyncpg"], ids=lambda t: t.name)
+def target(request: pytest.FixtureRequest) -> BackendTarget:
+    chosen: BackendTarget = request.param
+    return chosen
+
+
+@pytest.fixture
+def pg(sql_backend: Backend) -> PostgresBackend:
+    assert isinstance(sql_backend, PostgresBackend)
+    return sql_backend
+
+
+def _new() -> list[NewEvent]:
+    return [NewEvent("one", {"n": 1}, datetime.now(UTC))]
+
+
+def _checked_out(backend: PostgresBackend) -> int:
+    return backend.pool.get_size() - backend.pool.get_idle_size()
+
+
+async def test_sequential_statements_reuse_one_held_connection(pg: PostgresBackend) -> None:
+    for version in range(20):
+        await pg.append("s", "a", version, _new())
+        await pg.read_aggregate("s", "a")
+    assert _checked_out(pg) == 1
+    pids = {await pg.pool.fetchval("SELECT pg_backend_pid()") for _ in range(3)}
+    assert len(pids) == 1  # the pool hands out what the backend does not hold
+
+
+async def test_concurrent_statements_hold_at_most_max_size_minus_one(pg: PostgresBackend) -> None:
+    max_size = pg.pool.get_max_size()
+    await asyncio.gather(*(pg.append("s", f"a{i}", 0, _new()) for i in range(3 * max_size)))
+    assert _checked_out(pg) == max_size - 1
+    assert await pg.pool.fetchval("SELECT 1") == 1  # one is left for the pool's own users
+
+
+async def test_a_failed_statement_gives_its_connection_back(pg: PostgresBackend) -> None:
+    await pg.append("s", "a", 0, _new())
+    with pytest.raises(VersionConflict):
+        await pg.append("s", "a", 0, _new())  # the statement ran: its check said no
+    assert _checked_out(pg) == 1
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await pg._fetch("SELECT * FROM no_such_table")
+    assert _checked_out(pg) == 0
+    assert [r.version for r in await pg.read_aggregate("s", "a")] == [1]
+
+
+async def test_a_statement_cancelled_midway_leaves_no_busy_connection(
+    pg: PostgresBackend,
+) -> None:
+    await pg.append("s", "a", 0, _new())
+    sleeping = asyncio.ensure_future(pg._fetch("SELECT pg_sleep(5)"))
+    await asyncio.sleep(0.2)
+    sleeping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeping
+    for _ in range(3):  # whichever connection comes next is ready for a statement
+        assert [r.version for r in await pg.read_aggregate("s", "a")] == [1]
+
+
+async def test_close_gives_held_connections_back_so_the_pool_closes(
+    pg: PostgresBackend,
+) -> None:
+    assert pg._dsn is not None
+    other = await PostgresBackend.connect(pg._dsn, tables=pg.names)
+    await asyncio.gather(*(other.append("s", f"a{i}", 0, _new()) for i in range(4)))
+    assert _checked_out(other) > 0
+    await asyncio.wait_for(other.close(), timeout=10)  # the pool waits for all checked out
+    assert other.pool.is_closing()
+
+
+async def test_statements_past_the_limit_wait_and_a_cancelled_waiter_loses_nothing(
+    pg: PostgresBackend,
+) -> None:
+    limit = pg.pool.get_max_size() - 1
+    gate = asyncio.Event()
+
+    async def hold_open(stream: str, aggregate_id: str) -> None:
+        await gate.wait()
+
+    pg.before_commit = hold_open
+    writers = [asyncio.ensure_future(pg.append("s", f"a{i}", 0, _new())) for i in range(limit + 3)]
+    await asyncio.sleep(0.5)  # `limit` transactions are open; three writers wait
+    assert _checked_out(pg) == limit
+    writers[-1].cancel()
+    gate.set()
+    results = await asyncio.gather(*writers, return_exceptions=True)
+    pg.before_commit = None
+    assert isinstance(results[-1], asyncio.CancelledError)
+    assert all(isinstance(r, list) and len(r) == 1 for r in results[:-1])
+    await asyncio.gather(*(pg.read_aggregate("s", f"a{i}") for i in range(3 * limit)))
+    assert _checked_out(pg) == len(pg._connections._idle) == limit  # every one is back
