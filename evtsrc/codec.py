@@ -163,7 +163,8 @@ class Codec:
         self, converter: cattrs.Converter, events: Iterable[type[Event]], *, plain: bool = False
     ) -> None:
         self.converter = converter
-        self._plain = plain
+        self.plain = plain
+        """Whether plain classes take the fast path (only with evtsrc's own converter)."""
         self._classes: dict[str, type[Event]] = {}
         self._decoders: dict[str, Callable[[Any, Any], Event]] = {}
         self._plain_decoders: dict[str, PlainDecoder] = {}
@@ -188,10 +189,10 @@ class Codec:
             check_json_keys(cls)
             self._decoders[name] = self.converter.get_structure_hook(cls)
             self._encoders[cls] = self.converter.get_unstructure_hook(cls)
-            fast = plain_decoder(cls) if self._plain else None
+            fast = plain_decoder(cls) if self.plain else None
             if fast is not None:
                 self._plain_decoders[name] = fast
-            fast_out = plain_encoder(cls) if self._plain else None
+            fast_out = plain_encoder(cls) if self.plain else None
             if fast_out is not None:
                 self._plain_encoders[cls] = fast_out
         except Exception as error:
@@ -270,14 +271,20 @@ class Codec:
 
 
 class StateCodec:
-    """Encodes and decodes one aggregate class's state (its attrs fields)."""
+    """Encodes and decodes one aggregate class's state (its attrs fields).
 
-    def __init__(self, converter: cattrs.Converter, cls: type[T]) -> None:
+    With `plain`, a state of JSON scalars only goes through the fast functions of
+    `evtsrc.plain` (every command encodes the state it caches and decodes it again).
+    """
+
+    def __init__(self, converter: cattrs.Converter, cls: type[T], *, plain: bool = False) -> None:
         self.cls = cls
         try:
             check_json_keys(cls)
             self._structure = converter.get_structure_hook(cls)
             self._unstructure = converter.get_unstructure_hook(cls)
+            self._plain_decode = plain_decoder(cls) if plain else None
+            self._plain_encode = plain_encoder(cls) if plain else None
         except Exception as error:
             raise DefinitionError(
                 f"state of {cls.__qualname__} cannot be stored as JSON: {_describe(error)}"
@@ -285,6 +292,10 @@ class StateCodec:
 
     def encode(self, state: object) -> JSONObject:
         """The JSON object for `state`'s fields."""
+        if self._plain_encode is not None:
+            fast = self._plain_encode(state)
+            if fast is not None:
+                return fast
         try:
             data = as_json(self._unstructure(state))
         except EventEncodeError:
@@ -297,6 +308,10 @@ class StateCodec:
 
     def decode(self, data: object) -> Any:
         """A new instance with the fields in `data`."""
+        if self._plain_decode is not None and isinstance(data, dict):
+            fast = self._plain_decode(cast(dict[str, Any], data))
+            if fast is not None:
+                return fast
         return self._structure(data, self.cls)
 
 

@@ -42,6 +42,9 @@ class Fold:
     takes_meta: bool
 
 
+_SHAPES_REMEMBERED = 32
+
+
 @attrs.frozen
 class CommandSpec:
     """One `@command` method."""
@@ -53,6 +56,22 @@ class CommandSpec:
     """The event classes its return annotation names."""
     open_ended: bool
     """True when the annotation allows any event (checked when it runs)."""
+    _bound_shapes: set[tuple[object, ...]] = attrs.field(
+        factory=lambda: set[tuple[object, ...]](), eq=False, repr=False
+    )
+
+    def check_arguments(self, args: tuple[object, ...], kwargs: dict[str, object]) -> None:
+        """Raise TypeError unless the command takes these arguments (by count and names).
+
+        Binding depends only on how many positional arguments and which names are
+        passed, so each shape that bound once is remembered and not bound again.
+        """
+        shape = (len(args), *kwargs)
+        if shape in self._bound_shapes:
+            return
+        self.signature.bind(None, *args, **kwargs)
+        if len(self._bound_shapes) < _SHAPES_REMEMBERED:
+            self._bound_shapes.add(shape)
 
 
 def _union_members(annotation: Any) -> tuple[Any, ...]:

@@ -1,14 +1,16 @@
-"""Fast encoding and decoding of plain events: those whose fields are all JSON scalars.
+"""Fast encoding and decoding of plain classes: those whose fields are all JSON scalars.
 
 Loading an aggregate or catching a handler up decodes every stored event, and
-every command encodes its events, so these are the hot paths. For an event
-class whose fields are all `str`, `int`, `float` or `bool`, with no validators,
-converters or init hooks, the functions made here check each value's exact
-type and copy it across. Anything they do not expect (a missing key, a value of
-another type, a float JSON cannot write) makes them return None, and the
-general cattrs path takes over, with its defaults and its error messages: the
-result is always the same. Encoded payloads share the field names as keys,
-where a JSON round trip would make a new key string for every event stored.
+every command encodes its events and the state it caches, so these are the hot
+paths. For an event or aggregate class whose fields are all `str`, `int`,
+`float` or `bool`, without validators or converters, the functions made here
+check each value's exact type and copy it across (decoding also needs attrs'
+own `__init__` and no `__attrs_pre_init__`). Anything they do not expect (a
+missing key, a value of another type, a float JSON cannot write) makes them
+return None, and the general cattrs path takes over, with its defaults and its
+error messages: the result is always the same. Encoded payloads share the field
+names as keys, where a JSON round trip would make a new key string for every
+event stored.
 """
 
 from __future__ import annotations
@@ -26,8 +28,15 @@ _SCALARS = {str: "str", int: "int", float: "float", bool: "bool"}
 
 
 def plain_decoder(cls: type) -> PlainDecoder | None:
-    """A fast decoder for `cls` if it is a plain event class, else None."""
-    if not _is_plain(cls):
+    """A fast decoder for `cls` if it is a plain class, else None.
+
+    It builds the instance as attrs' own `__init__` would: fields, then
+    `__attrs_post_init__` if the class has one.
+    """
+    if not _is_plain(cls) or hasattr(cls, "__attrs_pre_init__"):
+        return None
+    init = getattr(vars(cls).get("__init__"), "__code__", None)  # a hand-written one must run
+    if init is None or not init.co_filename.startswith("<attrs generated"):
         return None
     lines = ["def decode(data):", "    try:", "        pass"]
     for index, field in enumerate(attrs.fields(cls)):
@@ -44,6 +53,8 @@ def plain_decoder(cls: type) -> PlainDecoder | None:
         "    d = event.__dict__",
     ]
     lines += [f"    d[{field.name!r}] = v{index}" for index, field in enumerate(attrs.fields(cls))]
+    if hasattr(cls, "__attrs_post_init__"):
+        lines.append("    event.__attrs_post_init__()")
     lines.append("    return event")
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
     exec(compile("\n".join(lines), f"<evtsrc plain decoder {cls.__qualname__}>", "exec"), namespace)
@@ -52,7 +63,7 @@ def plain_decoder(cls: type) -> PlainDecoder | None:
 
 
 def plain_encoder(cls: type) -> PlainEncoder | None:
-    """A fast encoder for `cls` if it is a plain event class, else None."""
+    """A fast encoder for `cls` if it is a plain class, else None."""
     if not _is_plain(cls):
         return None
     lines = ["def encode(event):", "    d = event.__dict__"]
@@ -73,8 +84,6 @@ def plain_encoder(cls: type) -> PlainEncoder | None:
 def _is_plain(cls: type) -> bool:
     attrs.resolve_types(cls)
     if not getattr(cls, "__dictoffset__", 0):  # slotted: instances have no __dict__
-        return False
-    if any(hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")):
         return False
     for field in attrs.fields(cls):
         if field.type not in _SCALARS or field.validator is not None:

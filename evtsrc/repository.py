@@ -63,7 +63,7 @@ class Repository(Generic[A]):
         self._state: StateCodec | None = None
         if spec.snapshot_every or cache is not None:
             try:
-                self._state = StateCodec(domain.codec.converter, spec.cls)
+                self._state = StateCodec(domain.codec.converter, spec.cls, plain=domain.codec.plain)
             except DefinitionError:
                 if spec.snapshot_every or not cache_optional:
                     raise
@@ -120,7 +120,7 @@ class Repository(Generic[A]):
         """
         spec = self._command_spec(command)
         try:
-            spec.signature.bind(None, *args, **kwargs)
+            spec.check_arguments(args, kwargs)
         except TypeError as error:
             raise TypeError(f"{self.aggregate.__qualname__}.{spec.name}(): {error}") from None
         _check_id(aggregate_id)
@@ -183,16 +183,38 @@ class Repository(Generic[A]):
                 )
         if aggregate is None:
             aggregate = self._restore(aggregate_id, 0, None)
-        while True:
-            page = await self._backend.read_aggregate(
-                self.stream, aggregate_id, after_version=aggregate.version, limit=PAGE
-            )
-            self._fold_records(aggregate, page)
-            if len(page) < PAGE:
-                break
+        await self._fold_pages(aggregate)
         if cached is None or cached.version != aggregate.version:
             self._remember(aggregate)
         return aggregate, snapshot_version
+
+    async def _fold_pages(self, aggregate: A) -> None:
+        """Fold the stored events after the aggregate's version, a page at a time.
+
+        On a backend that `reads_ahead`, the next page is requested before a full
+        page is folded, so the database's work overlaps the fold.
+        """
+        stream, aggregate_id = self.stream, aggregate.id
+        read = self._backend.read_aggregate
+        ahead = self._backend.reads_ahead
+        page = await read(stream, aggregate_id, after_version=aggregate.version, limit=PAGE)
+        while len(page) == PAGE:
+            if not ahead:
+                self._fold_records(aggregate, page)
+                page = await read(stream, aggregate_id, after_version=aggregate.version, limit=PAGE)
+                continue
+            following = asyncio.ensure_future(
+                read(stream, aggregate_id, after_version=page[-1].version, limit=PAGE)
+            )
+            try:
+                await asyncio.sleep(0)  # let the request leave before the fold holds the loop
+                self._fold_records(aggregate, page)
+            except BaseException:
+                following.cancel()  # and wait for it: no read outlives the load
+                await asyncio.wait((following,))
+                raise
+            page = await following
+        self._fold_records(aggregate, page)
 
     def _restore(self, aggregate_id: str, version: int, state: JSONObject | None) -> A:
         aggregate: A

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,7 +20,7 @@ from evtsrc import (
     command,
     folds,
 )
-from evtsrc.backends import InMemoryBackend, SnapshotRecord
+from evtsrc.backends import EventRecord, InMemoryBackend, NewEvent, SnapshotRecord
 from evtsrc.cache import LRUCache
 
 from .conformance.model import Counter, Ledger, One
@@ -310,3 +312,68 @@ async def test_a_command_returning_what_its_annotation_does_not_name_is_refused(
     with pytest.raises(TypeError, match="returned Unfolded, which its return annotation does not"):
         await repo.execute("l", Liar.claim)
     assert await repo.history("l") == []
+
+
+class SlowReads(InMemoryBackend):
+    """Reads that wait, as a database's do, and say which of them were cancelled."""
+
+    def __init__(self, *, reads_ahead: bool) -> None:
+        super().__init__()
+        self.reads_ahead = reads_ahead
+        self.reads: list[int] = []  # after_version of each read, in the order they began
+        self.cancelled: list[int] = []
+
+    async def read_aggregate(
+        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        self.reads.append(after_version)
+        try:
+            await asyncio.sleep(0.001)
+        except asyncio.CancelledError:
+            self.cancelled.append(after_version)
+            raise
+        return await super().read_aggregate(
+            stream, aggregate_id, after_version=after_version, limit=limit
+        )
+
+
+@pytest.mark.parametrize("reads_ahead", [True, False])
+async def test_a_long_stream_loads_page_by_page_with_or_without_reading_ahead(
+    reads_ahead: bool,
+) -> None:
+    backend = SlowReads(reads_ahead=reads_ahead)
+    notebooks = Domain(backend, aggregates=[Notebook], cache_size=0).repository(Notebook)
+    texts = [str(i) for i in range(2345)]
+    await notebooks.execute("n", Notebook.anything, [Noted(text=t) for t in texts])
+    backend.reads.clear()
+    loaded = await notebooks.load("n")
+    assert loaded.notes == tuple(texts) and loaded.version == 2345
+    assert backend.reads == [0, 1000, 2000]
+    assert backend.cancelled == []
+
+
+async def test_a_fold_that_fails_while_the_next_page_is_read_cancels_that_read() -> None:
+    backend = SlowReads(reads_ahead=True)
+    domain = Domain(backend, aggregates=[Notebook], cache_size=0)
+    noted = domain.codec.encode(Noted(text="x"))
+    now = datetime.now(UTC)
+    events = [NewEvent(*noted, now)] * 1500
+    events[499] = NewEvent("not.a.notebook.event", {}, now)  # in the first page
+    await backend.append("notebooks", "n", 0, events)
+    with pytest.raises(EventDecodeError, match=r"notebooks/n v500"):
+        await domain.repository(Notebook).load("n")
+    assert backend.reads == [0, 1000] and backend.cancelled == [1000]
+
+
+async def test_argument_shapes_that_bound_once_do_not_let_others_through() -> None:
+    notebooks = Domain(InMemoryBackend(), aggregates=[Notebook]).repository(Notebook)
+    for _ in range(2):
+        await notebooks.execute("n", Notebook.note, "a")
+        await notebooks.execute("n", Notebook.note, text="b")
+        with pytest.raises(TypeError, match=r"Notebook\.note\(\).*missing a required argument"):
+            await notebooks.execute("n", Notebook.note)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match=r"Notebook\.note\(\).*too many positional"):
+            await notebooks.execute("n", Notebook.note, "a", "b")  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match=r"Notebook\.note\(\).*unexpected keyword"):
+            await notebooks.execute("n", Notebook.note, "a", txt="b")  # type: ignore[call-arg]
+    assert (await notebooks.load("n")).notes == ("a", "b", "a", "b")

@@ -197,6 +197,11 @@ class Backend(abc.ABC):
     have their positions and before they commit, so that tests can hold a writer
     open and commit writers out of order. None in production."""
 
+    reads_ahead: bool = True
+    """Whether a load requests an aggregate's next page of events while it folds the
+    page it has, so that waiting on the database overlaps the fold. Backends whose
+    reads never wait (the in-memory one) turn it off."""
+
     @abc.abstractmethod
     async def append(
         self,

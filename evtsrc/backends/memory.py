@@ -77,6 +77,8 @@ def _resolve(future: asyncio.Future[None]) -> None:
 class InMemoryBackend(Backend):
     """Keeps everything in memory, with the same concurrency checks as a database."""
 
+    reads_ahead = False  # a read never waits: nothing to overlap with the fold
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last = 0  # the last position taken

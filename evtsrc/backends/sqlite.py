@@ -309,6 +309,10 @@ class SqliteBackend(Backend):
     another connection's write lock before `sqlite3.OperationalError`.
     """
 
+    # Reading ahead does not pay here: the reader thread builds its rows under the
+    # GIL the fold holds, and a load measured 2-4 % slower with it.
+    reads_ahead = False
+
     def __init__(
         self,
         path: str | os.PathLike[str],
