@@ -3,8 +3,9 @@
 The driver's own limit for evtsrc's design, measured in the same run: a new
 account is read once (one SELECT of its events, none yet), then every command is
 the one statement evtsrc's PostgresBackend sends for an append (version check,
-insert numbered by the transaction id, NOTIFY), expecting the version this
-client remembers. No aggregate, no encoding beyond `json.dumps`, no checks.
+insert numbered by the transaction id), expecting the version this client
+remembers. No aggregate, no encoding beyond `json.dumps`, no checks, and no
+NOTIFY afterwards (evtsrc sends one per append, concurrently with the next).
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ async def s1(dsn: str, sizes: Sizes) -> Measured:
                     [event_type],
                     [json.dumps(data, separators=(",", ":"))],
                     [datetime.now(UTC)],
-                    "evtsrc_events",
                 )
                 assert row is not None and row[0] is not None, "version conflict"
                 version += 1

@@ -25,10 +25,11 @@ HORIZON = f"(pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {SHIFT})"
 def append_sql(events: str) -> str:
     """The one-statement append both backends send, on the events table named `events`.
 
-    One round trip checks the version, inserts the events numbered by this
-    transaction's id and NOTIFYs: $1 stream, $2 aggregate id, $3 expected version,
-    $4 type names, $5 JSON texts, $6 timestamps, $7 channel. Its one row starts with
-    the first new position, NULL when the version check failed.
+    One round trip checks the version and inserts the events numbered by this
+    transaction's id: $1 stream, $2 aggregate id, $3 expected version, $4 type
+    names, $5 JSON texts, $6 timestamps. Its one row holds the first new position,
+    NULL when the version check failed. Listeners are notified after the commit
+    (see `pg_notify`).
     """
     return (
         f"WITH head AS (SELECT coalesce(max(version), 0) AS version FROM {events} "
@@ -39,13 +40,12 @@ def append_sql(events: str) -> str:
         "e.type, e.data, e.ts FROM head, unnest($4::varchar[], $5::jsonb[], "
         "$6::timestamptz[]) WITH ORDINALITY AS e(type, data, ts, n) "
         "WHERE head.version = $3 RETURNING position) "
-        "SELECT (SELECT min(position) FROM inserted), "
-        "(SELECT pg_notify($7, $1) FROM inserted LIMIT 1)::text"
+        "SELECT min(position) FROM inserted"
     )
 
 
 def append_arguments(
-    stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent], channel: str
+    stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
 ) -> tuple[object, ...]:
     """The arguments of `append_sql` for these events."""
     check_count(len(events))
@@ -56,7 +56,6 @@ def append_arguments(
         [e.type for e in events],
         [jsontext.dumps(e.data) for e in events],
         [e.timestamp for e in events],
-        channel,
     )
 
 

@@ -6,8 +6,8 @@ scheme: a position is the writing transaction's id shifted left by 20 bits plus
 the event's index in its append, and readers see only positions below the
 oldest transaction still running (`pg_snapshot_xmin`). Writers never wait for
 each other; a transaction left open anywhere on the server holds readers back
-until it ends. Appends `NOTIFY` the events table's channel, so tailing
-handlers wake within milliseconds.
+until it ends. Once an append has committed, the backend `NOTIFY`s the events
+table's channel, so tailing handlers wake within milliseconds.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .names import NAME_LENGTH, TableNames
 from .pg_connections import HeldConnections, PoolConnection
 from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
 from .pg_listen import PgListener
+from .pg_notify import NOTIFY_SQL, AfterCommitNotifier
 
 _COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
 
@@ -60,6 +61,7 @@ class PostgresBackend(Backend):
         self._dsn = dsn
         self._owns_pool = False
         self._connections = HeldConnections(pool, limit=0)
+        self._notifier = AfterCommitNotifier(self._notify)
         events, snapshots = _quote(self.names.events), _quote(self.names.snapshots)
         bookmarks = _quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
@@ -141,9 +143,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         """Append atomically after `expected_version`: one statement, one round trip."""
         if not events:
             return []
-        arguments = pg_positions.append_arguments(
-            stream, aggregate_id, expected_version, events, self.channel
-        )
+        arguments = pg_positions.append_arguments(stream, aggregate_id, expected_version, events)
         try:
             if self.before_commit is None:
                 first: int | None = (await self._fetch(self._sql_append, *arguments))[0][0]
@@ -159,7 +159,11 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             ) from error
         if first is None:  # the version check failed: nothing was inserted
             raise VersionConflict(stream, aggregate_id, expected_version)
+        self._notifier.announce(stream)
         return numbered(stream, aggregate_id, expected_version, first, events)
+
+    async def _notify(self, streams: list[str]) -> None:
+        await self._fetch(NOTIFY_SQL, self.channel, streams)
 
     async def _append_held_open(
         self, stream: str, aggregate_id: str, arguments: tuple[object, ...]
@@ -320,6 +324,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
 
     async def close(self) -> None:
         """Close the pool if this backend made it (after giving back what it holds)."""
+        await self._notifier.flush()
         await self._connections.release_all()
         if self._owns_pool:
             await self.pool.close()
