@@ -37,7 +37,7 @@ READ = (
     "WHERE stream = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT 1000"
 )
 
-APPEND = append_sql("evtsrc_events")
+APPEND = append_sql("evtsrc_events", notify=False)
 """PostgresBackend's append statement, imported so that the two cannot drift apart."""
 
 

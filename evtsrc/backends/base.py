@@ -48,7 +48,7 @@ class EventRecord(NamedTuple):
     """An event as stored: payload and meta.
 
     A named tuple rather than an attrs class: loads and catch-ups build one per
-    stored event, and a tuple is built four times faster, in the same memory.
+    stored event, and a tuple is built four times faster (for 8 bytes more each).
     """
 
     stream: str

@@ -65,7 +65,7 @@ class PostgresBackend(Backend):
         events, snapshots = _quote(self.names.events), _quote(self.names.snapshots)
         bookmarks = _quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
-        self._sql_append = pg_positions.append_sql(events)
+        self._sql_append = pg_positions.append_sql(events, notify=False)
         # Per stream, so each reads its index in order and stops at the limit (with
         # `stream = any(...)` PostgreSQL would fetch every later event and sort them).
         per_stream = (

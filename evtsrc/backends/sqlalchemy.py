@@ -12,9 +12,8 @@ How each database keeps handlers from skipping events (see docs/concepts/orderin
 * PostgreSQL: a position is the writing transaction's id times 2**20 plus the
   event's index, and readers see only positions below the oldest transaction
   still running: writers never wait for each other, and a long-open
-  transaction holds readers back until it ends. An append is the one
-  autocommitted statement `PostgresBackend` sends, and listeners are notified
-  after it commits.
+  transaction holds readers back until it ends. An append is
+  `PostgresBackend`'s one statement, autocommitted, with the NOTIFY in it.
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ from .base import (
     numbered,
 )
 from .leases import FileLease
-from .pg_notify import NOTIFY_SQL, AfterCommitNotifier
 from .sql_schema import TableNames, Tables
 
 _PG_HORIZON: sa.ColumnElement[int] = sa.literal_column(pg_positions.HORIZON)
@@ -107,8 +105,7 @@ class SqlAlchemyBackend(Backend):
         self.names = tables or TableNames()
         self.tables = self._tables()
         events = engine.dialect.identifier_preparer.format_table(self.tables.events)
-        self._sql_append = pg_positions.append_sql(events)
-        self._notifier = AfterCommitNotifier(self._notify)
+        self._sql_append = pg_positions.append_sql(events, notify=True)
         self._lock_timeout = lock_timeout
         if self.dialect == "sqlite":
             sa_event.listen(engine.sync_engine, "connect", _sqlite_connect)
@@ -228,7 +225,9 @@ class SqlAlchemyBackend(Backend):
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
         """PostgreSQL: the one statement `PostgresBackend` sends, committed on its own."""
-        arguments = pg_positions.append_arguments(stream, aggregate_id, expected_version, events)
+        arguments = pg_positions.append_arguments(
+            stream, aggregate_id, expected_version, events, self.channel
+        )
         first: int | None
         with self._append_errors(stream, aggregate_id, expected_version):
             async with self.engine.connect() as connection:
@@ -244,13 +243,7 @@ class SqlAlchemyBackend(Backend):
                             await self.before_commit(stream, aggregate_id)
         if first is None:  # the version check failed: nothing was inserted
             raise VersionConflict(stream, aggregate_id, expected_version)
-        self._notifier.announce(stream)
         return numbered(stream, aggregate_id, expected_version, first, events)
-
-    async def _notify(self, streams: list[str]) -> None:
-        async with self.engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.exec_driver_sql(NOTIFY_SQL, (self.channel, streams))
 
     @contextmanager
     def _append_errors(
@@ -474,8 +467,7 @@ class SqlAlchemyBackend(Backend):
         return await PgListener.open(self._libpq_url(), self.channel, streams)
 
     async def close(self) -> None:
-        """Dispose of the engine if this backend created it (after the last notifications)."""
-        await self._notifier.flush()
+        """Dispose of the engine if this backend created it."""
         if self._owns_engine:
             await self.engine.dispose()
 
