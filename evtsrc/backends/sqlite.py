@@ -29,7 +29,7 @@ import re
 import sqlite3
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -434,15 +434,7 @@ class SqliteBackend(Backend):
         await self._write(self._create_schema)
 
     def _create_schema(self) -> None:
-        connection = self._writing()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in self._sql.create:
-                connection.execute(statement)
-        except BaseException:
-            connection.rollback()
-            raise
-        connection.commit()
+        self._execute_in_transaction(self._sql.create)
 
     def schema_sql(self) -> str:
         """The DDL `create_schema()` runs, as SQL text (the same as `SqlAlchemyBackend`'s)."""
@@ -453,15 +445,14 @@ class SqliteBackend(Backend):
         await self._write(self._drop_schema)
 
     def _drop_schema(self) -> None:
-        connection = self._writing()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for table in (self._sql.bookmarks, self._sql.events, self._sql.snapshots):
-                connection.execute(f"DROP TABLE IF EXISTS {table}")
-        except BaseException:
-            connection.rollback()
-            raise
-        connection.commit()
+        tables = (self._sql.bookmarks, self._sql.events, self._sql.snapshots)
+        self._execute_in_transaction(f"DROP TABLE IF EXISTS {table}" for table in tables)
+
+    def _execute_in_transaction(self, statements: Iterable[str]) -> None:
+        """Run `statements` in one write transaction: all of them, or none."""
+        with self._begin() as connection:  # sqlite3 commits, or rolls back on an error
+            for statement in statements:
+                connection.execute(statement)
 
     # -- events -----------------------------------------------------------------------------
 
