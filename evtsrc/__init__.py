@@ -13,6 +13,7 @@ from .errors import (
     EvtsrcError,
     HandlerBusy,
     HandlerError,
+    StoreUnavailable,
     UnknownEventType,
     VersionConflict,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "Repository",
     "RetryPolicy",
     "Snapshots",
+    "StoreUnavailable",
     "StoredEvent",
     "TransactionalHandler",
     "UnknownEventType",

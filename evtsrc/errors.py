@@ -72,6 +72,22 @@ class EventEncodeError(EvtsrcError, ValueError):
     """An event or aggregate state could not be encoded as JSON."""
 
 
+class StoreUnavailable(EvtsrcError, ConnectionError):
+    """The store could not be reached, or the connection to it was lost during a call.
+
+    The driver's own exception is the `__cause__`. `outcome_unknown` is true when an
+    append was sent and no answer came back: it may or may not have been stored.
+    Otherwise nothing was written and the call can simply be made again. Re-sending
+    an append whose outcome is unknown with the same expected version is safe: if the
+    first one was stored, the second raises `VersionConflict`. Re-running a whole
+    command is not, since it loads the aggregate afresh.
+    """
+
+    def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown
+
+
 class CorruptStreamError(EvtsrcError):
     """Stored versions of an aggregate are not consecutive from 1."""
 
