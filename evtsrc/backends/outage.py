@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from ..errors import StoreUnavailable
 
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a backend call may wait for a connection, unless the backend is told otherwise."""
+
 
 def unavailable(
     store: str, action: str, error: BaseException, *, outcome_unknown: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
@@ -22,18 +23,26 @@ class PgAdvisoryLease:
     """A lease held as `pg_try_advisory_lock` on a dedicated connection.
 
     The server frees the lock when that connection closes, so a runner that
-    dies (even by SIGKILL) gives the lease up at once.
+    dies (even by SIGKILL) gives the lease up at once. `give_back` must free every
+    lock the session holds (asyncpg's reset does) or close it; `close` is for a
+    connection that failed, whose state is unknown. Each statement takes at most
+    `timeout` seconds.
     """
 
     def __init__(
         self,
         key: int,
         connect: Callable[[], Awaitable[PgConnection]],
-        disconnect: Callable[[PgConnection], Awaitable[None]],
+        give_back: Callable[[PgConnection], Awaitable[None]],
+        close: Callable[[PgConnection], Awaitable[None]],
+        *,
+        timeout: float,
     ) -> None:
         self.key = key
         self._connect = connect
-        self._disconnect = disconnect
+        self._give_back = give_back
+        self._close = close
+        self._timeout = timeout
         self._connection: PgConnection | None = None
 
     async def acquire(self) -> bool:
@@ -42,12 +51,13 @@ class PgAdvisoryLease:
             return True
         connection = await self._connect()
         try:
-            taken = await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.key)
+            async with asyncio.timeout(self._timeout):
+                taken = await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.key)
         except BaseException:
-            await self._disconnect(connection)
+            await self._close(connection)
             raise
         if not taken:
-            await self._disconnect(connection)
+            await self._give_back(connection)
             return False
         self._connection = connection
         return True
@@ -58,19 +68,21 @@ class PgAdvisoryLease:
         if connection is None:
             return False
         try:
-            await connection.fetchval("SELECT 1")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            async with asyncio.timeout(self._timeout):
+                await connection.fetchval("SELECT 1")
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,  # its termination notice came before the socket closed
+        ):
             self._connection = None
+            await self._close(connection)
             return False
         return True
 
     async def release(self) -> None:
-        """Unlock and give the connection back."""
+        """Give the lock and its connection up."""
         connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        try:
-            if not connection.is_closed():
-                await connection.execute("SELECT pg_advisory_unlock($1)", self.key)
-        finally:
-            await self._disconnect(connection)
+        if connection is not None:
+            await self._give_back(connection)

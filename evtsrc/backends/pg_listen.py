@@ -41,8 +41,12 @@ class PgListener:
 
     async def _connect(self) -> None:
         connection = await asyncpg.connect(self._dsn)
+        try:
+            await connection.add_listener(self._channel, self._on_notify)
+        except BaseException:
+            connection.terminate()
+            raise
         connection.add_termination_listener(self._on_terminated)
-        await connection.add_listener(self._channel, self._on_notify)
         self._connection = connection
 
     def _on_notify(self, _: object, __: int, ___: str, stream: object) -> None:
@@ -61,7 +65,7 @@ class PgListener:
             while not self._closed:
                 try:
                     await self._connect()
-                except (OSError, asyncpg.PostgresError) as error:
+                except Exception as error:  # keep trying whatever the driver says
                     log.warning(
                         "reconnecting LISTEN on %r failed (%s); next try in %.2f s",
                         self._channel,

@@ -12,6 +12,7 @@ table's channel, so tailing handlers wake within milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -31,12 +32,33 @@ from .base import (
     numbered,
 )
 from .names import NAME_LENGTH, TableNames
+from .outage import DEFAULT_TIMEOUT, unavailable
 from .pg_connections import HeldConnections, PoolConnection
 from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
 from .pg_listen import PgListener
 from .pg_notify import NOTIFY_SQL, AfterCommitNotifier
 
 _COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
+
+LOST = (
+    OSError,  # refused, reset, timed out (TimeoutError is an OSError)
+    asyncpg.PostgresConnectionError,  # class 08, and a connection closed mid-statement
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.AdminShutdownError,  # pg_terminate_backend, a fast or immediate shutdown
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    # A statement on a connection whose termination notice has arrived and whose
+    # socket has not closed yet: asyncpg refuses it before sending anything.
+    asyncpg.InternalClientError,
+)
+"""asyncpg's errors for a server that cannot be reached or a connection that was lost."""
+
+SENT_AND_LOST = (OSError, asyncpg.ConnectionDoesNotExistError)
+"""Of `LOST`, those that can mean the server applied a statement whose answer was lost.
+
+The others are the server's own word that the statement failed (its transaction rolled
+back) or never started.
+"""
 
 
 def _quote(name: str) -> str:
@@ -51,16 +73,24 @@ class PostgresBackend(Backend):
     `connect()`, the backend keeps the connections its statements used checked out,
     ready for the next statement, and uses at most `max_size - 1` at a time: one is
     always left for code that acquires from `pool` itself.
+
+    No call waits longer than `timeout` seconds for a connection. When the server
+    cannot be reached or a connection is lost, calls raise `StoreUnavailable`.
     """
 
     def __init__(
-        self, pool: asyncpg.Pool, *, tables: TableNames | None = None, dsn: str | None = None
+        self,
+        pool: asyncpg.Pool,
+        *,
+        tables: TableNames | None = None,
+        dsn: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self.pool = pool
         self.names = tables or TableNames()
         self._dsn = dsn
         self._owns_pool = False
-        self._connections = HeldConnections(pool, limit=0)
+        self._connections = HeldConnections(pool, limit=0, timeout=timeout)
         self._notifier = AfterCommitNotifier(self._notify)
         events, snapshots = _quote(self.names.events), _quote(self.names.snapshots)
         bookmarks = _quote(self.names.bookmarks)
@@ -85,13 +115,29 @@ class PostgresBackend(Backend):
 
     @classmethod
     async def connect(
-        cls, dsn: str, *, tables: TableNames | None = None, min_size: int = 2, max_size: int = 10
+        cls,
+        dsn: str,
+        *,
+        tables: TableNames | None = None,
+        min_size: int = 2,
+        max_size: int = 10,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> PostgresBackend:
-        """A backend on a new pool to `dsn`; `close()` closes the pool."""
-        pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, reset=_keep_session
-        )
-        backend = cls(pool, tables=tables, dsn=dsn)
+        """A backend on a new pool to `dsn`; `close()` closes the pool.
+
+        `timeout` bounds each wait for a connection, opening one included.
+        """
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                reset=_keep_session,
+                timeout=timeout,
+            )
+        except LOST as error:
+            raise unavailable("PostgreSQL", "connecting", error) from error
+        backend = cls(pool, tables=tables, dsn=dsn, timeout=timeout)
         backend._owns_pool = True
         backend._connections.limit = max_size - 1
         return backend
@@ -127,15 +173,14 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
 
     async def create_schema(self) -> None:
         """Create the tables and index that do not exist yet."""
-        async with self.pool.acquire() as connection:
-            await connection.execute(self.schema_sql())
+        await self._script("create_schema", self.schema_sql())
 
     async def drop_schema(self) -> None:
         """Drop the tables (and every event in them)."""
-        async with self.pool.acquire() as connection:
-            await connection.execute(
-                f"DROP TABLE IF EXISTS {self._events}, {self._snapshots}, {self._bookmarks}"
-            )
+        await self._script(
+            "drop_schema",
+            f"DROP TABLE IF EXISTS {self._events}, {self._snapshots}, {self._bookmarks}",
+        )
 
     async def append(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
@@ -146,9 +191,16 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         arguments = pg_positions.append_arguments(stream, aggregate_id, expected_version, events)
         try:
             if self.before_commit is None:
-                first: int | None = (await self._fetch(self._sql_append, *arguments))[0][0]
+                first: int | None = (await self._statement(self._sql_append, arguments))[0][0]
             else:
                 first = await self._append_held_open(stream, aggregate_id, arguments)
+        except _Lost as lost:
+            raise unavailable(
+                "PostgreSQL",
+                f"append to {stream}/{aggregate_id}",
+                lost.error,
+                outcome_unknown=lost.sent,
+            ) from lost.error
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name == self.names.version_constraint:
                 raise VersionConflict(stream, aggregate_id, expected_version) from error
@@ -163,35 +215,61 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         return numbered(stream, aggregate_id, expected_version, first, events)
 
     async def _notify(self, streams: list[str]) -> None:
-        await self._fetch(NOTIFY_SQL, self.channel, streams)
+        await self._fetch("notify", NOTIFY_SQL, self.channel, streams)
 
     async def _append_held_open(
         self, stream: str, aggregate_id: str, arguments: tuple[object, ...]
     ) -> int | None:
         """The append in a transaction held open for the `before_commit` hook."""
         assert self.before_commit is not None
-        connection = await self._connections.take()
+        connection = await self._take()
         try:
             async with connection.transaction():
                 first: int | None = await connection.fetchval(self._sql_append, *arguments)
                 if first is not None:
                     await self.before_commit(stream, aggregate_id)
-        except BaseException:
+        except BaseException as error:
             await self._connections.give_back(connection)
+            if isinstance(error, LOST):
+                raise _Lost(error, sent=isinstance(error, SENT_AND_LOST)) from error
             raise
         await self._connections.done(connection)
         return first
 
-    async def _fetch(self, query: str, *arguments: object) -> list[asyncpg.Record]:
-        """The rows of one statement, on a held connection."""
-        connection = await self._connections.take()
+    async def _take(self) -> PoolConnection:
+        """A held connection; `_Lost` (nothing sent) if none can be had in time."""
+        try:
+            return await self._connections.take()
+        except LOST as error:
+            raise _Lost(error, sent=False) from error
+
+    async def _statement(self, query: str, arguments: tuple[object, ...]) -> list[asyncpg.Record]:
+        """The rows of one statement on a held connection; `_Lost` if the connection was."""
+        connection = await self._take()
         try:
             rows: list[asyncpg.Record] = await connection.fetch(query, *arguments)
-        except BaseException:
+        except BaseException as error:
             await self._connections.give_back(connection)
+            if isinstance(error, LOST):
+                raise _Lost(error, sent=isinstance(error, SENT_AND_LOST)) from error
             raise
         await self._connections.done(connection)
         return rows
+
+    async def _script(self, action: str, sql: str) -> None:
+        """Run `sql`, which may hold several statements, on a connection of the pool."""
+        try:
+            async with self.pool.acquire(timeout=self._connections.timeout) as connection:
+                await connection.execute(sql)
+        except LOST as error:
+            raise unavailable("PostgreSQL", action, error) from error
+
+    async def _fetch(self, action: str, query: str, *arguments: object) -> list[asyncpg.Record]:
+        """The rows of one statement; `StoreUnavailable` naming `action` if the store is."""
+        try:
+            return await self._statement(query, arguments)
+        except _Lost as lost:
+            raise unavailable("PostgreSQL", action, lost.error) from lost.error
 
     @property
     def channel(self) -> str:
@@ -211,6 +289,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
     ) -> Sequence[EventRecord]:
         """Events of one aggregate after `after_version`, by version."""
         rows = await self._fetch(
+            "read_aggregate",
             f"SELECT position, version, type, data, timestamp FROM {self._events} "
             "WHERE stream = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4",
             stream,
@@ -231,18 +310,25 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         if not streams:
             return []
         rows = await self._fetch(
-            self._sql_read_streams, list(dict.fromkeys(streams)), after_position, limit
+            "read_streams",
+            self._sql_read_streams,
+            list(dict.fromkeys(streams)),
+            after_position,
+            limit,
         )
         return self._records(rows)
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position a reader of `streams` can see now; 0 if none."""
-        found: int | None = (await self._fetch(self._sql_last_position, list(streams)))[0][0]
+        found: int | None = (
+            await self._fetch("last_position", self._sql_last_position, list(streams))
+        )[0][0]
         return found or 0
 
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
         """The stored snapshot of one aggregate."""
         rows = await self._fetch(
+            "get_snapshot",
             f"SELECT version, key, state FROM {self._snapshots} "
             "WHERE stream = $1 AND aggregate_id = $2",
             stream,
@@ -256,6 +342,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
     async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
         """Store `snapshot` unless a newer one under the same key is stored."""
         await self._fetch(
+            "put_snapshot",
             f"INSERT INTO {self._snapshots} AS s (stream, aggregate_id, version, key, state) "
             "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (stream, aggregate_id) DO UPDATE "
             "SET version = excluded.version, key = excluded.key, state = excluded.state "
@@ -269,12 +356,15 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
 
     async def get_bookmark(self, name: str) -> int:
         """The position stored for `name`; 0 if none."""
-        rows = await self._fetch(f"SELECT position FROM {self._bookmarks} WHERE name = $1", name)
+        rows = await self._fetch(
+            "get_bookmark", f"SELECT position FROM {self._bookmarks} WHERE name = $1", name
+        )
         return rows[0][0] if rows else 0
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
         await self._fetch(
+            "set_bookmark",
             f"INSERT INTO {self._bookmarks} (name, position) VALUES ($1, $2) "
             "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
             name,
@@ -284,28 +374,50 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: an advisory lock on a pooled connection of its own."""
         return PgAdvisoryLease(
-            advisory_key(self.names.events, name), self._lease_connection, self._release
+            advisory_key(self.names.events, name),
+            self._lease_connection,
+            self._give_back_lent,
+            self._discard_lent,
+            timeout=self._connections.timeout,
         )
 
     async def _lease_connection(self) -> PoolConnection:
-        return await self._connections.take()
+        try:
+            return await self._connections.take()
+        except LOST as error:
+            raise unavailable("PostgreSQL", "taking a handler lease", error) from error
 
-    async def _release(self, connection: PgConnection) -> None:
+    async def _give_back_lent(self, connection: PgConnection) -> None:
         assert isinstance(connection, PoolConnectionProxy)
         await self._reset_and_give_back(connection)
 
+    async def _discard_lent(self, connection: PgConnection) -> None:
+        assert isinstance(connection, PoolConnectionProxy)
+        self._connections.discard(connection)
+
     async def _reset_and_give_back(self, connection: PoolConnection) -> None:
-        """Undo the session state code it was lent to left (a full asyncpg reset)."""
+        """Undo the session state code it was lent to left (a full asyncpg reset).
+
+        A connection that cannot be reset in time is closed instead.
+        """
         try:
-            if not connection.is_closed():
+            async with asyncio.timeout(self._connections.timeout):
                 await connection.reset()
-        finally:
+        except (*LOST, asyncpg.InterfaceError, asyncpg.PostgresError):
+            self._connections.discard(connection)
+        except BaseException:
+            self._connections.discard(connection)
+            raise
+        else:
             await self._connections.give_back(connection)
 
     @asynccontextmanager
     async def batch_transaction(self) -> AsyncGenerator[PgBatchTransaction]:
         """A transaction for a handler's batch and its bookmark; commits on success."""
-        connection = await self._connections.take()
+        try:
+            connection = await self._connections.take()
+        except LOST as error:
+            raise unavailable("PostgreSQL", "starting a handler's transaction", error) from error
         try:
             async with connection.transaction():
                 yield PgBatchTransaction(connection, self._bookmarks)
@@ -315,7 +427,10 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A LISTEN connection woken by every commit to `streams`."""
-        return await PgListener.open(self._connect_args(), self.channel, streams)
+        try:
+            return await PgListener.open(self._connect_args(), self.channel, streams)
+        except LOST as error:
+            raise unavailable("PostgreSQL", "listening for appends", error) from error
 
     def _connect_args(self) -> Any:
         if self._dsn is None:
@@ -328,6 +443,15 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         await self._connections.release_all()
         if self._owns_pool:
             await self.pool.close()
+
+
+class _Lost(Exception):
+    """A statement's connection failed: `sent` if the statement may have been applied."""
+
+    def __init__(self, error: BaseException, *, sent: bool) -> None:
+        super().__init__(error)
+        self.error = error
+        self.sent = sent
 
 
 async def _keep_session(connection: object) -> None:

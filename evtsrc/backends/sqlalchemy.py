@@ -428,10 +428,15 @@ class SqlAlchemyBackend(Backend):
         file beside the database on SQLite (in-process only for in-memory SQLite).
         """
         if self.dialect == "postgresql":
+            from .outage import DEFAULT_TIMEOUT
             from .pg_lease import PgAdvisoryLease, advisory_key
 
             return PgAdvisoryLease(
-                advisory_key(self.names.events, name), self._asyncpg_connect, _close_asyncpg
+                advisory_key(self.names.events, name),
+                self._asyncpg_connect,
+                _close_asyncpg,
+                _terminate_asyncpg,
+                timeout=DEFAULT_TIMEOUT,
             )
         if self.dialect in ("mysql", "mariadb"):
             return _NamedLockLease(self.engine, f"evtsrc:{self.names.events}:{name}")
@@ -561,3 +566,7 @@ class _NamedLockLease:
 
 async def _close_asyncpg(connection: Any) -> None:
     await connection.close()
+
+
+async def _terminate_asyncpg(connection: Any) -> None:
+    connection.terminate()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
-from evtsrc import VersionConflict
+from evtsrc import Domain, StoreUnavailable, VersionConflict
 from evtsrc.backends import Backend, NewEvent
 from evtsrc.backends.postgres import PostgresBackend
 from tests.backends import BackendTarget
+from tests.conformance.model import Counter, Ledger, Seen
 
 from .conftest import SQL_TARGETS
 
@@ -63,7 +65,7 @@ async def test_a_failed_statement_gives_its_connection_back(pg: PostgresBackend)
         await pg.append("s", "a", 0, _new())  # the statement ran: its check said no
     assert _checked_out(pg) == held
     with pytest.raises(asyncpg.UndefinedTableError):
-        await pg._fetch("SELECT * FROM no_such_table")
+        await pg._fetch("test", "SELECT * FROM no_such_table")
     assert _checked_out(pg) == held - 1
     assert [r.version for r in await pg.read_aggregate("s", "a")] == [1]
 
@@ -72,7 +74,7 @@ async def test_a_statement_cancelled_midway_leaves_no_busy_connection(
     pg: PostgresBackend,
 ) -> None:
     await pg.append("s", "a", 0, _new())
-    sleeping = asyncio.ensure_future(pg._fetch("SELECT pg_sleep(5)"))
+    sleeping = asyncio.ensure_future(pg._fetch("test", "SELECT pg_sleep(5)"))
     await asyncio.sleep(0.2)
     sleeping.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -114,3 +116,79 @@ async def test_statements_past_the_limit_wait_and_a_cancelled_waiter_loses_nothi
     await asyncio.gather(*(pg.read_aggregate("s", f"a{i}") for i in range(3 * limit)))
     await pg._notifier.flush()
     assert _checked_out(pg) == len(pg._connections._idle) == limit  # every one is back
+
+
+async def _terminate(dsn: str, application_name: str) -> int:
+    """Close every session of `application_name` from the server side."""
+    killer = await asyncpg.connect(dsn)
+    try:
+        rows = await killer.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            application_name,
+        )
+    finally:
+        await killer.close()
+    return len(rows)
+
+
+async def test_connections_lost_again_and_again_are_accounted_for(pg: PostgresBackend) -> None:
+    """Each lost connection is given back: nothing waits forever and no call sees a stale one.
+
+    The handler's lease connection is among those lost in every round.
+    """
+    assert pg._dsn is not None
+    application = f"evtsrc-lost-{uuid.uuid4().hex[:8]}"
+    dsn = f"{pg._dsn}?application_name={application}"
+    backend = await PostgresBackend.connect(dsn, tables=pg.names, max_size=4, timeout=5)
+    domain = Domain(backend, aggregates=[Counter, Ledger])
+    seen = Seen()
+    runner = domain.handler(seen, poll_interval=0.2)
+    await runner.start()
+    counters = domain.repository(Counter)
+    unavailable = 0
+    try:
+        for round_ in range(12):
+            await asyncio.sleep(0.3)  # the runner checks its lease
+            assert await _terminate(pg._dsn, application) > 0
+            await asyncio.sleep(0.3)
+            for attempt in range(3):
+                try:
+                    await asyncio.wait_for(counters.execute(f"c{round_}", Counter.do_one), 10)
+                    break
+                except StoreUnavailable as error:  # a connection lost before it was noticed
+                    assert not error.outcome_unknown or attempt < 2
+                    unavailable += 1
+            else:
+                pytest.fail("three attempts in a row met a lost connection")
+        assert backend._connections.out <= 3  # never more than the limit
+        for round_ in range(12):
+            assert (await asyncio.wait_for(counters.load(f"c{round_}"), 10)).version == 1
+    finally:
+        await asyncio.wait_for(runner.stop(), 10)
+        await asyncio.wait_for(domain.close(), 10)
+    assert backend._connections.out == 0
+    assert unavailable < 12
+
+
+async def test_waiting_for_a_connection_is_bounded(pg: PostgresBackend) -> None:
+    assert pg._dsn is not None
+    backend = await PostgresBackend.connect(pg._dsn, tables=pg.names, max_size=2, timeout=0.5)
+    gate = asyncio.Event()
+
+    async def hold_open(stream: str, aggregate_id: str) -> None:
+        await gate.wait()
+
+    backend.before_commit = hold_open
+    holding = asyncio.ensure_future(backend.append("s", "held", 0, _new()))
+    await asyncio.sleep(0.2)  # the one connection the backend may use is in that transaction
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(StoreUnavailable) as raised:
+        await asyncio.wait_for(backend.append("s", "waiting", 0, _new()), 5)
+    waited = asyncio.get_running_loop().time() - started
+    assert not raised.value.outcome_unknown and isinstance(raised.value.__cause__, TimeoutError)
+    assert "append to s/waiting" in str(raised.value) and 0.4 < waited < 2
+    gate.set()
+    assert len(await holding) == 1
+    backend.before_commit = None
+    assert [r.aggregate_id for r in await backend.read_streams(["s"])] == ["held"]
+    await asyncio.wait_for(backend.close(), 10)
