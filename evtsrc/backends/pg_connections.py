@@ -63,13 +63,13 @@ class HeldConnections:
 
     async def take(self) -> PoolConnection:
         """A live idle connection, a new one from the pool, or the next one given back."""
+        while self._idle:
+            connection = self._idle.pop()
+            if usable(connection):
+                return connection
+            self._gone()  # it closed while idle: the pool has it back
         async with asyncio.timeout(self.timeout):
             while True:
-                while self._idle:
-                    connection = self._idle.pop()
-                    if usable(connection):
-                        return connection
-                    self._gone()  # it closed while idle: the pool has it back
                 if not self.limit or self._out < self.limit:
                     return await self._acquire()
                 handed = await self._wait()
