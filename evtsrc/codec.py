@@ -324,14 +324,17 @@ def decode_record(codec: Codec, record: EventRecord) -> Event:
 
 
 def in_record(error: EventDecodeError, record: EventRecord) -> EventDecodeError:
-    """`error` again, naming the stored record it is about."""
-    return type(error)(
+    """`error` again, naming the stored record it is about, with the same `__cause__`."""
+    named = type(error)(
         str(error),
         stream=record.stream,
         aggregate_id=record.aggregate_id,
         version=record.version,
         type_name=record.type,
+        position=record.position,
     )
+    named.__cause__ = error.__cause__
+    return named
 
 
 def meta_of(record: EventRecord) -> EventMeta:
