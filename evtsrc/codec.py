@@ -15,7 +15,7 @@ import cattrs
 from cattrs.preconf.json import make_converter
 from cattrs.v import format_exception
 
-from .backends.base import EventRecord
+from .backends.base import EventRecord, UndecodablePayload
 from .errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
 from .events import Event, EventMeta, event_type_name
 from .jsontypes import JSONObject
@@ -256,6 +256,11 @@ class Codec:
                 f"stored event type {type_name!r} is not registered in this domain",
                 type_name=type_name,
             )
+        if isinstance(data, UndecodablePayload):
+            raise EventDecodeError(
+                f"stored {type_name} payload cannot be parsed: {_describe(data.error)}",
+                type_name=type_name,
+            ) from data.error
         if not isinstance(data, dict):
             raise EventDecodeError(
                 f"stored {type_name} payload is {type(data).__name__}, not a JSON object",
@@ -324,14 +329,17 @@ def decode_record(codec: Codec, record: EventRecord) -> Event:
 
 
 def in_record(error: EventDecodeError, record: EventRecord) -> EventDecodeError:
-    """`error` again, naming the stored record it is about."""
-    return type(error)(
+    """`error` again, naming the stored record it is about, with the same `__cause__`."""
+    named = type(error)(
         str(error),
         stream=record.stream,
         aggregate_id=record.aggregate_id,
         version=record.version,
         type_name=record.type,
+        position=record.position,
     )
+    named.__cause__ = error.__cause__
+    return named
 
 
 def meta_of(record: EventRecord) -> EventMeta:

@@ -45,7 +45,12 @@ class DefinitionError(EvtsrcError, TypeError):
 
 
 class EventDecodeError(EvtsrcError):
-    """A stored event could not be turned back into its event class."""
+    """A stored event could not be turned back into its event class.
+
+    Raised about a stored record, it names the record's stream, aggregate id,
+    version, type name and global `position` (0 when not about one record, such
+    as a snapshot). A payload that is not JSON has the parser's error as `__cause__`.
+    """
 
     def __init__(
         self,
@@ -55,13 +60,16 @@ class EventDecodeError(EvtsrcError):
         aggregate_id: str = "",
         version: int = 0,
         type_name: str = "",
+        position: int = 0,
     ) -> None:
-        where = f" ({stream}/{aggregate_id} v{version})" if stream else ""
+        at = f", position {position}" if position else ""
+        where = f" ({stream}/{aggregate_id} v{version}{at})" if stream else ""
         super().__init__(f"{message}{where}")
         self.stream = stream
         self.aggregate_id = aggregate_id
         self.version = version
         self.type_name = type_name
+        self.position = position
 
 
 class UnknownEventType(EventDecodeError):

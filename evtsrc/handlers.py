@@ -75,7 +75,9 @@ class EventHandler:
     async def on_error(self, error: Exception, event: Event | None, meta: EventMeta) -> None:
         """Called, with `continue_on_error`, for an event that failed; then the handler goes on.
 
-        `event` is None when the stored event could not be decoded. Logs by default.
+        `event` is None when the stored event could not be decoded (its payload does
+        not fit its class, or does not parse): `error` is then the `EventDecodeError`
+        naming it. Logs by default.
         """
         log.error(
             "handler %s: %s at position %d failed: %r",

@@ -283,6 +283,7 @@ class Repository(Generic[A]):
                 aggregate_id=record.aggregate_id,
                 version=record.version,
                 type_name=record.type,
+                position=record.position,
             )
         self._folds[event_cls] = fold
         return fold

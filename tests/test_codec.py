@@ -12,7 +12,8 @@ import attrs
 import pytest
 
 from evtsrc import Event, EventDecodeError, EventEncodeError, UnknownEventType
-from evtsrc.codec import Codec, default_converter
+from evtsrc.backends import EventRecord, UndecodablePayload
+from evtsrc.codec import Codec, decode_record, default_converter
 
 
 class Size(enum.IntEnum):
@@ -100,6 +101,18 @@ def test_unknown_types_and_bad_payloads_are_named(codec: Codec) -> None:
         codec.decode("shop.order-placed", dict(data, total="ten"))
     with pytest.raises(EventDecodeError, match=r"\$\.size"):
         codec.decode("shop.order-placed", dict(data, size=2))
+
+
+def test_a_payload_the_backend_could_not_parse_is_refused_with_its_error(codec: Codec) -> None:
+    error = ValueError("Expecting value")
+    with pytest.raises(EventDecodeError, match="Line payload cannot be parsed") as raised:
+        codec.decode("Line", UndecodablePayload("{oops", error))
+    assert raised.value.__cause__ is error and raised.value.type_name == "Line"
+    record = EventRecord("s", "a", 3, 17, datetime.now(UTC), "Line", UndecodablePayload("", error))
+    with pytest.raises(EventDecodeError) as named:
+        decode_record(codec, record)
+    assert (named.value.stream, named.value.version, named.value.position) == ("s", 3, 17)
+    assert "(s/a v3, position 17)" in str(named.value) and named.value.__cause__ is error
 
 
 @pytest.mark.parametrize(

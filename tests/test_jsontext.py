@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evtsrc.backends.jsontext import dumps, loads, loads_documents
+from evtsrc.backends import UndecodablePayload
+from evtsrc.backends.jsontext import dumps, load_payload, loads, loads_documents
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -46,3 +47,18 @@ def test_loads_documents_reads_each_document(values: list[dict[str, object]]) ->
 def test_loads_documents_shares_keys_between_documents() -> None:
     first, second = loads_documents(['{"amount":1}', '{"amount":2}'])
     assert next(iter(first)) is next(iter(second))
+
+
+@pytest.mark.parametrize("text", ['{"a": 1', '{"a": "\\x41"}', "[" * 5000 + "]" * 5000])
+def test_load_payload_keeps_what_does_not_parse_with_its_error(text: str) -> None:
+    found = load_payload(text)
+    assert isinstance(found, UndecodablePayload) and found.stored == text
+    assert isinstance(found.error, (json.JSONDecodeError, RecursionError))
+    assert load_payload('{"a": 1}') == {"a": 1}
+
+
+def test_loads_documents_parses_each_alone_when_one_fails() -> None:
+    deep = "[" * 5000 + "]" * 5000  # valid JSON (PostgreSQL and SQLite accept it); too deep here
+    first, bad, last = loads_documents(['{"n":1}', deep, '{"n":2}'])
+    assert (first, last) == ({"n": 1}, {"n": 2})
+    assert isinstance(bad, UndecodablePayload) and isinstance(bad.error, RecursionError)

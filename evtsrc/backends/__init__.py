@@ -12,6 +12,7 @@ from .base import (
     NewEvent,
     PollingListener,
     SnapshotRecord,
+    UndecodablePayload,
 )
 from .memory import InMemoryBackend, InMemoryBookmarks
 from .names import TableNames
@@ -29,4 +30,5 @@ __all__ = [
     "SnapshotRecord",
     "SqliteBackend",
     "TableNames",
+    "UndecodablePayload",
 ]

@@ -44,11 +44,28 @@ class NewEvent:
     timestamp: datetime
 
 
+@attrs.frozen(slots=True)
+class UndecodablePayload:
+    """A stored payload the backend could not parse: the stored value and the error.
+
+    A backend never raises a parse error while reading a page of events: it puts
+    this in the record's `data` instead, and decoding that record raises
+    `EventDecodeError` naming it (`error` is its `__cause__`). So a repository
+    reports which event is unreadable, and a handler gets the events before it
+    and then stops at it, or reports it to `on_error`.
+    """
+
+    stored: object
+    error: Exception
+
+
 class EventRecord(NamedTuple):
     """An event as stored: payload and meta.
 
-    A named tuple rather than an attrs class: loads and catch-ups build one per
-    stored event, and a tuple is built four times faster (for 8 bytes more each).
+    `data` is the JSON object stored, or an `UndecodablePayload` for one that
+    could not be parsed. A named tuple rather than an attrs class: loads and
+    catch-ups build one per stored event, and a tuple is built four times faster
+    (for 8 bytes more each).
     """
 
     stream: str
@@ -57,7 +74,7 @@ class EventRecord(NamedTuple):
     position: int
     timestamp: datetime
     type: str
-    data: JSONObject
+    data: JSONObject | UndecodablePayload
 
 
 def numbered(

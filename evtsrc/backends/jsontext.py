@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import cast
 
 from ..jsontypes import JSONObject
+from .base import UndecodablePayload
 
 # The C scanner a decoder makes for itself (typeshed does not describe the attribute).
 _scan: Callable[[str, int], tuple[object, int]] = vars(json.JSONDecoder())["scan_once"]
@@ -33,16 +34,34 @@ def loads(text: str) -> JSONObject:
     return cast(JSONObject, value)
 
 
-def loads_documents(texts: list[str]) -> list[JSONObject]:
+def load_payload(text: str) -> JSONObject | UndecodablePayload:
+    """The JSON object in `text`, or an `UndecodablePayload` when it cannot be parsed.
+
+    For stored event payloads: a corrupt row must be reported as that event, not
+    fail the read of its whole page.
+    """
+    try:
+        return loads(text)
+    except (ValueError, RecursionError, TypeError) as error:  # TypeError: not text at all
+        return UndecodablePayload(text, error)
+
+
+def loads_documents(texts: list[str]) -> list[JSONObject | UndecodablePayload]:
     """The JSON objects in `texts`, each one whole document as a database validated it.
 
     One parse of all of them, which is twice as fast for small payloads and shares
     their keys. Only for text a server checked to be a single JSON value each (such
     as PostgreSQL's jsonb): joining unchecked fragments could parse as other values.
+    A server's JSON can still be more than Python parses (nested deeper than its
+    recursion limit): then each text is parsed alone, and those that fail become
+    `UndecodablePayload`s.
     """
     if not texts:
         return []
-    found: list[JSONObject] = json.loads("[" + ",".join(texts) + "]")
-    if len(found) != len(texts):  # cannot happen for validated documents; be sure
-        return [loads(text) for text in texts]
+    try:
+        found: list[JSONObject | UndecodablePayload] = json.loads("[" + ",".join(texts) + "]")
+    except (ValueError, RecursionError):
+        found = []
+    if len(found) != len(texts):  # a text did not parse, or was not one document
+        return [load_payload(text) for text in texts]
     return found

@@ -272,5 +272,5 @@ def _record(node: dict[str, Any]) -> EventRecord:
         node["position"],
         stamp,
         node["type"],
-        jsontext.loads(node["data"]),
+        jsontext.load_payload(node["data"]),
     )

@@ -281,12 +281,31 @@ class SqlAlchemyBackend(Backend):
         """The PostgreSQL NOTIFY channel appends announce themselves on."""
         return self.names.events
 
+    def _events(self) -> sa.Select[Any]:
+        """Every column of the events table, with the payload as its JSON text.
+
+        The backend parses payloads itself (`_rows`), whatever `json_deserializer`
+        the engine has: one that does not parse must fail its own event, not the read.
+        """
+        table = self.tables.events
+        text = (
+            sa.cast(table.c.data, sa.Text)  # asyncpg would decode jsonb itself
+            if self.dialect == "postgresql"
+            else sa.type_coerce(table.c.data, sa.Text)  # the column's text as it is
+        )
+        return sa.select(*(c for c in table.c if c.name != "data"), text.label("data"))
+
     def _rows(self, result: sa.CursorResult[Any]) -> list[EventRecord]:
+        rows = result.all()
+        texts = [r.data for r in rows]
+        payloads = (
+            jsontext.loads_documents(texts)  # jsonb: server-validated
+            if self.dialect == "postgresql"
+            else [jsontext.load_payload(text) for text in texts]
+        )
         return [
-            EventRecord(
-                r.stream, r.aggregate_id, r.version, r.position, r.timestamp, r.type, r.data
-            )
-            for r in result
+            EventRecord(r.stream, r.aggregate_id, r.version, r.position, r.timestamp, r.type, data)
+            for r, data in zip(rows, payloads, strict=True)
         ]
 
     async def read_aggregate(
@@ -295,7 +314,7 @@ class SqlAlchemyBackend(Backend):
         """Events of one aggregate after `after_version`, by version."""
         table = self.tables.events
         query = (
-            sa.select(table)
+            self._events()
             .where(
                 table.c.stream == stream,
                 table.c.aggregate_id == aggregate_id,
@@ -324,7 +343,7 @@ class SqlAlchemyBackend(Backend):
         # One ordered, limited read per stream, merged: each stops early in its index,
         # where `stream IN (...)` would fetch every later event of them all and sort.
         parts = [
-            sa.select(table)
+            self._events()
             .where(table.c.position > after_position, *self._visible(stream))
             .order_by(table.c.position)
             .limit(limit)

@@ -38,7 +38,15 @@ from typing import Any, Literal, TypeVar
 from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
 from ..jsontypes import JSONObject
 from . import jsontext
-from .base import Backend, EventRecord, Lease, NewEvent, SnapshotRecord, numbered
+from .base import (
+    Backend,
+    EventRecord,
+    Lease,
+    NewEvent,
+    SnapshotRecord,
+    UndecodablePayload,
+    numbered,
+)
 from .leases import FileLease
 from .names import NAME_LENGTH, TableNames
 
@@ -81,17 +89,17 @@ def _timestamp_in(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _payloads(rows: list[Any]) -> list[JSONObject]:
+def _payloads(rows: list[Any]) -> list[JSONObject | UndecodablePayload]:
     """The JSON payloads of rows ending (data, json_valid(data)).
 
     When SQLite vouches that every text is one JSON value, they are parsed in one go
-    (twice as fast, and sharing keys); otherwise each alone, so a bad one fails as
-    itself.
+    (twice as fast, and sharing keys); otherwise each alone, so that a bad one
+    becomes an `UndecodablePayload` of its own.
     """
     texts: list[str] = [row[-2] for row in rows]
     if all(row[-1] for row in rows):
         return jsontext.loads_documents(texts)
-    return [jsontext.loads(text) for text in texts]
+    return [jsontext.load_payload(text) for text in texts]
 
 
 _Job = tuple[

@@ -1,0 +1,149 @@
+"""Writing stored payloads past the library, to see how reads deal with corrupt rows.
+
+The one place that knows how each backend keeps its rows: tests append an event
+through the backend, then overwrite its payload here with raw SQL, a raw Mongo
+update, raw Cypher or the in-memory backend's internals.
+"""
+
+from __future__ import annotations
+
+import json
+
+from evtsrc.backends import Backend, InMemoryBackend, SqliteBackend
+
+NOT_JSON = '{"version": 1'
+"""Payload text that is not JSON at all."""
+BAD_ESCAPE = '{"version": "\\x41"}'
+"""Not JSON (no such escape), though MariaDB's JSON check lets it pass."""
+DEEP = "[" * 3000 + "]" * 3000
+"""JSON nested deeper than Python's parser goes (SQLite and PostgreSQL accept it)."""
+NOT_AN_OBJECT = "[1]"
+"""Payload text that is JSON, but not the object every event payload is."""
+
+
+def _kind(backend: Backend) -> str:
+    name = type(backend).__name__
+    if name == "SqlAlchemyBackend":
+        return f"sqlalchemy-{backend.dialect}"  # type: ignore[attr-defined]
+    return name
+
+
+def holds_text(backend: Backend) -> bool:
+    """Whether `backend` stores payloads as JSON text (the others store the values)."""
+    return _kind(backend) not in ("InMemoryBackend", "MongoBackend")
+
+
+def takes(backend: Backend, text: str) -> bool:
+    """Whether the database stores `text` (its JSON checks refuse some)."""
+    kind = _kind(backend)
+    if text == DEEP:  # MariaDB nests at most 32 deep; as a value it means nothing
+        return holds_text(backend) and kind not in ("sqlalchemy-mysql", "sqlalchemy-mariadb")
+    if text in (NOT_JSON, BAD_ESCAPE) and kind in ("PostgresBackend", "sqlalchemy-postgresql"):
+        return False
+    return not (text == NOT_JSON and kind in ("sqlalchemy-mysql", "sqlalchemy-mariadb"))
+
+
+def undecodable(backend: Backend) -> str:
+    """The worst payload text `backend` holds: one Python cannot parse where it can."""
+    return next(text for text in (NOT_JSON, BAD_ESCAPE, DEEP) if takes(backend, text))
+
+
+async def plant_raw_payload(
+    backend: Backend, stream: str, aggregate_id: str, version: int, text: str
+) -> None:
+    """Overwrite the stored payload of one event with `text`, exactly as given.
+
+    Backends that store JSON text get `text`; the in-memory backend and MongoDB,
+    which store values, get the value `text` stands for, or the string itself
+    when it is not JSON.
+    """
+    if isinstance(backend, InMemoryBackend):
+        _plant_in_memory(backend, stream, aggregate_id, version, _value(text))
+    elif isinstance(backend, SqliteBackend):
+        import sqlite3
+
+        with sqlite3.connect(backend.path) as connection:
+            changed = connection.execute(
+                f'UPDATE "{backend.names.events}" SET data = ? '
+                "WHERE stream = ? AND aggregate_id = ? AND version = ?",
+                (text, stream, aggregate_id, version),
+            ).rowcount
+        connection.close()
+        assert changed == 1
+    else:
+        await _plant_by_driver(backend, stream, aggregate_id, version, text)
+
+
+def _value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _plant_in_memory(
+    backend: InMemoryBackend, stream: str, aggregate_id: str, version: int, value: object
+) -> None:
+    history = backend._by_aggregate[(stream, aggregate_id)]
+    old = history[version - 1]
+    new = old._replace(data=value)
+    history[version - 1] = new
+    in_stream = backend._by_stream[stream]
+    in_stream[in_stream.index(old)] = new
+
+
+async def _plant_by_driver(
+    backend: Backend, stream: str, aggregate_id: str, version: int, text: str
+) -> None:
+    kind = type(backend).__name__
+    where = {"stream": stream, "aggregate_id": aggregate_id, "version": version}
+    if kind == "SqlAlchemyBackend":
+        import sqlalchemy as sa
+
+        from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
+
+        assert isinstance(backend, SqlAlchemyBackend)
+        table = backend.engine.dialect.identifier_preparer.format_table(backend.tables.events)
+        value = "CAST(:data AS jsonb)" if backend.dialect == "postgresql" else ":data"
+        async with backend.engine.begin() as connection:
+            result = await connection.execute(
+                sa.text(
+                    f"UPDATE {table} SET data = {value} "
+                    "WHERE stream = :stream AND aggregate_id = :aggregate_id AND version = :version"
+                ),
+                {**where, "data": text},
+            )
+        assert result.rowcount == 1
+    elif kind == "PostgresBackend":
+        from evtsrc.backends.postgres import PostgresBackend
+
+        assert isinstance(backend, PostgresBackend)
+        async with backend.pool.acquire() as connection:
+            status = await connection.execute(
+                f'UPDATE "{backend.names.events}" SET data = $1::jsonb '
+                "WHERE stream = $2 AND aggregate_id = $3 AND version = $4",
+                text,
+                stream,
+                aggregate_id,
+                version,
+            )
+        assert status == "UPDATE 1"
+    elif kind == "MongoBackend":
+        from evtsrc.backends.mongo import MongoBackend
+
+        assert isinstance(backend, MongoBackend)
+        result = await backend.events.update_one(where, {"$set": {"data": _value(text)}})
+        assert result.modified_count == 1
+    elif kind == "Neo4jBackend":
+        from evtsrc.backends.neo4j import Neo4jBackend
+
+        assert isinstance(backend, Neo4jBackend)
+        records, _, _ = await backend.driver.execute_query(
+            f"MATCH (e:`{backend.names.events}` {{stream: $stream, "
+            "aggregate_id: $aggregate_id, version: $version}) SET e.data = $data RETURN e",
+            {**where, "data": text},
+            database_=backend.database,
+        )
+        assert len(records) == 1
+    else:
+        raise NotImplementedError(f"no raw access to {kind} in tests/conformance/raw.py")

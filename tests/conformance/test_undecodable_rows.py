@@ -1,0 +1,142 @@
+"""A stored payload that cannot be decoded is reported as that event, never as a bare error.
+
+Each backend holds the worst payload it can (`raw.undecodable`): text Python cannot
+parse, as far as the database's own JSON checks let it in (a plain string on the
+backends that store values); the load test also tries JSON that is not an object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from evtsrc import Domain, Event, EventDecodeError, EventMeta, HandlerError
+from evtsrc.backends import Backend
+
+from .model import Counter, Seen
+from .raw import (
+    BAD_ESCAPE,
+    DEEP,
+    NOT_AN_OBJECT,
+    NOT_JSON,
+    holds_text,
+    plant_raw_payload,
+    takes,
+    undecodable,
+)
+
+
+class Reported(Seen, name="reported"):
+    """Seen, keeping what `on_error` was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reported: list[tuple[Exception, Event | None, EventMeta]] = []
+
+    async def on_error(self, error: Exception, event: Event | None, meta: EventMeta) -> None:
+        self.reported.append((error, event, meta))
+
+
+def _check_names_its_place(
+    error: EventDecodeError, backend: Backend, text: str, version: int, position: int
+) -> None:
+    assert (error.stream, error.aggregate_id, error.version) == ("counters", "b", version)
+    assert (error.type_name, error.position) == ("two", position)
+    assert f"counters/b v{version}" in str(error) and f"position {position}" in str(error)
+    if holds_text(backend) and text in (NOT_JSON, BAD_ESCAPE):
+        assert isinstance(error.__cause__, json.JSONDecodeError)
+    elif holds_text(backend) and text == DEEP:
+        assert isinstance(error.__cause__, RecursionError)
+
+
+async def _store(domain: Domain) -> list[int]:
+    """Four events, the third (b v2, a `two`) unreadable; their positions."""
+    counters = domain.repository(Counter)
+    await counters.execute("a", Counter.do_one)
+    await counters.execute("b", Counter.do_one)
+    await counters.execute("b", Counter.do_two)
+    await counters.execute("a", Counter.do_one)
+    positions = [record.position for record in await domain.backend.read_streams(["counters"])]
+    await plant_raw_payload(domain.backend, "counters", "b", 2, undecodable(domain.backend))
+    return positions
+
+
+@pytest.mark.parametrize("kind", ["worst", "deep", "array", "string"])
+async def test_load_and_history_name_an_undecodable_payload(
+    domain: Domain, backend: Backend, kind: str
+) -> None:
+    texts = {"worst": undecodable(backend), "deep": DEEP, "array": NOT_AN_OBJECT, "string": '"x"'}
+    text = texts[kind]
+    if not takes(backend, text):
+        pytest.skip("the database refuses to store this payload")
+    counters = domain.repository(Counter)
+    await counters.execute("b", Counter.do_one)
+    await counters.execute("b", Counter.do_two)
+    await counters.execute("b", Counter.do_three)
+    position = (await backend.read_aggregate("counters", "b"))[1].position
+    await plant_raw_payload(backend, "counters", "b", 2, text)
+    counters = Domain(backend, aggregates=[Counter], cache_size=0).repository(Counter)  # no cache
+    with pytest.raises(EventDecodeError) as loading:
+        await counters.load("b")
+    _check_names_its_place(loading.value, backend, text, 2, position)
+    with pytest.raises(EventDecodeError) as listing:
+        await counters.history("b")
+    _check_names_its_place(listing.value, backend, text, 2, position)
+
+
+async def test_a_handler_stops_at_an_undecodable_payload_after_the_good_ones(
+    domain: Domain, backend: Backend
+) -> None:
+    positions = await _store(domain)
+    runner = domain.handler(Seen())
+    with pytest.raises(HandlerError) as raised:
+        await runner.run_once()
+    assert (raised.value.position, raised.value.type_name) == (positions[2], "two")
+    cause = raised.value.__cause__
+    assert isinstance(cause, EventDecodeError)
+    _check_names_its_place(cause, backend, undecodable(backend), 2, positions[2])
+    assert [row[2] for row in runner.handler.log] == positions[:2]
+    assert await backend.get_bookmark("seen") == positions[1]
+
+
+async def test_continue_on_error_reports_an_undecodable_payload_and_goes_on(
+    domain: Domain, backend: Backend
+) -> None:
+    positions = await _store(domain)
+    runner = domain.handler(Reported(), continue_on_error=True)
+    assert await runner.run_once() == 3
+    assert [row[2] for row in runner.handler.log] == [positions[0], positions[1], positions[3]]
+    [(error, event, meta)] = runner.handler.reported
+    assert isinstance(error, EventDecodeError) and event is None
+    assert (meta.aggregate_id, meta.version, meta.position) == ("b", 2, positions[2])
+    _check_names_its_place(error, backend, undecodable(backend), 2, positions[2])
+    assert await backend.get_bookmark("reported") == positions[3]
+
+
+async def test_a_started_handler_backs_off_on_an_undecodable_payload(
+    domain: Domain, backend: Backend
+) -> None:
+    positions = await _store(domain)
+    runner = domain.handler(Seen(), poll_interval=0.01)
+    await runner.start()
+    try:
+        async with asyncio.timeout(10):
+            while runner.handler.batches.count(("before", 2)) < 2:  # failed twice
+                await asyncio.sleep(0.01)
+        error = runner.last_error
+        assert isinstance(error, HandlerError) and error.position == positions[2]
+        assert [row[2] for row in runner.handler.log] == positions[:2]
+        await asyncio.sleep(0.3)
+        # Retried after 0.02, 0.04, 0.08, ... seconds, not in a tight loop.
+        assert len(runner.handler.batches) < 20
+        await plant_raw_payload(backend, "counters", "b", 2, "{}")  # repaired: it goes on
+        async with asyncio.timeout(10):
+            while len(runner.handler.log) < 4:
+                await asyncio.sleep(0.01)
+        assert runner.running
+    finally:
+        await runner.stop()
+    assert [row[2] for row in runner.handler.log] == positions
+    assert await backend.get_bookmark("seen") == positions[3]
