@@ -63,27 +63,26 @@ async def _store(domain: Domain) -> list[int]:
     return positions
 
 
-@pytest.mark.parametrize("kind", ["worst", "deep", "array", "string"])
 async def test_load_and_history_name_an_undecodable_payload(
-    domain: Domain, backend: Backend, kind: str
+    domain: Domain, backend: Backend
 ) -> None:
-    texts = {"worst": undecodable(backend), "deep": DEEP, "array": NOT_AN_OBJECT, "string": '"x"'}
-    text = texts[kind]
-    if not takes(backend, text):
-        pytest.skip("the database refuses to store this payload")
+    """Each bad payload the database lets in, in turn, in place of one good event."""
+    texts = [t for t in (undecodable(backend), DEEP, NOT_AN_OBJECT, '"x"') if takes(backend, t)]
+    assert len(texts) >= 3
     counters = domain.repository(Counter)
     await counters.execute("b", Counter.do_one)
     await counters.execute("b", Counter.do_two)
     await counters.execute("b", Counter.do_three)
     position = (await backend.read_aggregate("counters", "b"))[1].position
-    await plant_raw_payload(backend, "counters", "b", 2, text)
-    counters = Domain(backend, aggregates=[Counter], cache_size=0).repository(Counter)  # no cache
-    with pytest.raises(EventDecodeError) as loading:
-        await counters.load("b")
-    _check_names_its_place(loading.value, backend, text, 2, position)
-    with pytest.raises(EventDecodeError) as listing:
-        await counters.history("b")
-    _check_names_its_place(listing.value, backend, text, 2, position)
+    for text in texts:
+        await plant_raw_payload(backend, "counters", "b", 2, text)
+        counters = Domain(backend, aggregates=[Counter], cache_size=0).repository(Counter)
+        with pytest.raises(EventDecodeError) as loading:
+            await counters.load("b")
+        _check_names_its_place(loading.value, backend, text, 2, position)
+        with pytest.raises(EventDecodeError) as listing:
+            await counters.history("b")
+        _check_names_its_place(listing.value, backend, text, 2, position)
 
 
 async def test_a_handler_stops_at_an_undecodable_payload_after_the_good_ones(
