@@ -96,17 +96,20 @@ class Neo4jBackend(Backend):
         labels: TableNames | None = None,
         connection_acquisition_timeout: float = 10.0,
         connection_timeout: float = 10.0,
+        max_transaction_retry_time: float = 30.0,
     ) -> Neo4jBackend:
         """A backend on a new driver for `uri`; `close()` closes the driver.
 
         `connection_acquisition_timeout` bounds the wait for a pooled connection
-        (the driver's default is 60 s) and `connection_timeout` a new one (30 s).
+        (the driver's default is 60 s), `connection_timeout` a new one (30 s) and
+        `max_transaction_retry_time` how long a write is retried through an outage.
         """
         driver = AsyncGraphDatabase.driver(  # pyright: ignore[reportUnknownMemberType]
             uri,
             auth=auth,
             connection_acquisition_timeout=connection_acquisition_timeout,
             connection_timeout=connection_timeout,
+            max_transaction_retry_time=max_transaction_retry_time,
         )
         return cls(driver, database=database, labels=labels, owns_driver=True)
 
