@@ -25,18 +25,26 @@ from datetime import datetime
 from typing import Any, cast
 
 import attrs
+import pymongo
 from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+)
 
 from ..errors import EventEncodeError, VersionConflict
 from ..jsontypes import JSONObject
 from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord, numbered
 from .names import TableNames
+from .outage import Outage, causes
 
 log = logging.getLogger("evtsrc.backends.mongo")
 
@@ -47,8 +55,44 @@ WINDOW = 1000
 MAX_BACKOFF = 10.0
 
 
+def _after_connection_failure(error: BaseException) -> bool:
+    """A timeout error pymongo raised because the store stayed unreachable.
+
+    `with_transaction` under `pymongo.timeout` ends its retries with an
+    `ExecutionTimeout` raised from the last (network) error.
+    """
+    return isinstance(error, PyMongoError) and any(
+        isinstance(cause, ConnectionFailure) for cause in causes(error)
+    )
+
+
+def _commit_answer_lost(error: BaseException) -> bool:
+    """Whether a failed transaction's commit was sent and its answer lost."""
+    return any(
+        isinstance(cause, PyMongoError) and cause.has_error_label("UnknownTransactionCommitResult")
+        for cause in causes(error)
+    )
+
+
+OUTAGE = Outage(
+    "MongoDB",
+    # ServerSelectionTimeoutError, AutoReconnect, NetworkTimeout (AutoReconnect) and
+    # WaitQueueTimeoutError are all ConnectionFailure.
+    (ConnectionFailure,),
+    also=_after_connection_failure,
+    answer_lost=_commit_answer_lost,
+)
+"""pymongo's outage errors: a transaction's outcome is unknown only when its commit's was."""
+
+
 class MongoBackend(Backend):
-    """A `Backend` on a MongoDB database (collections named from `TableNames`)."""
+    """A `Backend` on a MongoDB database (collections named from `TableNames`).
+
+    An unreachable server or a lost connection raises `StoreUnavailable`.
+    `transaction_timeout` bounds an append, retries of its transaction included
+    (pymongo's own limit is 120 s); `connect()` also bounds the wait for a server
+    (`serverSelectionTimeoutMS`) and for a pooled connection (`waitQueueTimeoutMS`).
+    """
 
     def __init__(
         self,
@@ -57,6 +101,7 @@ class MongoBackend(Backend):
         *,
         collections: TableNames | None = None,
         owns_client: bool = False,
+        transaction_timeout: float = 30.0,
     ) -> None:
         self.client = client
         self.names = collections or TableNames()
@@ -66,38 +111,67 @@ class MongoBackend(Backend):
         self.bookmarks: AsyncCollection[Document] = self.database[self.names.bookmarks]
         self.counters: AsyncCollection[Document] = self.database[f"{self.names.prefix}counters"]
         self._owns_client = owns_client
+        self.transaction_timeout = transaction_timeout
+        """Seconds an append may take, its transaction's retries included."""
 
     @classmethod
     def connect(
-        cls, uri: str, database: str = "evtsrc", *, collections: TableNames | None = None
+        cls,
+        uri: str,
+        database: str = "evtsrc",
+        *,
+        collections: TableNames | None = None,
+        server_selection_timeout: float = 10.0,
+        wait_queue_timeout: float = 10.0,
+        transaction_timeout: float = 30.0,
     ) -> MongoBackend:
-        """A backend on a new client for `uri`; `close()` closes the client."""
-        client: AsyncMongoClient[Document] = AsyncMongoClient(uri, tz_aware=True)
-        return cls(client, database, collections=collections, owns_client=True)
+        """A backend on a new client for `uri`; `close()` closes the client.
+
+        `server_selection_timeout` (pymongo's `serverSelectionTimeoutMS`, default
+        30 s, here 10 s) bounds the wait for a reachable server and
+        `wait_queue_timeout` (`waitQueueTimeoutMS`, unbounded in pymongo, here
+        10 s) the wait for a free pooled connection; options in `uri` win.
+        """
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=round(server_selection_timeout * 1000),
+            waitQueueTimeoutMS=round(wait_queue_timeout * 1000),
+        )
+        return cls(
+            client,
+            database,
+            collections=collections,
+            owns_client=True,
+            transaction_timeout=transaction_timeout,
+        )
 
     async def create_schema(self) -> None:
         """Create the collections and indexes that do not exist yet."""
-        existing = set(await self.database.list_collection_names())
-        for collection in (self.events, self.snapshots, self.bookmarks, self.counters):
-            if collection.name not in existing:
-                with contextlib.suppress(OperationFailure):  # created meanwhile
-                    await self.database.create_collection(collection.name)
-        await self.events.create_index(
-            [("stream", ASCENDING), ("aggregate_id", ASCENDING), ("version", ASCENDING)],
-            unique=True,
-            name=self.names.version_constraint,
-        )
-        await self.events.create_index(
-            [("position", ASCENDING)], unique=True, name=f"{self.names.events}_position_uq"
-        )
-        await self.events.create_index(
-            [("stream", ASCENDING), ("position", ASCENDING)], name=f"{self.names.events}_stream_ix"
-        )
+        with OUTAGE.during("create the schema"):
+            existing = set(await self.database.list_collection_names())
+            for collection in (self.events, self.snapshots, self.bookmarks, self.counters):
+                if collection.name not in existing:
+                    with contextlib.suppress(OperationFailure):  # created meanwhile
+                        await self.database.create_collection(collection.name)
+            await self.events.create_index(
+                [("stream", ASCENDING), ("aggregate_id", ASCENDING), ("version", ASCENDING)],
+                unique=True,
+                name=self.names.version_constraint,
+            )
+            await self.events.create_index(
+                [("position", ASCENDING)], unique=True, name=f"{self.names.events}_position_uq"
+            )
+            await self.events.create_index(
+                [("stream", ASCENDING), ("position", ASCENDING)],
+                name=f"{self.names.events}_stream_ix",
+            )
 
     async def drop_schema(self) -> None:
         """Drop the collections (and every event in them)."""
-        for collection in (self.events, self.snapshots, self.bookmarks, self.counters):
-            await collection.drop()
+        with OUTAGE.during("drop the schema"):
+            for collection in (self.events, self.snapshots, self.bookmarks, self.counters):
+                await collection.drop()
 
     # -- events ------------------------------------------------------------------------------
 
@@ -135,8 +209,11 @@ class MongoBackend(Backend):
             return records
 
         try:
-            async with self.client.start_session() as session:
-                return await session.with_transaction(write)
+            with OUTAGE.appending(stream, aggregate_id) as sending:
+                sending.sent()  # whether it was committed is told by the error's labels
+                with pymongo.timeout(self.transaction_timeout):
+                    async with self.client.start_session() as session:
+                        return await session.with_transaction(write)
         except (DuplicateKeyError, BulkWriteError) as error:
             if self._is_version_conflict(error):
                 raise VersionConflict(stream, aggregate_id, expected_version) from error
@@ -177,24 +254,26 @@ class MongoBackend(Backend):
         For checking a deployment: each plan should scan an index
         (`IXSCAN`), never the collection.
         """
-        top = await self._committed()
-        cursors = {
-            "read_aggregate": self._aggregate_page(stream, aggregate_id, 0, 1000),
-            "read_streams": self._stream_window(stream, 0, max(top, 1), 1000),
-        }
-        plans = {name: await cursor.explain() for name, cursor in cursors.items()}
-        plans["get_bookmark"] = await self.bookmarks.find({"_id": "x"}).explain()
-        plans["get_snapshot"] = await self.snapshots.find(
-            {"_id": _snapshot_id(stream, aggregate_id)}
-        ).explain()
-        return plans
+        with OUTAGE.during("explain the queries"):
+            top = await self._committed()
+            cursors = {
+                "read_aggregate": self._aggregate_page(stream, aggregate_id, 0, 1000),
+                "read_streams": self._stream_window(stream, 0, max(top, 1), 1000),
+            }
+            plans = {name: await cursor.explain() for name, cursor in cursors.items()}
+            plans["get_bookmark"] = await self.bookmarks.find({"_id": "x"}).explain()
+            plans["get_snapshot"] = await self.snapshots.find(
+                {"_id": _snapshot_id(stream, aggregate_id)}
+            ).explain()
+            return plans
 
     async def read_aggregate(
         self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
         """Events of one aggregate after `after_version`, by version."""
-        cursor = self._aggregate_page(stream, aggregate_id, after_version, limit)
-        return [_record(d) async for d in cursor]
+        with OUTAGE.during("read an aggregate"):
+            cursor = self._aggregate_page(stream, aggregate_id, after_version, limit)
+            return [_record(d) async for d in cursor]
 
     async def _committed(self) -> int:
         counter = await self.counters.find_one({"_id": self.names.events})
@@ -208,82 +287,89 @@ class MongoBackend(Backend):
         Reads each stream in windows of positions and merges them, so that every
         query ranges over the (stream, position) index between two bounds.
         """
-        if not streams:
-            return []
-        top = await self._committed()
-        found: list[EventRecord] = []
-        start = after_position
-        while start < top and len(found) < limit:
-            end = min(top, start + max(limit, WINDOW))
-            for stream in dict.fromkeys(streams):
-                cursor = self._stream_window(stream, start, end, limit)
-                found.extend([_record(d) async for d in cursor])
-            start = end
-        found.sort(key=lambda r: r.position)
-        return found[:limit]
+        with OUTAGE.during("read streams"):
+            if not streams:
+                return []
+            top = await self._committed()
+            found: list[EventRecord] = []
+            start = after_position
+            while start < top and len(found) < limit:
+                end = min(top, start + max(limit, WINDOW))
+                for stream in dict.fromkeys(streams):
+                    cursor = self._stream_window(stream, start, end, limit)
+                    found.extend([_record(d) async for d in cursor])
+                start = end
+            found.sort(key=lambda r: r.position)
+            return found[:limit]
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position of `streams`; 0 if they are empty."""
-        end = await self._committed()
-        while end > 0:
-            start = max(0, end - WINDOW)
-            best = 0
-            for stream in streams:
-                cursor = (
-                    self.events.find({"stream": stream, "position": {"$gt": start, "$lte": end}})
-                    .sort("position", DESCENDING)
-                    .limit(1)
-                )
-                async for document in cursor:
-                    best = max(best, int(document["position"]))
-            if best:
-                return best
-            end = start
-        return 0
+        with OUTAGE.during("read the last position"):
+            end = await self._committed()
+            while end > 0:
+                start = max(0, end - WINDOW)
+                best = 0
+                for stream in streams:
+                    window = {"$gt": start, "$lte": end}
+                    cursor = (
+                        self.events.find({"stream": stream, "position": window})
+                        .sort("position", DESCENDING)
+                        .limit(1)
+                    )
+                    async for document in cursor:
+                        best = max(best, int(document["position"]))
+                if best:
+                    return best
+                end = start
+            return 0
 
     # -- snapshots and bookmarks -------------------------------------------------------------
 
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
         """The stored snapshot of one aggregate."""
-        document = await self.snapshots.find_one({"_id": _snapshot_id(stream, aggregate_id)})
-        if document is None:
-            return None
-        return SnapshotRecord(
-            stream, aggregate_id, int(document["version"]), document["key"], document["state"]
-        )
+        with OUTAGE.during("read a snapshot"):
+            document = await self.snapshots.find_one({"_id": _snapshot_id(stream, aggregate_id)})
+            if document is None:
+                return None
+            return SnapshotRecord(
+                stream, aggregate_id, int(document["version"]), document["key"], document["state"]
+            )
 
     async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
         """Store `snapshot` unless a newer one under the same key is stored."""
-        key = _snapshot_id(snapshot.stream, snapshot.aggregate_id)
-        with contextlib.suppress(DuplicateKeyError):  # a newer one under this key is stored
-            await self.snapshots.update_one(
-                {
-                    "_id": key,
-                    "$or": [
-                        {"key": {"$ne": snapshot.key}},
-                        {"version": {"$lte": snapshot.version}},
-                    ],
-                },
-                {
-                    "$set": {
-                        "version": snapshot.version,
-                        "key": snapshot.key,
-                        "state": snapshot.state,
-                    }
-                },
-                upsert=True,
-            )
+        with OUTAGE.during("store a snapshot"):
+            key = _snapshot_id(snapshot.stream, snapshot.aggregate_id)
+            with contextlib.suppress(DuplicateKeyError):  # a newer one under this key is stored
+                await self.snapshots.update_one(
+                    {
+                        "_id": key,
+                        "$or": [
+                            {"key": {"$ne": snapshot.key}},
+                            {"version": {"$lte": snapshot.version}},
+                        ],
+                    },
+                    {
+                        "$set": {
+                            "version": snapshot.version,
+                            "key": snapshot.key,
+                            "state": snapshot.state,
+                        }
+                    },
+                    upsert=True,
+                )
 
     async def get_bookmark(self, name: str) -> int:
         """The position stored for `name`; 0 if none."""
-        document = await self.bookmarks.find_one({"_id": name})
-        return int(document["position"]) if document else 0
+        with OUTAGE.during("read a bookmark"):
+            document = await self.bookmarks.find_one({"_id": name})
+            return int(document["position"]) if document else 0
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
-        await self.bookmarks.update_one(
-            {"_id": name}, {"$set": {"position": position}}, upsert=True
-        )
+        with OUTAGE.during("store a bookmark"):
+            await self.bookmarks.update_one(
+                {"_id": name}, {"$set": {"position": position}}, upsert=True
+            )
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A change stream on the events collection, woken by inserts into `streams`."""

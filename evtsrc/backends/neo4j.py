@@ -17,15 +17,39 @@ from collections.abc import Sequence
 from typing import Any, LiteralString
 
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
-from neo4j.exceptions import ConstraintError
+from neo4j.exceptions import (
+    ConnectionAcquisitionTimeoutError,
+    ConstraintError,
+    IncompleteCommit,
+    ServiceUnavailable,
+    SessionExpired,
+    TransientError,
+)
 from neo4j.time import DateTime
 
 from ..errors import VersionConflict
 from . import jsontext
 from .base import Backend, EventRecord, NewEvent, SnapshotRecord, numbered
 from .names import TableNames
+from .outage import Outage
 
 CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
+DATABASE_UNAVAILABLE = "Neo.TransientError.General.DatabaseUnavailable"
+
+
+def _database_unavailable(error: BaseException) -> bool:
+    """The server answers but its database is not up (starting or stopping)."""
+    return isinstance(error, TransientError) and error.code == DATABASE_UNAVAILABLE
+
+
+OUTAGE = Outage(
+    "Neo4j",
+    # IncompleteCommit is a ServiceUnavailable: the commit was sent, the answer lost.
+    (ServiceUnavailable, SessionExpired, ConnectionAcquisitionTimeoutError),
+    also=_database_unavailable,
+    answer_lost=lambda error: isinstance(error, IncompleteCommit),
+)
+"""The driver's outage errors; an append's outcome is unknown only on `IncompleteCommit`."""
 
 
 def _label(name: str) -> str:
@@ -38,7 +62,12 @@ def _cypher(text: str) -> LiteralString:
 
 
 class Neo4jBackend(Backend):
-    """A `Backend` on a Neo4j 5 database."""
+    """A `Backend` on a Neo4j 5 database.
+
+    An unreachable server, a lost connection or no pooled connection free in time
+    raises `StoreUnavailable`. The driver retries a transaction that met an outage
+    for up to its `max_transaction_retry_time` (30 s) before that.
+    """
 
     def __init__(
         self,
@@ -65,15 +94,31 @@ class Neo4jBackend(Backend):
         auth: tuple[str, str] | None = None,
         database: str | None = None,
         labels: TableNames | None = None,
+        connection_acquisition_timeout: float = 10.0,
+        connection_timeout: float = 10.0,
+        max_transaction_retry_time: float = 30.0,
     ) -> Neo4jBackend:
-        """A backend on a new driver for `uri`; `close()` closes the driver."""
-        driver = AsyncGraphDatabase.driver(uri, auth=auth)  # pyright: ignore[reportUnknownMemberType]
+        """A backend on a new driver for `uri`; `close()` closes the driver.
+
+        `connection_acquisition_timeout` bounds the wait for a pooled connection
+        (the driver's default is 60 s), `connection_timeout` a new one (30 s) and
+        `max_transaction_retry_time` how long a write is retried through an outage.
+        """
+        driver = AsyncGraphDatabase.driver(  # pyright: ignore[reportUnknownMemberType]
+            uri,
+            auth=auth,
+            connection_acquisition_timeout=connection_acquisition_timeout,
+            connection_timeout=connection_timeout,
+            max_transaction_retry_time=max_transaction_retry_time,
+        )
         return cls(driver, database=database, labels=labels, owns_driver=True)
 
     async def _run(self, query: str, **parameters: Any) -> list[dict[str, Any]]:
-        records, _, _ = await self.driver.execute_query(
-            _cypher(query), parameters, database_=self.database
-        )
+        """The one place statements other than appends run."""
+        with OUTAGE.during(_action(query)):
+            records, _, _ = await self.driver.execute_query(
+                _cypher(query), parameters, database_=self.database
+            )
         return [record.data() for record in records]
 
     async def create_schema(self) -> None:
@@ -98,13 +143,14 @@ class Neo4jBackend(Backend):
     async def drop_schema(self) -> None:
         """Delete every node and constraint of this store."""
         for label in (self._event, self._snapshot, self._bookmark, self._counter):
-            async with self.driver.session(database=self.database) as session:  # pyright: ignore[reportUnknownMemberType]
-                result = await session.run(
-                    _cypher(
-                        f"MATCH (x:{label}) CALL (x) {{ DETACH DELETE x }} IN TRANSACTIONS",
+            with OUTAGE.during("drop the schema"):
+                async with self.driver.session(database=self.database) as session:  # pyright: ignore[reportUnknownMemberType]
+                    result = await session.run(
+                        _cypher(
+                            f"MATCH (x:{label}) CALL (x) {{ DETACH DELETE x }} IN TRANSACTIONS",
+                        )
                     )
-                )
-                await result.consume()
+                    await result.consume()
         for row in await self._run("SHOW CONSTRAINTS YIELD name, labelsOrTypes"):
             if set(row["labelsOrTypes"] or ()) & self._labels():
                 await self._run(f"DROP CONSTRAINT {_label(row['name'])} IF EXISTS")
@@ -156,8 +202,10 @@ class Neo4jBackend(Backend):
             return records
 
         try:
-            async with self.driver.session(database=self.database) as session:  # pyright: ignore[reportUnknownMemberType]
-                return await session.execute_write(write)
+            with OUTAGE.appending(stream, aggregate_id) as sending:
+                sending.sent()  # whether it was committed is told by the error (IncompleteCommit)
+                async with self.driver.session(database=self.database) as session:  # pyright: ignore[reportUnknownMemberType]
+                    return await session.execute_write(write)
         except ConstraintError as error:
             if error.code == CONSTRAINT_FAILED and self._is_version_clash(error):
                 raise VersionConflict(stream, aggregate_id, expected_version) from error
@@ -255,6 +303,11 @@ class Neo4jBackend(Backend):
         """Close the driver if this backend made it."""
         if self._owns_driver:
             await self.driver.close()
+
+
+def _action(query: str) -> str:
+    """What a statement does, for an error message: its first words."""
+    return "run " + " ".join(query.split()[:3]) + " ..."
 
 
 def _properties(record: EventRecord) -> dict[str, Any]:

@@ -19,6 +19,7 @@ How each database keeps handlers from skipping events (see docs/concepts/orderin
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import AsyncGenerator, Generator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -30,6 +31,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
@@ -44,6 +46,7 @@ from .base import (
     numbered,
 )
 from .leases import FileLease
+from .outage import Outage, causes
 from .sql_schema import TableNames, Tables
 
 _PG_HORIZON: sa.ColumnElement[int] = sa.literal_column(pg_positions.HORIZON)
@@ -60,6 +63,81 @@ def _sqlstate(error: sa_exc.DBAPIError) -> str | None:
         if isinstance(state, str):
             return state
     return None
+
+
+class AppendLockTimeout(TimeoutError):
+    """MariaDB/MySQL: the append lock stayed taken by other writers for `lock_timeout` seconds.
+
+    Contention on a reachable server, not an outage: nothing was written.
+    """
+
+
+# The drivers' codes for "could not connect", "the connection was lost" and "the
+# server is going away or starting": the client-side CR_* errors and the server's
+# too-many-connections, shutdown-in-progress and connection-killed errors.
+MYSQL_CONNECTION_CODES = frozenset({1040, 1053, 1927, 2002, 2003, 2005, 2006, 2013, 2055})
+# SQLSTATE class 08 (connection exception), 53300 too many connections, and 57P01-03
+# (administrator shutdown, crash shutdown, cannot connect now).
+PG_CONNECTION_STATES = frozenset({"53300", "57P01", "57P02", "57P03"})
+# sqlite3 primary result codes: SQLITE_IOERR and SQLITE_CANTOPEN (the file cannot be
+# opened or read). SQLITE_BUSY ("database is locked") is contention: not an outage.
+SQLITE_UNREACHABLE = frozenset({10, 14})
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    sa_exc.TimeoutError,  # no pooled connection free within pool_timeout
+    ConnectionError,  # refused, reset, aborted (raised as itself by asyncpg's connect)
+    TimeoutError,  # asyncpg's connect timeout
+    socket.gaierror,  # the host name does not resolve
+)
+"""The exception classes that always mean an outage, for every dialect."""
+
+
+def connection_lost(error: BaseException) -> bool:
+    """Whether a driver error (not in `CONNECTION_ERRORS`) means an outage, by its code."""
+    for cause in causes(error):
+        if isinstance(cause, sa_exc.DBAPIError):
+            if cause.connection_invalidated:  # SQLAlchemy's own disconnect detection
+                return True
+            continue
+        if isinstance(cause, ConnectionError | socket.gaierror):
+            return True
+        state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(state, str) and (state.startswith("08") or state in PG_CONNECTION_STATES):
+            return True
+        code = getattr(cause, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in SQLITE_UNREACHABLE:
+            return True
+        args = getattr(cause, "args", ())
+        if (
+            type(cause).__module__.split(".")[0] in ("asyncmy", "pymysql", "aiomysql")
+            and args
+            and args[0] in MYSQL_CONNECTION_CODES
+        ):
+            return True
+    return False
+
+
+def _refused_before_sending(error: BaseException) -> bool:
+    """Whether asyncpg refused the statement before sending it (its connection was closed)."""
+    for cause in causes(error):
+        if type(cause).__name__ == "InterfaceError" and type(cause).__module__.startswith(
+            "asyncpg"
+        ):
+            return "connection is closed" in str(cause)
+    return False
+
+
+def _engine_options(url: str, pool_timeout: float, connect_timeout: float) -> dict[str, Any]:
+    """Bounded waits for a connection, for an engine this backend creates."""
+    parsed = make_url(url)
+    options: dict[str, Any] = {}
+    if parsed.get_backend_name() != "sqlite":  # SQLite's pools take no timeout argument
+        options["pool_timeout"] = pool_timeout
+    driver = parsed.get_driver_name()
+    if driver == "asyncpg":
+        options["connect_args"] = {"timeout": connect_timeout}
+    elif driver in ("asyncmy", "aiomysql", "pymysql"):
+        options["connect_args"] = {"connect_timeout": connect_timeout}
+    return options
 
 
 def _sqlite_connect(dbapi_connection: Any, _: object) -> None:
@@ -82,7 +160,15 @@ def _sqlite_begin(connection: sa.Connection) -> None:
 
 
 class SqlAlchemyBackend(Backend):
-    """A `Backend` on any SQLAlchemy async engine it supports."""
+    """A `Backend` on any SQLAlchemy async engine it supports.
+
+    An unreachable server, a lost connection or no pooled connection free within
+    `pool_timeout` seconds raises `StoreUnavailable`. For an engine made from a URL,
+    `pool_timeout` (default 30 s) bounds the wait for a pooled connection and
+    `connect_timeout` (default 10 s) a new connection; for an engine passed in, set
+    them on the engine. `lock_timeout` bounds the wait for MariaDB/MySQL's append
+    lock (`AppendLockTimeout`).
+    """
 
     def __init__(
         self,
@@ -90,10 +176,15 @@ class SqlAlchemyBackend(Backend):
         *,
         tables: TableNames | None = None,
         lock_timeout: float = 30.0,
+        pool_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
     ) -> None:
         if isinstance(engine, str):
             engine = create_async_engine(
-                engine, json_serializer=jsontext.dumps, json_deserializer=jsontext.loads
+                engine,
+                json_serializer=jsontext.dumps,
+                json_deserializer=jsontext.loads,
+                **_engine_options(engine, pool_timeout, connect_timeout),
             )
             self._owns_engine = True
         else:
@@ -107,6 +198,16 @@ class SqlAlchemyBackend(Backend):
         events = engine.dialect.identifier_preparer.format_table(self.tables.events)
         self._sql_append = pg_positions.append_sql(events, notify=True)
         self._lock_timeout = lock_timeout
+        self._connect_timeout = connect_timeout
+        store = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}.get(self.dialect, "MariaDB/MySQL")
+        self.outage = Outage(
+            store,
+            CONNECTION_ERRORS,
+            also=connection_lost,
+            answer_lost=lambda error: not _refused_before_sending(error),
+            excluded=(AppendLockTimeout,),
+        )
+        """Which errors of this engine's driver mean an outage (raised as `StoreUnavailable`)."""
         if self.dialect == "sqlite":
             sa_event.listen(engine.sync_engine, "connect", _sqlite_connect)
             sa_event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -120,7 +221,7 @@ class SqlAlchemyBackend(Backend):
 
     async def create_schema(self) -> None:
         """Create the tables and indexes that do not exist yet."""
-        async with self.engine.begin() as connection:
+        async with self._transaction("create the schema") as connection:
             self.tables = self._tables()
             await connection.run_sync(self.tables.metadata.create_all, checkfirst=True)
 
@@ -134,8 +235,24 @@ class SqlAlchemyBackend(Backend):
 
     async def drop_schema(self) -> None:
         """Drop the tables (and every event in them)."""
-        async with self.engine.begin() as connection:
+        async with self._transaction("drop the schema") as connection:
             await connection.run_sync(self.tables.metadata.drop_all, checkfirst=True)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _connection(self, action: str) -> AsyncGenerator[AsyncConnection]:
+        """A connection for `action`: every statement but appends runs in one of these."""
+        with self.outage.during(action):
+            async with self.engine.connect() as connection:
+                yield connection
+
+    @asynccontextmanager
+    async def _transaction(self, action: str) -> AsyncGenerator[AsyncConnection]:
+        """A connection in a transaction for `action`, committed at the end."""
+        with self.outage.during(action):
+            async with self.engine.begin() as connection:
+                yield connection
 
     # -- events ------------------------------------------------------------------------------
 
@@ -166,7 +283,7 @@ class SqlAlchemyBackend(Backend):
         )
         await connection.commit()
         if got != 1:
-            raise TimeoutError(
+            raise AppendLockTimeout(
                 f"could not take the append lock {self._lock_name!r} within {self._lock_timeout} s"
             )
 
@@ -195,11 +312,15 @@ class SqlAlchemyBackend(Backend):
             }
             for index, event in enumerate(events, start=1)
         ]
-        with self._append_errors(stream, aggregate_id, expected_version):
+        with (
+            self.outage.appending(stream, aggregate_id) as sending,
+            self._append_errors(stream, aggregate_id, expected_version),
+        ):
             async with self._writing() as connection:
                 version = await connection.scalar(sa.select(current_version))
                 if version != expected_version:
                     raise VersionConflict(stream, aggregate_id, expected_version)
+                sending.sent()
                 result = await connection.execute(
                     sa.insert(table).returning(table.c.position, sort_by_parameter_order=True),
                     rows,
@@ -229,8 +350,12 @@ class SqlAlchemyBackend(Backend):
             stream, aggregate_id, expected_version, events, self.channel
         )
         first: int | None
-        with self._append_errors(stream, aggregate_id, expected_version):
+        with (
+            self.outage.appending(stream, aggregate_id) as sending,
+            self._append_errors(stream, aggregate_id, expected_version),
+        ):
             async with self.engine.connect() as connection:
+                sending.sent()
                 if self.before_commit is None:
                     autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
                     result = await autocommit.exec_driver_sql(self._sql_append, arguments)
@@ -323,7 +448,7 @@ class SqlAlchemyBackend(Backend):
             .order_by(table.c.version)
             .limit(limit)
         )
-        async with self.engine.connect() as connection:
+        async with self._connection(f"read {stream}/{aggregate_id}") as connection:
             return self._rows(await connection.execute(query))
 
     def _visible(self, stream: str) -> list[sa.ColumnElement[bool]]:
@@ -355,7 +480,7 @@ class SqlAlchemyBackend(Backend):
         else:
             merged = sa.union_all(*(sa.select(part.subquery()) for part in parts)).subquery()
             query = sa.select(merged).order_by(merged.c.position).limit(limit)
-        async with self.engine.connect() as connection:
+        async with self._connection("read streams") as connection:
             return self._rows(await connection.execute(query))
 
     async def last_position(self, streams: Sequence[str]) -> int:
@@ -364,7 +489,7 @@ class SqlAlchemyBackend(Backend):
             return 0
         table = self.tables.events
         found = 0
-        async with self.engine.connect() as connection:
+        async with self._connection("read the last position") as connection:
             for stream in dict.fromkeys(streams):  # each a lookup at the end of its index
                 query = sa.select(sa.func.max(table.c.position)).where(*self._visible(stream))
                 found = max(found, await connection.scalar(query) or 0)
@@ -378,7 +503,7 @@ class SqlAlchemyBackend(Backend):
         query = sa.select(table).where(
             table.c.stream == stream, table.c.aggregate_id == aggregate_id
         )
-        async with self.engine.connect() as connection:
+        async with self._connection("read a snapshot") as connection:
             row = (await connection.execute(query)).one_or_none()
         if row is None:
             return None
@@ -397,7 +522,7 @@ class SqlAlchemyBackend(Backend):
             )
             .values(values)
         )
-        async with self.engine.begin() as connection:
+        async with self._transaction("store a snapshot") as connection:
             if (await connection.execute(update)).rowcount:
                 return
             exists = await connection.scalar(
@@ -416,7 +541,7 @@ class SqlAlchemyBackend(Backend):
     async def get_bookmark(self, name: str) -> int:
         """The position stored for `name`; 0 if none."""
         table = self.tables.bookmarks
-        async with self.engine.connect() as connection:
+        async with self._connection(f"read bookmark {name!r}") as connection:
             found = await connection.scalar(sa.select(table.c.position).where(table.c.name == name))
         return found or 0
 
@@ -435,7 +560,7 @@ class SqlAlchemyBackend(Backend):
             statement = upsert.on_conflict_do_update(
                 index_elements=[table.c.name], set_={"position": upsert.excluded.position}
             )
-        async with self.engine.begin() as connection:
+        async with self._transaction(f"store bookmark {name!r}") as connection:
             await connection.execute(statement)
 
     # -- handlers: leases and transactions ---------------------------------------------------
@@ -458,7 +583,7 @@ class SqlAlchemyBackend(Backend):
                 timeout=DEFAULT_TIMEOUT,
             )
         if self.dialect in ("mysql", "mariadb"):
-            return _NamedLockLease(self.engine, f"evtsrc:{self.names.events}:{name}")
+            return _NamedLockLease(self.engine, f"evtsrc:{self.names.events}:{name}", self.outage)
         database = self.engine.url.database
         if database and database != ":memory:" and not database.startswith("file:"):
             folder = Path(database).resolve().parent
@@ -468,7 +593,8 @@ class SqlAlchemyBackend(Backend):
     async def _asyncpg_connect(self) -> Any:
         import asyncpg
 
-        return await asyncpg.connect(self._libpq_url())
+        with self.outage.during("connect for a handler lease"):
+            return await asyncpg.connect(self._libpq_url(), timeout=self._connect_timeout)
 
     def _libpq_url(self) -> str:
         return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -477,7 +603,7 @@ class SqlAlchemyBackend(Backend):
     async def batch_transaction(self) -> AsyncGenerator[SqlBatchTransaction]:
         """A transaction for a handler's batch and its bookmark; commits on success."""
         options = {"evtsrc_write": True} if self.dialect == "sqlite" else {}
-        async with self.engine.connect() as connection:
+        async with self._connection("a handler's batch transaction") as connection:
             connection = await connection.execution_options(**options)
             async with connection.begin():
                 yield SqlBatchTransaction(connection, self.tables.bookmarks)
@@ -488,7 +614,8 @@ class SqlAlchemyBackend(Backend):
             return await super().listen(streams)
         from .pg_listen import PgListener
 
-        return await PgListener.open(self._libpq_url(), self.channel, streams)
+        with self.outage.during("listen for appends"):
+            return await PgListener.open(self._libpq_url(), self.channel, streams)
 
     async def close(self) -> None:
         """Dispose of the engine if this backend created it."""
@@ -534,17 +661,22 @@ class SqlBatchTransaction:
 class _NamedLockLease:
     """A lease held as MariaDB/MySQL `GET_LOCK` on a connection of its own."""
 
-    def __init__(self, engine: AsyncEngine, name: str) -> None:
+    def __init__(self, engine: AsyncEngine, name: str, outage: Outage) -> None:
         # Lock names are at most 64 characters: keep long ones unique with a digest.
         if len(name) > 64:
             name = name[:40] + hashlib.sha256(name.encode()).hexdigest()[:24]
         self.name = name
         self._engine = engine
+        self._outage = outage
         self._connection: AsyncConnection | None = None
 
     async def acquire(self) -> bool:
         if self._connection is not None:
             return True
+        with self._outage.during(f"take the handler lease {self.name!r}"):
+            return await self._acquire()
+
+    async def _acquire(self) -> bool:
         connection = await self._engine.connect()
         try:
             taken = await connection.scalar(sa.select(sa.func.get_lock(self.name, 0)))
@@ -579,6 +711,10 @@ class _NamedLockLease:
         try:
             await connection.scalar(sa.select(sa.func.release_lock(self.name)))
             await connection.commit()
+        except sa_exc.DBAPIError as error:
+            if not self._outage(error):
+                raise
+            # The connection is gone, and the server freed the lock with it.
         finally:
             await connection.close()
 

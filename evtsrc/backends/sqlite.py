@@ -16,6 +16,11 @@ one hop between threads:
 * the reader thread owns a second connection for every read. In WAL mode
   readers never wait for the writer, and reads never queue behind an append
   that waits for another process's write lock.
+
+A database file that cannot be opened or read (`SQLITE_CANTOPEN`, `SQLITE_IOERR`)
+raises `StoreUnavailable`. A write lock that stays taken for `busy_timeout` seconds
+("database is locked", `SQLITE_BUSY`) is contention on a reachable store, not an
+outage: it stays `sqlite3.OperationalError`, and nothing was written.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from .base import (
 )
 from .leases import FileLease
 from .names import NAME_LENGTH, TableNames
+from .outage import unavailable
 
 __all__ = ["SqliteBackend", "SqliteBatchTransaction", "Synchronous"]
 
@@ -100,6 +106,36 @@ def _payloads(rows: list[Any]) -> list[JSONObject | UndecodablePayload]:
     if all(row[-1] for row in rows):
         return jsontext.loads_documents(texts)
     return [jsontext.load_payload(text) for text in texts]
+
+
+SQLITE_IOERR = 10
+SQLITE_CANTOPEN = 14
+UNREACHABLE_CODES = frozenset({SQLITE_IOERR, SQLITE_CANTOPEN})
+"""sqlite3 primary result codes that mean the database file cannot be opened or read."""
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database file cannot be opened, read or written."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return (
+        isinstance(error, sqlite3.Error)
+        and isinstance(code, int)
+        and code & 0xFF in (UNREACHABLE_CODES)
+    )
+
+
+def translated(function: Callable[..., Any], error: BaseException) -> BaseException:
+    """`error` of a job, or the `StoreUnavailable` it means (every job's errors pass here).
+
+    An I/O error while an append or a batch commits leaves its outcome unknown; a
+    file that cannot be opened fails before anything is written.
+    """
+    if not isinstance(error, sqlite3.Error) or not unreachable(error):
+        return error
+    name = getattr(function, "__name__", "statement").strip("_")
+    io_error = error.sqlite_errorcode & 0xFF == SQLITE_IOERR
+    unknown = name in ("append", "commit") and io_error
+    return unavailable("SQLite", name.replace("_", " "), error, outcome_unknown=unknown)
 
 
 _Job = tuple[
@@ -180,7 +216,7 @@ def _serve_one(
         result = function(*args)
     except BaseException as error:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(_settle, future, None, error)
+            loop.call_soon_threadsafe(_settle, future, None, translated(function, error))
         return
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(_settle, future, result, None)
