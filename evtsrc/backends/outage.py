@@ -82,7 +82,9 @@ class Outage:
 
     def __call__(self, error: BaseException) -> bool:
         """Whether `error` means the store was unreachable or the connection lost."""
-        if isinstance(error, self.excluded) or not isinstance(error, Exception):
+        if isinstance(error, (StoreUnavailable, *self.excluded)):
+            return False  # already said, or a driver error that is not an outage
+        if not isinstance(error, Exception):
             return False
         return isinstance(error, self.errors) or self.also(error)
 

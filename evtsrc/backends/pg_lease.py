@@ -10,6 +10,8 @@ from typing import TypeAlias
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from .pg_connections import LOST, OUTAGE
+
 PgConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
@@ -49,13 +51,14 @@ class PgAdvisoryLease:
         """Take the lock if no session holds it."""
         if self._connection is not None:
             return True
-        connection = await self._connect()
-        try:
-            async with asyncio.timeout(self._timeout):
-                taken = await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.key)
-        except BaseException:
-            await self._close(connection)
-            raise
+        with OUTAGE.during("taking a handler lease"):
+            connection = await self._connect()
+            try:
+                async with asyncio.timeout(self._timeout):
+                    taken = await connection.fetchval("SELECT pg_try_advisory_lock($1)", self.key)
+            except BaseException:
+                await self._close(connection)
+                raise
         if not taken:
             await self._give_back(connection)
             return False
@@ -70,12 +73,7 @@ class PgAdvisoryLease:
         try:
             async with asyncio.timeout(self._timeout):
                 await connection.fetchval("SELECT 1")
-        except (
-            OSError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,  # its termination notice came before the socket closed
-        ):
+        except (*LOST, asyncpg.PostgresError, asyncpg.InterfaceError):
             self._connection = None
             await self._close(connection)
             return False

@@ -32,33 +32,13 @@ from .base import (
     numbered,
 )
 from .names import NAME_LENGTH, TableNames
-from .outage import DEFAULT_TIMEOUT, unavailable
-from .pg_connections import HeldConnections, PoolConnection
+from .outage import DEFAULT_TIMEOUT, Sending
+from .pg_connections import LOST, OUTAGE, HeldConnections, PoolConnection
 from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
 from .pg_listen import PgListener
 from .pg_notify import NOTIFY_SQL, AfterCommitNotifier
 
 _COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
-
-LOST = (
-    OSError,  # refused, reset, timed out (TimeoutError is an OSError)
-    asyncpg.PostgresConnectionError,  # class 08, and a connection closed mid-statement
-    asyncpg.CannotConnectNowError,  # starting up or shutting down
-    asyncpg.AdminShutdownError,  # pg_terminate_backend, a fast or immediate shutdown
-    asyncpg.CrashShutdownError,
-    asyncpg.TooManyConnectionsError,
-    # A statement on a connection whose termination notice has arrived and whose
-    # socket has not closed yet: asyncpg refuses it before sending anything.
-    asyncpg.InternalClientError,
-)
-"""asyncpg's errors for a server that cannot be reached or a connection that was lost."""
-
-SENT_AND_LOST = (OSError, asyncpg.ConnectionDoesNotExistError)
-"""Of `LOST`, those that can mean the server applied a statement whose answer was lost.
-
-The others are the server's own word that the statement failed (its transaction rolled
-back) or never started.
-"""
 
 
 def _quote(name: str) -> str:
@@ -127,7 +107,7 @@ class PostgresBackend(Backend):
 
         `timeout` bounds each wait for a connection, opening one included.
         """
-        try:
+        with OUTAGE.during("connecting"):
             pool = await asyncpg.create_pool(
                 dsn,
                 min_size=min_size,
@@ -135,8 +115,6 @@ class PostgresBackend(Backend):
                 reset=_keep_session,
                 timeout=timeout,
             )
-        except LOST as error:
-            raise unavailable("PostgreSQL", "connecting", error) from error
         backend = cls(pool, tables=tables, dsn=dsn, timeout=timeout)
         backend._owns_pool = True
         backend._connections.limit = max_size - 1
@@ -190,17 +168,12 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             return []
         arguments = pg_positions.append_arguments(stream, aggregate_id, expected_version, events)
         try:
-            if self.before_commit is None:
-                first: int | None = (await self._statement(self._sql_append, arguments))[0][0]
-            else:
-                first = await self._append_held_open(stream, aggregate_id, arguments)
-        except _Lost as lost:
-            raise unavailable(
-                "PostgreSQL",
-                f"append to {stream}/{aggregate_id}",
-                lost.error,
-                outcome_unknown=lost.sent,
-            ) from lost.error
+            with OUTAGE.appending(stream, aggregate_id) as sending:
+                if self.before_commit is None:
+                    rows = await self._statement(self._sql_append, arguments, sending)
+                    first: int | None = rows[0][0]
+                else:
+                    first = await self._append_held_open(stream, aggregate_id, arguments, sending)
         except asyncpg.UniqueViolationError as error:
             if error.constraint_name == self.names.version_constraint:
                 raise VersionConflict(stream, aggregate_id, expected_version) from error
@@ -218,58 +191,48 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         await self._fetch("notify", NOTIFY_SQL, self.channel, streams)
 
     async def _append_held_open(
-        self, stream: str, aggregate_id: str, arguments: tuple[object, ...]
+        self, stream: str, aggregate_id: str, arguments: tuple[object, ...], sending: Sending
     ) -> int | None:
         """The append in a transaction held open for the `before_commit` hook."""
         assert self.before_commit is not None
-        connection = await self._take()
+        connection = await self._connections.take()
+        sending.sent()
         try:
             async with connection.transaction():
                 first: int | None = await connection.fetchval(self._sql_append, *arguments)
                 if first is not None:
                     await self.before_commit(stream, aggregate_id)
-        except BaseException as error:
+        except BaseException:
             await self._connections.give_back(connection)
-            if isinstance(error, LOST):
-                raise _Lost(error, sent=isinstance(error, SENT_AND_LOST)) from error
             raise
         await self._connections.done(connection)
         return first
 
-    async def _take(self) -> PoolConnection:
-        """A held connection; `_Lost` (nothing sent) if none can be had in time."""
-        try:
-            return await self._connections.take()
-        except LOST as error:
-            raise _Lost(error, sent=False) from error
-
-    async def _statement(self, query: str, arguments: tuple[object, ...]) -> list[asyncpg.Record]:
-        """The rows of one statement on a held connection; `_Lost` if the connection was."""
-        connection = await self._take()
+    async def _statement(
+        self, query: str, arguments: tuple[object, ...], sending: Sending | None = None
+    ) -> list[asyncpg.Record]:
+        """The rows of one statement on a held connection."""
+        connection = await self._connections.take()
+        if sending is not None:
+            sending.sent()
         try:
             rows: list[asyncpg.Record] = await connection.fetch(query, *arguments)
-        except BaseException as error:
+        except BaseException:
             await self._connections.give_back(connection)
-            if isinstance(error, LOST):
-                raise _Lost(error, sent=isinstance(error, SENT_AND_LOST)) from error
             raise
         await self._connections.done(connection)
         return rows
 
     async def _script(self, action: str, sql: str) -> None:
         """Run `sql`, which may hold several statements, on a connection of the pool."""
-        try:
+        with OUTAGE.during(action):
             async with self.pool.acquire(timeout=self._connections.timeout) as connection:
                 await connection.execute(sql)
-        except LOST as error:
-            raise unavailable("PostgreSQL", action, error) from error
 
     async def _fetch(self, action: str, query: str, *arguments: object) -> list[asyncpg.Record]:
         """The rows of one statement; `StoreUnavailable` naming `action` if the store is."""
-        try:
+        with OUTAGE.during(action):
             return await self._statement(query, arguments)
-        except _Lost as lost:
-            raise unavailable("PostgreSQL", action, lost.error) from lost.error
 
     @property
     def channel(self) -> str:
@@ -382,10 +345,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         )
 
     async def _lease_connection(self) -> PoolConnection:
-        try:
-            return await self._connections.take()
-        except LOST as error:
-            raise unavailable("PostgreSQL", "taking a handler lease", error) from error
+        return await self._connections.take()
 
     async def _give_back_lent(self, connection: PgConnection) -> None:
         assert isinstance(connection, PoolConnectionProxy)
@@ -414,10 +374,8 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
     @asynccontextmanager
     async def batch_transaction(self) -> AsyncGenerator[PgBatchTransaction]:
         """A transaction for a handler's batch and its bookmark; commits on success."""
-        try:
+        with OUTAGE.during("starting a handler's transaction"):
             connection = await self._connections.take()
-        except LOST as error:
-            raise unavailable("PostgreSQL", "starting a handler's transaction", error) from error
         try:
             async with connection.transaction():
                 yield PgBatchTransaction(connection, self._bookmarks)
@@ -427,10 +385,8 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A LISTEN connection woken by every commit to `streams`."""
-        try:
+        with OUTAGE.during("listening for appends"):
             return await PgListener.open(self._connect_args(), self.channel, streams)
-        except LOST as error:
-            raise unavailable("PostgreSQL", "listening for appends", error) from error
 
     def _connect_args(self) -> Any:
         if self._dsn is None:
@@ -443,15 +399,6 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         await self._connections.release_all()
         if self._owns_pool:
             await self.pool.close()
-
-
-class _Lost(Exception):
-    """A statement's connection failed: `sent` if the statement may have been applied."""
-
-    def __init__(self, error: BaseException, *, sent: bool) -> None:
-        super().__init__(error)
-        self.error = error
-        self.sent = sent
 
 
 async def _keep_session(connection: object) -> None:
