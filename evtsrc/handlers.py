@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
 
 import attrs
 
@@ -16,15 +16,29 @@ if TYPE_CHECKING:
     from .domain import Domain
 
 log = logging.getLogger("evtsrc.handlers")
-Cb = TypeVar("Cb", bound=Callable[..., Awaitable[None] | None])
 _ON_EVENT_MARK = "__evtsrc_on_event__"
 
+HandlerT = TypeVar("HandlerT")
+EventT = TypeVar("EventT", bound=Event)
+ResultT = TypeVar("ResultT", bound=Awaitable[None] | None)
 
-def on_event(method: Cb) -> Cb:
+
+# With meta first: a wrong meta is then reported against the signature that takes it.
+@overload
+def on_event(
+    method: Callable[[HandlerT, EventT, EventMeta], ResultT],
+) -> Callable[[HandlerT, EventT, EventMeta], ResultT]: ...
+@overload
+def on_event(
+    method: Callable[[HandlerT, EventT], ResultT],
+) -> Callable[[HandlerT, EventT], ResultT]: ...
+def on_event(method: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a handler method (sync or async) called for each event of the annotated type(s).
 
-    It takes `(self, event)` or `(self, event, meta)`; the annotation of
-    `event` names the event class or a union of them.
+    It takes `(self, event)` or `(self, event, meta: EventMeta)` and returns
+    None; the annotation of `event` names an event class, a union of them, or
+    a base class. mypy and pyright refuse other signatures; to them the
+    callback keeps its parameter types but not their names.
     """
     setattr(method, _ON_EVENT_MARK, True)
     return method

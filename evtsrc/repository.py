@@ -126,6 +126,7 @@ class Repository(Generic[A]):
         _check_id(aggregate_id)
         attempt = 1
         trust_cache = True
+        started = self._retry.clock()
         while True:
             cached = self._cache.get(aggregate_id) if trust_cache and self._cache else None
             if cached is not None:
@@ -145,9 +146,10 @@ class Repository(Generic[A]):
                 if cached is not None:
                     trust_cache = False
                     continue
-                if attempt >= self._retry.attempts:
+                wait = self._retry.next_delay(attempt, self._retry.clock() - started)
+                if wait is None:
                     raise
-                await asyncio.sleep(self._retry.delay(attempt))
+                await asyncio.sleep(wait)
                 attempt += 1
 
     def _command_spec(self, command: Callable[..., Any]) -> CommandSpec:

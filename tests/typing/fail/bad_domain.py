@@ -47,6 +47,10 @@ def handlers(domain: Domain) -> None:
     print(runner.handler.rows)  # expect-error: attr-defined AttributeAccessIssue
     other: HandlerRunner[Other] = runner  # expect-error: assignment AssignmentType
     print(other, RetryPolicy(attempts=1.5))  # expect-error: arg-type ArgumentType
+    RetryPolicy(budget="2s")  # expect-error: arg-type ArgumentType
+    RetryPolicy(max_delay=None)  # expect-error: arg-type ArgumentType
+    RetryPolicy(clock=0.0)  # expect-error: arg-type ArgumentType
+    RetryPolicy(3, 0.01, 0.1, 2.0, lambda: 0.0)  # expect-error: call-arg CallIssue
 
 
 class Other(PostCounter):

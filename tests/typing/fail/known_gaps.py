@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import attrs
 
-from evtsrc import Aggregate, Domain, Repository, folds
-from tests.typing.model import User, UserCreated, UserRenamed
+from evtsrc import Aggregate, Domain, Event, EventHandler, EventMeta, Repository, folds, on_event
+from tests.typing.model import PostCreated, User, UserCreated, UserRenamed
 
 
 class Loose(Aggregate, stream="typing-loose"):
@@ -42,3 +42,42 @@ def base_class(domain: Domain) -> None:
 
 def attrs_api(created: UserCreated) -> None:  # mypy's attrs plugin special-cases evolve()
     attrs.evolve(created, name="Bob")  # false-positive: misc
+
+
+class LooseCallbacks(EventHandler):
+    @on_event  # gap: Event itself names no stored event (a DefinitionError when bound)
+    def every(self, event: Event) -> None:
+        pass
+
+    @on_event  # gap: meta must be EventMeta exactly, not a wider type
+    def wide_meta(self, event: UserCreated, meta: object) -> None:
+        pass
+
+    @on_event  # gap: a third parameter, even with a default (a DefinitionError when bound)
+    def extra(self, event: UserCreated, meta: EventMeta, retries: int = 0) -> None:
+        pass
+
+    @on_event  # gap: *args instead of the event parameter
+    def star(self, *events: UserCreated) -> None:
+        pass
+
+    # pyright solves the event type to the union's event member (or to Event for object),
+    # which such a callback accepts too; mypy takes the annotation as it is.
+    @on_event  # partial-gap: type-var
+    def partly(self, event: UserCreated | str) -> None:
+        pass
+
+    @on_event  # partial-gap: type-var
+    def anything(self, event: object, meta: EventMeta) -> None:
+        pass
+
+
+class Named(EventHandler):
+    @on_event
+    def created(self, event: PostCreated, meta: EventMeta) -> None:
+        pass
+
+
+def by_keyword(handler: Named, created: PostCreated, meta: EventMeta) -> None:
+    # @on_event keeps a callback's parameter types, not their names: call it positionally.
+    handler.created(created, meta=meta)  # false-positive: call-arg CallIssue

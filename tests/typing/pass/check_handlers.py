@@ -1,4 +1,8 @@
-"""Handler runners are typed by their handler; the hooks can be overridden with their types."""
+"""Handler runners are typed by their handler; callbacks and hooks keep their types.
+
+Every callback form `@on_event` accepts type-checks: sync or async, with or
+without `meta`, for an event class, a union of them or a base class.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,28 @@ from collections.abc import Sequence
 from typing import assert_type
 
 from evtsrc import (
+    Aggregate,
     Domain,
     Event,
     EventHandler,
     EventMeta,
     HandlerRunner,
     StoredEvent,
+    TransactionalHandler,
+    command,
+    folds,
     on_event,
 )
 from evtsrc.backends import InMemoryBackend, InMemoryBookmarks
-from tests.typing.model import Post, PostCounter, PostCreated, User, make_domain
+from tests.typing.model import (
+    Post,
+    PostCounter,
+    PostCreated,
+    User,
+    UserCreated,
+    UserRenamed,
+    make_domain,
+)
 
 
 class Audit(EventHandler, name="typing-audit"):
@@ -35,6 +51,120 @@ class Audit(EventHandler, name="typing-audit"):
 
     async def on_reset(self) -> None:
         self.lines.clear()
+
+
+class Shipment(Event):
+    """A base class: a callback taking it takes every event class derived from it."""
+
+
+class Shipped(Shipment, type_name="typing.parcel.shipped"):
+    carrier: str
+
+
+class Returned(Shipment, type_name="typing.parcel.returned"):
+    pass
+
+
+class Parcel(Aggregate, stream="typing-parcels"):
+    shipped: bool = False
+
+    @folds
+    def _shipped(self, event: Shipped) -> None:
+        self.shipped = True
+
+    @folds
+    def _returned(self, event: Returned) -> None:
+        self.shipped = False
+
+    @command
+    def ship(self, carrier: str) -> Shipped:
+        return Shipped(carrier=carrier)
+
+    @command
+    def give_back(self) -> Returned:
+        return Returned()
+
+
+class Forms(EventHandler, name="typing-forms"):
+    """Sync without meta, async with it."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @on_event
+    def shipped(self, event: Shipped) -> None:
+        self.seen.append(event.carrier)
+
+    @on_event
+    async def returned(self, event: Returned, meta: EventMeta) -> None:
+        self.seen.append(f"returned@{meta.version}")
+
+
+class Unions(EventHandler, name="typing-unions"):
+    """Sync with meta, async without; a union of event classes; positional-only."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @on_event
+    def either(self, event: Shipped | Returned, meta: EventMeta, /) -> None:
+        self.seen.append(type(event).__name__)
+
+    @on_event
+    async def user(self, event: UserCreated | UserRenamed) -> None:
+        self.seen.append(event.name)
+
+
+class Bases(EventHandler, name="typing-bases"):
+    """A base event class, in a handler that inherits a callback too."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @on_event
+    async def any_shipment(self, event: Shipment) -> None:
+        self.seen.append(type(event).__name__)
+
+
+class MoreBases(Bases, name="typing-more-bases"):
+    @on_event
+    def post(self, event: PostCreated, meta: EventMeta) -> None:
+        self.seen.append(meta.aggregate_id)
+
+
+class InTransaction(TransactionalHandler[object], name="typing-transactional"):
+    @on_event
+    async def shipped(self, event: Shipped, meta: EventMeta) -> None:
+        pass
+
+
+async def callbacks(meta: EventMeta) -> None:
+    """Callbacks stay callable as the methods they are."""
+    forms = Forms()
+    assert_type(forms.shipped(Shipped(carrier="ups")), None)
+    assert_type(await forms.returned(Returned(), meta), None)
+    assert_type(Unions().either(Returned(), meta), None)
+    assert_type(await Bases().any_shipment(Returned()), None)
+    assert_type(MoreBases().post(PostCreated(user_id="u", content="c"), meta), None)
+    assert forms.seen == ["ups", f"returned@{meta.version}"]
+
+
+async def every_form() -> None:
+    domain = Domain(InMemoryBackend(), aggregates=[Parcel, User, Post])
+    await domain.repository(Parcel).execute("p1", Parcel.ship, carrier="dhl")
+    await domain.repository(Parcel).execute("p1", Parcel.give_back)
+    await domain.repository(User).execute("u1", User.create, name="Ann")
+    await domain.repository(Post).execute("x", Post.create, user_id="u1", content="Hi")
+    forms, unions, bases, more = Forms(), Unions(), Bases(), MoreBases()
+    for handler in (forms, unions, bases, more):
+        await domain.handler(handler, bookmarks=InMemoryBookmarks()).run_once()
+    assert forms.seen == ["dhl", "returned@2"]
+    assert unions.seen == ["Shipped", "Returned", "Ann"]
+    assert bases.seen == ["Shipped", "Returned"]
+    assert more.seen == ["Shipped", "Returned", "x"]
+    first = (await domain.repository(Parcel).history("p1"))[0]
+    await callbacks(first.meta)
+    await domain.close()
 
 
 async def runners(domain: Domain) -> None:
@@ -70,3 +200,4 @@ async def main() -> None:
     await runners(domain)
     assert generic(domain.handler(Audit())) == "typing-audit"
     await domain.close()
+    await every_form()

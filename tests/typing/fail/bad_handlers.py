@@ -1,0 +1,56 @@
+"""@on_event callbacks take (self, event) or (self, event, meta: EventMeta), returning None."""
+
+from __future__ import annotations
+
+from evtsrc import EventHandler, EventMeta, StoredEvent, TransactionalHandler, on_event
+from tests.typing.model import PostCreated, UserCreated
+
+
+class NotEvents(EventHandler):
+    @on_event  # expect-error: type-var ArgumentType
+    def number(self, event: int, meta: EventMeta) -> None:
+        pass
+
+    @on_event  # expect-error: type-var ArgumentType
+    def text(self, event: str) -> None:
+        pass
+
+    @on_event  # expect-error: type-var ArgumentType
+    def stored(self, event: StoredEvent[PostCreated]) -> None:
+        pass
+
+    @on_event  # expect-error: type-var ArgumentType
+    def swapped(self, event: EventMeta, meta: PostCreated) -> None:
+        pass
+
+
+class BadMeta(EventHandler):
+    @on_event  # expect-error: arg-type ArgumentType
+    def text(self, event: PostCreated, meta: str) -> None:
+        pass
+
+    @on_event  # expect-error: arg-type ArgumentType
+    async def number(self, event: UserCreated, meta: int) -> None:
+        pass
+
+    @on_event  # expect-error: arg-type ArgumentType
+    def stored(self, event: PostCreated, meta: StoredEvent[PostCreated]) -> None:
+        pass
+
+
+class BadShapes(TransactionalHandler[object]):
+    @on_event  # expect-error: arg-type ArgumentType
+    def nothing(self) -> None:
+        pass
+
+    @on_event  # expect-error: arg-type ArgumentType
+    def extra(self, event: PostCreated, meta: EventMeta, retries: int) -> None:
+        pass
+
+    @on_event  # expect-error: arg-type ArgumentType
+    def keyword_meta(self, event: PostCreated, *, meta: EventMeta) -> None:
+        pass
+
+    @on_event  # expect-error: type-var ArgumentType
+    async def returns(self, event: PostCreated) -> int:
+        return 1
