@@ -20,7 +20,6 @@ from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j.exceptions import (
     ConnectionAcquisitionTimeoutError,
     ConstraintError,
-    IncompleteCommit,
     ServiceUnavailable,
     SessionExpired,
     TransientError,
@@ -31,7 +30,7 @@ from ..errors import VersionConflict
 from . import jsontext
 from .base import Backend, EventRecord, NewEvent, SnapshotRecord, numbered
 from .names import TableNames
-from .outage import Outage
+from .outage import Outage, unavailable
 
 CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
 DATABASE_UNAVAILABLE = "Neo.TransientError.General.DatabaseUnavailable"
@@ -44,12 +43,25 @@ def _database_unavailable(error: BaseException) -> bool:
 
 OUTAGE = Outage(
     "Neo4j",
-    # IncompleteCommit is a ServiceUnavailable: the commit was sent, the answer lost.
     (ServiceUnavailable, SessionExpired, ConnectionAcquisitionTimeoutError),
     also=_database_unavailable,
-    answer_lost=lambda error: isinstance(error, IncompleteCommit),
 )
-"""The driver's outage errors; an append's outcome is unknown only on `IncompleteCommit`."""
+"""The driver's outage errors.
+
+An append's outcome is unknown once one of the driver's tries of it reached its commit:
+the driver retries a transaction whose commit failed in ways it takes for transient, so
+the error that ends the last try says nothing of the earlier ones.
+"""
+
+
+class _EarlierTryMayHaveCommitted(Exception):
+    """A retried append found its version taken: perhaps by its own earlier try."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the driver tried the append again after a lost connection and found its "
+            "version taken, perhaps by its own earlier try"
+        )
 
 
 def _label(name: str) -> str:
@@ -181,6 +193,8 @@ class Neo4jBackend(Backend):
                 id=aggregate_id,
             )
             current = (await found.single(strict=True))["version"]
+            if current != expected_version and sending.was_sent:
+                raise _EarlierTryMayHaveCommitted()
             if current != expected_version:
                 raise VersionConflict(stream, aggregate_id, expected_version)
             counted = await tx.run(
@@ -199,13 +213,17 @@ class Neo4jBackend(Backend):
             )
             if self.before_commit is not None:
                 await self.before_commit(stream, aggregate_id)
+            sending.sent()  # the driver commits next
             return records
 
         try:
             with OUTAGE.appending(stream, aggregate_id) as sending:
-                sending.sent()  # whether it was committed is told by the error (IncompleteCommit)
                 async with self.driver.session(database=self.database) as session:  # pyright: ignore[reportUnknownMemberType]
                     return await session.execute_write(write)
+        except _EarlierTryMayHaveCommitted as error:
+            raise unavailable(
+                "Neo4j", f"append to {stream}/{aggregate_id}", error, outcome_unknown=True
+            ) from error
         except ConstraintError as error:
             if error.code == CONSTRAINT_FAILED and self._is_version_clash(error):
                 raise VersionConflict(stream, aggregate_id, expected_version) from error
