@@ -124,7 +124,9 @@ def unreachable(error: BaseException) -> bool:
     )
 
 
-def translated(function: Callable[..., Any], error: BaseException) -> BaseException:
+def translated(
+    function: Callable[..., Any], args: tuple[Any, ...], error: BaseException
+) -> BaseException:
     """`error` of a job, or the `StoreUnavailable` it means (every job's errors pass here).
 
     An I/O error while an append or a batch commits leaves its outcome unknown; a
@@ -135,7 +137,10 @@ def translated(function: Callable[..., Any], error: BaseException) -> BaseExcept
     name = getattr(function, "__name__", "statement").strip("_")
     io_error = error.sqlite_errorcode & 0xFF == SQLITE_IOERR
     unknown = name in ("append", "commit") and io_error
-    return unavailable("SQLite", name.replace("_", " "), error, outcome_unknown=unknown)
+    action = name.replace("_", " ")
+    if name in ("append", "insert") and len(args) >= 2:
+        action = f"append to {args[0]}/{args[1]}"
+    return unavailable("SQLite", action, error, outcome_unknown=unknown)
 
 
 _Job = tuple[
@@ -216,7 +221,7 @@ def _serve_one(
         result = function(*args)
     except BaseException as error:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(_settle, future, None, translated(function, error))
+            loop.call_soon_threadsafe(_settle, future, None, translated(function, args, error))
         return
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(_settle, future, result, None)

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import pytest
 
-from evtsrc import Domain, EventEncodeError, VersionConflict
+from evtsrc import Domain, EventEncodeError, StoreUnavailable, VersionConflict
 from evtsrc.backends import Backend, NewEvent, SnapshotRecord, TableNames, UndecodablePayload
 from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 from evtsrc.backends.sqlite import SqliteBackend
@@ -377,3 +377,29 @@ async def test_stored_json_is_parsed_per_row_unless_sqlite_vouches_for_every_tex
             ('{"a":[{}', json.JSONDecodeError),
             ("{}]}", json.JSONDecodeError),
         ]
+
+
+@pytest.mark.parametrize("kind", ["sqlite3", "sqlalchemy"])
+async def test_a_database_file_that_cannot_be_opened_is_an_outage(
+    tmp_path: Path, kind: str
+) -> None:
+    missing = tmp_path / "no-such-folder" / "events.sqlite"
+    backend: Backend = (
+        SqliteBackend(missing)
+        if kind == "sqlite3"
+        else SqlAlchemyBackend(f"sqlite+aiosqlite:///{missing}")
+    )
+    try:
+        with pytest.raises(StoreUnavailable) as reading:
+            await backend.read_streams(["counters"])
+        with pytest.raises(StoreUnavailable) as appending:
+            await backend.append("counters", "c", 0, [NewEvent("one", {}, datetime.now(UTC))])
+    finally:
+        await backend.close()
+    for raised in (reading.value, appending.value):
+        assert not raised.outcome_unknown  # the file never opened: nothing was written
+        assert isinstance(raised.__cause__, sqlite3.OperationalError) or isinstance(
+            getattr(raised.__cause__, "orig", None), sqlite3.OperationalError
+        )
+    assert "counters/c" in str(appending.value)
+    assert not missing.parent.exists()
