@@ -20,6 +20,7 @@ from .errors import DefinitionError, EventDecodeError, EventEncodeError, Unknown
 from .events import Event, EventMeta, event_type_name
 from .jsontypes import JSONObject
 from .plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
+from .storable import MAX_DEPTH, SURROGATE, TOO_DEEP, json_problem
 
 T = TypeVar("T")
 
@@ -107,16 +108,39 @@ def _format_one(error: BaseException, type_: type | None) -> str:
     return described
 
 
-def as_json(value: object) -> JSONObject:
-    """`value` exactly as it will come back from JSON text (keys as strings, tuples as lists).
+def as_json(value: object, what: str) -> JSONObject:
+    """`value` exactly as it will come back from JSON text, checked to be storable anywhere.
 
-    Refuses NaN and infinities, which JSON has no words for.
+    Raises `EventEncodeError` naming `what` and the place for NaN and infinities,
+    which JSON has no words for, and for what some backend cannot store (see
+    `evtsrc.storable`). The checks are searches of the JSON text made anyway; only
+    when one finds something suspect does a walk of `value` say what and where.
     """
-    data: JSONObject = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        _refuse(value, what)  # nested far too deep to write: say where
+        raise
+    data: JSONObject = json.loads(text)
+    if (
+        "\\u0000" in text  # json.dumps escapes NUL, even without ensure_ascii
+        or (not text.isascii() and SURROGATE.search(text) is not None)
+        or text.count("{") + text.count("[") > MAX_DEPTH  # a bound on the depth
+        or data != value  # a key that is not a string, or a tuple a converter left
+    ):
+        _refuse(value, what)
     return data
 
 
+def _refuse(value: object, what: str) -> None:
+    problem = json_problem(value)
+    if problem is not None:
+        raise EventEncodeError(f"cannot encode {what}: {problem}")
+
+
 def _describe(error: BaseException) -> str:
+    if isinstance(error, RecursionError):  # cattrs or json met a value nested far too deep
+        return TOO_DEEP
     if isinstance(error, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(error, format_exception=_format_one))
     return f"{type(error).__name__}: {error}"
@@ -231,7 +255,7 @@ class Codec:
         if encoder is None:
             raise EventEncodeError(f"{cls.__qualname__} is not an event of this domain")
         try:
-            data = as_json(encoder(event))
+            data = as_json(encoder(event), cls.__qualname__)
         except EventEncodeError:
             raise
         except Exception as error:
@@ -297,7 +321,7 @@ class StateCodec:
             if fast is not None:
                 return fast
         try:
-            data = as_json(self._unstructure(state))
+            data = as_json(self._unstructure(state), f"{self.cls.__qualname__} state")
         except EventEncodeError:
             raise
         except Exception as error:

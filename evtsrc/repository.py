@@ -367,14 +367,14 @@ class Repository(Generic[A]):
         return events
 
     async def _store_snapshot(self, aggregate: A, state: StateCodec) -> None:
-        snapshot = SnapshotRecord(
-            self.stream,
-            aggregate.id,
-            aggregate.version,
-            self._spec.snapshot_key,
-            state.encode(aggregate),
-        )
         try:
+            snapshot = SnapshotRecord(
+                self.stream,
+                aggregate.id,
+                aggregate.version,
+                self._spec.snapshot_key,
+                state.encode(aggregate),  # EventEncodeError: not storable, so not sent
+            )
             await self._backend.put_snapshot(snapshot)
         except Exception:
             log.warning(
