@@ -21,11 +21,13 @@ from .errors import (
     DefinitionError,
     EventDecodeError,
     EventEncodeError,
+    InvalidAggregateId,
     VersionConflict,
 )
 from .events import Event, StoredEvent
 from .jsontypes import JSONObject
 from .retry import NO_RETRY, RetryPolicy
+from .storable import text_problem
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -407,10 +409,20 @@ MAX_ID_LENGTH = 200
 """The longest aggregate id every backend stores (a VARCHAR(200) on the SQL ones)."""
 
 
+def id_problem(name: object) -> str | None:
+    """What keeps `name` from being stored as an aggregate id or handler name, or None.
+
+    Worded to follow "an aggregate id" or "its name" in an error message.
+    """
+    if not isinstance(name, str) or not name:
+        return f"is a non-empty string, not {name!r}"
+    if len(name) > MAX_ID_LENGTH:
+        return f"is at most {MAX_ID_LENGTH} characters, not {len(name)}"
+    problem = text_problem(name)
+    return None if problem is None else f"{name!r} {problem}"
+
+
 def _check_id(aggregate_id: object) -> None:
-    if not isinstance(aggregate_id, str) or not aggregate_id:
-        raise ValueError(f"an aggregate id is a non-empty string, not {aggregate_id!r}")
-    if len(aggregate_id) > MAX_ID_LENGTH:
-        raise ValueError(
-            f"an aggregate id is at most {MAX_ID_LENGTH} characters, not {len(aggregate_id)}"
-        )
+    problem = id_problem(aggregate_id)
+    if problem is not None:
+        raise InvalidAggregateId(f"an aggregate id {problem}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,18 +12,22 @@ import pytest
 from evtsrc import (
     Aggregate,
     CorruptStreamError,
+    DefinitionError,
     Domain,
     Event,
     EventDecodeError,
     EventEncodeError,
+    EventHandler,
     HandlerError,
+    InvalidAggregateId,
     Snapshots,
     UnknownEventType,
     command,
     folds,
+    on_event,
 )
 from evtsrc.backends import Backend, NewEvent
-from evtsrc.codec import MAX_DEPTH
+from evtsrc.storable import MAX_DEPTH
 
 from .model import Counter, Seen
 
@@ -196,6 +201,37 @@ async def _nothing_appended(domain: Domain, aggregate_id: str = "n") -> None:
     assert (await domain.repository(Note).load(aggregate_id)).version == 1
     stored = await domain.backend.read_streams(["bad-input-notes"])
     assert [(r.aggregate_id, r.version) for r in stored] == [(aggregate_id, 1)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [("a\x00b", "NUL character"), ("\ud800", "surrogate"), ("ok\udfffok", "surrogate")],
+    ids=["nul", "surrogate", "inner-surrogate"],
+)
+async def test_an_id_no_backend_can_store_is_refused_before_anything_is_sent(
+    notes_domain: Domain, bad: str, problem: str
+) -> None:
+    notes = notes_domain.repository(Note)
+    await notes.execute("n", Note.add, n=1)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: notes.load(bad),
+        lambda: notes.history(bad),
+        lambda: notes.execute(bad, Note.add, n=1),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidAggregateId, match=f"aggregate id .*{problem}") as raised:
+            await call()
+        assert isinstance(raised.value, ValueError)
+    await _nothing_appended(notes_domain)
+
+
+def test_a_handler_name_no_backend_can_store_is_refused_at_definition() -> None:
+    with pytest.raises(DefinitionError, match=r"Bad: its name .*NUL character"):
+
+        class Bad(EventHandler, name="bad\x00name"):
+            @on_event
+            def noted(self, event: Noted) -> None:
+                pass
 
 
 @pytest.mark.parametrize(
