@@ -146,6 +146,18 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def _by_field(error: BaseException) -> str:
+    """`_describe(error)` with each problem led by its field: "n: expected ..."."""
+    if not isinstance(error, cattrs.BaseValidationError):
+        return _describe(error)
+    found = cattrs.transform_error(error, path="", format_exception=_format_one)
+    parts: list[str] = []
+    for line in found:
+        problem, at, where = line.rpartition(" @ ")
+        parts.append(f"{where.lstrip('.')}: {problem}" if at and where else line)
+    return "; ".join(parts)
+
+
 _MAPPINGS = (dict, Mapping, MutableMapping, typing.Dict)  # noqa: UP006
 
 
@@ -263,6 +275,23 @@ class Codec:
                 f"cannot encode {cls.__qualname__}: {_describe(error)}"
             ) from error
         return cls.__event_type__, data
+
+    def round_trip(self, event: Event, source: str) -> tuple[str, JSONObject, Event]:
+        """`event`'s type name and payload, and the event a later load decodes from them.
+
+        An event whose payload does not decode back (a field given a value of the
+        wrong type) raises `EventEncodeError` naming `source` (such as "Counter.add
+        returned"), the event and the fields: nothing was stored.
+        """
+        type_name, data = self.encode(event)
+        try:
+            return type_name, data, self.decode(type_name, data)
+        except EventDecodeError as error:
+            cause = error.__cause__
+            detail = str(error) if cause is None else _by_field(cause)
+            raise EventEncodeError(
+                f"{source} {event!r} that does not match its class: {detail}"
+            ) from error
 
     def decode(self, type_name: str, data: object) -> Event:
         """The event stored as `type_name` with payload `data`.

@@ -315,9 +315,10 @@ class Repository(Generic[A]):
         now = datetime.now(UTC)
         new_events: list[NewEvent] = []
         checked: list[Event] = []
+        returned = f"{self.aggregate.__qualname__}.{spec.name} returned"
         for event in events:
-            type_name, data = self._codec.encode(event)
-            checked.append(self._codec.decode(type_name, data))
+            type_name, data, again = self._codec.round_trip(event, returned)
+            checked.append(again)
             new_events.append(NewEvent(type_name, data, now))
         before = aggregate.version
         records = await self._backend.append(self.stream, aggregate.id, before, new_events)

@@ -288,6 +288,20 @@ async def test_a_snapshot_state_nested_too_deep_is_not_sent(
     assert (await wrapped.load("w")).fields == stored.fields
 
 
+async def test_a_wrong_argument_type_names_the_command_and_nothing_is_stored(
+    notes_domain: Domain,
+) -> None:
+    notes = notes_domain.repository(Note)
+    await notes.execute("n", Note.add, n=1)
+    with pytest.raises(EventEncodeError) as raised:
+        await notes.execute("n", Note.add, n="1")  # type: ignore[arg-type]
+    message = str(raised.value)
+    assert "Note.add returned Added(n='1') that does not match its class" in message
+    assert "n: " in message and "expected an integer, got str" in message
+    assert "stored" not in message
+    await _nothing_appended(notes_domain)
+
+
 @pytest.mark.parametrize(
     ("fields", "where", "key"),
     [({1: "x"}, "fields", "1"), ({"a": [{2.5: "x"}]}, r"fields\.a\[0\]", "2.5")],
