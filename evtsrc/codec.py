@@ -276,12 +276,12 @@ class Codec:
             ) from error
         return cls.__event_type__, data
 
-    def round_trip(self, event: Event, source: str) -> tuple[str, JSONObject, Event]:
+    def round_trip(self, event: Event, owner: type, command: str) -> tuple[str, JSONObject, Event]:
         """`event`'s type name and payload, and the event a later load decodes from them.
 
         An event whose payload does not decode back (a field given a value of the
-        wrong type) raises `EventEncodeError` naming `source` (such as "Counter.add
-        returned"), the event and the fields: nothing was stored.
+        wrong type) raises `EventEncodeError` naming the command of `owner` that
+        returned it, the event and the fields: nothing was stored.
         """
         type_name, data = self.encode(event)
         try:
@@ -290,7 +290,8 @@ class Codec:
             cause = error.__cause__
             detail = str(error) if cause is None else _by_field(cause)
             raise EventEncodeError(
-                f"{source} {event!r} that does not match its class: {detail}"
+                f"{owner.__qualname__}.{command} returned {event!r} that does not match its "
+                f"class: {detail}"
             ) from error
 
     def decode(self, type_name: str, data: object) -> Event:

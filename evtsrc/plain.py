@@ -75,8 +75,11 @@ def plain_encoder(cls: type) -> PlainEncoder | None:
         lines.append(f"    if type({value}) is not {_SCALARS[field.type]}: return None")
         if field.type is float:
             lines.append(f"    if not isfinite({value}): return None")
-        if field.type is str:  # one no backend stores: the general path says why
-            lines.append(f"    if text_problem({value}) is not None: return None")
+        if field.type is str:  # only non-ASCII or NUL can be unstorable: the general path says why
+            lines.append(
+                f"    if (not {value}.isascii() or '\\x00' in {value}) "
+                f"and text_problem({value}) is not None: return None"
+            )
     items = ", ".join(f"{field.name!r}: v{i}" for i, field in enumerate(attrs.fields(cls)))
     lines.append(f"    return {{{items}}}")
     namespace: dict[str, Any] = {"isfinite": math.isfinite, "text_problem": text_problem}

@@ -315,9 +315,8 @@ class Repository(Generic[A]):
         now = datetime.now(UTC)
         new_events: list[NewEvent] = []
         checked: list[Event] = []
-        returned = f"{self.aggregate.__qualname__}.{spec.name} returned"
         for event in events:
-            type_name, data, again = self._codec.round_trip(event, returned)
+            type_name, data, again = self._codec.round_trip(event, self.aggregate, spec.name)
             checked.append(again)
             new_events.append(NewEvent(type_name, data, now))
         before = aggregate.version
