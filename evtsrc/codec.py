@@ -20,7 +20,7 @@ from .errors import DefinitionError, EventDecodeError, EventEncodeError, Unknown
 from .events import Event, EventMeta, event_type_name
 from .jsontypes import JSONObject
 from .plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
-from .storable import MAX_DEPTH, SURROGATE, TOO_DEEP, json_problem
+from .storable import MAX_DEPTH, TOO_DEEP, json_problem, text_problem
 
 T = TypeVar("T")
 
@@ -124,7 +124,7 @@ def as_json(value: object, what: str) -> JSONObject:
     data: JSONObject = json.loads(text)
     if (
         "\\u0000" in text  # json.dumps escapes NUL, even without ensure_ascii
-        or (not text.isascii() and SURROGATE.search(text) is not None)
+        or text_problem(text) is not None  # a lone surrogate
         or text.count("{") + text.count("[") > MAX_DEPTH  # a bound on the depth
         or data != value  # a key that is not a string, or a tuple a converter left
     ):

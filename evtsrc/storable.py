@@ -8,7 +8,6 @@ anything is sent, so that the same input gets the same error on every backend.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import cast
 
@@ -23,9 +22,6 @@ TOO_DEEP = (
     "object), which MariaDB cannot store"
 )
 
-SURROGATE = re.compile("[\ud800-\udfff]")
-"""A lone surrogate: a code point Python strings may hold and UTF-8 cannot encode."""
-
 
 def text_problem(text: str) -> str | None:
     """What keeps `text` from being stored by every backend, or None.
@@ -36,9 +32,11 @@ def text_problem(text: str) -> str | None:
     if "\x00" in text:
         return "contains the NUL character (\\u0000), which PostgreSQL cannot store"
     if not text.isascii():
-        found = SURROGATE.search(text)
-        if found is not None:
-            return f"contains the lone surrogate {found.group()!r}, which has no UTF-8 encoding"
+        try:
+            text.encode()  # several times faster than a regular expression search
+        except UnicodeEncodeError as error:  # only a surrogate fails
+            found = text[error.start]
+            return f"contains the lone surrogate {found!r}, which has no UTF-8 encoding"
     return None
 
 
