@@ -20,7 +20,7 @@ from .errors import DefinitionError, EventDecodeError, EventEncodeError, Unknown
 from .events import Event, EventMeta, event_type_name
 from .jsontypes import JSONObject
 from .plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
-from .storable import MAX_DEPTH, TOO_DEEP, json_problem, text_problem
+from .storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, text_problem, within_depth
 
 T = TypeVar("T")
 
@@ -108,13 +108,15 @@ def _format_one(error: BaseException, type_: type | None) -> str:
     return described
 
 
-def as_json(value: object, what: str) -> JSONObject:
+def as_json(value: object, what: str, *, depth: bool = True, keys: bool = True) -> JSONObject:
     """`value` exactly as it will come back from JSON text, checked to be storable anywhere.
 
     Raises `EventEncodeError` naming `what` and the place for NaN and infinities,
     which JSON has no words for, and for what some backend cannot store (see
     `evtsrc.storable`). The checks are searches of the JSON text made anyway; only
     when one finds something suspect does a walk of `value` say what and where.
+    Without `depth` or `keys`, the caller knows from the value's type that it
+    cannot nest too deep, or hold a key that is not a string.
     """
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False)
@@ -125,11 +127,23 @@ def as_json(value: object, what: str) -> JSONObject:
     if (
         "\\u0000" in text  # json.dumps escapes NUL, even without ensure_ascii
         or text_problem(text) is not None  # a lone surrogate
-        or text.count("{") + text.count("[") > MAX_DEPTH  # a bound on the depth
-        or data != value  # a key that is not a string, or a tuple a converter left
+        or (depth and not within_depth(text))
+        or (keys and data != value)  # a key that is not a string, or a tuple a converter left
     ):
         _refuse(value, what)
     return data
+
+
+def _checks_needed(cls: type, own_converter: bool) -> tuple[bool, bool]:
+    """Whether encoding `cls` must check the depth, and the keys, of what it writes.
+
+    Only evtsrc's own converter writes what the annotations say; a value that does
+    not fit them fails the decoding that follows every event's encoding.
+    """
+    if not own_converter:
+        return True, True
+    depth, keys = static_bounds(cls)
+    return depth is None or depth > MAX_DEPTH, keys
 
 
 def _refuse(value: object, what: str) -> None:
@@ -206,6 +220,7 @@ class Codec:
         self._plain_decoders: dict[str, PlainDecoder] = {}
         self._plain_encoders: dict[type[Event], PlainEncoder] = {}
         self._encoders: dict[type[Event], Callable[[Any], Any]] = {}
+        self._checks: dict[type[Event], tuple[bool, bool]] = {}
         for cls in events:
             self.register(cls)
 
@@ -225,6 +240,7 @@ class Codec:
             check_json_keys(cls)
             self._decoders[name] = self.converter.get_structure_hook(cls)
             self._encoders[cls] = self.converter.get_unstructure_hook(cls)
+            self._checks[cls] = _checks_needed(cls, self.plain)
             fast = plain_decoder(cls) if self.plain else None
             if fast is not None:
                 self._plain_decoders[name] = fast
@@ -267,7 +283,8 @@ class Codec:
         if encoder is None:
             raise EventEncodeError(f"{cls.__qualname__} is not an event of this domain")
         try:
-            data = as_json(encoder(event), cls.__qualname__)
+            depth, keys = self._checks[cls]
+            data = as_json(encoder(event), cls.__qualname__, depth=depth, keys=keys)
         except EventEncodeError:
             raise
         except Exception as error:
@@ -339,6 +356,7 @@ class StateCodec:
             self._unstructure = converter.get_unstructure_hook(cls)
             self._plain_decode = plain_decoder(cls) if plain else None
             self._plain_encode = plain_encoder(cls) if plain else None
+            self._depth, self._keys = _checks_needed(cls, plain)
         except Exception as error:
             raise DefinitionError(
                 f"state of {cls.__qualname__} cannot be stored as JSON: {_describe(error)}"
@@ -351,7 +369,12 @@ class StateCodec:
             if fast is not None:
                 return fast
         try:
-            data = as_json(self._unstructure(state), f"{self.cls.__qualname__} state")
+            data = as_json(
+                self._unstructure(state),
+                f"{self.cls.__qualname__} state",
+                depth=self._depth,
+                keys=self._keys,
+            )
         except EventEncodeError:
             raise
         except Exception as error:
