@@ -45,7 +45,7 @@ def within_depth(text: str) -> bool:
     the text, a string holding no bracket leaves `""`, and each pass that deletes
     the innermost `[]` pairs peels one level.
     """
-    marks = text.encode().translate(_BRACKETS, _MARKS)
+    marks = text.encode(errors="surrogatepass").translate(_BRACKETS, _MARKS)
     if marks.count(b"[") <= MAX_DEPTH:
         return True
     if "\\" in text:  # an escaped quote would hide where strings end
