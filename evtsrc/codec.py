@@ -20,6 +20,7 @@ from .errors import DefinitionError, EventDecodeError, EventEncodeError, Unknown
 from .events import Event, EventMeta, event_type_name
 from .jsontypes import JSONObject
 from .plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
+from .storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, text_problem, within_depth
 
 T = TypeVar("T")
 
@@ -107,19 +108,68 @@ def _format_one(error: BaseException, type_: type | None) -> str:
     return described
 
 
-def as_json(value: object) -> JSONObject:
-    """`value` exactly as it will come back from JSON text (keys as strings, tuples as lists).
+def as_json(value: object, what: str, *, depth: bool = True, keys: bool = True) -> JSONObject:
+    """`value` exactly as it will come back from JSON text, checked to be storable anywhere.
 
-    Refuses NaN and infinities, which JSON has no words for.
+    Raises `EventEncodeError` naming `what` and the place for NaN and infinities,
+    which JSON has no words for, and for what some backend cannot store (see
+    `evtsrc.storable`). The checks are searches of the JSON text made anyway; only
+    when one finds something suspect does a walk of `value` say what and where.
+    Without `depth` or `keys`, the caller knows from the value's type that it
+    cannot nest too deep, or hold a key that is not a string.
     """
-    data: JSONObject = json.loads(json.dumps(value, ensure_ascii=False, allow_nan=False))
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except RecursionError:
+        _refuse(value, what)  # nested far too deep to write: say where
+        raise
+    data: JSONObject = json.loads(text)
+    if (
+        "\\u0000" in text  # json.dumps escapes NUL, even without ensure_ascii
+        or text_problem(text) is not None  # a lone surrogate
+        or (depth and not within_depth(text))
+        or (keys and data != value)  # a key that is not a string, or a tuple a converter left
+    ):
+        _refuse(value, what)
     return data
 
 
+def _checks_needed(cls: type, own_converter: bool) -> tuple[bool, bool]:
+    """Whether encoding `cls` must check the depth, and the keys, of what it writes.
+
+    Only evtsrc's own converter writes what the annotations say; a value that does
+    not fit them fails the decoding that follows every event's encoding.
+    """
+    if not own_converter:
+        return True, True
+    depth, keys = static_bounds(cls)
+    return depth is None or depth > MAX_DEPTH, keys
+
+
+def _refuse(value: object, what: str) -> None:
+    problem = json_problem(value)
+    if problem is not None:
+        raise EventEncodeError(f"cannot encode {what}: {problem}")
+
+
 def _describe(error: BaseException) -> str:
+    if isinstance(error, RecursionError):  # cattrs or json met a value nested far too deep
+        return TOO_DEEP
     if isinstance(error, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(error, format_exception=_format_one))
     return f"{type(error).__name__}: {error}"
+
+
+def _by_field(error: BaseException) -> str:
+    """`_describe(error)` with each problem led by its field: "n: expected ..."."""
+    if not isinstance(error, cattrs.BaseValidationError):
+        return _describe(error)
+    found = cattrs.transform_error(error, path="", format_exception=_format_one)
+    parts: list[str] = []
+    for line in found:
+        problem, at, where = line.rpartition(" @ ")
+        parts.append(f"{where.lstrip('.')}: {problem}" if at and where else line)
+    return "; ".join(parts)
 
 
 _MAPPINGS = (dict, Mapping, MutableMapping, typing.Dict)  # noqa: UP006
@@ -170,6 +220,7 @@ class Codec:
         self._plain_decoders: dict[str, PlainDecoder] = {}
         self._plain_encoders: dict[type[Event], PlainEncoder] = {}
         self._encoders: dict[type[Event], Callable[[Any], Any]] = {}
+        self._checks: dict[type[Event], tuple[bool, bool]] = {}
         for cls in events:
             self.register(cls)
 
@@ -189,6 +240,7 @@ class Codec:
             check_json_keys(cls)
             self._decoders[name] = self.converter.get_structure_hook(cls)
             self._encoders[cls] = self.converter.get_unstructure_hook(cls)
+            self._checks[cls] = _checks_needed(cls, self.plain)
             fast = plain_decoder(cls) if self.plain else None
             if fast is not None:
                 self._plain_decoders[name] = fast
@@ -231,7 +283,8 @@ class Codec:
         if encoder is None:
             raise EventEncodeError(f"{cls.__qualname__} is not an event of this domain")
         try:
-            data = as_json(encoder(event))
+            depth, keys = self._checks[cls]
+            data = as_json(encoder(event), cls.__qualname__, depth=depth, keys=keys)
         except EventEncodeError:
             raise
         except Exception as error:
@@ -239,6 +292,24 @@ class Codec:
                 f"cannot encode {cls.__qualname__}: {_describe(error)}"
             ) from error
         return cls.__event_type__, data
+
+    def round_trip(self, event: Event, owner: type, command: str) -> tuple[str, JSONObject, Event]:
+        """`event`'s type name and payload, and the event a later load decodes from them.
+
+        An event whose payload does not decode back (a field given a value of the
+        wrong type) raises `EventEncodeError` naming the command of `owner` that
+        returned it, the event and the fields: nothing was stored.
+        """
+        type_name, data = self.encode(event)
+        try:
+            return type_name, data, self.decode(type_name, data)
+        except EventDecodeError as error:
+            cause = error.__cause__
+            detail = str(error) if cause is None else _by_field(cause)
+            raise EventEncodeError(
+                f"{owner.__qualname__}.{command} returned {event!r} that does not match its "
+                f"class: {detail}"
+            ) from error
 
     def decode(self, type_name: str, data: object) -> Event:
         """The event stored as `type_name` with payload `data`.
@@ -290,6 +361,7 @@ class StateCodec:
             self._unstructure = converter.get_unstructure_hook(cls)
             self._plain_decode = plain_decoder(cls) if plain else None
             self._plain_encode = plain_encoder(cls) if plain else None
+            self._depth, self._keys = _checks_needed(cls, plain)
         except Exception as error:
             raise DefinitionError(
                 f"state of {cls.__qualname__} cannot be stored as JSON: {_describe(error)}"
@@ -302,7 +374,12 @@ class StateCodec:
             if fast is not None:
                 return fast
         try:
-            data = as_json(self._unstructure(state))
+            data = as_json(
+                self._unstructure(state),
+                f"{self.cls.__qualname__} state",
+                depth=self._depth,
+                keys=self._keys,
+            )
         except EventEncodeError:
             raise
         except Exception as error:

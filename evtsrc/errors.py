@@ -80,6 +80,10 @@ class EventEncodeError(EvtsrcError, ValueError):
     """An event or aggregate state could not be encoded as JSON."""
 
 
+class InvalidAggregateId(EvtsrcError, ValueError):
+    """An aggregate id that is not a string every backend can store; the message says why."""
+
+
 class StoreUnavailable(EvtsrcError, ConnectionError):
     """The store could not be reached, or the connection to it was lost during a call.
 

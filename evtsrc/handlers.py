@@ -11,6 +11,7 @@ import attrs
 from .definition import event_parameter
 from .errors import DefinitionError
 from .events import Event, EventMeta, StoredEvent
+from .repository import id_problem
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -68,10 +69,11 @@ class EventHandler:
     ) -> None:
         super().__init_subclass__()
         cls.__handler_name__ = name or cls.__dict__.get("__handler_name__", cls.__name__)
-        if not 0 < len(cls.__handler_name__) <= 200:
+        problem = id_problem(cls.__handler_name__)
+        if problem is not None:
             raise DefinitionError(
-                f"handler {cls.__qualname__}: its name is 1 to 200 characters (it is stored "
-                "as the bookmark's name)"
+                f"handler {cls.__qualname__}: its name {problem} (it is stored as the "
+                "bookmark's name)"
             )
         if isinstance(streams, str):
             raise DefinitionError(f"handler {cls.__qualname__}: streams is a list of names")

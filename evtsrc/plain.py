@@ -6,11 +6,11 @@ paths. For an event or aggregate class whose fields are all `str`, `int`,
 `float` or `bool`, without validators or converters, the functions made here
 check each value's exact type and copy it across (decoding also needs attrs'
 own `__init__` and no `__attrs_pre_init__`). Anything they do not expect (a
-missing key, a value of another type, a float JSON cannot write) makes them
-return None, and the general cattrs path takes over, with its defaults and its
-error messages: the result is always the same. Encoded payloads share the field
-names as keys, where a JSON round trip would make a new key string for every
-event stored.
+missing key, a value of another type, a float JSON cannot write, a string some
+backend cannot store) makes them return None, and the general cattrs path takes
+over, with its defaults and its error messages: the result is always the same.
+Encoded payloads share the field names as keys, where a JSON round trip would
+make a new key string for every event stored.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+
+from .storable import text_problem
 
 PlainDecoder = Callable[[dict[str, Any]], Any]
 PlainEncoder = Callable[[Any], "dict[str, Any] | None"]
@@ -73,9 +75,14 @@ def plain_encoder(cls: type) -> PlainEncoder | None:
         lines.append(f"    if type({value}) is not {_SCALARS[field.type]}: return None")
         if field.type is float:
             lines.append(f"    if not isfinite({value}): return None")
+        if field.type is str:  # only non-ASCII or NUL can be unstorable: the general path says why
+            lines.append(
+                f"    if (not {value}.isascii() or '\\x00' in {value}) "
+                f"and text_problem({value}) is not None: return None"
+            )
     items = ", ".join(f"{field.name!r}: v{i}" for i, field in enumerate(attrs.fields(cls)))
     lines.append(f"    return {{{items}}}")
-    namespace: dict[str, Any] = {"isfinite": math.isfinite}
+    namespace: dict[str, Any] = {"isfinite": math.isfinite, "text_problem": text_problem}
     exec(compile("\n".join(lines), f"<evtsrc plain encoder {cls.__qualname__}>", "exec"), namespace)
     encoder: PlainEncoder = namespace["encode"]
     return encoder

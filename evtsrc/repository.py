@@ -21,11 +21,13 @@ from .errors import (
     DefinitionError,
     EventDecodeError,
     EventEncodeError,
+    InvalidAggregateId,
     VersionConflict,
 )
 from .events import Event, StoredEvent
 from .jsontypes import JSONObject
 from .retry import NO_RETRY, RetryPolicy
+from .storable import text_problem
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -317,8 +319,8 @@ class Repository(Generic[A]):
         new_events: list[NewEvent] = []
         checked: list[Event] = []
         for event in events:
-            type_name, data = self._codec.encode(event)
-            checked.append(self._codec.decode(type_name, data))
+            type_name, data, again = self._codec.round_trip(event, self.aggregate, spec.name)
+            checked.append(again)
             new_events.append(NewEvent(type_name, data, now))
         before = aggregate.version
         records = await self._backend.append(self.stream, aggregate.id, before, new_events)
@@ -370,14 +372,14 @@ class Repository(Generic[A]):
         return events
 
     async def _store_snapshot(self, aggregate: A, state: StateCodec) -> None:
-        snapshot = SnapshotRecord(
-            self.stream,
-            aggregate.id,
-            aggregate.version,
-            self._spec.snapshot_key,
-            state.encode(aggregate),
-        )
         try:
+            snapshot = SnapshotRecord(
+                self.stream,
+                aggregate.id,
+                aggregate.version,
+                self._spec.snapshot_key,
+                state.encode(aggregate),  # EventEncodeError: not storable, so not sent
+            )
             await self._backend.put_snapshot(snapshot)
         except Exception:
             log.warning(
@@ -410,10 +412,20 @@ MAX_ID_LENGTH = 200
 """The longest aggregate id every backend stores (a VARCHAR(200) on the SQL ones)."""
 
 
+def id_problem(name: object) -> str | None:
+    """What keeps `name` from being stored as an aggregate id or handler name, or None.
+
+    Worded to follow "an aggregate id" or "its name" in an error message.
+    """
+    if not isinstance(name, str) or not name:
+        return f"is a non-empty string, not {name!r}"
+    if len(name) > MAX_ID_LENGTH:
+        return f"is at most {MAX_ID_LENGTH} characters, not {len(name)}"
+    problem = text_problem(name)
+    return None if problem is None else f"{name!r} {problem}"
+
+
 def _check_id(aggregate_id: object) -> None:
-    if not isinstance(aggregate_id, str) or not aggregate_id:
-        raise ValueError(f"an aggregate id is a non-empty string, not {aggregate_id!r}")
-    if len(aggregate_id) > MAX_ID_LENGTH:
-        raise ValueError(
-            f"an aggregate id is at most {MAX_ID_LENGTH} characters, not {len(aggregate_id)}"
-        )
+    problem = id_problem(aggregate_id)
+    if problem is not None:
+        raise InvalidAggregateId(f"an aggregate id {problem}")

@@ -6,6 +6,7 @@ import enum
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import attrs
@@ -14,6 +15,7 @@ import pytest
 from evtsrc import Event, EventDecodeError, EventEncodeError, UnknownEventType
 from evtsrc.backends import EventRecord, UndecodablePayload
 from evtsrc.codec import Codec, decode_record, default_converter
+from evtsrc.storable import static_bounds
 
 
 class Size(enum.IntEnum):
@@ -172,3 +174,42 @@ def test_encoding_gives_what_json_text_gives_back(codec: Codec) -> None:
     _, data = codec.encode(ORDER)
     assert data == json.loads(json.dumps(data))
     assert isinstance(data["lines"], list)
+
+
+@attrs.define
+class _Line:
+    sku: str
+    quantity: int
+    note: str | None = None
+
+
+@attrs.define
+class _Order:
+    lines: list[_Line]
+    tags: frozenset[str]
+    pair: tuple[int, _Line] | None
+
+
+@attrs.define
+class _Tree:
+    children: list[_Tree]
+
+
+@pytest.mark.parametrize(
+    ("annotation", "bounds"),
+    [
+        (_Line, (1, False)),
+        (_Order, (3, False)),
+        (dict[str, int], (1, True)),
+        (list[dict[str, _Line]], (3, True)),
+        (_Tree, (None, True)),
+        (dict[str, Any], (None, True)),
+        (list, (None, True)),
+    ],
+)
+def test_static_bounds_say_how_deep_a_typed_value_nests(
+    annotation: object, bounds: tuple[int | None, bool]
+) -> None:
+    # Classes whose values cannot nest past MAX_DEPTH or hold keys that are not strings
+    # skip those checks on every encode.
+    assert static_bounds(annotation) == bounds

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
+import attrs
 import pytest
 
 from evtsrc import (
+    Aggregate,
     CorruptStreamError,
+    DefinitionError,
     Domain,
+    Event,
     EventDecodeError,
     EventEncodeError,
+    EventHandler,
     HandlerError,
+    InvalidAggregateId,
+    Snapshots,
     UnknownEventType,
+    command,
+    folds,
+    on_event,
 )
 from evtsrc.backends import Backend, NewEvent
+from evtsrc.storable import MAX_DEPTH
 
 from .model import Counter, Seen
 
@@ -123,3 +136,182 @@ async def test_a_gap_in_stored_versions_is_reported(domain: Domain, backend: Bac
     await backend.append("counters", "c", 1, [_raw("two", {})])
     with pytest.raises(CorruptStreamError, match="version 2 follows version 0"):
         await repo.load("c")
+
+
+# Input no backend can store, refused the same way on every backend before anything is sent.
+
+
+class Noted(Event, type_name="bad-input.noted"):
+    text: str
+
+
+class Filed(Event, type_name="bad-input.filed"):
+    fields: dict[str, Any]
+
+
+class Added(Event, type_name="bad-input.added"):
+    n: int
+
+
+class Note(Aggregate, stream="bad-input-notes"):
+    text: str = ""
+    fields: dict[str, Any] = attrs.field(factory=dict)
+    total: int = 0
+
+    @folds
+    def _noted(self, event: Noted) -> None:
+        self.text = event.text
+
+    @folds
+    def _filed(self, event: Filed) -> None:
+        self.fields = event.fields
+
+    @folds
+    def _added(self, event: Added) -> None:
+        self.total += event.n
+
+    @command
+    def note(self, text: str) -> Noted:
+        return Noted(text=text)
+
+    @command
+    def file(self, fields: dict[str, Any]) -> Filed:
+        return Filed(fields=fields)
+
+    @command
+    def add(self, n: int) -> Added:
+        return Added(n=n)
+
+
+class WrappedNote(Note, stream="bad-input-wrapped", snapshots=Snapshots(every=1)):
+    """Its state nests one level deeper than the events it folds."""
+
+    @folds
+    def _filed(self, event: Filed) -> None:
+        self.fields = {"wrapped": event.fields}
+
+
+@pytest.fixture
+def notes_domain(backend: Backend) -> Domain:
+    return Domain(backend, aggregates=[Note, WrappedNote])
+
+
+async def _nothing_appended(domain: Domain, aggregate_id: str = "n") -> None:
+    """The aggregate is still at the version 1 it was given, with one event stored."""
+    assert (await domain.repository(Note).load(aggregate_id)).version == 1
+    stored = await domain.backend.read_streams(["bad-input-notes"])
+    assert [(r.aggregate_id, r.version) for r in stored] == [(aggregate_id, 1)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [("a\x00b", "NUL character"), ("\ud800", "surrogate"), ("ok\udfffok", "surrogate")],
+    ids=["nul", "surrogate", "inner-surrogate"],
+)
+async def test_an_id_no_backend_can_store_is_refused_before_anything_is_sent(
+    notes_domain: Domain, bad: str, problem: str
+) -> None:
+    notes = notes_domain.repository(Note)
+    await notes.execute("n", Note.add, n=1)
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: notes.load(bad),
+        lambda: notes.history(bad),
+        lambda: notes.execute(bad, Note.add, n=1),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidAggregateId, match=f"aggregate id .*{problem}") as raised:
+            await call()
+        assert isinstance(raised.value, ValueError)
+    await _nothing_appended(notes_domain)
+
+
+def test_a_handler_name_no_backend_can_store_is_refused_at_definition() -> None:
+    with pytest.raises(DefinitionError, match=r"Bad: its name .*NUL character"):
+
+        class Bad(EventHandler, name="bad\x00name"):
+            @on_event
+            def noted(self, event: Noted) -> None:
+                pass
+
+
+@pytest.mark.parametrize(
+    ("command", "argument", "where", "problem"),
+    [
+        (Note.note, "a\x00b", "text", "NUL character"),
+        (Note.note, "\ud800", "text", "surrogate"),
+        (Note.file, {"k": ["ok", "a\x00"]}, r"fields\.k\[1\]", "NUL character"),
+        (Note.file, {"k": {"x\x00y": 1}}, r"fields\.k", "NUL character"),
+        (Note.file, {"\udc80": 1}, "fields", "surrogate"),
+    ],
+    ids=["nul", "surrogate", "nested-nul", "nul-in-key", "surrogate-in-key"],
+)
+async def test_a_string_no_backend_can_store_is_refused_before_anything_is_sent(
+    notes_domain: Domain, command: Any, argument: object, where: str, problem: str
+) -> None:
+    notes = notes_domain.repository(Note)
+    await notes.execute("n", Note.add, n=1)
+    with pytest.raises(EventEncodeError, match=f"{where}: .*{problem}") as raised:
+        await notes.execute("n", command, argument)
+    assert ("Noted" if command is Note.note else "Filed") in str(raised.value)
+    await _nothing_appended(notes_domain)
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """A `fields` value that makes a Filed payload `depth` levels deep (the payload is one)."""
+    value: Any = "bottom"
+    for _ in range(depth - 2):
+        value = [value]
+    return {"deep": value}
+
+
+async def test_nesting_deeper_than_the_limit_is_refused_before_anything_is_sent(
+    notes_domain: Domain,
+) -> None:
+    notes = notes_domain.repository(Note)
+    at_limit = await notes.execute("n", Note.file, _nested(MAX_DEPTH))
+    assert (await notes_domain.repository(Note).load("n")).fields == at_limit.fields
+    too_deep = _nested(MAX_DEPTH + 1)
+    with pytest.raises(EventEncodeError, match=rf"Filed: fields\.deep.* more than {MAX_DEPTH}"):
+        await notes.execute("n", Note.file, too_deep)
+    await _nothing_appended(notes_domain)
+
+
+async def test_a_snapshot_state_nested_too_deep_is_not_sent(
+    notes_domain: Domain, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrapped = notes_domain.repository(WrappedNote)
+    # The event is at the limit, the state folded from it one level deeper.
+    stored = await wrapped.execute("w", WrappedNote.file, _nested(MAX_DEPTH))
+    assert stored.version == 1
+    assert await notes_domain.backend.get_snapshot("bad-input-wrapped", "w") is None
+    assert f"more than {MAX_DEPTH}" in caplog.text and "WrappedNote state" in caplog.text
+    assert (await wrapped.load("w")).fields == stored.fields
+
+
+async def test_a_wrong_argument_type_names_the_command_and_nothing_is_stored(
+    notes_domain: Domain,
+) -> None:
+    notes = notes_domain.repository(Note)
+    await notes.execute("n", Note.add, n=1)
+    with pytest.raises(EventEncodeError) as raised:
+        await notes.execute("n", Note.add, n="1")  # type: ignore[arg-type]
+    message = str(raised.value)
+    assert "Note.add returned Added(n='1') that does not match its class" in message
+    assert "n: " in message and "expected an integer, got str" in message
+    assert "stored" not in message
+    await _nothing_appended(notes_domain)
+
+
+@pytest.mark.parametrize(
+    ("fields", "where", "key"),
+    [({1: "x"}, "fields", "1"), ({"a": [{2.5: "x"}]}, r"fields\.a\[0\]", "2.5")],
+    ids=["int-key", "nested-float-key"],
+)
+async def test_a_key_that_is_not_a_string_is_refused_before_anything_is_sent(
+    notes_domain: Domain, fields: dict[Any, Any], where: str, key: str
+) -> None:
+    notes = notes_domain.repository(Note)
+    await notes.execute("n", Note.add, n=1)
+    with pytest.raises(EventEncodeError, match=rf"Filed: {where}: key {key} .*not a string"):
+        await notes.execute("n", Note.file, fields)
+    await _nothing_appended(notes_domain)
