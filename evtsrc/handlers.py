@@ -11,7 +11,7 @@ import attrs
 from .definition import event_parameter
 from .errors import DefinitionError
 from .events import Event, EventMeta, StoredEvent
-from .repository import id_problem
+from .storable import id_problem
 
 if TYPE_CHECKING:
     from .domain import Domain

@@ -27,7 +27,7 @@ from .errors import (
 from .events import Event, StoredEvent
 from .jsontypes import JSONObject
 from .retry import NO_RETRY, RetryPolicy
-from .storable import text_problem
+from .storable import id_problem
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -406,23 +406,6 @@ class Repository(Generic[A]):
 
 class _StaleCache(Exception):
     """A command refused or did nothing on cached state, which may be behind the store."""
-
-
-MAX_ID_LENGTH = 200
-"""The longest aggregate id every backend stores (a VARCHAR(200) on the SQL ones)."""
-
-
-def id_problem(name: object) -> str | None:
-    """What keeps `name` from being stored as an aggregate id or handler name, or None.
-
-    Worded to follow "an aggregate id" or "its name" in an error message.
-    """
-    if not isinstance(name, str) or not name:
-        return f"is a non-empty string, not {name!r}"
-    if len(name) > MAX_ID_LENGTH:
-        return f"is at most {MAX_ID_LENGTH} characters, not {len(name)}"
-    problem = text_problem(name)
-    return None if problem is None else f"{name!r} {problem}"
 
 
 def _check_id(aggregate_id: object) -> None:

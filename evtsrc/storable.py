@@ -60,6 +60,23 @@ def within_depth(text: str) -> bool:
     return not marks
 
 
+MAX_ID_LENGTH = 200
+"""The longest aggregate id or handler name every backend stores (VARCHAR(200) in SQL)."""
+
+
+def id_problem(name: object) -> str | None:
+    """What keeps `name` from being stored as an aggregate id or handler name, or None.
+
+    Worded to follow "an aggregate id" or "its name" in an error message.
+    """
+    if not isinstance(name, str) or not name:
+        return f"is a non-empty string, not {name!r}"
+    if len(name) > MAX_ID_LENGTH:
+        return f"is at most {MAX_ID_LENGTH} characters, not {len(name)}"
+    problem = text_problem(name)
+    return None if problem is None else f"{name!r} {problem}"
+
+
 def text_problem(text: str) -> str | None:
     """What keeps `text` from being stored by every backend, or None.
 
