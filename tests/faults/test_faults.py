@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,29 +111,15 @@ async def _sqlalchemy(server: Server, url: str, names: TableNames) -> AsyncItera
 
 
 @asynccontextmanager
-async def _proxied(server: Server) -> AsyncIterator[CuttingProxy]:
+async def _behind_proxy(server: Server, connect: Callable[[int], Backend]) -> AsyncIterator[Opened]:
+    """The backend `connect(port)` makes, reaching `server` through a proxy on `port`.
+
+    The proxy cuts every connection when the test kills them (`backend.proxy`).
+    """
     proxy = CuttingProxy(server.port)
     await proxy.start()
     try:
-        yield proxy
-    finally:
-        await proxy.close()
-
-
-@asynccontextmanager
-async def _mongo(server: Server, url: str, names: TableNames) -> AsyncIterator[Opened]:
-    from evtsrc.backends.mongo import MongoBackend
-
-    async with _proxied(server) as proxy:
-        proxied = url.replace(f":{server.port}/", f":{proxy.port}/")
-        backend = MongoBackend.connect(
-            proxied,
-            "evtsrc_faults",
-            collections=names,
-            server_selection_timeout=5.0,
-            wait_queue_timeout=5.0,
-            transaction_timeout=10.0,
-        )
+        backend = connect(proxy.port)
         backend.proxy = proxy  # type: ignore[attr-defined]
 
         async def opened() -> int:
@@ -144,32 +130,41 @@ async def _mongo(server: Server, url: str, names: TableNames) -> AsyncIterator[O
         finally:
             with contextlib.suppress(Exception):
                 await backend.close()
+    finally:
+        await proxy.close()
 
 
-@asynccontextmanager
-async def _neo4j(server: Server, url: str, names: TableNames) -> AsyncIterator[Opened]:
+def _mongo(server: Server, url: str, names: TableNames) -> AbstractAsyncContextManager[Opened]:
+    from evtsrc.backends.mongo import MongoBackend
+
+    return _behind_proxy(
+        server,
+        lambda port: MongoBackend.connect(
+            url.replace(f":{server.port}/", f":{port}/"),
+            "evtsrc_faults",
+            collections=names,
+            server_selection_timeout=5.0,
+            wait_queue_timeout=5.0,
+            transaction_timeout=10.0,
+        ),
+    )
+
+
+def _neo4j(server: Server, url: str, names: TableNames) -> AbstractAsyncContextManager[Opened]:
     from evtsrc.backends.neo4j import Neo4jBackend
 
-    async with _proxied(server) as proxy:
-        backend = Neo4jBackend.connect(
-            f"bolt://127.0.0.1:{proxy.port}",
+    return _behind_proxy(
+        server,
+        lambda port: Neo4jBackend.connect(
+            f"bolt://127.0.0.1:{port}",
             labels=names,
             # A call can take all three (a last retry that waits for a connection and
             # then for its handshake), so they add up to well under the calls' bound.
             connection_acquisition_timeout=3.0,
             connection_timeout=3.0,
             max_transaction_retry_time=3.0,
-        )
-        backend.proxy = proxy  # type: ignore[attr-defined]
-
-        async def opened() -> int:
-            return proxy.open_connections
-
-        try:
-            yield backend, {"open connections": opened}
-        finally:
-            with contextlib.suppress(Exception):
-                await backend.close()
+        ),
+    )
 
 
 TARGETS = {
