@@ -33,7 +33,7 @@ from .base import (
 )
 from .names import NAME_LENGTH, TableNames
 from .outage import DEFAULT_TIMEOUT, Sending
-from .pg_connections import LOST, OUTAGE, HeldConnections, PoolConnection
+from .pg_connections import LOST, OUTAGE, HeldConnections, PoolConnection, log
 from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
 from .pg_listen import PgListener
 from .pg_notify import NOTIFY_SQL, AfterCommitNotifier
@@ -394,11 +394,23 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         return self._dsn
 
     async def close(self) -> None:
-        """Close the pool if this backend made it (after giving back what it holds)."""
+        """Close the pool if this backend made it (after giving back what it holds).
+
+        The pool waits up to `timeout` seconds for connections still in use (a started
+        handler's lease, a statement under way), then closes them as they are.
+        """
         await self._notifier.flush()
         await self._connections.release_all()
         if self._owns_pool:
-            await self.pool.close()
+            try:
+                await asyncio.wait_for(self.pool.close(), self._connections.timeout)
+            except TimeoutError:
+                log.warning(
+                    "closing the PostgreSQL pool: connections still in use after %.1f s "
+                    "(is a handler still running?) were closed",
+                    self._connections.timeout,
+                )
+                self.pool.terminate()
 
 
 async def _keep_session(connection: object) -> None:

@@ -192,3 +192,19 @@ async def test_waiting_for_a_connection_is_bounded(pg: PostgresBackend) -> None:
     backend.before_commit = None
     assert [r.aggregate_id for r in await backend.read_streams(["s"])] == ["held"]
     await asyncio.wait_for(backend.close(), 10)
+
+
+async def test_close_is_bounded_while_a_started_handler_holds_its_lease(
+    pg: PostgresBackend,
+) -> None:
+    assert pg._dsn is not None
+    backend = await PostgresBackend.connect(pg._dsn, tables=pg.names, timeout=1)
+    domain = Domain(backend, aggregates=[Counter, Ledger])
+    runner = domain.handler(Seen(), poll_interval=0.1)
+    await runner.start()
+    await domain.repository(Counter).execute("c", Counter.do_one)
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(domain.close(), 10)  # the lease's connection is still out
+    assert asyncio.get_running_loop().time() - started < 3
+    assert backend.pool.is_closing()
+    await asyncio.wait_for(runner.stop(), 10)  # the runner notices and stops without hanging
