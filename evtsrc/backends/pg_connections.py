@@ -7,9 +7,10 @@ ready for the next.
 
 The accounting is what makes this safe: `_out` counts every connection taken from
 the pool and not yet accounted for, idle or in use. A connection leaves that count
-in exactly one way, `_gone()`, called when it is given back, thrown away, or found
-dead (asyncpg takes a connection back into its pool the moment it closes, and the
-proxy then refuses every call). A connection is handed to one user at a time and
+in exactly one way, `_gone()`, called when it is given back to the pool or thrown
+away; one found closed is thrown away too, which also gives its place back to the
+pool (asyncpg does that itself for most closed connections, not for all). A
+connection is handed to one user at a time and
 never used after it was given back, because `take()` hands out only live ones and
 every user gives its connection back, keeps it, or throws it away exactly once.
 """
@@ -17,6 +18,7 @@ every user gives its connection back, keeps it, or throws it away exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from typing import TypeAlias
@@ -91,7 +93,7 @@ class HeldConnections:
             connection = self._idle.pop()
             if usable(connection):
                 return connection
-            self._gone()  # it closed while idle: the pool has it back
+            self.discard(connection)  # it closed while idle
         async with asyncio.timeout(self.timeout):
             while True:
                 if not self.limit or self._out < self.limit:
@@ -100,7 +102,7 @@ class HeldConnections:
                 if handed is not None and usable(handed):
                     return handed
                 if handed is not None:
-                    self._gone()
+                    self.discard(handed)
                 # else a connection went back to the pool: try again
 
     async def _acquire(self) -> PoolConnection:
@@ -129,7 +131,7 @@ class HeldConnections:
         elif usable(connection):
             self._pass_on(connection)
         else:
-            self._gone()
+            self.discard(connection)
 
     async def give_back(self, connection: PoolConnection) -> None:
         """Return `connection` to the pool (after a failure, or from code it was lent to).
@@ -147,9 +149,11 @@ class HeldConnections:
     def discard(self, connection: PoolConnection) -> None:
         """Close `connection`, whose session state is not to be trusted, and forget it.
 
-        The pool opens a new one in its place when one is next needed.
+        Also for one found closed: asyncpg can see a connection close without giving
+        its place back to the pool, and terminating it does. The pool opens a new one
+        in its place when one is next needed.
         """
-        if usable(connection):
+        with contextlib.suppress(asyncpg.InterfaceError):  # released: the pool has it back
             connection.terminate()
         self._gone()
 
