@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -379,6 +380,17 @@ async def test_stored_json_is_parsed_per_row_unless_sqlite_vouches_for_every_tex
         ]
 
 
+async def _aiosqlite_threads_ended() -> None:
+    """Let aiosqlite's worker threads finish while this test's event loop still runs.
+
+    After a failed connect, aiosqlite queues the stop of its thread without waiting
+    for it; if the loop closed first, the thread would fail to report back to it.
+    """
+    for thread in threading.enumerate():
+        if "_connection_worker_thread" in thread.name:
+            await asyncio.to_thread(thread.join, 5)
+
+
 @pytest.mark.parametrize("kind", ["sqlite3", "sqlalchemy"])
 async def test_a_database_file_that_cannot_be_opened_is_an_outage(
     tmp_path: Path, kind: str
@@ -396,6 +408,7 @@ async def test_a_database_file_that_cannot_be_opened_is_an_outage(
             await backend.append("counters", "c", 0, [NewEvent("one", {}, datetime.now(UTC))])
     finally:
         await backend.close()
+        await _aiosqlite_threads_ended()
     for raised in (reading.value, appending.value):
         assert not raised.outcome_unknown  # the file never opened: nothing was written
         assert isinstance(raised.__cause__, sqlite3.OperationalError) or isinstance(
