@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import heapq
+import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -30,6 +32,7 @@ from typing import NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from ..errors import VersionConflict
 from ..jsontypes import JSONObject
 
 C_co = TypeVar("C_co", covariant=True)
@@ -75,6 +78,17 @@ class EventRecord(NamedTuple):
     timestamp: datetime
     type: str
     data: JSONObject | UndecodablePayload
+
+
+def merged(pages: Sequence[Sequence[EventRecord]], limit: int) -> Sequence[EventRecord]:
+    """The first `limit` records of `pages`, each already in position order, by position."""
+    if len(pages) == 1:
+        return pages[0][:limit]
+    return list(itertools.islice(heapq.merge(*pages, key=_position), limit))
+
+
+def _position(record: EventRecord) -> int:
+    return record.position
 
 
 def numbered(
@@ -219,7 +233,6 @@ class Backend(abc.ABC):
     page it has, so that waiting on the database overlaps the fold. Backends whose
     reads never wait (the in-memory one) turn it off."""
 
-    @abc.abstractmethod
     async def append(
         self,
         stream: str,
@@ -227,7 +240,40 @@ class Backend(abc.ABC):
         expected_version: int,
         events: Sequence[NewEvent],
     ) -> Sequence[EventRecord]:
-        """Append `events` after `expected_version`, atomically; return them as stored."""
+        """Append `events` after `expected_version`, atomically; return them as stored.
+
+        Raises `VersionConflict` when the aggregate is not at `expected_version`,
+        including when the database refused a duplicate version (`_is_version_clash`).
+        """
+        try:
+            return await self._append(stream, aggregate_id, expected_version, events)
+        except VersionConflict:
+            raise
+        except Exception as error:
+            if self._is_version_clash(error):
+                raise VersionConflict(stream, aggregate_id, expected_version) from error
+            raise
+
+    async def _append(
+        self,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+    ) -> Sequence[EventRecord]:
+        """Write `events` after `expected_version` in one transaction; return them as stored.
+
+        Raise `VersionConflict` when the stored version is not `expected_version`;
+        a database error that `_is_version_clash` recognises becomes one in `append`.
+        """
+        raise NotImplementedError
+
+    def _is_version_clash(self, error: Exception) -> bool:
+        """Whether `error` is the database refusing a second event at one version.
+
+        Only that error means a concurrent writer won; every other error stays itself.
+        """
+        return False
 
     @abc.abstractmethod
     async def read_aggregate(
@@ -235,11 +281,22 @@ class Backend(abc.ABC):
     ) -> Sequence[EventRecord]:
         """At most `limit` events of one aggregate after `after_version`, by version."""
 
-    @abc.abstractmethod
     async def read_streams(
         self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
     ) -> Sequence[EventRecord]:
         """At most `limit` events of `streams` after `after_position`, by position."""
+        if not streams:
+            return []
+        return await self._read_streams(tuple(dict.fromkeys(streams)), after_position, limit)
+
+    async def _read_streams(
+        self, streams: tuple[str, ...], after_position: int, limit: int
+    ) -> Sequence[EventRecord]:
+        """At most `limit` events of `streams` (distinct, at least one) after `after_position`.
+
+        By position, and never one a reader could later see an earlier event before.
+        """
+        raise NotImplementedError
 
     @abc.abstractmethod
     async def last_position(self, streams: Sequence[str]) -> int:
