@@ -115,3 +115,4 @@ def docs(session: nox.Session) -> None:
     """Build the documentation, failing on any warning."""
     session.install(".[docs]")
     session.run("mkdocs", "build", "--strict", *session.posargs)
+    session.run("python", "scripts/check_site.py", "site")
