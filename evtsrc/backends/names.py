@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-NAME_LENGTH = 200
+from ..storable import MAX_ID_LENGTH
+
+NAME_LENGTH = MAX_ID_LENGTH
 """The longest stream name, aggregate id, type name, snapshot key or bookmark name stored."""
 
 
@@ -33,3 +35,8 @@ class TableNames:
     def version_constraint(self) -> str:
         """The unique constraint whose violation means a version conflict."""
         return f"{self.events}_version_uq"
+
+    @property
+    def stream_index(self) -> str:
+        """The index of the events table that reads a stream in position order."""
+        return f"{self.events}_stream_ix"

@@ -1,0 +1,307 @@
+"""`SqlAlchemyBackend`: event storage on SQLAlchemy 2 Core with async engines.
+
+What differs between SQLite, MariaDB/MySQL and PostgreSQL is in the backend's
+`Dialect` (`_alchemy_sqlite`, `_alchemy_mariadb`, `_alchemy_postgres`), chosen
+once from the engine; everything here is the same on all three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from .. import jsontext
+from ..base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
+from ..names import TableNames
+from ._alchemy_batch import SqlBatchTransaction
+from ._alchemy_dialect import Dialect
+from ._alchemy_mariadb import MariaDbDialect
+from ._alchemy_postgres import PostgresDialect
+from ._alchemy_sqlite import SqliteDialect
+
+_DIALECTS: dict[str, type[Dialect]] = {
+    "sqlite": SqliteDialect,
+    "mysql": MariaDbDialect,
+    "mariadb": MariaDbDialect,
+    "postgresql": PostgresDialect,
+}
+
+
+def _engine_options(url: str, pool_timeout: float, connect_timeout: float) -> dict[str, Any]:
+    """Bounded waits for a connection, for an engine this backend creates."""
+    parsed = make_url(url)
+    options: dict[str, Any] = {}
+    if parsed.get_backend_name() != "sqlite":  # SQLite's pools take no timeout argument
+        options["pool_timeout"] = pool_timeout
+    driver = parsed.get_driver_name()
+    if driver == "asyncpg":
+        options["connect_args"] = {"timeout": connect_timeout}
+    elif driver in ("asyncmy", "aiomysql", "pymysql"):
+        options["connect_args"] = {"connect_timeout": connect_timeout}
+    return options
+
+
+class SqlAlchemyBackend(Backend):
+    """A `Backend` on any SQLAlchemy async engine it supports.
+
+    An unreachable server, a lost connection or no pooled connection free within
+    `pool_timeout` seconds raises `StoreUnavailable`. For an engine made from a URL,
+    `pool_timeout` (default 30 s) bounds the wait for a pooled connection and
+    `connect_timeout` (default 10 s) a new connection; for an engine passed in, set
+    them on the engine. `lock_timeout` bounds the wait for MariaDB/MySQL's append
+    lock (`AppendLockTimeout`).
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine | str,
+        *,
+        tables: TableNames | None = None,
+        lock_timeout: float = 30.0,
+        pool_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        if isinstance(engine, str):
+            engine = create_async_engine(
+                engine,
+                json_serializer=jsontext.dumps,
+                json_deserializer=jsontext.loads,
+                **_engine_options(engine, pool_timeout, connect_timeout),
+            )
+            self._owns_engine = True
+        else:
+            self._owns_engine = False
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        """The name of the engine's SQL dialect: sqlite, mysql, mariadb or postgresql."""
+        rules = _DIALECTS.get(self.dialect)
+        if rules is None:
+            raise ValueError(f"evtsrc does not support the {self.dialect!r} SQL dialect")
+        self.names = tables or TableNames()
+        self._dialect = rules(
+            engine, self.names, lock_timeout=lock_timeout, connect_timeout=connect_timeout
+        )
+        self.tables = self._dialect.tables()
+        self.outage = self._dialect.outage
+        """Which errors of this engine's driver mean an outage (raised as `StoreUnavailable`)."""
+
+    # -- schema ------------------------------------------------------------------------------
+
+    async def create_schema(self) -> None:
+        """Create the tables and indexes that do not exist yet."""
+        async with self._transaction("create the schema") as connection:
+            self.tables = self._dialect.tables()
+            await connection.run_sync(self.tables.metadata.create_all, checkfirst=True)
+
+    def schema_sql(self) -> str:
+        """The DDL `create_schema()` runs, as SQL text for this engine's dialect.
+
+        On a `mysql://` URL, MariaDB is recognised only once connected: before
+        that, use a `mariadb://` URL to get MariaDB's collation.
+        """
+        return self.tables.ddl(self.engine.dialect)
+
+    async def drop_schema(self) -> None:
+        """Drop the tables (and every event in them)."""
+        async with self._transaction("drop the schema") as connection:
+            await connection.run_sync(self.tables.metadata.drop_all, checkfirst=True)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _connection(self, action: str) -> AsyncGenerator[AsyncConnection]:
+        """A connection for `action`: every statement but appends runs in one of these."""
+        with self.outage.during(action):
+            async with self.engine.connect() as connection:
+                yield connection
+
+    @asynccontextmanager
+    async def _transaction(self, action: str) -> AsyncGenerator[AsyncConnection]:
+        """A connection in a transaction for `action`, committed at the end."""
+        with self.outage.during(action):
+            async with self.engine.begin() as connection:
+                yield connection
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def _append(
+        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> Sequence[EventRecord]:
+        """As the dialect appends: see docs/concepts/ordering."""
+        if not events:
+            return []
+        return await self._dialect.append(
+            self.tables, stream, aggregate_id, expected_version, events
+        )
+
+    def _is_version_clash(self, error: Exception) -> bool:
+        return self._dialect.is_version_clash(error)
+
+    @property
+    def channel(self) -> str:
+        """The PostgreSQL NOTIFY channel appends announce themselves on."""
+        return self.names.events
+
+    def _events(self) -> sa.Select[Any]:
+        """Every column of the events table, with the payload as its JSON text.
+
+        The backend parses payloads itself (`_rows`), whatever `json_deserializer`
+        the engine has: one that does not parse must fail its own event, not the read.
+        """
+        table = self.tables.events
+        text = self._dialect.payload_text(table.c.data)
+        return sa.select(*(c for c in table.c if c.name != "data"), text.label("data"))
+
+    def _rows(self, result: sa.CursorResult[Any]) -> list[EventRecord]:
+        rows = result.all()
+        payloads = self._dialect.payloads([r.data for r in rows])
+        return [
+            EventRecord(r.stream, r.aggregate_id, r.version, r.position, r.timestamp, r.type, data)
+            for r, data in zip(rows, payloads, strict=True)
+        ]
+
+    async def read_aggregate(
+        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of one aggregate after `after_version`, by version."""
+        table = self.tables.events
+        query = (
+            self._events()
+            .where(
+                table.c.stream == stream,
+                table.c.aggregate_id == aggregate_id,
+                table.c.version > after_version,
+            )
+            .order_by(table.c.version)
+            .limit(limit)
+        )
+        async with self._connection(f"read {stream}/{aggregate_id}") as connection:
+            return self._rows(await connection.execute(query))
+
+    async def _read_streams(
+        self, streams: tuple[str, ...], after_position: int, limit: int
+    ) -> Sequence[EventRecord]:
+        """Events after `after_position` that no earlier commit can precede."""
+        table = self.tables.events
+        visible = self._dialect.visible
+        # One ordered, limited read per stream, merged: each stops early in its index,
+        # where `stream IN (...)` would fetch every later event of them all and sort.
+        parts = [
+            self._events()
+            .where(table.c.position > after_position, *visible(table, stream))
+            .order_by(table.c.position)
+            .limit(limit)
+            for stream in streams
+        ]
+        query: sa.Select[Any] | sa.CompoundSelect[Any]
+        if len(parts) == 1:
+            query = parts[0]
+        else:
+            merged = sa.union_all(*(sa.select(part.subquery()) for part in parts)).subquery()
+            query = sa.select(merged).order_by(merged.c.position).limit(limit)
+        async with self._connection("read streams") as connection:
+            return self._rows(await connection.execute(query))
+
+    async def last_position(self, streams: Sequence[str]) -> int:
+        """The highest position a reader of `streams` can see now; 0 if none."""
+        if not streams:
+            return 0
+        table = self.tables.events
+        found = 0
+        async with self._connection("read the last position") as connection:
+            for stream in dict.fromkeys(streams):  # each a lookup at the end of its index
+                query = sa.select(sa.func.max(table.c.position)).where(
+                    *self._dialect.visible(table, stream)
+                )
+                found = max(found, await connection.scalar(query) or 0)
+        return found
+
+    # -- snapshots and bookmarks -------------------------------------------------------------
+
+    async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
+        """The stored snapshot of one aggregate."""
+        table = self.tables.snapshots
+        query = sa.select(table).where(
+            table.c.stream == stream, table.c.aggregate_id == aggregate_id
+        )
+        async with self._connection("read a snapshot") as connection:
+            row = (await connection.execute(query)).one_or_none()
+        if row is None:
+            return None
+        return SnapshotRecord(row.stream, row.aggregate_id, row.version, row.key, row.state)
+
+    async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
+        """Store `snapshot` unless a newer one under the same key is stored."""
+        table = self.tables.snapshots
+        values = {"version": snapshot.version, "key": snapshot.key, "state": snapshot.state}
+        update = (
+            sa.update(table)
+            .where(
+                table.c.stream == snapshot.stream,
+                table.c.aggregate_id == snapshot.aggregate_id,
+                sa.or_(table.c.key != snapshot.key, table.c.version <= snapshot.version),
+            )
+            .values(values)
+        )
+        async with self._transaction("store a snapshot") as connection:
+            if (await connection.execute(update)).rowcount:
+                return
+            exists = await connection.scalar(
+                sa.select(sa.literal(1)).where(
+                    table.c.stream == snapshot.stream,
+                    table.c.aggregate_id == snapshot.aggregate_id,
+                )
+            )
+            if exists is None:
+                await connection.execute(
+                    sa.insert(table).values(
+                        stream=snapshot.stream, aggregate_id=snapshot.aggregate_id, **values
+                    )
+                )
+
+    async def get_bookmark(self, name: str) -> int:
+        """The position stored for `name`; 0 if none."""
+        table = self.tables.bookmarks
+        async with self._connection(f"read bookmark {name!r}") as connection:
+            found = await connection.scalar(sa.select(table.c.position).where(table.c.name == name))
+        return found or 0
+
+    async def set_bookmark(self, name: str, position: int) -> None:
+        """Store `position` for `name`."""
+        statement = self._dialect.store_bookmark(self.tables.bookmarks, name, position)
+        async with self._transaction(f"store bookmark {name!r}") as connection:
+            await connection.execute(statement)
+
+    # -- handlers: leases and transactions ---------------------------------------------------
+
+    def lease(self, name: str) -> Lease:
+        """The lease of handler `name`.
+
+        An advisory lock on PostgreSQL, a named lock on MariaDB/MySQL, a lock on a
+        file beside the database on SQLite (in-process only for in-memory SQLite).
+        """
+        lease = self._dialect.lease(name)
+        return super().lease(name) if lease is None else lease
+
+    @asynccontextmanager
+    async def batch_transaction(self) -> AsyncGenerator[SqlBatchTransaction]:
+        """A transaction for a handler's batch and its bookmark; commits on success."""
+        async with self._connection("a handler's batch transaction") as connection:
+            connection = await connection.execution_options(**self._dialect.write_options)
+            async with connection.begin():
+                yield SqlBatchTransaction(connection, self.tables.bookmarks)
+
+    async def listen(self, streams: Sequence[str]) -> AppendListener:
+        """On PostgreSQL, a LISTEN connection woken by every commit; elsewhere polling."""
+        listener = await self._dialect.listen(streams)
+        return await super().listen(streams) if listener is None else listener
+
+    async def close(self) -> None:
+        """Dispose of the engine if this backend created it."""
+        if self._owns_engine:
+            await self.engine.dispose()

@@ -1,0 +1,146 @@
+"""What `SqlAlchemyBackend` does differently on each kind of database, chosen once.
+
+A `Dialect` holds every difference between SQLite, MariaDB/MySQL and PostgreSQL:
+how an append takes its positions in commit order (docs/concepts/ordering), how
+payloads come back, which rows a reader may see, the bookmark upsert, leases and
+push. The backend calls it instead of testing the dialect's name. The append
+defined here, for the databases that number rows as they insert them, checks
+the version and inserts in one transaction that `writing()` opens.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from ...errors import VersionConflict
+from ...jsontypes import JSONObject
+from .. import jsontext
+from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload
+from ..names import TableNames
+from ._alchemy_errors import outage
+from ._tables import Tables
+
+
+class Dialect(abc.ABC):
+    """The rules of one kind of database, for one event store on one engine."""
+
+    store: ClassVar[str]
+    """The database's name in errors."""
+    write_options: ClassVar[Mapping[str, object]] = {}
+    """Execution options of a transaction that appends or runs a handler's batch."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        names: TableNames,
+        *,
+        lock_timeout: float,
+        connect_timeout: float,
+    ) -> None:
+        self.engine = engine
+        self.names = names
+        self.lock_timeout = lock_timeout
+        self.connect_timeout = connect_timeout
+        self.outage = outage(self.store)
+        """Which errors of this engine's driver mean an outage (raised as `StoreUnavailable`)."""
+
+    def tables(self) -> Tables:
+        """The event store's tables for the engine's dialect, as far as it is known yet."""
+        # A mysql:// URL learns whether the server is MariaDB on its first connection.
+        mariadb = bool(getattr(self.engine.dialect, "is_mariadb", False))
+        return Tables(self.names, self.engine.dialect.name, mariadb=mariadb)
+
+    # -- events ------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        tables: Tables,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+    ) -> Sequence[EventRecord]:
+        """Check the version and insert in one `writing()` transaction; the rows as stored."""
+        table = tables.events
+        current_version = (
+            sa.select(sa.func.coalesce(sa.func.max(table.c.version), 0))
+            .where(table.c.stream == stream, table.c.aggregate_id == aggregate_id)
+            .scalar_subquery()
+        )
+        rows: list[dict[str, Any]] = [
+            {
+                "stream": stream,
+                "aggregate_id": aggregate_id,
+                "version": expected_version + index,
+                "type": event.type,
+                "data": event.data,
+                "timestamp": event.timestamp,
+            }
+            for index, event in enumerate(events, start=1)
+        ]
+        with self.outage.appending(stream, aggregate_id) as sending:
+            async with self.writing() as connection:
+                version = await connection.scalar(sa.select(current_version))
+                if version != expected_version:
+                    raise VersionConflict(stream, aggregate_id, expected_version)
+                sending.sent()
+                result = await connection.execute(
+                    sa.insert(table).returning(table.c.position, sort_by_parameter_order=True),
+                    rows,
+                )
+                return [
+                    EventRecord(
+                        stream,
+                        aggregate_id,
+                        row["version"],
+                        position,
+                        row["timestamp"],
+                        row["type"],
+                        row["data"],
+                    )
+                    for row, (position,) in zip(rows, result, strict=True)
+                ]
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncGenerator[AsyncConnection]:
+        """A transaction in which positions are taken in commit order."""
+        async with self.engine.connect() as connection:
+            connection = await connection.execution_options(**self.write_options)
+            async with connection.begin():
+                yield connection
+
+    @abc.abstractmethod
+    def is_version_clash(self, error: Exception) -> bool:
+        """Whether `error` is the database refusing a second event at one version."""
+
+    def payload_text(self, data: sa.Column[Any]) -> sa.ColumnElement[str]:
+        """The payload column as its JSON text, whatever the engine's deserializer."""
+        return sa.type_coerce(data, sa.Text)
+
+    def payloads(self, texts: list[str]) -> list[JSONObject | UndecodablePayload]:
+        """The payloads of a page of events, each parsed alone: a bad one fails alone."""
+        return [jsontext.load_payload(text) for text in texts]
+
+    def visible(self, table: sa.Table, stream: str) -> list[sa.ColumnElement[bool]]:
+        """The conditions on the events of `stream` a reader may see now."""
+        return [table.c.stream == stream]
+
+    # -- bookmarks and handlers --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def store_bookmark(self, table: sa.Table, name: str, position: int) -> sa.Executable:
+        """The statement that stores `position` for bookmark `name`, replacing what is stored."""
+
+    def lease(self, name: str) -> Lease | None:
+        """A lease other processes see, or None for the backend's in-process default."""
+        return None
+
+    async def listen(self, streams: Sequence[str]) -> AppendListener | None:
+        """A listener the database pushes appends to, or None to poll."""
+        return None

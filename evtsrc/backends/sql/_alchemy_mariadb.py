@@ -1,0 +1,76 @@
+"""`SqlAlchemyBackend` on MariaDB/MySQL: appends hold a named lock, so positions commit in order.
+
+An append takes the event store's named lock (`GET_LOCK`) before it inserts and
+releases it once committed: independent writers queue on it. Handler leases are
+named locks too, each on a connection of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import mysql as mysql_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..base import Lease
+from ._alchemy_dialect import Dialect
+from ._alchemy_errors import AppendLockTimeout
+from ._alchemy_named_lock import NamedLockLease
+
+DUPLICATE_ENTRY = 1062
+"""The server's error for a duplicate key."""
+
+
+class MariaDbDialect(Dialect):
+    """MariaDB or MySQL through asyncmy (or another MySQL driver)."""
+
+    store = "MariaDB/MySQL"
+
+    @property
+    def lock_name(self) -> str:
+        """The event store's append lock (lock names are at most 64 characters)."""
+        return f"evtsrc:{self.names.events}"[:64]
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncGenerator[AsyncConnection]:
+        """A transaction inside the append lock: taken before it begins, released after."""
+        async with self.engine.connect() as connection:
+            await self._get_lock(connection)
+            try:
+                async with connection.begin():
+                    yield connection
+            finally:
+                await connection.execute(sa.select(sa.func.release_lock(self.lock_name)))
+
+    async def _get_lock(self, connection: AsyncConnection) -> None:
+        got = await connection.scalar(
+            sa.select(sa.func.get_lock(self.lock_name, self.lock_timeout))
+        )
+        await connection.commit()
+        if got != 1:
+            raise AppendLockTimeout(
+                f"could not take the append lock {self.lock_name!r} within {self.lock_timeout} s"
+            )
+
+    def is_version_clash(self, error: Exception) -> bool:
+        """A duplicate entry for the version constraint, which the message names."""
+        if not isinstance(error, sa_exc.IntegrityError):
+            return False
+        args: tuple[object, ...] = error.orig.args if error.orig is not None else ()
+        return (
+            bool(args)
+            and args[0] == DUPLICATE_ENTRY
+            and f"'{self.names.version_constraint}'" in str(error.orig).replace("`", "'")
+        )
+
+    def store_bookmark(self, table: sa.Table, name: str, position: int) -> sa.Executable:
+        """`INSERT ... ON DUPLICATE KEY UPDATE`."""
+        insert = mysql_dialect.insert(table).values(name=name, position=position)
+        return insert.on_duplicate_key_update(position=insert.inserted.position)
+
+    def lease(self, name: str) -> Lease | None:
+        """A named lock on a connection of its own."""
+        return NamedLockLease(self.engine, f"evtsrc:{self.names.events}:{name}", self.outage)

@@ -1,0 +1,145 @@
+"""`SqlAlchemyBackend` on PostgreSQL: `PostgresBackend`'s positions, statement and push.
+
+A position is the writing transaction's id times 2**20 plus the event's index,
+and readers see only positions below the oldest transaction still running:
+writers never wait for each other, and a long-open transaction holds readers
+back until it ends (see `pg_positions`). An append is `PostgresBackend`'s one
+statement, autocommitted, with the NOTIFY in it. Leases are advisory locks and
+the listener a LISTEN connection, both opened with asyncpg outside the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ...errors import EventEncodeError, VersionConflict
+from ...jsontypes import JSONObject
+from .. import jsontext, pg_positions
+from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload, numbered
+from ..names import TableNames
+from ._alchemy_dialect import Dialect
+from ._alchemy_errors import NUL_MESSAGE, UNIQUE_VIOLATION, UNTRANSLATABLE_CHARACTER, sqlstate
+from ._identifiers import quote
+from ._tables import Tables
+
+_HORIZON: sa.ColumnElement[int] = sa.literal_column(pg_positions.HORIZON)
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL through asyncpg."""
+
+    store = "PostgreSQL"
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        names: TableNames,
+        *,
+        lock_timeout: float,
+        connect_timeout: float,
+    ) -> None:
+        super().__init__(engine, names, lock_timeout=lock_timeout, connect_timeout=connect_timeout)
+        self._sql_append = pg_positions.append_sql(quote(names.events), notify=True)
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel appends announce themselves on."""
+        return self.names.events
+
+    async def append(
+        self,
+        tables: Tables,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+    ) -> Sequence[EventRecord]:
+        """The one statement `PostgresBackend` sends, committed on its own."""
+        arguments = pg_positions.append_arguments(
+            stream, aggregate_id, expected_version, events, self.channel
+        )
+        first: int | None
+        with self.outage.appending(stream, aggregate_id) as sending:
+            try:
+                async with self.engine.connect() as connection:
+                    sending.sent()
+                    autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                    result = await autocommit.exec_driver_sql(self._sql_append, arguments)
+                    first = result.scalar_one()
+            except sa_exc.DBAPIError as error:
+                if sqlstate(error) == UNTRANSLATABLE_CHARACTER:
+                    raise EventEncodeError(NUL_MESSAGE) from error
+                raise
+        if first is None:  # the version check failed: nothing was inserted
+            raise VersionConflict(stream, aggregate_id, expected_version)
+        return numbered(stream, aggregate_id, expected_version, first, events)
+
+    def is_version_clash(self, error: Exception) -> bool:
+        """A unique violation of the version constraint, which the message names."""
+        return (
+            isinstance(error, sa_exc.IntegrityError)
+            and self.names.version_constraint in str(error.orig)
+            and sqlstate(error) == UNIQUE_VIOLATION
+        )
+
+    def payload_text(self, data: sa.Column[Any]) -> sa.ColumnElement[str]:
+        """A cast to text: asyncpg would decode jsonb itself."""
+        return sa.cast(data, sa.Text)
+
+    def payloads(self, texts: list[str]) -> list[JSONObject | UndecodablePayload]:
+        """The page parsed in one go: the server validated every jsonb text."""
+        return jsontext.loads_documents(texts)
+
+    def visible(self, table: sa.Table, stream: str) -> list[sa.ColumnElement[bool]]:
+        """Only positions below the oldest running transaction's (`pg_positions.HORIZON`)."""
+        return [table.c.stream == stream, table.c.position < _HORIZON]
+
+    def store_bookmark(self, table: sa.Table, name: str, position: int) -> sa.Executable:
+        """`INSERT ... ON CONFLICT DO UPDATE`."""
+        upsert = pg_dialect.insert(table).values(name=name, position=position)
+        return upsert.on_conflict_do_update(
+            index_elements=[table.c.name], set_={"position": upsert.excluded.position}
+        )
+
+    def lease(self, name: str) -> Lease | None:
+        """An advisory lock on an asyncpg connection of its own."""
+        from ..outage import DEFAULT_TIMEOUT
+        from ..pg_lease import PgAdvisoryLease, advisory_key
+
+        return PgAdvisoryLease(
+            advisory_key(self.names.events, name),
+            self._asyncpg_connect,
+            _close_asyncpg,
+            _terminate_asyncpg,
+            timeout=DEFAULT_TIMEOUT,
+        )
+
+    async def _asyncpg_connect(self) -> Any:
+        import asyncpg
+
+        with self.outage.during("connect for a handler lease"):
+            return await asyncpg.connect(self._libpq_url(), timeout=self.connect_timeout)
+
+    def _libpq_url(self) -> str:
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def listen(self, streams: Sequence[str]) -> AppendListener | None:
+        """A LISTEN connection woken by every commit."""
+        from ..pg_listen import PgListener
+
+        with self.outage.during("listen for appends"):
+            return await PgListener.open(self._libpq_url(), self.channel, streams)
+
+
+async def _close_asyncpg(connection: Any) -> None:
+    await connection.close()
+
+
+async def _terminate_asyncpg(connection: Any) -> None:
+    connection.terminate()

@@ -1,0 +1,82 @@
+"""`SqlAlchemyBackend` on SQLite: one writer at a time, so positions commit in order.
+
+Appends and handler batches begin with `BEGIN IMMEDIATE`, which takes SQLite's
+write lock at once; every other transaction with a plain `BEGIN`. Leases are
+lock files beside the database, the same `SqliteBackend` takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ..base import Lease
+from ..leases import FileLease
+from ..names import TableNames
+from ._alchemy_dialect import Dialect
+from ._sqlite_errors import version_clash_message
+
+
+def _sqlite_connect(dbapi_connection: Any, _: object) -> None:
+    # Let the begin hook below issue BEGIN itself, and make the file fit for concurrent use.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "busy_timeout=30000",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    write = connection.get_execution_options().get("evtsrc_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class SqliteDialect(Dialect):
+    """SQLite through aiosqlite."""
+
+    store = "SQLite"
+    write_options: ClassVar[Mapping[str, object]] = {"evtsrc_write": True}
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        names: TableNames,
+        *,
+        lock_timeout: float,
+        connect_timeout: float,
+    ) -> None:
+        super().__init__(engine, names, lock_timeout=lock_timeout, connect_timeout=connect_timeout)
+        self._version_clash = version_clash_message(names)
+        sa_event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        sa_event.listen(engine.sync_engine, "begin", _sqlite_begin)
+
+    def is_version_clash(self, error: Exception) -> bool:
+        """SQLite names the columns of the version constraint it found broken."""
+        return isinstance(error, sa_exc.IntegrityError) and self._version_clash in str(error.orig)
+
+    def store_bookmark(self, table: sa.Table, name: str, position: int) -> sa.Executable:
+        """`INSERT ... ON CONFLICT DO UPDATE`."""
+        upsert = sqlite_dialect.insert(table).values(name=name, position=position)
+        return upsert.on_conflict_do_update(
+            index_elements=[table.c.name], set_={"position": upsert.excluded.position}
+        )
+
+    def lease(self, name: str) -> Lease | None:
+        """A lock on a file beside the database (in-process only for in-memory SQLite)."""
+        database = self.engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folder = Path(database).resolve().parent
+            return FileLease(folder, f"{Path(database).name}:{self.names.events}", name)
+        return None

@@ -1,0 +1,94 @@
+"""The SQL backends' tables, described once: columns, types, keys and indexes.
+
+Each dialect's DDL text (`_ddl`) and the SQLAlchemy tables (`_tables`) are made
+from this description, so every SQL backend creates the same schema and reads
+the stores the others made.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from ..names import TableNames
+
+
+class Kind(enum.Enum):
+    """What a column holds; each dialect has its own type for each kind."""
+
+    NAME = enum.auto()
+    """A name or id of at most `NAME_LENGTH` characters, compared exactly."""
+    INTEGER = enum.auto()
+    BIGINT = enum.auto()
+    POSITION = enum.auto()
+    """The events' primary key: numbered by the database as rows are inserted, except
+    on PostgreSQL, where the appending statement computes it (see `pg_positions`)."""
+    JSON = enum.auto()
+    """A JSON document (JSONB on PostgreSQL)."""
+    TIMESTAMP = enum.auto()
+    """A point in time, in UTC."""
+
+
+@attrs.frozen
+class Column:
+    """A column; every column of evtsrc's tables is NOT NULL."""
+
+    name: str
+    kind: Kind
+
+
+@attrs.frozen
+class Key:
+    """A named unique constraint or index on `columns`."""
+
+    name: str
+    columns: tuple[str, ...]
+
+
+@attrs.frozen
+class Table:
+    """A table with its primary key, unique constraints and indexes."""
+
+    name: str
+    columns: tuple[Column, ...]
+    primary_key: tuple[str, ...]
+    uniques: tuple[Key, ...] = ()
+    indexes: tuple[Key, ...] = ()
+
+
+def event_store(names: TableNames) -> tuple[Table, Table, Table]:
+    """The tables of one event store: bookmarks, events, snapshots (in their DDL's order)."""
+    name, integer = Kind.NAME, Kind.INTEGER
+    bookmarks = Table(
+        names.bookmarks,
+        (Column("name", name), Column("position", Kind.BIGINT)),
+        primary_key=("name",),
+    )
+    events = Table(
+        names.events,
+        (
+            Column("position", Kind.POSITION),
+            Column("stream", name),
+            Column("aggregate_id", name),
+            Column("version", integer),
+            Column("type", name),
+            Column("data", Kind.JSON),
+            Column("timestamp", Kind.TIMESTAMP),
+        ),
+        primary_key=("position",),
+        uniques=(Key(names.version_constraint, ("stream", "aggregate_id", "version")),),
+        indexes=(Key(names.stream_index, ("stream", "position")),),
+    )
+    snapshots = Table(
+        names.snapshots,
+        (
+            Column("stream", name),
+            Column("aggregate_id", name),
+            Column("version", integer),
+            Column("key", name),
+            Column("state", Kind.JSON),
+        ),
+        primary_key=("stream", "aggregate_id"),
+    )
+    return bookmarks, events, snapshots

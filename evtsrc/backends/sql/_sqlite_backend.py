@@ -1,0 +1,418 @@
+"""`SqliteBackend`: event storage on SQLite through the standard library's `sqlite3`.
+
+Every operation is one synchronous function run on a thread of the backend's
+own (`_worker`), so that the event loop never waits for the disk and each
+operation costs one hop between threads:
+
+* the writer thread owns the connection that appends, stores snapshots and
+  bookmarks and runs transactional handler batches; each append is
+  `BEGIN IMMEDIATE`, the version check, the insert and the commit. SQLite has
+  one writer at a time (across processes too, waiting up to `busy_timeout`),
+  so positions commit in order and handlers never skip an event;
+* the reader thread owns a second connection for every read. In WAL mode
+  readers never wait for the writer, and reads never queue behind an append
+  that waits for another process's write lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import sqlite3
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from ...errors import EventEncodeError, VersionConflict
+from ...jsontypes import JSONObject
+from .. import jsontext
+from ..base import Backend, EventRecord, Lease, NewEvent, SnapshotRecord, numbered
+from ..leases import FileLease
+from ..names import TableNames
+from ._bookmarks import check_unmoved
+from ._sqlite_batch import SqliteBatchTransaction
+from ._sqlite_errors import translated, version_clash_message
+from ._sqlite_statements import SqliteStatements
+from ._sqlite_values import payloads, timestamp_in, timestamp_out
+from ._worker import Worker
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+"""SQLite's `PRAGMA synchronous` levels: how often a commit waits for the disk."""
+
+_SYNCHRONOUS: tuple[Synchronous, ...] = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+T = TypeVar("T")
+
+
+class SqliteBackend(Backend):
+    """A `Backend` on one SQLite file through the standard library's `sqlite3`.
+
+    `synchronous` is SQLite's `PRAGMA synchronous`: with `"NORMAL"` (the default,
+    as in `SqlAlchemyBackend`) a commit survives a crash of the application but
+    the last commits may be lost if the machine loses power; `"FULL"` syncs the
+    disk on every commit. `busy_timeout` is how many seconds a writer waits for
+    another connection's write lock before `sqlite3.OperationalError`.
+    """
+
+    # The reader thread builds its rows under the GIL the fold holds, so reading
+    # ahead does not pay (docs/performance.md).
+    reads_ahead = False
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        tables: TableNames | None = None,
+        synchronous: Synchronous = "NORMAL",
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+            raise TypeError(f"path must be a str or os.PathLike[str], not {type(path).__name__}")
+        text = os.fspath(path)
+        if not isinstance(text, str):
+            raise TypeError(f"path must be a str or os.PathLike[str], not {type(text).__name__}")
+        if text in ("", ":memory:") or text.startswith("file::memory:"):
+            raise ValueError(
+                f"SqliteBackend needs a database file, not {text!r}: its reader and writer "
+                "connections must open the same database, and handler leases keep lock "
+                "files beside it (for tests, use a file in a temporary directory)"
+            )
+        if tables is not None and not isinstance(tables, TableNames):
+            raise TypeError(f"tables must be a TableNames, not {type(tables).__name__}")
+        level = synchronous.upper() if isinstance(synchronous, str) else synchronous
+        if level not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {_SYNCHRONOUS}, not {synchronous!r}")
+        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float):
+            raise TypeError(f"busy_timeout must be a number of seconds, not {busy_timeout!r}")
+        if not (math.isfinite(busy_timeout) and busy_timeout >= 0):
+            raise ValueError(f"busy_timeout must be finite and >= 0 seconds, not {busy_timeout}")
+        self.path = Path(text)
+        """The database file."""
+        self.names = tables or TableNames()
+        """The names of the event store's tables."""
+        self.synchronous: Synchronous = level
+        """The `PRAGMA synchronous` level of the backend's connections."""
+        self.busy_timeout = float(busy_timeout)
+        """Seconds a writer waits for another connection's write lock."""
+        self._sql = SqliteStatements(self.names)
+        self._version_clash = version_clash_message(self.names)
+        self._writer = Worker("evtsrc-sqlite-writer", translated)
+        self._reader = Worker("evtsrc-sqlite-reader", translated)
+        self._writer_connection: sqlite3.Connection | None = None
+        self._reader_connection: sqlite3.Connection | None = None
+        # Held (in the event loop) by a transactional batch: the writer connection has
+        # a transaction open across awaits, and the backend's own writes wait for it.
+        self._gate = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"SqliteBackend({str(self.path)!r})"
+
+    # -- the threads ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,  # autocommit: the backend issues BEGIN itself
+            check_same_thread=False,  # a batch's callbacks use it from the event loop
+        )
+        try:
+            for pragma in (
+                "journal_mode=WAL",
+                f"synchronous={self.synchronous}",
+                "foreign_keys=ON",
+            ):
+                connection.execute(f"PRAGMA {pragma}")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _writing(self) -> sqlite3.Connection:
+        """The writer connection (on the writer thread), opened on first use."""
+        connection = self._writer_connection
+        if connection is None:
+            connection = self._writer_connection = self._connect()
+        return connection
+
+    def _reading(self) -> sqlite3.Connection:
+        """The reader connection (on the reader thread), opened on first use."""
+        connection = self._reader_connection
+        if connection is None:
+            connection = self._reader_connection = self._connect()
+        return connection
+
+    async def _write(self, function: Callable[..., T], *args: object) -> T:
+        """Run `function(*args)`, one whole transaction, on the writer thread.
+
+        While a transactional batch holds the writer connection, it waits for the batch.
+        """
+        if self._gate.locked():
+            self._refuse_reentry()
+            async with self._gate:
+                return await self._writer.run(function, *args)
+        return await self._writer.run(function, *args)
+
+    def _refuse_reentry(self) -> None:
+        if self._holder is not None and self._holder is asyncio.current_task():
+            raise RuntimeError(
+                f"{self!r}: this task holds the write lock in an open transaction (a "
+                "transactional handler's batch), so it cannot write through the backend "
+                "until that ends; write through the batch's connection instead"
+            )
+
+    def _rollback_later(self) -> None:
+        """Queue a rollback of the writer's open transaction, after the steps queued so far."""
+        self._writer.post(self._rollback)
+
+    def _rollback(self) -> None:
+        connection = self._writer_connection
+        if connection is not None and connection.in_transaction:
+            connection.rollback()
+
+    def _commit(self) -> None:
+        self._writing().commit()
+
+    # -- schema -----------------------------------------------------------------------------
+
+    async def create_schema(self) -> None:
+        """Create the tables and the index that do not exist yet."""
+        await self._write(self._create_schema)
+
+    def _create_schema(self) -> None:
+        self._execute_in_transaction(self._sql.create)
+
+    def schema_sql(self) -> str:
+        """The DDL `create_schema()` runs, as SQL text (the same as `SqlAlchemyBackend`'s)."""
+        return self._sql.ddl
+
+    async def drop_schema(self) -> None:
+        """Drop the tables (and every event in them)."""
+        await self._write(self._drop_schema)
+
+    def _drop_schema(self) -> None:
+        self._execute_in_transaction(self._sql.drop)
+
+    def _execute_in_transaction(self, statements: Iterable[str]) -> None:
+        """Run `statements` in one write transaction: all of them, or none."""
+        with self._begin() as connection:  # sqlite3 commits, or rolls back on an error
+            for statement in statements:
+                connection.execute(statement)
+
+    # -- events -----------------------------------------------------------------------------
+
+    async def _append(
+        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> Sequence[EventRecord]:
+        """One transaction on the writer thread (after a transactional batch holding it)."""
+        if not events:
+            return []
+        if self._gate.locked():
+            return await self._write(
+                self._insert_events, stream, aggregate_id, expected_version, events
+            )
+        return await self._writer.run(
+            self._insert_events, stream, aggregate_id, expected_version, events
+        )
+
+    def _insert_events(
+        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> list[EventRecord]:
+        """Begin, check the version, insert and commit: the whole append, on the writer thread."""
+        rows = [
+            (
+                stream,
+                aggregate_id,
+                expected_version + index,
+                event.type,
+                jsontext.dumps(event.data),
+                timestamp_out(event.timestamp),
+            )
+            for index, event in enumerate(events, start=1)
+        ]
+        connection = self._writer_connection or self._writing()
+        sql = self._sql
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            version = connection.execute(sql.version, (stream, aggregate_id)).fetchone()[0] or 0
+            if version != expected_version:
+                raise VersionConflict(stream, aggregate_id, expected_version)
+            if len(rows) == 1:
+                last: int | None = connection.execute(sql.insert, rows[0]).lastrowid
+            else:
+                connection.executemany(sql.insert, rows)
+                last = connection.execute("SELECT last_insert_rowid()").fetchone()[0]
+        except BaseException as error:
+            connection.rollback()
+            if isinstance(error, UnicodeEncodeError):
+                raise EventEncodeError(f"SQLite cannot store this event: {error}") from error
+            raise
+        connection.commit()
+        # One writer at a time: the rows took consecutive positions up to the last one.
+        assert last is not None
+        return numbered(stream, aggregate_id, expected_version, last - len(rows) + 1, events)
+
+    def _is_version_clash(self, error: Exception) -> bool:
+        return isinstance(error, sqlite3.IntegrityError) and self._version_clash in str(error)
+
+    async def read_aggregate(
+        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        """Events of one aggregate after `after_version`, by version."""
+        return await self._reader.run(
+            self._select_aggregate, stream, aggregate_id, after_version, limit
+        )
+
+    def _select_aggregate(
+        self, stream: str, aggregate_id: str, after_version: int, limit: int
+    ) -> list[EventRecord]:
+        connection = self._reader_connection or self._reading()
+        rows = connection.execute(
+            self._sql.read_aggregate, (stream, aggregate_id, after_version, limit)
+        ).fetchall()
+        return [
+            EventRecord(stream, aggregate_id, version, position, timestamp_in(at), type_, data)
+            for (position, version, at, type_, _, _), data in zip(rows, payloads(rows), strict=True)
+        ]
+
+    async def _read_streams(
+        self, streams: tuple[str, ...], after_position: int, limit: int
+    ) -> Sequence[EventRecord]:
+        return await self._reader.run(self._select_streams, streams, after_position, limit)
+
+    def _select_streams(
+        self, streams: tuple[str, ...], after_position: int, limit: int
+    ) -> list[EventRecord]:
+        connection = self._reader_connection or self._reading()
+        parameters: list[object] = []
+        for stream in streams:
+            parameters += (stream, after_position, limit)
+        if len(streams) > 1:
+            parameters.append(limit)
+        rows = connection.execute(self._sql.read_streams(len(streams)), parameters).fetchall()
+        return [
+            EventRecord(stream, aggregate_id, version, position, timestamp_in(at), type_, data)
+            for (position, stream, aggregate_id, version, at, type_, _, _), data in zip(
+                rows, payloads(rows), strict=True
+            )
+        ]
+
+    async def last_position(self, streams: Sequence[str]) -> int:
+        """The highest position in `streams`; 0 if none."""
+        if not streams:
+            return 0
+        return await self._reader.run(self._select_last_position, tuple(dict.fromkeys(streams)))
+
+    def _select_last_position(self, streams: tuple[str, ...]) -> int:
+        connection = self._reader_connection or self._reading()
+        found = connection.execute(self._sql.last_position(len(streams)), streams).fetchone()[0]
+        return found or 0
+
+    # -- snapshots and bookmarks ------------------------------------------------------------
+
+    async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
+        """The stored snapshot of one aggregate."""
+        return await self._reader.run(self._get_snapshot, stream, aggregate_id)
+
+    def _get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
+        connection = self._reader_connection or self._reading()
+        row = connection.execute(self._sql.get_snapshot, (stream, aggregate_id)).fetchone()
+        if row is None:
+            return None
+        return SnapshotRecord(stream, aggregate_id, row[0], row[1], jsontext.loads(row[2]))
+
+    async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
+        """Store `snapshot` unless a newer one under the same key is stored."""
+        await self._write(self._put_snapshot, snapshot)
+
+    def _put_snapshot(self, snapshot: SnapshotRecord) -> None:
+        state: JSONObject = snapshot.state
+        row = (snapshot.stream, snapshot.aggregate_id, snapshot.version, snapshot.key)
+        try:
+            self._writing().execute(self._sql.put_snapshot, (*row, jsontext.dumps(state)))
+        except UnicodeEncodeError as error:
+            raise EventEncodeError(f"SQLite cannot store this snapshot: {error}") from error
+
+    async def get_bookmark(self, name: str) -> int:
+        """The position stored for `name`; 0 if none."""
+        return await self._reader.run(self._get_bookmark, name)
+
+    def _get_bookmark(self, name: str) -> int:
+        connection = self._reader_connection or self._reading()
+        row = connection.execute(self._sql.bookmark.read, (name,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    async def set_bookmark(self, name: str, position: int) -> None:
+        """Store `position` for `name`."""
+        await self._write(self._set_bookmark, name, position)
+
+    def _set_bookmark(self, name: str, position: int) -> None:
+        self._writing().execute(self._sql.bookmark.store, (name, position))
+
+    # -- handlers: leases and transactions --------------------------------------------------
+
+    def lease(self, name: str) -> Lease:
+        """A lock file beside the database; the same file `SqlAlchemyBackend` locks."""
+        folder = self.path.resolve().parent
+        return FileLease(folder, f"{self.path.name}:{self.names.events}", name)
+
+    @asynccontextmanager
+    async def batch_transaction(self) -> AsyncGenerator[SqliteBatchTransaction]:
+        """A transaction for a handler's batch and its bookmark; commits on success.
+
+        It holds the writer connection, and SQLite's write lock, from its start to
+        its commit: appends of this backend wait for it, without blocking a thread.
+        """
+        self._refuse_reentry()
+        async with self._gate:
+            self._holder = asyncio.current_task()
+            try:
+                connection = await self._writer.run(self._begin)
+                yield SqliteBatchTransaction(connection, self._commit_bookmark)
+                await self._writer.run(self._commit)
+            except BaseException:
+                self._rollback_later()
+                raise
+            finally:
+                self._holder = None
+
+    def _begin(self) -> sqlite3.Connection:
+        connection = self._writing()
+        connection.execute("BEGIN IMMEDIATE")
+        return connection
+
+    async def _commit_bookmark(self, name: str, expected: int, position: int) -> None:
+        await self._writer.run(self._move_bookmark, name, expected, position)
+
+    def _move_bookmark(self, name: str, expected: int, position: int) -> None:
+        connection = self._writing()
+        statements = self._sql.bookmark
+        if connection.execute(statements.move, (position, name, expected)).rowcount == 1:
+            return
+        row = connection.execute(statements.read, (name,)).fetchone()
+        check_unmoved(name, expected, None if row is None else row[0])
+        connection.execute(statements.insert, (name, position))
+
+    async def close(self) -> None:
+        """Close both connections and stop the threads; the backend cannot be used after."""
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.gather(
+            self._writer.close(self, self._close_writer),
+            self._reader.close(self, self._close_reader),
+        )
+
+    def _close_writer(self) -> None:
+        connection, self._writer_connection = self._writer_connection, None
+        if connection is not None:
+            connection.close()
+
+    def _close_reader(self) -> None:
+        connection, self._reader_connection = self._reader_connection, None
+        if connection is not None:
+            connection.close()

@@ -1,0 +1,79 @@
+"""The SQL text `SqliteBackend` runs on one event store, built once."""
+
+from __future__ import annotations
+
+from ..names import TableNames
+from ._bookmarks import bookmark_statements
+from ._ddl import create_statements, schema_sql
+from ._identifiers import quote
+
+
+class SqliteStatements:
+    """The statements of one event store; those for several streams are built once per count."""
+
+    def __init__(self, names: TableNames) -> None:
+        events, snapshots, bookmarks = (
+            quote(names.events),
+            quote(names.snapshots),
+            quote(names.bookmarks),
+        )
+        self.events, self.snapshots, self.bookmarks = events, snapshots, bookmarks
+        self.ddl = schema_sql(names, "sqlite")
+        """The tables' DDL, as `SqlAlchemyBackend.schema_sql()` prints it for SQLite."""
+        self.create = create_statements(names, "sqlite", if_not_exists=True)
+        # Each table apart: what SQLAlchemy's drop_all runs.
+        self.drop = tuple(
+            f"DROP TABLE IF EXISTS {table}" for table in (bookmarks, events, snapshots)
+        )
+        self.version = f"SELECT max(version) FROM {events} WHERE stream = ? AND aggregate_id = ?"
+        self.insert = (
+            f"INSERT INTO {events} (stream, aggregate_id, version, type, data, timestamp) "
+            "VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        self.read_aggregate = (
+            f"SELECT position, version, timestamp, type, data, json_valid(data) FROM {events} "
+            "WHERE stream = ? AND aggregate_id = ? AND version > ? ORDER BY version LIMIT ?"
+        )
+        self._read_streams: dict[int, str] = {}
+        self._last_position: dict[int, str] = {}
+        self.get_snapshot = (
+            f'SELECT version, "key", state FROM {snapshots} WHERE stream = ? AND aggregate_id = ?'
+        )
+        self.put_snapshot = (
+            f'INSERT INTO {snapshots} (stream, aggregate_id, version, "key", state) '
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (stream, aggregate_id) DO UPDATE SET "
+            'version = excluded.version, "key" = excluded."key", state = excluded.state '
+            f'WHERE {snapshots}."key" != excluded."key" OR {snapshots}.version <= excluded.version'
+        )
+        self.bookmark = bookmark_statements(bookmarks, "?")
+
+    def read_streams(self, count: int) -> str:
+        """Each stream's page read in its index order, then merged.
+
+        Parameters: stream, after and limit per stream, then the limit. With
+        `stream IN (...)` SQLite would sort every later event of the streams.
+        """
+        found = self._read_streams.get(count)
+        if found is None:
+            one = (
+                "SELECT position, stream, aggregate_id, version, timestamp, type, data, "
+                "json_valid(data) "
+                f"FROM {self.events} WHERE stream = ? AND position > ? ORDER BY position LIMIT ?"
+            )
+            found = self._read_streams[count] = (
+                one
+                if count == 1
+                else " UNION ALL ".join([f"SELECT * FROM ({one})"] * count)
+                + " ORDER BY position LIMIT ?"
+            )
+        return found
+
+    def last_position(self, count: int) -> str:
+        """The highest position of `count` streams, each looked up at its index end."""
+        found = self._last_position.get(count)
+        if found is None:
+            one = f"SELECT max(position) AS top FROM {self.events} WHERE stream = ?"
+            found = self._last_position[count] = (
+                f"SELECT max(top) FROM ({' UNION ALL '.join([one] * count)})"
+            )
+        return found

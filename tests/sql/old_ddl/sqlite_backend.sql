@@ -1,0 +1,27 @@
+CREATE TABLE IF NOT EXISTS evtsrc_bookmarks (
+	name VARCHAR(200) NOT NULL, 
+	position BIGINT NOT NULL, 
+	PRIMARY KEY (name)
+);
+
+CREATE TABLE IF NOT EXISTS evtsrc_events (
+	position INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, 
+	stream VARCHAR(200) NOT NULL, 
+	aggregate_id VARCHAR(200) NOT NULL, 
+	version INTEGER NOT NULL, 
+	type VARCHAR(200) NOT NULL, 
+	data JSON NOT NULL, 
+	timestamp DATETIME NOT NULL, 
+	CONSTRAINT evtsrc_events_version_uq UNIQUE (stream, aggregate_id, version)
+);
+
+CREATE INDEX IF NOT EXISTS evtsrc_events_stream_ix ON evtsrc_events (stream, position);
+
+CREATE TABLE IF NOT EXISTS evtsrc_snapshots (
+	stream VARCHAR(200) NOT NULL, 
+	aggregate_id VARCHAR(200) NOT NULL, 
+	version INTEGER NOT NULL, 
+	"key" VARCHAR(200) NOT NULL, 
+	state JSON NOT NULL, 
+	PRIMARY KEY (stream, aggregate_id)
+);
