@@ -1,4 +1,4 @@
-"""The backends the shared conformance suite runs against.
+"""The backends the tests run against: the conformance suite and the backend-specific tests.
 
 Each target names the environment variable that points it at a server (None
 for embedded backends). A target whose variable is unset is skipped locally
@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import attrs
+import pytest
 
 from evtsrc.backends import Backend, InMemoryBackend, TableNames
 
@@ -117,17 +118,48 @@ async def _neo4j(location: str) -> AsyncIterator[Backend]:
         yield backend
 
 
+MEMORY = BackendTarget("memory", None, _memory)
+SQLALCHEMY_SQLITE = BackendTarget("sqlite", None, _sqlalchemy, sql=True)
+SQLITE = BackendTarget("sqlite3", None, _sqlite3, sql=True)
+SQLALCHEMY_POSTGRES = BackendTarget("sqlalchemy-postgres", POSTGRES_ENV, _sqlalchemy, sql=True)
+SQLALCHEMY_MARIADB = BackendTarget("sqlalchemy-mariadb", MARIADB_ENV, _sqlalchemy, sql=True)
+ASYNCPG = BackendTarget("asyncpg", POSTGRES_ENV, _asyncpg, sql=True)
+MONGO = BackendTarget("mongo", MONGO_ENV, _mongo)
+NEO4J = BackendTarget("neo4j", NEO4J_ENV, _neo4j)
+
 TARGETS: list[BackendTarget] = [
-    BackendTarget("memory", None, _memory),
-    BackendTarget("sqlite", None, _sqlalchemy, sql=True),
-    BackendTarget("sqlite3", None, _sqlite3, sql=True),
-    BackendTarget("sqlalchemy-postgres", POSTGRES_ENV, _sqlalchemy, sql=True),
-    BackendTarget("sqlalchemy-mariadb", MARIADB_ENV, _sqlalchemy, sql=True),
-    BackendTarget("asyncpg", POSTGRES_ENV, _asyncpg, sql=True),
-    BackendTarget("mongo", MONGO_ENV, _mongo),
-    BackendTarget("neo4j", NEO4J_ENV, _neo4j),
+    MEMORY,
+    SQLALCHEMY_SQLITE,
+    SQLITE,
+    SQLALCHEMY_POSTGRES,
+    SQLALCHEMY_MARIADB,
+    ASYNCPG,
+    MONGO,
+    NEO4J,
 ]
 
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@asynccontextmanager
+async def opened(target: BackendTarget) -> AsyncIterator[Backend]:
+    """A fresh, empty backend of `target`, skipped (failed under CI) without its server."""
+    location = ""
+    if target.env is not None:
+        location = os.environ.get(target.env, "")
+        if not location:
+            message = f"{target.name}: set {target.env} to run the tests against it"
+            if in_ci():
+                pytest.fail(f"CI=true and {message}")
+            pytest.skip(message)
+    async with target.open(location) as backend:
+        yield backend
+
+
+@pytest.fixture
+async def backend(target: BackendTarget) -> AsyncIterator[Backend]:
+    """A fresh backend of the `target` fixture, which the test module parametrizes."""
+    async with opened(target) as ready:
+        yield ready

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import heapq
-import itertools
 import threading
 from collections.abc import Sequence
 
@@ -17,6 +15,7 @@ from .base import (
     Lease,
     NewEvent,
     SnapshotRecord,
+    merged,
     numbered,
 )
 from .leases import LocalLease
@@ -88,15 +87,10 @@ class InMemoryBackend(Backend):
         self._bookmarks = InMemoryBookmarks()
         self._listeners: set[_MemoryListener] = set()
 
-    async def append(
+    async def _append(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
-        """Append atomically after `expected_version`."""
-        if not events:
-            return []
-        if self.before_commit is not None:
-            # Positions here are taken at commit, so the hook runs before anything is taken.
-            await self.before_commit(stream, aggregate_id)
+        """Check the version, take positions and store, under one lock."""
         with self._lock:
             key = (stream, aggregate_id)
             history = self._by_aggregate.get(key)
@@ -123,18 +117,16 @@ class InMemoryBackend(Backend):
             return []
         return history[after_version : after_version + limit]
 
-    async def read_streams(
-        self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
+    async def _read_streams(
+        self, streams: tuple[str, ...], after_position: int, limit: int
     ) -> Sequence[EventRecord]:
-        """Events of `streams` after `after_position`, by position."""
+        """Each stream's events after `after_position`, merged by position."""
         pages: list[list[EventRecord]] = []
-        for stream in dict.fromkeys(streams):
+        for stream in streams:
             records = self._by_stream.get(stream, [])
             start = bisect.bisect_right(records, after_position, key=_position)
             pages.append(records[start : start + limit])
-        if len(pages) == 1:
-            return pages[0]
-        return list(itertools.islice(heapq.merge(*pages, key=_position), limit))
+        return merged(pages, limit)
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position in `streams`; 0 if they are empty."""

@@ -42,7 +42,15 @@ from pymongo.errors import (
 
 from ..errors import EventEncodeError, VersionConflict
 from ..jsontypes import JSONObject
-from .base import AppendListener, Backend, EventRecord, NewEvent, SnapshotRecord, numbered
+from .base import (
+    AppendListener,
+    Backend,
+    EventRecord,
+    NewEvent,
+    SnapshotRecord,
+    merged,
+    numbered,
+)
 from .names import TableNames
 from .outage import Outage, causes
 
@@ -175,38 +183,15 @@ class MongoBackend(Backend):
 
     # -- events ------------------------------------------------------------------------------
 
-    async def append(
+    async def _append(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
-        """Append atomically after `expected_version`, in one transaction."""
-        if not events:
-            return []
+        """Append in one transaction, which `with_transaction` retries on a write conflict."""
         # BSON dates keep milliseconds: store and return the same instant.
         stamped = [attrs.evolve(e, timestamp=_millis(e.timestamp)) for e in events]
 
         async def write(session: AsyncClientSession) -> list[EventRecord]:
-            if expected_version > 0:
-                found = await self.events.find_one(
-                    {"stream": stream, "aggregate_id": aggregate_id, "version": expected_version},
-                    {"_id": 1},
-                    session=session,
-                )
-                if found is None:
-                    raise VersionConflict(stream, aggregate_id, expected_version)
-            counter = await self.counters.find_one_and_update(
-                {"_id": self.names.events},
-                {"$inc": {"position": len(events)}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-                session=session,
-            )
-            assert counter is not None
-            first = int(counter["position"]) - len(events) + 1
-            records = numbered(stream, aggregate_id, expected_version, first, stamped)
-            await self.events.insert_many([_document(r) for r in records], session=session)
-            if self.before_commit is not None:
-                await self.before_commit(stream, aggregate_id)
-            return records
+            return await self._write(session, stream, aggregate_id, expected_version, stamped)
 
         try:
             with OUTAGE.appending(stream, aggregate_id) as sending:
@@ -214,15 +199,43 @@ class MongoBackend(Backend):
                 with pymongo.timeout(self.transaction_timeout):
                     async with self.client.start_session() as session:
                         return await session.with_transaction(write)
-        except (DuplicateKeyError, BulkWriteError) as error:
-            if self._is_version_conflict(error):
-                raise VersionConflict(stream, aggregate_id, expected_version) from error
-            raise
         except (InvalidDocument, OverflowError) as error:
             raise EventEncodeError(f"MongoDB cannot store this event: {error}") from error
 
-    def _is_version_conflict(self, error: DuplicateKeyError | BulkWriteError) -> bool:
+    async def _write(
+        self,
+        session: AsyncClientSession,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+    ) -> list[EventRecord]:
+        """The body of an append's transaction: check, take positions, insert; not committed."""
+        if expected_version > 0:
+            found = await self.events.find_one(
+                {"stream": stream, "aggregate_id": aggregate_id, "version": expected_version},
+                {"_id": 1},
+                session=session,
+            )
+            if found is None:
+                raise VersionConflict(stream, aggregate_id, expected_version)
+        counter = await self.counters.find_one_and_update(
+            {"_id": self.names.events},
+            {"$inc": {"position": len(events)}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        assert counter is not None
+        first = int(counter["position"]) - len(events) + 1
+        records = numbered(stream, aggregate_id, expected_version, first, events)
+        await self.events.insert_many([_document(r) for r in records], session=session)
+        return records
+
+    def _is_version_clash(self, error: Exception) -> bool:
         """Whether `error` is a duplicate key on the version index, and only that."""
+        if not isinstance(error, (DuplicateKeyError, BulkWriteError)):
+            return False
         details: Mapping[str, Any] = error.details or {}
         failures = details.get("writeErrors") if isinstance(error, BulkWriteError) else [details]
         if not failures:
@@ -279,8 +292,8 @@ class MongoBackend(Backend):
         counter = await self.counters.find_one({"_id": self.names.events})
         return int(counter["position"]) if counter else 0
 
-    async def read_streams(
-        self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
+    async def _read_streams(
+        self, streams: tuple[str, ...], after_position: int, limit: int
     ) -> Sequence[EventRecord]:
         """Events of `streams` after `after_position`, by position.
 
@@ -288,19 +301,18 @@ class MongoBackend(Backend):
         query ranges over the (stream, position) index between two bounds.
         """
         with OUTAGE.during("read streams"):
-            if not streams:
-                return []
             top = await self._committed()
             found: list[EventRecord] = []
             start = after_position
             while start < top and len(found) < limit:
                 end = min(top, start + max(limit, WINDOW))
-                for stream in dict.fromkeys(streams):
-                    cursor = self._stream_window(stream, start, end, limit)
-                    found.extend([_record(d) async for d in cursor])
+                pages = [
+                    [_record(d) async for d in self._stream_window(stream, start, end, limit)]
+                    for stream in streams
+                ]
+                found.extend(merged(pages, limit - len(found)))
                 start = end
-            found.sort(key=lambda r: r.position)
-            return found[:limit]
+            return found
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position of `streams`; 0 if they are empty."""

@@ -176,43 +176,14 @@ class Neo4jBackend(Backend):
 
     # -- events ------------------------------------------------------------------------------
 
-    async def append(
+    async def _append(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
-        """Append atomically after `expected_version`, in one transaction."""
-        if not events:
-            return []
+        """Append in one transaction, which the driver retries after a transient failure."""
 
         async def write(tx: AsyncManagedTransaction) -> list[EventRecord]:
-            found = await tx.run(
-                _cypher(
-                    f"MATCH (e:{self._event} {{stream: $stream, aggregate_id: $id}}) "
-                    "RETURN coalesce(max(e.version), 0) AS version",
-                ),
-                stream=stream,
-                id=aggregate_id,
-            )
-            current = (await found.single(strict=True))["version"]
-            if current != expected_version and sending.was_sent:
-                raise _EarlierTryMayHaveCommitted()
-            if current != expected_version:
-                raise VersionConflict(stream, aggregate_id, expected_version)
-            counted = await tx.run(
-                _cypher(
-                    f"MERGE (c:{self._counter} {{name: $name}}) "
-                    "SET c.position = coalesce(c.position, 0) + $count RETURN c.position AS top",
-                ),
-                name=self.names.events,
-                count=len(events),
-            )
-            first = (await counted.single(strict=True))["top"] - len(events) + 1
-            records = numbered(stream, aggregate_id, expected_version, first, events)
-            await tx.run(
-                _cypher(f"UNWIND $rows AS row CREATE (e:{self._event}) SET e = row"),
-                rows=[_properties(r) for r in records],
-            )
-            if self.before_commit is not None:
-                await self.before_commit(stream, aggregate_id)
+            retried = sending.was_sent
+            records = await self._write(tx, stream, aggregate_id, expected_version, events, retried)
             sending.sent()  # the driver commits next
             return records
 
@@ -224,12 +195,53 @@ class Neo4jBackend(Backend):
             raise unavailable(
                 "Neo4j", f"append to {stream}/{aggregate_id}", error, outcome_unknown=True
             ) from error
-        except ConstraintError as error:
-            if error.code == CONSTRAINT_FAILED and self._is_version_clash(error):
-                raise VersionConflict(stream, aggregate_id, expected_version) from error
-            raise
 
-    def _is_version_clash(self, error: ConstraintError) -> bool:
+    async def _write(
+        self,
+        tx: AsyncManagedTransaction,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        retried: bool,
+    ) -> list[EventRecord]:
+        """The body of an append's transaction: check, take positions, create; not committed.
+
+        `retried` says that an earlier try of this append reached its commit.
+        """
+        found = await tx.run(
+            _cypher(
+                f"MATCH (e:{self._event} {{stream: $stream, aggregate_id: $id}}) "
+                "RETURN coalesce(max(e.version), 0) AS version",
+            ),
+            stream=stream,
+            id=aggregate_id,
+        )
+        current = (await found.single(strict=True))["version"]
+        if current != expected_version and retried:
+            raise _EarlierTryMayHaveCommitted()
+        if current != expected_version:
+            raise VersionConflict(stream, aggregate_id, expected_version)
+        counted = await tx.run(
+            _cypher(
+                f"MERGE (c:{self._counter} {{name: $name}}) "
+                "SET c.position = coalesce(c.position, 0) + $count RETURN c.position AS top",
+            ),
+            name=self.names.events,
+            count=len(events),
+        )
+        first = (await counted.single(strict=True))["top"] - len(events) + 1
+        records = numbered(stream, aggregate_id, expected_version, first, events)
+        await tx.run(
+            _cypher(f"UNWIND $rows AS row CREATE (e:{self._event}) SET e = row"),
+            rows=[_properties(r) for r in records],
+        )
+        return records
+
+    def _is_version_clash(self, error: Exception) -> bool:
+        """Whether `error` is the version constraint refusing a second event at one version."""
+        if not isinstance(error, ConstraintError) or error.code != CONSTRAINT_FAILED:
+            return False
         message = error.message or ""
         return f"label `{self.names.events}`" in message and "`version`" in message
 
@@ -247,12 +259,10 @@ class Neo4jBackend(Backend):
         )
         return [_record(row["e"]) for row in rows]
 
-    async def read_streams(
-        self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
+    async def _read_streams(
+        self, streams: tuple[str, ...], after_position: int, limit: int
     ) -> Sequence[EventRecord]:
-        """Events of `streams` after `after_position`, by position."""
-        if not streams:
-            return []
+        """Events of `streams` after `after_position`, by position, in one query."""
         rows = await self._run(
             f"MATCH (e:{self._event}) WHERE e.position > $after AND e.stream IN $streams "
             "RETURN e ORDER BY e.position LIMIT $limit",

@@ -1,51 +1,15 @@
 """Writing stored payloads past the library, to see how reads deal with corrupt rows.
 
-The one place that knows how each backend keeps its rows: tests append an event
-through the backend, then overwrite its payload here with raw SQL, a raw Mongo
-update, raw Cypher or the in-memory backend's internals.
+The one place that knows how each of evtsrc's backends keeps its rows: the contract's
+`overwrite_payload` for them. Tests append an event through the backend, then overwrite
+its payload here with raw SQL, a raw Mongo update, raw Cypher or the in-memory
+backend's internals.
 """
 
 from __future__ import annotations
 
-import json
-
 from evtsrc.backends import Backend, InMemoryBackend, SqliteBackend
-
-NOT_JSON = '{"version": 1'
-"""Payload text that is not JSON at all."""
-BAD_ESCAPE = '{"version": "\\x41"}'
-"""Not JSON (no such escape), though MariaDB's JSON check lets it pass."""
-DEEP = "[" * 3000 + "]" * 3000
-"""JSON nested deeper than Python's parser goes (SQLite and PostgreSQL accept it)."""
-NOT_AN_OBJECT = "[1]"
-"""Payload text that is JSON, but not the object every event payload is."""
-
-
-def _kind(backend: Backend) -> str:
-    name = type(backend).__name__
-    if name == "SqlAlchemyBackend":
-        return f"sqlalchemy-{backend.dialect}"  # type: ignore[attr-defined]
-    return name
-
-
-def holds_text(backend: Backend) -> bool:
-    """Whether `backend` stores payloads as JSON text (the others store the values)."""
-    return _kind(backend) not in ("InMemoryBackend", "MongoBackend")
-
-
-def takes(backend: Backend, text: str) -> bool:
-    """Whether the database stores `text` (its JSON checks refuse some)."""
-    kind = _kind(backend)
-    if text == DEEP:  # MariaDB nests at most 32 deep; as a value it means nothing
-        return holds_text(backend) and kind not in ("sqlalchemy-mysql", "sqlalchemy-mariadb")
-    if text in (NOT_JSON, BAD_ESCAPE) and kind in ("PostgresBackend", "sqlalchemy-postgresql"):
-        return False
-    return not (text == NOT_JSON and kind in ("sqlalchemy-mysql", "sqlalchemy-mariadb"))
-
-
-def undecodable(backend: Backend) -> str:
-    """The worst payload text `backend` holds: one Python cannot parse where it can."""
-    return next(text for text in (NOT_JSON, BAD_ESCAPE, DEEP) if takes(backend, text))
+from evtsrc.testing.backend_contract.payloads import as_value
 
 
 async def plant_raw_payload(
@@ -58,7 +22,7 @@ async def plant_raw_payload(
     when it is not JSON.
     """
     if isinstance(backend, InMemoryBackend):
-        _plant_in_memory(backend, stream, aggregate_id, version, _value(text))
+        _plant_in_memory(backend, stream, aggregate_id, version, as_value(text))
     elif isinstance(backend, SqliteBackend):
         import sqlite3
 
@@ -72,13 +36,6 @@ async def plant_raw_payload(
         assert changed == 1
     else:
         await _plant_by_driver(backend, stream, aggregate_id, version, text)
-
-
-def _value(text: str) -> object:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _plant_in_memory(
@@ -132,7 +89,7 @@ async def _plant_by_driver(
         from evtsrc.backends.mongo import MongoBackend
 
         assert isinstance(backend, MongoBackend)
-        result = await backend.events.update_one(where, {"$set": {"data": _value(text)}})
+        result = await backend.events.update_one(where, {"$set": {"data": as_value(text)}})
         assert result.modified_count == 1
     elif kind == "Neo4jBackend":
         from evtsrc.backends.neo4j import Neo4jBackend
