@@ -173,6 +173,3 @@ def is_fold(value: object) -> bool:
 def is_command(value: object) -> bool:
     """Whether `value` was marked with `command()`."""
     return callable(value) and getattr(value, _COMMAND_MARK, False) is True
-
-
-CommandMethod: TypeAlias = Callable[..., Decision | Awaitable[Decision]]

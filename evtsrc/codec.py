@@ -267,10 +267,6 @@ class Codec:
         """
         return self._plain_decoders
 
-    def knows(self, type_name: str) -> bool:
-        """Whether `type_name` names a registered event class."""
-        return type_name in self._classes
-
     def encode(self, event: Event) -> tuple[str, JSONObject]:
         """The type name and JSON object stored for `event`."""
         cls = type(event)

@@ -27,7 +27,6 @@ _SEQUENCES = {
     list,
     tuple,
     typing.Sequence,
-    list,
     typing.Tuple,  # noqa: UP006
 }
 

@@ -224,13 +224,6 @@ class HandlerRunner(Generic[H]):
                 item = in_record(error, record)
             yield record, callback, item
 
-    async def _call(
-        self, record: EventRecord, callback: Callback, item: StoredEvent[Event] | EventDecodeError
-    ) -> None:
-        pending = self._invoke(record, callback, item)
-        if pending is not None:
-            await self._settle(record, pending)
-
     def _invoke(
         self, record: EventRecord, callback: Callback, item: StoredEvent[Event] | EventDecodeError
     ) -> Awaitable[object] | None:
@@ -336,13 +329,20 @@ class HandlerRunner(Generic[H]):
         callback: Callback,
         item: StoredEvent[Event] | EventDecodeError,
     ) -> int:
-        if not self._continue:
-            await self._call(record, callback, item)  # an error rolls the batch back
-            return 1
+        """Handle one event of the batch: 1 if handled, 0 if it failed and was reported.
+
+        Without `continue_on_error` a failure rolls the whole batch back; with it, the
+        event runs in a savepoint and only its own writes are rolled back.
+        """
+        savepoint = transaction.savepoint() if self._continue else contextlib.nullcontext()
         try:
-            async with transaction.savepoint():
-                await self._call(record, callback, item)
+            async with savepoint:
+                pending = self._invoke(record, callback, item)
+                if pending is not None:
+                    await self._settle(record, pending)
         except HandlerError as error:
+            if not self._continue:
+                raise
             await self._report(error, item, record)
             return 0
         return 1
