@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, dataclass_transform
 
@@ -11,6 +10,7 @@ import attrs
 
 from .errors import DefinitionError
 from .events import Event
+from .storable import NAME_PATTERN, NAME_RULE
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -22,7 +22,6 @@ Decision: TypeAlias = Event | Sequence[Event] | None
 C = TypeVar("C", bound=Callable[..., Decision | Awaitable[Decision]])
 Fo = TypeVar("Fo", bound=Callable[..., None])
 
-_STREAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,199}$")
 _FOLD_MARK = "__evtsrc_fold__"
 _COMMAND_MARK = "__evtsrc_command__"
 RESERVED_NAMES = frozenset({"id", "version", "load"})
@@ -87,10 +86,9 @@ class Aggregate:
                     f"aggregate {cls.__qualname__} needs a stream: class {cls.__name__}"
                     '(Aggregate, stream="...")'
                 )
-        if not isinstance(stream, str) or not _STREAM.match(stream):
+        if not isinstance(stream, str) or not NAME_PATTERN.match(stream):
             raise DefinitionError(
-                f"aggregate {cls.__qualname__}: stream {stream!r} must be 1-200 characters of "
-                "letters, digits, '_', '.', ':' or '-', not starting with a digit"
+                f"aggregate {cls.__qualname__}: stream {stream!r} must be {NAME_RULE}"
             )
         cls.__stream__ = stream
         if snapshots is None:

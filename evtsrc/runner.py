@@ -35,7 +35,11 @@ if TYPE_CHECKING:
     from .domain import Domain
 
 log = logging.getLogger("evtsrc.handlers")
-MAX_BACKOFF = 30.0
+MAX_FAILURE_BACKOFF = 30.0
+"""The longest a started handler waits, in seconds, before it retries a failed run.
+
+The wait starts at `poll_interval` and doubles with each failure in a row, up to this.
+"""
 
 H = TypeVar("H", bound=EventHandler)
 _Item = tuple[EventRecord, Callback, StoredEvent[Event] | EventDecodeError]
@@ -451,7 +455,7 @@ class HandlerRunner(Generic[H]):
                 except Exception as error:
                     failures += 1
                     self.last_error = error
-                    delay = min(self._poll * 2**failures, MAX_BACKOFF)
+                    delay = min(self._poll * 2**failures, MAX_FAILURE_BACKOFF)
                     log.exception("handler %s failed; retrying in %.1f s", self.name, delay)
                 if self._stop_requested():
                     break
