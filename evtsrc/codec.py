@@ -137,8 +137,9 @@ def as_json(value: object, what: str, *, depth: bool = True, keys: bool = True) 
 def _checks_needed(cls: type, own_converter: bool) -> tuple[bool, bool]:
     """Whether encoding `cls` must check the depth, and the keys, of what it writes.
 
-    Only evtsrc's own converter writes what the annotations say; a value that does
-    not fit them fails the decoding that follows every event's encoding.
+    Only evtsrc's own converter writes what the annotations say; a command's event
+    whose values do not fit them is refused when it is read back before storing
+    (see `Codec.encode_decided`).
     """
     if not own_converter:
         return True, True
@@ -258,15 +259,6 @@ class Codec:
         """Registered event classes by type name."""
         return dict(self._classes)
 
-    @property
-    def plain_decoders(self) -> dict[str, PlainDecoder]:
-        """The fast decoders of plain event classes by type name, for hot loops.
-
-        Each returns None when a payload is not what it expects; `decode` then
-        gives the result (or the error).
-        """
-        return self._plain_decoders
-
     def encode(self, event: Event) -> tuple[str, JSONObject]:
         """The type name and JSON object stored for `event`."""
         cls = type(event)
@@ -275,28 +267,42 @@ class Codec:
             plain = fast(event)
             if plain is not None:
                 return cls.__event_type__, plain
+        return cls.__event_type__, self._encode_general(event)
+
+    def _encode_general(self, event: Event) -> JSONObject:
+        cls = type(event)
         encoder = self._encoders.get(cls)
         if encoder is None:
             raise EventEncodeError(f"{cls.__qualname__} is not an event of this domain")
         try:
             depth, keys = self._checks[cls]
-            data = as_json(encoder(event), cls.__qualname__, depth=depth, keys=keys)
+            return as_json(encoder(event), cls.__qualname__, depth=depth, keys=keys)
         except EventEncodeError:
             raise
         except Exception as error:
             raise EventEncodeError(
                 f"cannot encode {cls.__qualname__}: {_describe(error)}"
             ) from error
-        return cls.__event_type__, data
 
-    def round_trip(self, event: Event, owner: type, command: str) -> tuple[str, JSONObject, Event]:
-        """`event`'s type name and payload, and the event a later load decodes from them.
+    def encode_decided(
+        self, event: Event, owner: type, command: str
+    ) -> tuple[str, JSONObject, Event]:
+        """`event`'s type name and payload, and the event to fold: the one a later load reads.
 
-        An event whose payload does not decode back (a field given a value of the
+        An event that would not read back as it is (a field given a value of the
         wrong type) raises `EventEncodeError` naming the command of `owner` that
         returned it, the event and the fields: nothing was stored.
         """
-        type_name, data = self.encode(event)
+        cls = type(event)
+        type_name = cls.__event_type__
+        fast = self._plain_encoders.get(cls)
+        data = fast(event) if fast is not None else None
+        if data is None:
+            data = self._encode_general(event)
+        elif type_name in self._plain_decoders:
+            return type_name, data, event  # every field holds exactly its type: it reads back equal
+        # Decoded on purpose: a converter writes a value of the wrong type without complaint
+        # ("1" for an int), and only reading it back refuses it before anything is stored.
         try:
             return type_name, data, self.decode(type_name, data)
         except EventDecodeError as error:
@@ -306,6 +312,22 @@ class Codec:
                 f"{owner.__qualname__}.{command} returned {event!r} that does not match its "
                 f"class: {detail}"
             ) from error
+
+    def decode_record(self, record: EventRecord) -> Event:
+        """The event of a stored record; an `EventDecodeError` names the record.
+
+        Every load and every handler decodes through here, one record at a time.
+        """
+        fast = self._plain_decoders.get(record.type)
+        data = record.data
+        if fast is not None and type(data) is dict:
+            event: Event | None = fast(data)
+            if event is not None:
+                return event
+        try:
+            return self._decode_general(record.type, data)
+        except EventDecodeError as error:
+            raise in_record(error, record) from error.__cause__
 
     def decode(self, type_name: str, data: object) -> Event:
         """The event stored as `type_name` with payload `data`.
@@ -317,6 +339,10 @@ class Codec:
             event: Event | None = fast(cast("dict[str, Any]", data))
             if event is not None:
                 return event
+        return self._decode_general(type_name, data)
+
+    def _decode_general(self, type_name: str, data: object) -> Event:
+        """`decode` through the converter: for anything the plain decoders do not take."""
         decoder = self._decoders.get(type_name)
         if decoder is None:
             raise UnknownEventType(
@@ -391,14 +417,6 @@ class StateCodec:
             if fast is not None:
                 return fast
         return self._structure(data, self.cls)
-
-
-def decode_record(codec: Codec, record: EventRecord) -> Event:
-    """Decode a stored record, naming the record in any error."""
-    try:
-        return codec.decode(record.type, record.data)
-    except EventDecodeError as error:
-        raise in_record(error, record) from error.__cause__
 
 
 def in_record(error: EventDecodeError, record: EventRecord) -> EventDecodeError:

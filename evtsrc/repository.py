@@ -14,7 +14,7 @@ import attrs
 from .aggregate import A, Decision
 from .backends.base import EventRecord, NewEvent, SnapshotRecord
 from .cache import LRUCache
-from .codec import StateCodec, decode_record, in_record, meta_of
+from .codec import StateCodec, meta_of
 from .definition import AggregateSpec, CommandSpec, Fold
 from .errors import (
     CorruptStreamError,
@@ -99,7 +99,7 @@ class Repository(Generic[A]):
                 self.stream, aggregate_id, after_version=after_version, limit=PAGE
             )
             for record in page:
-                found.append(StoredEvent(decode_record(self._codec, record), meta_of(record)))
+                found.append(StoredEvent(self._codec.decode_record(record), meta_of(record)))
             if len(page) < PAGE:
                 return found
             after_version = page[-1].version
@@ -243,8 +243,7 @@ class Repository(Generic[A]):
 
     def _fold_records(self, aggregate: A, records: Sequence[EventRecord]) -> None:
         # The hot path of every load: keep the per-event work to a decode and a call.
-        decode = self._codec.decode
-        plain = self._codec.plain_decoders
+        decode = self._codec.decode_record
         folds = self._folds
         for record in records:
             if record.version != aggregate.version + 1:
@@ -252,16 +251,7 @@ class Repository(Generic[A]):
                     f"{record.stream}/{record.aggregate_id}: version {record.version} follows "
                     f"version {aggregate.version}; versions must be consecutive from 1"
                 )
-            fast = plain.get(record.type)
-            data = record.data
-            event: Event | None = (
-                fast(data) if fast is not None and isinstance(data, dict) else None
-            )
-            if event is None:
-                try:
-                    event = decode(record.type, data)
-                except EventDecodeError as error:
-                    raise in_record(error, record) from error.__cause__
+            event = decode(record)
             fold = folds.get(type(event)) or self._fold_of(type(event), record)
             if fold.takes_meta:
                 fold.function(aggregate, event, meta_of(record))
@@ -319,7 +309,7 @@ class Repository(Generic[A]):
         new_events: list[NewEvent] = []
         checked: list[Event] = []
         for event in events:
-            type_name, data, again = self._codec.round_trip(event, self.aggregate, spec.name)
+            type_name, data, again = self._codec.encode_decided(event, self.aggregate, spec.name)
             checked.append(again)
             new_events.append(NewEvent(type_name, data, now))
         before = aggregate.version

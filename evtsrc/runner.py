@@ -20,7 +20,7 @@ from .backends.base import (
     TransactionalBookmarks,
 )
 from .backends.leases import LocalLease
-from .codec import in_record, meta_of
+from .codec import meta_of
 from .errors import (
     BookmarkMoved,
     DefinitionError,
@@ -214,7 +214,7 @@ class HandlerRunner(Generic[H]):
 
     def _decode(self, records: Sequence[EventRecord]) -> Iterator[_Item]:
         """The records this handler takes, decoded one at a time as the loop asks."""
-        decode = self._domain.codec.decode
+        decode = self._domain.codec.decode_record
         callbacks = self._callbacks
         for record in records:
             callback = callbacks.get(record.type)
@@ -222,10 +222,10 @@ class HandlerRunner(Generic[H]):
                 continue
             try:
                 item: StoredEvent[Event] | EventDecodeError = StoredEvent(
-                    decode(record.type, record.data), meta_of(record)
+                    decode(record), meta_of(record)
                 )
             except EventDecodeError as error:
-                item = in_record(error, record)
+                item = error
             yield record, callback, item
 
     def _invoke(

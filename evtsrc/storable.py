@@ -157,9 +157,9 @@ def static_bounds(
 
     The deepest its JSON can nest (None: no bound, as for `Any` or a recursive
     class) and whether it may hold object keys that are not strings (any mapping
-    may, its keys are not checked when it is written). A value that does not fit
-    its annotation is caught by decoding it again, which `execute` does for
-    every event before anything is stored.
+    may, its keys are not checked when it is written). A command's event whose
+    values do not fit their annotations is refused before anything is stored: its
+    payload is decoded again, unless encoding it checked every value's exact type.
     """
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
