@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, dataclass_transform
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, TypeVar, dataclass_transform
 
 import attrs
 
 from .errors import DefinitionError
 from .events import Event
 from .storable import NAME_PATTERN, NAME_RULE
-
-if TYPE_CHECKING:
-    from .domain import Domain
 
 A = TypeVar("A", bound="Aggregate")
 
@@ -126,18 +124,32 @@ class Aggregate:
         return f"{type(self).__qualname__}(id={self.id!r}, version={self.version}{sep}{fields})"
 
     async def load(self, cls: type[A], aggregate_id: str) -> A:
-        """Load another aggregate from the domain this one was loaded from.
+        """Load another aggregate from the domain whose command is running.
 
         For commands that must check other aggregates (a post checks its author
-        exists) without importing the domain.
+        exists) without importing the domain. It works only while a command runs
+        through `Repository.execute`; anywhere else it raises RuntimeError.
         """
-        domain: Domain | None = self.__dict__.get("_evtsrc_domain")
-        if domain is None:
+        loader = command_loader.get(None)
+        if loader is None:
             raise RuntimeError(
-                f"{type(self).__qualname__} was not loaded through a Domain, so it cannot load "
-                f"{cls.__qualname__}"
+                f"{type(self).__qualname__}.load() reads other aggregates only while a command "
+                f"runs through Repository.execute; to load {getattr(cls, '__qualname__', cls)} "
+                "elsewhere, use domain.repository(...).load()"
             )
-        return await domain.repository(cls).load(aggregate_id)
+        return await loader.load(cls, aggregate_id)
+
+
+class AggregateLoader(Protocol):
+    """Loads the aggregates of one domain: what `Aggregate.load` asks while a command runs."""
+
+    async def load(self, cls: type[A], aggregate_id: str, /) -> A:
+        """The aggregate of class `cls` with id `aggregate_id`, as a repository loads it."""
+        ...
+
+
+command_loader: ContextVar[AggregateLoader] = ContextVar("evtsrc_command_loader")
+"""The loader of the domain whose command is running, set by its repository for the call."""
 
 
 def folds(method: Fo) -> Fo:

@@ -18,7 +18,7 @@ from cattrs.v import format_exception
 from .backends.base import EventRecord, UndecodablePayload
 from .errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
 from .events import Event, EventMeta, event_type_name
-from .jsontypes import JSONObject
+from .jsontypes import JSON, JSONObject
 from .plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
 from .storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, text_problem, within_depth
 
@@ -329,19 +329,19 @@ class Codec:
         except EventDecodeError as error:
             raise in_record(error, record) from error.__cause__
 
-    def decode(self, type_name: str, data: object) -> Event:
+    def decode(self, type_name: str, data: JSON | UndecodablePayload) -> Event:
         """The event stored as `type_name` with payload `data`.
 
         Raises `UnknownEventType` or `EventDecodeError` naming what is wrong.
         """
         fast = self._plain_decoders.get(type_name)
         if fast is not None and type(data) is dict:
-            event: Event | None = fast(cast("dict[str, Any]", data))
+            event: Event | None = fast(data)
             if event is not None:
                 return event
         return self._decode_general(type_name, data)
 
-    def _decode_general(self, type_name: str, data: object) -> Event:
+    def _decode_general(self, type_name: str, data: JSON | UndecodablePayload) -> Event:
         """`decode` through the converter: for anything the plain decoders do not take."""
         decoder = self._decoders.get(type_name)
         if decoder is None:

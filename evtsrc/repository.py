@@ -7,14 +7,14 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, cast
+from typing import Any, Concatenate, Generic, ParamSpec, cast
 
 import attrs
 
-from .aggregate import A, Decision
-from .backends.base import EventRecord, NewEvent, SnapshotRecord
+from .aggregate import A, AggregateLoader, Decision, command_loader
+from .backends.base import Backend, EventRecord, NewEvent, SnapshotRecord
 from .cache import LRUCache
-from .codec import StateCodec, meta_of
+from .codec import Codec, StateCodec, meta_of
 from .definition import AggregateSpec, CommandSpec, Fold
 from .errors import (
     CorruptStreamError,
@@ -28,9 +28,6 @@ from .events import Event, StoredEvent
 from .jsontypes import JSONObject
 from .retry import NO_RETRY, RetryPolicy
 from .storable import id_problem
-
-if TYPE_CHECKING:
-    from .domain import Domain
 
 P = ParamSpec("P")
 log = logging.getLogger("evtsrc")
@@ -49,23 +46,25 @@ class Repository(Generic[A]):
 
     def __init__(
         self,
-        domain: Domain,
         spec: AggregateSpec[A],
         *,
+        backend: Backend,
+        codec: Codec,
+        loader: AggregateLoader,
         retry: RetryPolicy = NO_RETRY,
         cache: LRUCache[str, _Cached] | None = None,
         cache_optional: bool = False,
     ) -> None:
-        self._domain = domain
         self._spec = spec
-        self._backend = domain.backend
-        self._codec = domain.codec
+        self._backend = backend
+        self._codec = codec
+        self._loader = loader
         # State is encoded only for snapshots and the cache, so only they need it storable;
         # the default cache is left out for a state that is not.
         self._state: StateCodec | None = None
         if spec.snapshot_every or cache is not None:
             try:
-                self._state = StateCodec(domain.codec.converter, spec.cls, plain=domain.codec.plain)
+                self._state = StateCodec(codec.converter, spec.cls, plain=codec.plain)
             except DefinitionError:
                 if spec.snapshot_every or not cache_optional:
                     raise
@@ -80,7 +79,14 @@ class Repository(Generic[A]):
 
     def with_retry(self, policy: RetryPolicy) -> Repository[A]:
         """The same repository, re-running commands on VersionConflict as `policy` says."""
-        return Repository(self._domain, self._spec, retry=policy, cache=self._cache)
+        return Repository(
+            self._spec,
+            backend=self._backend,
+            codec=self._codec,
+            loader=self._loader,
+            retry=policy,
+            cache=self._cache,
+        )
 
     async def load(self, aggregate_id: str) -> A:
         """The aggregate's current state; version 0 if it was never written."""
@@ -238,7 +244,6 @@ class Repository(Generic[A]):
                 ) from error
         aggregate.id = aggregate_id
         aggregate.version = version
-        aggregate.__dict__["_evtsrc_domain"] = self._domain
         return aggregate
 
     def _fold_records(self, aggregate: A, records: Sequence[EventRecord]) -> None:
@@ -292,6 +297,7 @@ class Repository(Generic[A]):
         *,
         unverified: bool,
     ) -> A:
+        loading = command_loader.set(self._loader)  # what `Aggregate.load` loads through
         try:
             decision = spec.function(aggregate, *args, **kwargs)
             if inspect.isawaitable(decision):
@@ -301,6 +307,8 @@ class Repository(Generic[A]):
             if unverified:  # refused on cached state: ask again on the stored state
                 raise _StaleCache from None
             raise
+        finally:
+            command_loader.reset(loading)
         if not events:
             if unverified:  # nothing to do on cached state: the stored state may differ
                 raise _StaleCache

@@ -7,10 +7,11 @@ import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 from .backends.base import (
     AppendListener,
+    Backend,
     BatchTransaction,
     BookmarkStore,
     EventRecord,
@@ -20,7 +21,7 @@ from .backends.base import (
     TransactionalBookmarks,
 )
 from .backends.leases import LocalLease
-from .codec import meta_of
+from .codec import Codec, meta_of
 from .errors import (
     BookmarkMoved,
     DefinitionError,
@@ -29,10 +30,8 @@ from .errors import (
     HandlerError,
 )
 from .events import Event, StoredEvent
-from .handlers import Callback, EventHandler, TransactionalHandler, callbacks_of
-
-if TYPE_CHECKING:
-    from .domain import Domain
+from .handlers import Callback, EventHandler, TransactionalHandler, callbacks_of, streams_read
+from .streams import StreamMap
 
 log = logging.getLogger("evtsrc.handlers")
 MAX_FAILURE_BACKOFF = 30.0
@@ -70,9 +69,11 @@ class HandlerRunner(Generic[H]):
 
     def __init__(
         self,
-        domain: Domain,
         handler: H,
         *,
+        backend: Backend,
+        codec: Codec,
+        streams: StreamMap,
         bookmarks: BookmarkStore | None = None,
         tail_stream: bool = False,
         always_tail_stream: bool = False,
@@ -90,14 +91,16 @@ class HandlerRunner(Generic[H]):
         self.handler: H = handler
         """The handler this runner feeds."""
         self.name = handler.__handler_name__
-        self._domain = domain
-        self._callbacks = callbacks_of(handler, domain)
+        self._codec = codec
+        self._callbacks = callbacks_of(handler, codec.classes)
         self._batch_hooks = _overrides(handler, "before_batch") or _overrides(
             handler, "after_batch"
         )
-        self.streams: tuple[str, ...] = self._streams(handler, domain)
-        self._backend = domain.backend
-        self._bookmarks: BookmarkStore = bookmarks if bookmarks is not None else domain.backend
+        self.streams: tuple[str, ...] = streams_read(
+            handler, self._callbacks, codec.classes, streams
+        )
+        self._backend = backend
+        self._bookmarks: BookmarkStore = bookmarks if bookmarks is not None else backend
         self._transactions: TransactionalBookmarks[object] | None = None
         if isinstance(handler, TransactionalHandler):
             if not isinstance(self._bookmarks, TransactionalBookmarks):
@@ -124,22 +127,6 @@ class HandlerRunner(Generic[H]):
         self._waiting = False
         self.last_error: BaseException | None = None
         """The error of the last failed run in the background, if any."""
-
-    def _streams(self, handler: EventHandler, domain: Domain) -> tuple[str, ...]:
-        streams = handler.__handler_streams__
-        if streams is None:
-            found: set[str] = set()
-            for type_name in self._callbacks:
-                found |= domain.streams_of(domain.codec.classes[type_name])
-            streams = tuple(sorted(found))
-        known = {domain.repository(a).stream for a in domain.aggregates}
-        unknown = sorted(set(streams) - known)
-        if unknown:
-            raise DefinitionError(
-                f"handler {self.name!r} reads streams {unknown}, which no aggregate of the "
-                "domain uses"
-            )
-        return tuple(streams)
 
     @property
     def running(self) -> bool:
@@ -214,7 +201,7 @@ class HandlerRunner(Generic[H]):
 
     def _decode(self, records: Sequence[EventRecord]) -> Iterator[_Item]:
         """The records this handler takes, decoded one at a time as the loop asks."""
-        decode = self._domain.codec.decode_record
+        decode = self._codec.decode_record
         callbacks = self._callbacks
         for record in records:
             callback = callbacks.get(record.type)
