@@ -20,8 +20,8 @@ from evtsrc import (
     command,
     folds,
 )
+from evtsrc._cache import LRUCache
 from evtsrc.backends import EventRecord, InMemoryBackend, NewEvent, SnapshotRecord
-from evtsrc.cache import LRUCache
 
 from .conformance.model import Counter, Ledger, One
 

@@ -25,13 +25,13 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar
 
-from ..aggregate import A, Aggregate, Decision, command_loader
+from .._aggregate import A, Aggregate, Decision, command_loader
+from .._definition import AggregateSpec
+from .._domain import Domain, DomainLoader
+from .._events import Event
 from ..backends.base import Backend, NewEvent
 from ..backends.memory import InMemoryBackend
-from ..definition import AggregateSpec
-from ..domain import Domain, DomainLoader
 from ..errors import CommandError
-from ..events import Event
 
 P = ParamSpec("P")
 X = TypeVar("X", bound=BaseException)

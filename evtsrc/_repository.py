@@ -11,11 +11,13 @@ from typing import Any, Concatenate, Generic, ParamSpec, cast
 
 import attrs
 
-from .aggregate import A, AggregateLoader, Decision, command_loader
+from ._aggregate import A, AggregateLoader, Decision, command_loader
+from ._cache import LRUCache
+from ._codec import Codec, StateCodec, meta_of
+from ._definition import AggregateSpec, CommandSpec, Fold
+from ._events import Event, StoredEvent
+from ._retry import NO_RETRY, RetryPolicy
 from .backends.base import Backend, EventRecord, NewEvent, SnapshotRecord
-from .cache import LRUCache
-from .codec import Codec, StateCodec, meta_of
-from .definition import AggregateSpec, CommandSpec, Fold
 from .errors import (
     CorruptStreamError,
     DefinitionError,
@@ -24,9 +26,7 @@ from .errors import (
     InvalidAggregateId,
     VersionConflict,
 )
-from .events import Event, StoredEvent
 from .jsontypes import JSONObject
-from .retry import NO_RETRY, RetryPolicy
 from .storable import id_problem
 
 P = ParamSpec("P")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .events import Event
+from ._events import Event
 
 
 class StreamMap:

@@ -8,11 +8,11 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import attrs
 
-from .definition import event_parameter
+from ._annotations import event_parameter
+from ._events import Event, EventMeta, StoredEvent
+from ._streams import StreamMap
 from .errors import DefinitionError
-from .events import Event, EventMeta, StoredEvent
 from .storable import id_problem
-from .streams import StreamMap
 
 log = logging.getLogger("evtsrc.handlers")
 _ON_EVENT_MARK = "__evtsrc_on_event__"

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, TypeVar, d
 
 import attrs
 
+from ._events import Event
 from .errors import DefinitionError
-from .events import Event
 from .storable import NAME_PATTERN, NAME_RULE
 
 A = TypeVar("A", bound="Aggregate")

@@ -7,18 +7,18 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from .aggregate import A, Aggregate
+from ._aggregate import A, Aggregate
+from ._cache import LRUCache
+from ._codec import Codec, default_converter
+from ._definition import AggregateSpec
+from ._events import Event
+from ._handlers import EventHandler
+from ._repository import Repository
+from ._retry import NO_RETRY, RetryPolicy
+from ._runner import HandlerRunner
+from ._streams import StreamMap
 from .backends.base import Backend, BookmarkStore
-from .cache import LRUCache
-from .codec import Codec, default_converter
-from .definition import AggregateSpec
 from .errors import DefinitionError
-from .events import Event
-from .handlers import EventHandler
-from .repository import Repository
-from .retry import NO_RETRY, RetryPolicy
-from .runner import HandlerRunner
-from .streams import StreamMap
 
 H = TypeVar("H", bound=EventHandler)
 

@@ -15,11 +15,11 @@ import cattrs
 from cattrs.preconf.json import make_converter
 from cattrs.v import format_exception
 
+from ._events import Event, EventMeta, event_type_name
+from ._plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
 from .backends.base import EventRecord, UndecodablePayload
 from .errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
-from .events import Event, EventMeta, event_type_name
 from .jsontypes import JSON, JSONObject
-from .plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
 from .storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, text_problem, within_depth
 
 T = TypeVar("T")
@@ -372,7 +372,7 @@ class StateCodec:
     """Encodes and decodes one aggregate class's state (its attrs fields).
 
     With `plain`, a state of JSON scalars only goes through the fast functions of
-    `evtsrc.plain` (every command encodes the state it caches and decodes it again).
+    `evtsrc._plain` (every command encodes the state it caches and decodes it again).
     """
 
     def __init__(self, converter: cattrs.Converter, cls: type[T], *, plain: bool = False) -> None:

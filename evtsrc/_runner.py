@@ -9,6 +9,10 @@ import logging
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
 from typing import Generic, TypeVar, cast
 
+from ._codec import Codec, meta_of
+from ._events import Event, StoredEvent
+from ._handlers import Callback, EventHandler, TransactionalHandler, callbacks_of, streams_read
+from ._streams import StreamMap
 from .backends.base import (
     AppendListener,
     Backend,
@@ -21,7 +25,6 @@ from .backends.base import (
     TransactionalBookmarks,
 )
 from .backends.leases import LocalLease
-from .codec import Codec, meta_of
 from .errors import (
     BookmarkMoved,
     DefinitionError,
@@ -29,9 +32,6 @@ from .errors import (
     HandlerBusy,
     HandlerError,
 )
-from .events import Event, StoredEvent
-from .handlers import Callback, EventHandler, TransactionalHandler, callbacks_of, streams_read
-from .streams import StreamMap
 
 log = logging.getLogger("evtsrc.handlers")
 MAX_FAILURE_BACKOFF = 30.0
