@@ -1,7 +1,7 @@
 """evtsrc: type-safe event sourcing and CQRS for Python, asyncio-first."""
 
 from ._aggregate import Aggregate, Decision, Snapshots, command, folds
-from ._codec import default_converter
+from ._converter import default_converter
 from ._domain import DEFAULT_CACHE_SIZE, Domain
 from ._events import Event, EventMeta, StoredEvent
 from ._handlers import EventHandler, TransactionalHandler, on_event

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections.abc
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, cast
 
 import attrs
@@ -213,6 +213,45 @@ class AggregateSpec(Generic[A]):
                     f"{', '.join(e.__qualname__ for e in missing)}, which no fold of "
                     f"{self.cls.__qualname__} applies"
                 )
+
+    def decided_events(self, command: CommandSpec, decision: object) -> Sequence[Event]:
+        """The events a run of `command` returned, checked against its definition.
+
+        Raises TypeError for anything but None, an event, or a list or tuple of
+        events that the command's return annotation names and a fold applies.
+        """
+        if decision is None:
+            return ()
+        items: Sequence[object]
+        if isinstance(decision, Event):
+            items = (decision,)
+        elif isinstance(decision, (list, tuple)):
+            items = cast(Sequence[object], decision)
+        else:
+            raise TypeError(
+                f"{self.cls.__qualname__}.{command.name} returned {decision!r}; a command "
+                "returns an event, a list or tuple of events, or None"
+            )
+        events: list[Event] = []
+        for event in items:
+            if not isinstance(event, Event):
+                raise TypeError(
+                    f"{self.cls.__qualname__}.{command.name} returned {event!r}, which is not "
+                    "an Event"
+                )
+            if not command.open_ended and not isinstance(event, command.events):
+                raise TypeError(
+                    f"{self.cls.__qualname__}.{command.name} returned "
+                    f"{type(event).__qualname__}, which its return annotation does not name"
+                )
+            if self.fold_for(type(event)) is None:
+                raise TypeError(
+                    f"{self.cls.__qualname__}.{command.name} returned "
+                    f"{type(event).__qualname__}, which no fold of "
+                    f"{self.cls.__qualname__} applies"
+                )
+            events.append(event)
+        return events
 
     @property
     def event_classes(self) -> set[type[Event]]:

@@ -9,7 +9,8 @@ import cattrs
 
 from ._aggregate import A, Aggregate
 from ._cache import LRUCache
-from ._codec import Codec, default_converter
+from ._codec import Codec
+from ._converter import default_converter
 from ._definition import AggregateSpec
 from ._events import Event
 from ._handlers import EventHandler

@@ -302,7 +302,7 @@ class Repository(Generic[A]):
             decision = spec.function(aggregate, *args, **kwargs)
             if inspect.isawaitable(decision):
                 decision = await decision
-            events = self._check_decision(spec, decision)
+            events = self._spec.decided_events(spec, decision)
         except Exception:
             if unverified:  # refused on cached state: ask again on the stored state
                 raise _StaleCache from None
@@ -334,40 +334,6 @@ class Repository(Generic[A]):
                 await self._store_snapshot(aggregate, self._state)
         self._remember(aggregate)
         return aggregate
-
-    def _check_decision(self, spec: CommandSpec, decision: object) -> Sequence[Event]:
-        if decision is None:
-            return ()
-        items: Sequence[object]
-        if isinstance(decision, Event):
-            items = (decision,)
-        elif isinstance(decision, (list, tuple)):
-            items = cast(Sequence[object], decision)
-        else:
-            raise TypeError(
-                f"{self.aggregate.__qualname__}.{spec.name} returned {decision!r}; a command "
-                "returns an event, a list or tuple of events, or None"
-            )
-        events: list[Event] = []
-        for event in items:
-            if not isinstance(event, Event):
-                raise TypeError(
-                    f"{self.aggregate.__qualname__}.{spec.name} returned {event!r}, which is not "
-                    "an Event"
-                )
-            if not spec.open_ended and not isinstance(event, spec.events):
-                raise TypeError(
-                    f"{self.aggregate.__qualname__}.{spec.name} returned "
-                    f"{type(event).__qualname__}, which its return annotation does not name"
-                )
-            if self._spec.fold_for(type(event)) is None:
-                raise TypeError(
-                    f"{self.aggregate.__qualname__}.{spec.name} returned "
-                    f"{type(event).__qualname__}, which no fold of "
-                    f"{self.aggregate.__qualname__} applies"
-                )
-            events.append(event)
-        return events
 
     async def _store_snapshot(self, aggregate: A, state: StateCodec) -> None:
         try:

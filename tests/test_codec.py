@@ -13,7 +13,8 @@ import attrs
 import pytest
 
 from evtsrc import Event, EventDecodeError, EventEncodeError, UnknownEventType
-from evtsrc._codec import Codec, default_converter
+from evtsrc._codec import Codec
+from evtsrc._converter import default_converter
 from evtsrc.backends import EventRecord, UndecodablePayload
 from evtsrc.storable import static_bounds
 
