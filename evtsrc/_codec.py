@@ -190,6 +190,7 @@ class Codec:
         return cls.__event_type__, self._encode_general(event)
 
     def _encode_general(self, event: Event) -> JSONObject:
+        """`event`'s payload through the converter, checked to be storable everywhere."""
         cls = type(event)
         encoder = self._encoders.get(cls)
         if encoder is None:

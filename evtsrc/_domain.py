@@ -150,4 +150,5 @@ class DomainLoader:
         self._domain = domain
 
     async def load(self, cls: type[A], aggregate_id: str, /) -> A:
+        """The aggregate as its repository in the domain loads it."""
         return await self._domain.repository(cls).load(aggregate_id)

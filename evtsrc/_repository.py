@@ -315,14 +315,14 @@ class Repository(Generic[A]):
             return aggregate
         now = datetime.now(UTC)
         new_events: list[NewEvent] = []
-        checked: list[Event] = []
+        as_read: list[Event] = []  # the events as a later load will read them
         for event in events:
-            type_name, data, again = self._codec.encode_decided(event, self.aggregate, spec.name)
-            checked.append(again)
+            type_name, data, read = self._codec.encode_decided(event, self.aggregate, spec.name)
+            as_read.append(read)
             new_events.append(NewEvent(type_name, data, now))
         before = aggregate.version
         records = await self._backend.append(self.stream, aggregate.id, before, new_events)
-        for event, record in zip(checked, records, strict=True):
+        for event, record in zip(as_read, records, strict=True):
             self._fold(aggregate, event, record)
         every = self._spec.snapshot_every
         if every and self._state is not None:

@@ -100,7 +100,7 @@ class HandlerRunner(Generic[H]):
         )
         self._bookmark = Bookmark(store, self.name)
         self._batches = Batches(
-            handler,
+            self.handler,
             callbacks,
             codec,
             self._bookmark,
