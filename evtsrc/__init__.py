@@ -1,8 +1,13 @@
 """evtsrc: type-safe event sourcing and CQRS for Python, asyncio-first."""
 
-from .aggregate import Aggregate, Decision, Snapshots, command, folds
-from .codec import default_converter
-from .domain import DEFAULT_CACHE_SIZE, Domain
+from ._aggregate import Aggregate, Decision, Snapshots, command, folds
+from ._converter import default_converter
+from ._domain import DEFAULT_CACHE_SIZE, Domain
+from ._events import Event, EventMeta, StoredEvent
+from ._handlers import EventHandler, TransactionalHandler, on_event
+from ._repository import Repository
+from ._retry import NO_RETRY, RetryPolicy
+from ._runner import HandlerRunner
 from .errors import (
     BookmarkMoved,
     CommandError,
@@ -18,11 +23,6 @@ from .errors import (
     UnknownEventType,
     VersionConflict,
 )
-from .events import Event, EventMeta, StoredEvent
-from .handlers import EventHandler, TransactionalHandler, on_event
-from .repository import Repository
-from .retry import NO_RETRY, RetryPolicy
-from .runner import HandlerRunner
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",

@@ -4,11 +4,14 @@ Each backend refuses something the others take (PostgreSQL the NUL character,
 MariaDB deep nesting, every UTF-8 driver lone surrogates), each with its own
 error and some only after sending. evtsrc refuses all of it everywhere, before
 anything is sent, so that the same input gets the same error on every backend.
+
+It is also the one module of limits: the backends size their columns from it.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -19,6 +22,12 @@ from typing import cast
 from uuid import UUID
 
 import attrs
+
+MAX_ID_LENGTH = 200
+"""The longest aggregate id, handler name, stream name or event type name, in characters.
+
+The SQL backends size the columns that hold them, `VARCHAR(200)`, from it.
+"""
 
 MAX_DEPTH = 31
 """How deeply a stored payload or state may nest objects and arrays, counting its own object.
@@ -60,8 +69,14 @@ def within_depth(text: str) -> bool:
     return not marks
 
 
-MAX_ID_LENGTH = 200
-"""The longest aggregate id or handler name every backend stores (VARCHAR(200) in SQL)."""
+NAME_PATTERN = re.compile(rf"^[A-Za-z_][A-Za-z0-9_.:\-]{{0,{MAX_ID_LENGTH - 1}}}$")
+"""What a stream name or an event type name must match."""
+
+NAME_RULE = (
+    f"1-{MAX_ID_LENGTH} characters of letters, digits, '_', '.', ':' or '-', not starting "
+    "with a digit"
+)
+"""`NAME_PATTERN` in words, for error messages."""
 
 
 def id_problem(name: object) -> str | None:
@@ -87,7 +102,7 @@ def text_problem(text: str) -> str | None:
         return "contains the NUL character (\\u0000), which PostgreSQL cannot store"
     if not text.isascii():
         try:
-            text.encode()  # several times faster than a regular expression search
+            text.encode()  # cheaper than searching for surrogates
         except UnicodeEncodeError as error:  # only a surrogate fails
             found = text[error.start]
             return f"contains the lone surrogate {found!r}, which has no UTF-8 encoding"
@@ -142,9 +157,9 @@ def static_bounds(
 
     The deepest its JSON can nest (None: no bound, as for `Any` or a recursive
     class) and whether it may hold object keys that are not strings (any mapping
-    may, its keys are not checked when it is written). A value that does not fit
-    its annotation is caught by decoding it again, which `execute` does for
-    every event before anything is stored.
+    may, its keys are not checked when it is written). A command's event whose
+    values do not fit their annotations is refused before anything is stored: its
+    payload is decoded again, unless encoding it checked every value's exact type.
     """
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import textwrap
 import types
 
+import pytest
+
 from evtsrc import Aggregate, Domain, Event, Snapshots
+from evtsrc._definition import AggregateSpec
 from evtsrc.backends import InMemoryBackend
-from evtsrc.definition import AggregateSpec
 
 HEADER = """
 from __future__ import annotations
@@ -74,6 +76,21 @@ def test_changing_the_state_fields_changes_the_key() -> None:
 
 def test_changing_an_event_changes_the_key() -> None:
     assert key_of(BASE, HEADER.replace("amount: int", "amount: float")) != key_of(BASE)
+
+
+def test_evtsrcs_own_aggregate_methods_are_not_part_of_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    uses_load = BASE.replace(
+        "self.scale(event.amount)", "self.scale(event.amount) + 0 * id(self.load)"
+    )
+    before = key_of(uses_load)
+
+    async def other_load(self: Aggregate, cls: type[Aggregate], aggregate_id: str) -> Aggregate:
+        raise NotImplementedError
+
+    monkeypatch.setattr(Aggregate, "load", other_load)
+    assert key_of(uses_load) == before
 
 
 class Pinned(Event):

@@ -8,8 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evtsrc import Aggregate, Event, EventDecodeError, EventEncodeError
-from evtsrc.codec import Codec, StateCodec, default_converter
-from evtsrc.plain import plain_decoder, plain_encoder
+from evtsrc._codec import Codec, StateCodec
+from evtsrc._converter import default_converter
+from evtsrc._plain import plain_decoder, plain_encoder
 
 
 class Reading(Event, type_name="plain.reading"):

@@ -20,8 +20,8 @@ from evtsrc import (
     command,
     folds,
 )
+from evtsrc._cache import LRUCache
 from evtsrc.backends import EventRecord, InMemoryBackend, NewEvent, SnapshotRecord
-from evtsrc.cache import LRUCache
 
 from .conformance.model import Counter, Ledger, One
 
@@ -235,13 +235,36 @@ async def test_a_command_of_another_aggregate_is_refused() -> None:
         await domain.repository(Notebook).execute("n", Other.nothing)  # type: ignore[arg-type]
 
 
-async def test_aggregates_load_others_only_through_a_domain() -> None:
-    domain = Domain(InMemoryBackend(), aggregates=[Counter, Ledger])
+class Auditor(Aggregate, stream="auditors"):
+    @command
+    async def audit(self, ledger_id: str) -> One:
+        ledger, again = await asyncio.gather(
+            self.load(Ledger, ledger_id), self.load(Ledger, ledger_id)
+        )
+        assert ledger == again
+        if not ledger.entries:
+            raise CommandError("no such ledger", code="NO_LEDGER")
+        return One()
+
+    @folds
+    def _audited(self, event: One) -> None:
+        pass
+
+
+async def test_aggregates_load_others_only_while_a_command_runs() -> None:
+    domain = Domain(InMemoryBackend(), aggregates=[Auditor, Counter, Ledger])
+    auditors = domain.repository(Auditor)
+    with pytest.raises(CommandError, match="no such ledger"):
+        await auditors.execute("a", Auditor.audit, "l")
     await domain.repository(Ledger).execute("l", Ledger.record, street="s")
+    assert (await auditors.execute("a", Auditor.audit, "l")).version == 1
     counter = await domain.repository(Counter).load("c")
-    assert (await counter.load(Ledger, "l")).entries == 1
-    with pytest.raises(RuntimeError, match="Counter was not loaded through a Domain"):
+    message = "Counter.load\\(\\) reads other aggregates only while a command runs"
+    with pytest.raises(RuntimeError, match=message):
+        await counter.load(Ledger, "l")
+    with pytest.raises(RuntimeError, match=message):
         await Counter().load(Ledger, "l")
+    assert "_evtsrc_domain" not in vars(counter)
 
 
 def test_aggregates_compare_and_print_with_id_and_version() -> None:

@@ -76,6 +76,12 @@ class Sloppy(Aggregate, stream="sloppy"):
     def bump_twice(self) -> list[Bumped]:
         return [Bumped(by=1), Bumped(by=2)]
 
+    @command
+    async def catch_up_with(self, other_id: str) -> Bumped:
+        other = await self.load(Sloppy, other_id)
+        self.count = other.count
+        return Bumped()
+
 
 class Orphan(Event, type_name="test.orphan"):
     pass
@@ -277,6 +283,13 @@ async def test_a_command_that_changes_self_fails(name: str, change: str) -> None
     assert f"\n  {change}" in message
     if name == "mutate_then_refuse":
         assert "(and then raised CommandError('no', code='NO'))" in message
+
+
+async def test_the_change_check_runs_commands_that_load_other_aggregates() -> None:
+    scenario = given(Sloppy).and_other(Sloppy, "other", Bumped(by=5))
+    with pytest.raises(AssertionError, match="changed the aggregate itself") as failure:
+        await scenario.when(Sloppy.catch_up_with, "other")
+    assert "\n  count: 0 -> 5" in str(failure.value)
 
 
 # --- strategies ------------------------------------------------------------------------

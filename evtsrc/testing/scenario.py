@@ -25,13 +25,13 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar
 
-from ..aggregate import A, Aggregate, Decision
+from .._aggregate import A, Aggregate, Decision, command_loader
+from .._definition import AggregateSpec
+from .._domain import Domain, DomainLoader
+from .._events import Event
 from ..backends.base import Backend, NewEvent
 from ..backends.memory import InMemoryBackend
-from ..definition import AggregateSpec
-from ..domain import Domain
 from ..errors import CommandError
-from ..events import Event
 
 P = ParamSpec("P")
 X = TypeVar("X", bound=BaseException)
@@ -41,8 +41,6 @@ DomainFactory: TypeAlias = Callable[[Backend], Domain]
 
 DEFAULT_ID = "test-1"
 """The id of the aggregate under test unless `given(..., aggregate_id=...)` says otherwise."""
-
-_DOMAIN_KEY = "_evtsrc_domain"
 
 
 async def append_events(
@@ -166,9 +164,13 @@ class Scenario(Generic[A]):
 
         if command in AggregateSpec(self.aggregate).functions and _binds(command, args, kwargs):
             probe = await repository.load(self.aggregate_id)
-            await _check_leaves_self_unchanged(
-                label, probe, lambda: command(probe, *args, **kwargs)
-            )
+            loading = command_loader.set(DomainLoader(domain))  # as execute() will
+            try:
+                await _check_leaves_self_unchanged(
+                    label, probe, lambda: command(probe, *args, **kwargs)
+                )
+            finally:
+                command_loader.reset(loading)
 
         error: Exception | None = None
         try:
@@ -320,8 +322,6 @@ def _state_of(aggregate: Aggregate) -> dict[str, Any]:
     """A deep copy of everything in the aggregate's `__dict__`: fields, id, version, extras."""
     state: dict[str, Any] = {}
     for name, value in vars(aggregate).items():
-        if name == _DOMAIN_KEY:
-            continue
         try:
             state[name] = copy.deepcopy(value)
         except Exception:

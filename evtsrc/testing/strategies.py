@@ -39,9 +39,9 @@ import attrs
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from ..aggregate import Aggregate
-from ..definition import AggregateSpec
-from ..events import Event
+from .._aggregate import Aggregate
+from .._definition import AggregateSpec
+from .._events import Event
 
 EventT = TypeVar("EventT", bound=Event)
 

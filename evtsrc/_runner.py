@@ -4,41 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
-from collections.abc import Awaitable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from collections.abc import Awaitable
+from typing import Generic, TypeVar
 
+from ._batches import Batches, Bookmark
+from ._codec import Codec
+from ._handlers import EventHandler, TransactionalHandler, callbacks_of, streams_read
+from ._streams import StreamMap
 from .backends.base import (
     AppendListener,
-    BatchTransaction,
+    Backend,
     BookmarkStore,
-    EventRecord,
     Lease,
     LeaseProvider,
     PollingListener,
     TransactionalBookmarks,
 )
 from .backends.leases import LocalLease
-from .codec import in_record, meta_of
-from .errors import (
-    BookmarkMoved,
-    DefinitionError,
-    EventDecodeError,
-    HandlerBusy,
-    HandlerError,
-)
-from .events import Event, StoredEvent
-from .handlers import Callback, EventHandler, TransactionalHandler, callbacks_of
-
-if TYPE_CHECKING:
-    from .domain import Domain
+from .errors import DefinitionError, HandlerBusy
 
 log = logging.getLogger("evtsrc.handlers")
-MAX_BACKOFF = 30.0
+MAX_FAILURE_BACKOFF = 30.0
+"""The longest a started handler waits, in seconds, before it retries a failed run.
+
+The wait starts at `poll_interval` and doubles with each failure in a row, up to this.
+"""
 
 H = TypeVar("H", bound=EventHandler)
-_Item = tuple[EventRecord, Callback, StoredEvent[Event] | EventDecodeError]
 
 
 class HandlerRunner(Generic[H]):
@@ -66,9 +59,11 @@ class HandlerRunner(Generic[H]):
 
     def __init__(
         self,
-        domain: Domain,
         handler: H,
         *,
+        backend: Backend,
+        codec: Codec,
+        streams: StreamMap,
         bookmarks: BookmarkStore | None = None,
         tail_stream: bool = False,
         always_tail_stream: bool = False,
@@ -86,56 +81,43 @@ class HandlerRunner(Generic[H]):
         self.handler: H = handler
         """The handler this runner feeds."""
         self.name = handler.__handler_name__
-        self._domain = domain
-        self._callbacks = callbacks_of(handler, domain)
-        self._batch_hooks = _overrides(handler, "before_batch") or _overrides(
-            handler, "after_batch"
-        )
-        self.streams: tuple[str, ...] = self._streams(handler, domain)
-        self._backend = domain.backend
-        self._bookmarks: BookmarkStore = bookmarks if bookmarks is not None else domain.backend
-        self._transactions: TransactionalBookmarks[object] | None = None
+        callbacks = callbacks_of(handler, codec.classes)
+        self.streams: tuple[str, ...] = streams_read(handler, callbacks, codec.classes, streams)
+        self._backend = backend
+        store: BookmarkStore = bookmarks if bookmarks is not None else backend
+        transactions: TransactionalBookmarks[object] | None = None
         if isinstance(handler, TransactionalHandler):
-            if not isinstance(self._bookmarks, TransactionalBookmarks):
+            if not isinstance(store, TransactionalBookmarks):
                 raise DefinitionError(
                     f"transactional handler {self.name!r} needs a bookmark store with "
-                    f"transactions (a SQL backend), not {type(self._bookmarks).__qualname__}"
+                    f"transactions (a SQL backend), not {type(store).__qualname__}"
                 )
-            self._transactions = self._bookmarks
+            transactions = store
         self._lease: Lease = (
-            self._bookmarks.lease(self.name)
-            if isinstance(self._bookmarks, LeaseProvider)
-            else LocalLease(self._bookmarks, self.name)
+            store.lease(self.name)
+            if isinstance(store, LeaseProvider)
+            else LocalLease(store, self.name)
+        )
+        self._bookmark = Bookmark(store, self.name)
+        self._batches = Batches(
+            self.handler,
+            callbacks,
+            codec,
+            self._bookmark,
+            continue_on_error=continue_on_error,
+            transactions=transactions,
         )
         self._tail = tail_stream
         self._always_tail = always_tail_stream
-        self._continue = continue_on_error
         self._batch_size = batch_size
         self._poll = poll_interval
         self._standby = standby_interval
-        self._position: int | None = None
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._waiting = False
         self.last_error: BaseException | None = None
         """The error of the last failed run in the background, if any."""
-
-    def _streams(self, handler: EventHandler, domain: Domain) -> tuple[str, ...]:
-        streams = handler.__handler_streams__
-        if streams is None:
-            found: set[str] = set()
-            for type_name in self._callbacks:
-                found |= domain.streams_of(domain.codec.classes[type_name])
-            streams = tuple(sorted(found))
-        known = {domain.repository(a).stream for a in domain.aggregates}
-        unknown = sorted(set(streams) - known)
-        if unknown:
-            raise DefinitionError(
-                f"handler {self.name!r} reads streams {unknown}, which no aggregate of the "
-                "domain uses"
-            )
-        return tuple(streams)
 
     @property
     def running(self) -> bool:
@@ -144,16 +126,16 @@ class HandlerRunner(Generic[H]):
 
     async def position(self) -> int:
         """The position of the last event handled (its bookmark)."""
-        if self._position is not None:
-            return self._position
-        return await self._bookmarks.get_bookmark(self.name)
+        if self._bookmark.known is not None:
+            return self._bookmark.known
+        return await self._bookmark.read()
 
     async def set_position(self, position: int) -> None:
         """Move the bookmark: the next run handles events after `position`."""
         if position < 0:
             raise ValueError(f"a position is 0 or more, not {position}")
         async with self._guard():
-            await self._save(position)
+            await self._bookmark.save(position)
 
     async def reset(self) -> None:
         """Start over: call the handler's `on_reset` and move the bookmark to 0.
@@ -162,8 +144,8 @@ class HandlerRunner(Generic[H]):
         """
         async with self._guard():
             await self.handler.on_reset()
-            await self._save(0)
-            self._position = None
+            await self._bookmark.save(0)
+            self._bookmark.known = None
 
     async def run_once(self) -> int:
         """Handle events until caught up (or `stop()` is called between two batches).
@@ -190,8 +172,8 @@ class HandlerRunner(Generic[H]):
 
     async def _reread_position(self) -> None:
         """After taking the lease: another runner may have moved the bookmark meanwhile."""
-        if self._position is not None:
-            self._position = await self._bookmarks.get_bookmark(self.name)
+        if self._bookmark.known is not None:
+            self._bookmark.known = await self._bookmark.read()
 
     async def _catch_up(self) -> int:
         position = await self._start_position()
@@ -202,168 +184,25 @@ class HandlerRunner(Generic[H]):
             )
             if not records:
                 break
-            handled += await self._batch(records, position)
+            handled += await self._batches.handle(records, position)
             position = records[-1].position
             if len(records) < self._batch_size:
                 break
         return handled
 
-    def _decode(self, records: Sequence[EventRecord]) -> Iterator[_Item]:
-        """The records this handler takes, decoded one at a time as the loop asks."""
-        decode = self._domain.codec.decode
-        callbacks = self._callbacks
-        for record in records:
-            callback = callbacks.get(record.type)
-            if callback is None:
-                continue
-            try:
-                item: StoredEvent[Event] | EventDecodeError = StoredEvent(
-                    decode(record.type, record.data), meta_of(record)
-                )
-            except EventDecodeError as error:
-                item = in_record(error, record)
-            yield record, callback, item
-
-    async def _call(
-        self, record: EventRecord, callback: Callback, item: StoredEvent[Event] | EventDecodeError
-    ) -> None:
-        pending = self._invoke(record, callback, item)
-        if pending is not None:
-            await self._settle(record, pending)
-
-    def _invoke(
-        self, record: EventRecord, callback: Callback, item: StoredEvent[Event] | EventDecodeError
-    ) -> Awaitable[object] | None:
-        """Call the callback; what is left to await if it is async (most are not)."""
-        try:
-            if isinstance(item, EventDecodeError):
-                raise item
-            result = (
-                callback.function(item.event, item.meta)
-                if callback.takes_meta
-                else callback.function(item.event)
-            )
-        except Exception as error:
-            raise HandlerError(self.name, record.position, record.type, error) from error
-        if result is not None and inspect.isawaitable(result):
-            return cast("Awaitable[object]", result)
-        return None
-
-    async def _settle(self, record: EventRecord, pending: Awaitable[object]) -> None:
-        try:
-            await pending
-        except Exception as error:
-            raise HandlerError(self.name, record.position, record.type, error) from error
-
-    async def _report(
-        self, error: HandlerError, item: StoredEvent[Event] | EventDecodeError, record: EventRecord
-    ) -> None:
-        cause = error.__cause__
-        assert isinstance(cause, Exception)
-        event = item.event if isinstance(item, StoredEvent) else None
-        await self.handler.on_error(cause, event, meta_of(record))
-
-    async def _batch(self, records: Sequence[EventRecord], position: int) -> int:
-        """Handle one batch and move the bookmark past it; return the events handled."""
-        last = records[-1].position
-        if self._transactions is not None:
-            return await self._transactional_batch(list(self._decode(records)), position, last)
-        # Without batch hooks nothing needs the batch's events at once: decoding each one
-        # just before its callback keeps few objects alive (and the garbage collector idle).
-        todo: Iterable[_Item] = self._decode(records)
-        events: list[StoredEvent[Event]] = []
-        hooked = False  # whether the batch hooks run for this batch
-        if self._batch_hooks:
-            todo = list(todo)
-            events = [item for _, _, item in todo if isinstance(item, StoredEvent)]
-            hooked = bool(todo)
-            if hooked:
-                await self.handler.before_batch(events)
-        done: list[StoredEvent[Event]] = []
-        handled = 0
-        for record, callback, item in todo:
-            try:
-                pending = self._invoke(record, callback, item)
-                if pending is not None:
-                    await self._settle(record, pending)
-            except HandlerError as error:
-                if not self._continue:
-                    # What was handled stays handled: flush it, then bookmark just before
-                    # the failing event. If the flush fails, the bookmark stays put.
-                    if hooked:
-                        await self.handler.after_batch(done)
-                    await self._save(max(position, _before(records, record)))
-                    raise
-                await self._report(error, item, record)
-            else:
-                handled += 1
-                if hooked:
-                    assert isinstance(item, StoredEvent)
-                    done.append(item)
-        if hooked:
-            await self.handler.after_batch(events)
-        await self._save(last)
-        return handled
-
-    async def _transactional_batch(self, todo: list[_Item], position: int, last: int) -> int:
-        assert self._transactions is not None
-        handler = cast("TransactionalHandler[object]", self.handler)
-        events = [item for _, _, item in todo if isinstance(item, StoredEvent)]
-        done = 0
-        try:
-            async with self._transactions.batch_transaction() as transaction:
-                handler.attach(transaction.connection)
-                try:
-                    if todo:
-                        await handler.before_batch(events)
-                    for record, callback, item in todo:
-                        done += await self._in_savepoint(transaction, record, callback, item)
-                    if todo:
-                        await handler.after_batch(events)
-                finally:
-                    handler.attach(None)
-                await transaction.commit_bookmark(self.name, position, last)
-        except BookmarkMoved:
-            self._position = None
-            raise
-        self._position = last
-        return done
-
-    async def _in_savepoint(
-        self,
-        transaction: BatchTransaction[object],
-        record: EventRecord,
-        callback: Callback,
-        item: StoredEvent[Event] | EventDecodeError,
-    ) -> int:
-        if not self._continue:
-            await self._call(record, callback, item)  # an error rolls the batch back
-            return 1
-        try:
-            async with transaction.savepoint():
-                await self._call(record, callback, item)
-        except HandlerError as error:
-            await self._report(error, item, record)
-            return 0
-        return 1
-
     async def _start_position(self) -> int:
-        if self._position is not None:
-            return self._position
+        if self._bookmark.known is not None:
+            return self._bookmark.known
         if self._always_tail:
             position = await self._backend.last_position(self.streams)
-            await self._save(position)
+            await self._bookmark.save(position)
             return position
-        position = await self._bookmarks.get_bookmark(self.name)
+        position = await self._bookmark.read()
         if position == 0 and self._tail:
             position = await self._backend.last_position(self.streams)
-            await self._save(position)
-        self._position = position
+            await self._bookmark.save(position)
+        self._bookmark.known = position
         return position
-
-    async def _save(self, position: int) -> None:
-        await self._bookmarks.set_bookmark(self.name, position)
-        self._position = position
 
     def _guard(self) -> asyncio.Lock:
         if self._lock is None:
@@ -382,7 +221,7 @@ class HandlerRunner(Generic[H]):
             raise RuntimeError(f"handler {self.name!r} is already running")
         async with self._guard():
             if self._always_tail:
-                self._position = None
+                self._bookmark.known = None
             if await self._lease.acquire():
                 # Fix where to start before returning, so no event appended after
                 # start() returns can fall before a tailing handler's starting point.
@@ -451,7 +290,7 @@ class HandlerRunner(Generic[H]):
                 except Exception as error:
                     failures += 1
                     self.last_error = error
-                    delay = min(self._poll * 2**failures, MAX_BACKOFF)
+                    delay = min(self._poll * 2**failures, MAX_FAILURE_BACKOFF)
                     log.exception("handler %s failed; retrying in %.1f s", self.name, delay)
                 if self._stop_requested():
                     break
@@ -460,13 +299,3 @@ class HandlerRunner(Generic[H]):
             with contextlib.suppress(Exception):
                 await listener.close()
             await self._lease.release()
-
-
-def _before(records: Sequence[EventRecord], record: EventRecord) -> int:
-    index = records.index(record)
-    return records[index - 1].position if index else 0
-
-
-def _overrides(handler: EventHandler, hook: str) -> bool:
-    """Whether the handler's class replaces the no-op `hook` of EventHandler."""
-    return getattr(type(handler), hook) is not getattr(EventHandler, hook)

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
-import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, cast
 
 import attrs
 
-from .aggregate import A, Aggregate, is_command, is_fold
+from ._aggregate import A, Aggregate, is_command, is_fold
+from ._annotations import event_parameter, is_event_class, name_of, type_hints, union_members
+from ._events import Event
+from ._fingerprint import fold_fingerprint
 from .errors import DefinitionError
-from .events import Event, EventMeta
-from .fingerprint import fold_fingerprint
 
 _SEQUENCES = {
     collections.abc.Sequence,
@@ -27,7 +27,6 @@ _SEQUENCES = {
     list,
     tuple,
     typing.Sequence,
-    list,
     typing.Tuple,  # noqa: UP006
 }
 
@@ -74,51 +73,6 @@ class CommandSpec:
             self._bound_shapes.add(shape)
 
 
-def _union_members(annotation: Any) -> tuple[Any, ...]:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return typing.get_args(annotation)
-    return (annotation,)
-
-
-def _is_event_class(value: Any) -> bool:
-    return isinstance(value, type) and issubclass(value, Event)
-
-
-def _hints(owner: type, fn: Callable[..., Any]) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(fn, localns=dict(vars(owner)))
-    except Exception as error:
-        raise DefinitionError(
-            f"{owner.__qualname__}.{fn.__name__}: cannot resolve its annotations: {error}"
-        ) from error
-
-
-def event_parameter(
-    owner: type, name: str, fn: Callable[..., Any], kind: str
-) -> tuple[tuple[type[Event], ...], bool]:
-    """The event classes a `(self, event[, meta])` method takes, and whether it takes meta."""
-    where = f"{owner.__qualname__}.{name}"
-    params = list(inspect.signature(fn).parameters.values())[1:]
-    if len(params) not in (1, 2) or any(
-        p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params
-    ):
-        raise DefinitionError(f"{kind} {where} must take (self, event) or (self, event, meta)")
-    hints = _hints(owner, fn)
-    annotation = hints.get(params[0].name)
-    if annotation is None:
-        raise DefinitionError(f"{kind} {where}: annotate its event parameter with the event class")
-    events = _union_members(annotation)
-    bad = [e for e in events if not _is_event_class(e) or e is Event]
-    if bad:
-        raise DefinitionError(
-            f"{kind} {where}: {params[0].name} must be annotated with Event subclasses, "
-            f"not {', '.join(map(_name, bad))}"
-        )
-    if len(params) == 2 and hints.get(params[1].name, EventMeta) is not EventMeta:
-        raise DefinitionError(f"{kind} {where}: its second parameter receives EventMeta")
-    return tuple(events), len(params) == 2
-
-
 def _fold(owner: type, name: str, fn: Callable[..., Any]) -> Fold:
     if inspect.iscoroutinefunction(fn):
         raise DefinitionError(
@@ -129,15 +83,11 @@ def _fold(owner: type, name: str, fn: Callable[..., Any]) -> Fold:
     return Fold(name, fn, events, takes_meta)
 
 
-def _name(value: Any) -> str:
-    return getattr(value, "__qualname__", repr(value))
-
-
 def _returned_events(where: str, annotation: Any) -> tuple[set[type[Event]], bool]:
     """The event classes a return annotation names, and whether it is open-ended."""
     events: set[type[Event]] = set()
     open_ended = False
-    for member in _union_members(annotation):
+    for member in union_members(annotation):
         if member is None or member is type(None):
             continue
         origin = typing.get_origin(member)
@@ -151,13 +101,13 @@ def _returned_events(where: str, annotation: Any) -> tuple[set[type[Event]], boo
                 open_ended |= inner_open
         elif member is Event:
             open_ended = True
-        elif _is_event_class(member):
+        elif is_event_class(member):
             events.add(member)
         elif member in _SEQUENCES:
             open_ended = True
         else:
             raise DefinitionError(
-                f"command {where} is annotated to return {_name(member)}; a command returns "
+                f"command {where} is annotated to return {name_of(member)}; a command returns "
                 "an event, a sequence of events, or None"
             )
     return events, open_ended
@@ -165,7 +115,7 @@ def _returned_events(where: str, annotation: Any) -> tuple[set[type[Event]], boo
 
 def _command(owner: type, name: str, fn: Callable[..., Any]) -> CommandSpec:
     where = f"{owner.__qualname__}.{name}"
-    hints = _hints(owner, fn)
+    hints = type_hints(owner, fn)
     if "return" not in hints:
         raise DefinitionError(
             f"command {where} has no return annotation: say which events it can return"
@@ -185,7 +135,7 @@ class AggregateSpec(Generic[A]):
 
     def __init__(self, cls: type[A]) -> None:
         if not (isinstance(cls, type) and issubclass(cls, Aggregate)) or cls is Aggregate:
-            raise DefinitionError(f"{_name(cls)} is not a subclass of Aggregate")
+            raise DefinitionError(f"{name_of(cls)} is not a subclass of Aggregate")
         self.cls: type[A] = cls
         self.stream = cls.__stream__
         try:
@@ -263,6 +213,45 @@ class AggregateSpec(Generic[A]):
                     f"{', '.join(e.__qualname__ for e in missing)}, which no fold of "
                     f"{self.cls.__qualname__} applies"
                 )
+
+    def decided_events(self, command: CommandSpec, decision: object) -> Sequence[Event]:
+        """The events a run of `command` returned, checked against its definition.
+
+        Raises TypeError for anything but None, an event, or a list or tuple of
+        events that the command's return annotation names and a fold applies.
+        """
+        if decision is None:
+            return ()
+        items: Sequence[object]
+        if isinstance(decision, Event):
+            items = (decision,)
+        elif isinstance(decision, (list, tuple)):
+            items = cast(Sequence[object], decision)
+        else:
+            raise TypeError(
+                f"{self.cls.__qualname__}.{command.name} returned {decision!r}; a command "
+                "returns an event, a list or tuple of events, or None"
+            )
+        events: list[Event] = []
+        for event in items:
+            if not isinstance(event, Event):
+                raise TypeError(
+                    f"{self.cls.__qualname__}.{command.name} returned {event!r}, which is not "
+                    "an Event"
+                )
+            if not command.open_ended and not isinstance(event, command.events):
+                raise TypeError(
+                    f"{self.cls.__qualname__}.{command.name} returned "
+                    f"{type(event).__qualname__}, which its return annotation does not name"
+                )
+            if self.fold_for(type(event)) is None:
+                raise TypeError(
+                    f"{self.cls.__qualname__}.{command.name} returned "
+                    f"{type(event).__qualname__}, which no fold of "
+                    f"{self.cls.__qualname__} applies"
+                )
+            events.append(event)
+        return events
 
     @property
     def event_classes(self) -> set[type[Event]]:

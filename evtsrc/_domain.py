@@ -7,17 +7,19 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from .aggregate import A, Aggregate
+from ._aggregate import A, Aggregate
+from ._cache import LRUCache
+from ._codec import Codec
+from ._converter import default_converter
+from ._definition import AggregateSpec
+from ._events import Event
+from ._handlers import EventHandler
+from ._repository import Repository
+from ._retry import NO_RETRY, RetryPolicy
+from ._runner import HandlerRunner
+from ._streams import StreamMap
 from .backends.base import Backend, BookmarkStore
-from .cache import LRUCache
-from .codec import Codec, default_converter
-from .definition import AggregateSpec
 from .errors import DefinitionError
-from .events import Event
-from .handlers import EventHandler
-from .repository import Repository
-from .retry import NO_RETRY, RetryPolicy
-from .runner import HandlerRunner
 
 H = TypeVar("H", bound=EventHandler)
 
@@ -72,16 +74,20 @@ class Domain:
             self._specs[cls] = spec
         if not self._specs:
             raise DefinitionError("a Domain needs at least one aggregate")
-        self._streams_of: dict[type[Event], set[str]] = {}
+        self._streams = StreamMap()
         for spec in self._specs.values():
-            for event in spec.event_classes:
+            events = spec.event_classes
+            for event in events:
                 self.codec.register(event)
-                self._streams_of.setdefault(event, set()).add(spec.stream)
+            self._streams.add(spec.stream, events)
         size = DEFAULT_CACHE_SIZE if cache_size is None else cache_size
+        loader = DomainLoader(self)
         self._repositories: dict[type[Aggregate], Repository[Any]] = {
             cls: Repository(
-                self,
                 spec,
+                backend=backend,
+                codec=self.codec,
+                loader=loader,
                 retry=retry,
                 cache=LRUCache(size) if size else None,
                 cache_optional=cache_size is None,
@@ -103,11 +109,7 @@ class Domain:
 
     def streams_of(self, event: type[Event]) -> frozenset[str]:
         """The streams that events of class `event` (or its subclasses) are stored in."""
-        found: set[str] = set()
-        for cls, streams in self._streams_of.items():
-            if issubclass(cls, event):
-                found |= streams
-        return frozenset(found)
+        return self._streams.streams_of(event)
 
     def handler(
         self,
@@ -123,8 +125,10 @@ class Domain:
     ) -> HandlerRunner[H]:
         """Bind an event handler to this domain's events; see `HandlerRunner`."""
         return HandlerRunner(
-            self,
             handler,
+            backend=self.backend,
+            codec=self.codec,
+            streams=self._streams,
             standby_interval=standby_interval,
             bookmarks=bookmarks,
             tail_stream=tail_stream,
@@ -137,3 +141,14 @@ class Domain:
     async def close(self) -> None:
         """Close the backend."""
         await self.backend.close()
+
+
+class DomainLoader:
+    """Loads any aggregate of a domain: what its commands' `Aggregate.load` calls use."""
+
+    def __init__(self, domain: Domain) -> None:
+        self._domain = domain
+
+    async def load(self, cls: type[A], aggregate_id: str, /) -> A:
+        """The aggregate as its repository in the domain loads it."""
+        return await self._domain.repository(cls).load(aggregate_id)

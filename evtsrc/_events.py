@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, dataclass_transform
 
 import attrs
 
 from .errors import DefinitionError
-
-_TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,199}$")
+from .storable import NAME_PATTERN, NAME_RULE
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(attrs.field, attrs.Factory))
@@ -34,10 +32,9 @@ class Event:
     def __init_subclass__(cls, *, type_name: str | None = None) -> None:
         super().__init_subclass__()
         name = cls.__name__ if type_name is None else type_name
-        if not isinstance(name, str) or not _TYPE_NAME.match(name):
+        if not isinstance(name, str) or not NAME_PATTERN.match(name):
             raise DefinitionError(
-                f"event {cls.__qualname__}: type name {name!r} must be 1-200 characters of "
-                "letters, digits, '_', '.', ':' or '-', not starting with a digit"
+                f"event {cls.__qualname__}: type name {name!r} must be {NAME_RULE}"
             )
         cls.__event_type__ = name
         attrs.frozen(cls, slots=False)

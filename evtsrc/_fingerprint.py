@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import attrs
 
-_AGGREGATE_MODULE = __name__.rsplit(".", 1)[0] + ".aggregate"
+from ._aggregate import Aggregate
 
 
 def _code_parts(code: types.CodeType, out: list[str]) -> None:
@@ -37,7 +37,7 @@ def _referenced_functions(fn: types.FunctionType, owner: type) -> Iterable[types
         candidate = owner.__dict__.get(name)
         if candidate is None:
             for base in owner.__mro__[1:]:
-                if name in base.__dict__ and base.__module__ != _AGGREGATE_MODULE:
+                if name in base.__dict__ and base is not Aggregate:  # not evtsrc's own methods
                     candidate = base.__dict__[name]
                     break
         if candidate is None:

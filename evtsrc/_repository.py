@@ -7,15 +7,17 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, cast
+from typing import Any, Concatenate, Generic, ParamSpec, cast
 
 import attrs
 
-from .aggregate import A, Decision
-from .backends.base import EventRecord, NewEvent, SnapshotRecord
-from .cache import LRUCache
-from .codec import StateCodec, decode_record, in_record, meta_of
-from .definition import AggregateSpec, CommandSpec, Fold
+from ._aggregate import A, AggregateLoader, Decision, command_loader
+from ._cache import LRUCache
+from ._codec import Codec, StateCodec, meta_of
+from ._definition import AggregateSpec, CommandSpec, Fold
+from ._events import Event, StoredEvent
+from ._retry import NO_RETRY, RetryPolicy
+from .backends.base import Backend, EventRecord, NewEvent, SnapshotRecord
 from .errors import (
     CorruptStreamError,
     DefinitionError,
@@ -24,13 +26,8 @@ from .errors import (
     InvalidAggregateId,
     VersionConflict,
 )
-from .events import Event, StoredEvent
 from .jsontypes import JSONObject
-from .retry import NO_RETRY, RetryPolicy
 from .storable import id_problem
-
-if TYPE_CHECKING:
-    from .domain import Domain
 
 P = ParamSpec("P")
 log = logging.getLogger("evtsrc")
@@ -49,23 +46,25 @@ class Repository(Generic[A]):
 
     def __init__(
         self,
-        domain: Domain,
         spec: AggregateSpec[A],
         *,
+        backend: Backend,
+        codec: Codec,
+        loader: AggregateLoader,
         retry: RetryPolicy = NO_RETRY,
         cache: LRUCache[str, _Cached] | None = None,
         cache_optional: bool = False,
     ) -> None:
-        self._domain = domain
         self._spec = spec
-        self._backend = domain.backend
-        self._codec = domain.codec
+        self._backend = backend
+        self._codec = codec
+        self._loader = loader
         # State is encoded only for snapshots and the cache, so only they need it storable;
         # the default cache is left out for a state that is not.
         self._state: StateCodec | None = None
         if spec.snapshot_every or cache is not None:
             try:
-                self._state = StateCodec(domain.codec.converter, spec.cls, plain=domain.codec.plain)
+                self._state = StateCodec(codec.converter, spec.cls, plain=codec.plain)
             except DefinitionError:
                 if spec.snapshot_every or not cache_optional:
                     raise
@@ -80,7 +79,14 @@ class Repository(Generic[A]):
 
     def with_retry(self, policy: RetryPolicy) -> Repository[A]:
         """The same repository, re-running commands on VersionConflict as `policy` says."""
-        return Repository(self._domain, self._spec, retry=policy, cache=self._cache)
+        return Repository(
+            self._spec,
+            backend=self._backend,
+            codec=self._codec,
+            loader=self._loader,
+            retry=policy,
+            cache=self._cache,
+        )
 
     async def load(self, aggregate_id: str) -> A:
         """The aggregate's current state; version 0 if it was never written."""
@@ -99,7 +105,7 @@ class Repository(Generic[A]):
                 self.stream, aggregate_id, after_version=after_version, limit=PAGE
             )
             for record in page:
-                found.append(StoredEvent(decode_record(self._codec, record), meta_of(record)))
+                found.append(StoredEvent(self._codec.decode_record(record), meta_of(record)))
             if len(page) < PAGE:
                 return found
             after_version = page[-1].version
@@ -238,13 +244,11 @@ class Repository(Generic[A]):
                 ) from error
         aggregate.id = aggregate_id
         aggregate.version = version
-        aggregate.__dict__["_evtsrc_domain"] = self._domain
         return aggregate
 
     def _fold_records(self, aggregate: A, records: Sequence[EventRecord]) -> None:
         # The hot path of every load: keep the per-event work to a decode and a call.
-        decode = self._codec.decode
-        plain = self._codec.plain_decoders
+        decode = self._codec.decode_record
         folds = self._folds
         for record in records:
             if record.version != aggregate.version + 1:
@@ -252,16 +256,7 @@ class Repository(Generic[A]):
                     f"{record.stream}/{record.aggregate_id}: version {record.version} follows "
                     f"version {aggregate.version}; versions must be consecutive from 1"
                 )
-            fast = plain.get(record.type)
-            data = record.data
-            event: Event | None = (
-                fast(data) if fast is not None and isinstance(data, dict) else None
-            )
-            if event is None:
-                try:
-                    event = decode(record.type, data)
-                except EventDecodeError as error:
-                    raise in_record(error, record) from error.__cause__
+            event = decode(record)
             fold = folds.get(type(event)) or self._fold_of(type(event), record)
             if fold.takes_meta:
                 fold.function(aggregate, event, meta_of(record))
@@ -302,29 +297,32 @@ class Repository(Generic[A]):
         *,
         unverified: bool,
     ) -> A:
+        loading = command_loader.set(self._loader)  # what `Aggregate.load` loads through
         try:
             decision = spec.function(aggregate, *args, **kwargs)
             if inspect.isawaitable(decision):
                 decision = await decision
-            events = self._check_decision(spec, decision)
+            events = self._spec.decided_events(spec, decision)
         except Exception:
             if unverified:  # refused on cached state: ask again on the stored state
                 raise _StaleCache from None
             raise
+        finally:
+            command_loader.reset(loading)
         if not events:
             if unverified:  # nothing to do on cached state: the stored state may differ
                 raise _StaleCache
             return aggregate
         now = datetime.now(UTC)
         new_events: list[NewEvent] = []
-        checked: list[Event] = []
+        as_read: list[Event] = []  # the events as a later load will read them
         for event in events:
-            type_name, data, again = self._codec.round_trip(event, self.aggregate, spec.name)
-            checked.append(again)
+            type_name, data, read = self._codec.encode_decided(event, self.aggregate, spec.name)
+            as_read.append(read)
             new_events.append(NewEvent(type_name, data, now))
         before = aggregate.version
         records = await self._backend.append(self.stream, aggregate.id, before, new_events)
-        for event, record in zip(checked, records, strict=True):
+        for event, record in zip(as_read, records, strict=True):
             self._fold(aggregate, event, record)
         every = self._spec.snapshot_every
         if every and self._state is not None:
@@ -336,40 +334,6 @@ class Repository(Generic[A]):
                 await self._store_snapshot(aggregate, self._state)
         self._remember(aggregate)
         return aggregate
-
-    def _check_decision(self, spec: CommandSpec, decision: object) -> Sequence[Event]:
-        if decision is None:
-            return ()
-        items: Sequence[object]
-        if isinstance(decision, Event):
-            items = (decision,)
-        elif isinstance(decision, (list, tuple)):
-            items = cast(Sequence[object], decision)
-        else:
-            raise TypeError(
-                f"{self.aggregate.__qualname__}.{spec.name} returned {decision!r}; a command "
-                "returns an event, a list or tuple of events, or None"
-            )
-        events: list[Event] = []
-        for event in items:
-            if not isinstance(event, Event):
-                raise TypeError(
-                    f"{self.aggregate.__qualname__}.{spec.name} returned {event!r}, which is not "
-                    "an Event"
-                )
-            if not spec.open_ended and not isinstance(event, spec.events):
-                raise TypeError(
-                    f"{self.aggregate.__qualname__}.{spec.name} returned "
-                    f"{type(event).__qualname__}, which its return annotation does not name"
-                )
-            if self._spec.fold_for(type(event)) is None:
-                raise TypeError(
-                    f"{self.aggregate.__qualname__}.{spec.name} returned "
-                    f"{type(event).__qualname__}, which no fold of "
-                    f"{self.aggregate.__qualname__} applies"
-                )
-            events.append(event)
-        return events
 
     async def _store_snapshot(self, aggregate: A, state: StateCodec) -> None:
         try:

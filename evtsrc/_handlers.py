@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, overload
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import attrs
 
-from .definition import event_parameter
+from ._annotations import event_parameter
+from ._events import Event, EventMeta, StoredEvent
+from ._streams import StreamMap
 from .errors import DefinitionError
-from .events import Event, EventMeta, StoredEvent
 from .storable import id_problem
-
-if TYPE_CHECKING:
-    from .domain import Domain
 
 log = logging.getLogger("evtsrc.handlers")
 _ON_EVENT_MARK = "__evtsrc_on_event__"
@@ -148,8 +146,11 @@ class Callback:
     takes_meta: bool
 
 
-def callbacks_of(handler: EventHandler, domain: Domain) -> dict[str, Callback]:
-    """The handler's callbacks by the stored type names they take, checked against `domain`."""
+def callbacks_of(handler: EventHandler, classes: Mapping[str, type[Event]]) -> dict[str, Callback]:
+    """The handler's callbacks by the stored type names they take, of the event `classes`.
+
+    `classes` are a domain's event classes by type name.
+    """
     cls = type(handler)
     by_type: dict[str, Callback] = {}
     owners: dict[str, str] = {}
@@ -162,7 +163,7 @@ def callbacks_of(handler: EventHandler, domain: Domain) -> dict[str, Callback]:
             events, takes_meta = event_parameter(cls, name, value, "event handler")
             callback = Callback(getattr(handler, name), takes_meta)
             for event in events:
-                names = [t for t, c in domain.codec.classes.items() if issubclass(c, event)]
+                names = [t for t, c in classes.items() if issubclass(c, event)]
                 if not names:
                     raise DefinitionError(
                         f"event handler {cls.__qualname__}.{name} takes {event.__qualname__}, "
@@ -179,3 +180,28 @@ def callbacks_of(handler: EventHandler, domain: Domain) -> dict[str, Callback]:
     if not by_type:
         raise DefinitionError(f"event handler {cls.__qualname__} has no @on_event methods")
     return by_type
+
+
+def streams_read(
+    handler: EventHandler,
+    callbacks: Mapping[str, Callback],
+    classes: Mapping[str, type[Event]],
+    streams: StreamMap,
+) -> tuple[str, ...]:
+    """The streams `handler` reads: those it names, or those its `callbacks` take events of.
+
+    `classes` are the domain's event classes by type name and `streams` its stream map.
+    """
+    named = handler.__handler_streams__
+    if named is None:
+        found: set[str] = set()
+        for type_name in callbacks:
+            found |= streams.streams_of(classes[type_name])
+        named = tuple(sorted(found))
+    unknown = sorted(set(named) - streams.streams)
+    if unknown:
+        raise DefinitionError(
+            f"handler {handler.__handler_name__!r} reads streams {unknown}, which no aggregate "
+            "of the domain uses"
+        )
+    return tuple(named)

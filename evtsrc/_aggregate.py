@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, dataclass_transform
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, TypeVar, dataclass_transform
 
 import attrs
 
+from ._events import Event
 from .errors import DefinitionError
-from .events import Event
-
-if TYPE_CHECKING:
-    from .domain import Domain
+from .storable import NAME_PATTERN, NAME_RULE
 
 A = TypeVar("A", bound="Aggregate")
 
@@ -22,7 +20,6 @@ Decision: TypeAlias = Event | Sequence[Event] | None
 C = TypeVar("C", bound=Callable[..., Decision | Awaitable[Decision]])
 Fo = TypeVar("Fo", bound=Callable[..., None])
 
-_STREAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,199}$")
 _FOLD_MARK = "__evtsrc_fold__"
 _COMMAND_MARK = "__evtsrc_command__"
 RESERVED_NAMES = frozenset({"id", "version", "load"})
@@ -87,10 +84,9 @@ class Aggregate:
                     f"aggregate {cls.__qualname__} needs a stream: class {cls.__name__}"
                     '(Aggregate, stream="...")'
                 )
-        if not isinstance(stream, str) or not _STREAM.match(stream):
+        if not isinstance(stream, str) or not NAME_PATTERN.match(stream):
             raise DefinitionError(
-                f"aggregate {cls.__qualname__}: stream {stream!r} must be 1-200 characters of "
-                "letters, digits, '_', '.', ':' or '-', not starting with a digit"
+                f"aggregate {cls.__qualname__}: stream {stream!r} must be {NAME_RULE}"
             )
         cls.__stream__ = stream
         if snapshots is None:
@@ -128,18 +124,32 @@ class Aggregate:
         return f"{type(self).__qualname__}(id={self.id!r}, version={self.version}{sep}{fields})"
 
     async def load(self, cls: type[A], aggregate_id: str) -> A:
-        """Load another aggregate from the domain this one was loaded from.
+        """Load another aggregate from the domain whose command is running.
 
         For commands that must check other aggregates (a post checks its author
-        exists) without importing the domain.
+        exists) without importing the domain. It works only while a command runs
+        through `Repository.execute`; anywhere else it raises RuntimeError.
         """
-        domain: Domain | None = self.__dict__.get("_evtsrc_domain")
-        if domain is None:
+        loader = command_loader.get(None)
+        if loader is None:
             raise RuntimeError(
-                f"{type(self).__qualname__} was not loaded through a Domain, so it cannot load "
-                f"{cls.__qualname__}"
+                f"{type(self).__qualname__}.load() reads other aggregates only while a command "
+                f"runs through Repository.execute; to load {getattr(cls, '__qualname__', cls)} "
+                "elsewhere, use domain.repository(...).load()"
             )
-        return await domain.repository(cls).load(aggregate_id)
+        return await loader.load(cls, aggregate_id)
+
+
+class AggregateLoader(Protocol):
+    """Loads the aggregates of one domain: what `Aggregate.load` asks while a command runs."""
+
+    async def load(self, cls: type[A], aggregate_id: str, /) -> A:
+        """The aggregate of class `cls` with id `aggregate_id`, as a repository loads it."""
+        ...
+
+
+command_loader: ContextVar[AggregateLoader] = ContextVar("evtsrc_command_loader")
+"""The loader of the domain whose command is running, set by its repository for the call."""
 
 
 def folds(method: Fo) -> Fo:
@@ -173,6 +183,3 @@ def is_fold(value: object) -> bool:
 def is_command(value: object) -> bool:
     """Whether `value` was marked with `command()`."""
     return callable(value) and getattr(value, _COMMAND_MARK, False) is True
-
-
-CommandMethod: TypeAlias = Callable[..., Decision | Awaitable[Decision]]

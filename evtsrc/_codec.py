@@ -5,100 +5,20 @@ from __future__ import annotations
 import json
 import typing
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast
-from uuid import UUID
 
 import attrs
 import cattrs
-from cattrs.preconf.json import make_converter
 from cattrs.v import format_exception
 
+from ._events import Event, EventMeta, event_type_name
+from ._plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
 from .backends.base import EventRecord, UndecodablePayload
 from .errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
-from .events import Event, EventMeta, event_type_name
-from .jsontypes import JSONObject
-from .plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
+from .jsontypes import JSON, JSONObject
 from .storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, text_problem, within_depth
 
 T = TypeVar("T")
-
-
-def _datetime_out(value: datetime) -> str:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise EventEncodeError(
-            f"naive datetime {value.isoformat()} cannot be stored: give it a timezone"
-        )
-    return value.isoformat()
-
-
-def _datetime_in(value: object, _: type[datetime]) -> datetime:
-    if not isinstance(value, str):
-        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise ValueError(f"stored datetime {value!r} has no timezone")
-    return parsed
-
-
-def _decimal_in(value: object, _: type[Decimal]) -> Decimal:
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        raise TypeError(f"expected a decimal string, got {type(value).__name__}")
-    try:
-        return Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number") from None
-
-
-def _date_in(value: object, _: type[date]) -> date:
-    if not isinstance(value, str):
-        raise TypeError(f"expected an ISO 8601 date string, got {type(value).__name__}")
-    return date.fromisoformat(value)
-
-
-def _uuid_in(value: object, _: type[UUID]) -> UUID:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a UUID string, got {type(value).__name__}")
-    return UUID(value)
-
-
-def _strict(kind: type, accepted: tuple[type, ...], label: str) -> Callable[[object, type], Any]:
-    """A structure hook that refuses to convert between JSON types.
-
-    Subclasses (IntEnum, StrEnum, str-mixin enums) are built from the checked value.
-    """
-
-    def hook(value: object, cls: type) -> Any:
-        if not isinstance(value, accepted) or (kind is not bool and isinstance(value, bool)):
-            raise TypeError(f"expected {label}, got {type(value).__name__}")
-        return value if cls is kind and type(value) is kind else cls(value)
-
-    return hook
-
-
-def default_converter() -> cattrs.Converter:
-    """The converter evtsrc uses unless given one: JSON-safe, strict about time zones.
-
-    Decimal, UUID, date and aware datetime are stored as strings; tuples and
-    lists as JSON arrays; enums by value; nested attrs classes as objects.
-    Reading is strict: a stored value of the wrong JSON type is an error, never
-    converted (no "5" read as 5, no 5.7 truncated to 5).
-    """
-    converter = make_converter()
-    converter.register_structure_hook(str, _strict(str, (str,), "a string"))
-    converter.register_structure_hook(int, _strict(int, (int,), "an integer"))
-    converter.register_structure_hook(float, _strict(float, (int, float), "a number"))
-    converter.register_structure_hook(bool, _strict(bool, (bool,), "true or false"))
-    converter.register_unstructure_hook(datetime, _datetime_out)
-    converter.register_structure_hook(datetime, _datetime_in)
-    converter.register_unstructure_hook(Decimal, str)
-    converter.register_structure_hook(Decimal, _decimal_in)
-    converter.register_unstructure_hook(date, date.isoformat)
-    converter.register_structure_hook(date, _date_in)
-    converter.register_unstructure_hook(UUID, str)
-    converter.register_structure_hook(UUID, _uuid_in)
-    return converter
 
 
 def _format_one(error: BaseException, type_: type | None) -> str:
@@ -137,8 +57,9 @@ def as_json(value: object, what: str, *, depth: bool = True, keys: bool = True) 
 def _checks_needed(cls: type, own_converter: bool) -> tuple[bool, bool]:
     """Whether encoding `cls` must check the depth, and the keys, of what it writes.
 
-    Only evtsrc's own converter writes what the annotations say; a value that does
-    not fit them fails the decoding that follows every event's encoding.
+    Only evtsrc's own converter writes what the annotations say; a command's event
+    whose values do not fit them is refused when it is read back before storing
+    (see `Codec.encode_decided`).
     """
     if not own_converter:
         return True, True
@@ -258,19 +179,6 @@ class Codec:
         """Registered event classes by type name."""
         return dict(self._classes)
 
-    @property
-    def plain_decoders(self) -> dict[str, PlainDecoder]:
-        """The fast decoders of plain event classes by type name, for hot loops.
-
-        Each returns None when a payload is not what it expects; `decode` then
-        gives the result (or the error).
-        """
-        return self._plain_decoders
-
-    def knows(self, type_name: str) -> bool:
-        """Whether `type_name` names a registered event class."""
-        return type_name in self._classes
-
     def encode(self, event: Event) -> tuple[str, JSONObject]:
         """The type name and JSON object stored for `event`."""
         cls = type(event)
@@ -279,28 +187,43 @@ class Codec:
             plain = fast(event)
             if plain is not None:
                 return cls.__event_type__, plain
+        return cls.__event_type__, self._encode_general(event)
+
+    def _encode_general(self, event: Event) -> JSONObject:
+        """`event`'s payload through the converter, checked to be storable everywhere."""
+        cls = type(event)
         encoder = self._encoders.get(cls)
         if encoder is None:
             raise EventEncodeError(f"{cls.__qualname__} is not an event of this domain")
         try:
             depth, keys = self._checks[cls]
-            data = as_json(encoder(event), cls.__qualname__, depth=depth, keys=keys)
+            return as_json(encoder(event), cls.__qualname__, depth=depth, keys=keys)
         except EventEncodeError:
             raise
         except Exception as error:
             raise EventEncodeError(
                 f"cannot encode {cls.__qualname__}: {_describe(error)}"
             ) from error
-        return cls.__event_type__, data
 
-    def round_trip(self, event: Event, owner: type, command: str) -> tuple[str, JSONObject, Event]:
-        """`event`'s type name and payload, and the event a later load decodes from them.
+    def encode_decided(
+        self, event: Event, owner: type, command: str
+    ) -> tuple[str, JSONObject, Event]:
+        """`event`'s type name and payload, and the event to fold: the one a later load reads.
 
-        An event whose payload does not decode back (a field given a value of the
+        An event that would not read back as it is (a field given a value of the
         wrong type) raises `EventEncodeError` naming the command of `owner` that
         returned it, the event and the fields: nothing was stored.
         """
-        type_name, data = self.encode(event)
+        cls = type(event)
+        type_name = cls.__event_type__
+        fast = self._plain_encoders.get(cls)
+        data = fast(event) if fast is not None else None
+        if data is None:
+            data = self._encode_general(event)
+        elif type_name in self._plain_decoders:
+            return type_name, data, event  # every field holds exactly its type: it reads back equal
+        # Decoded on purpose: a converter writes a value of the wrong type without complaint
+        # ("1" for an int), and only reading it back refuses it before anything is stored.
         try:
             return type_name, data, self.decode(type_name, data)
         except EventDecodeError as error:
@@ -311,16 +234,36 @@ class Codec:
                 f"class: {detail}"
             ) from error
 
-    def decode(self, type_name: str, data: object) -> Event:
+    def decode_record(self, record: EventRecord) -> Event:
+        """The event of a stored record; an `EventDecodeError` names the record.
+
+        Every load and every handler decodes through here, one record at a time.
+        """
+        fast = self._plain_decoders.get(record.type)
+        data = record.data
+        if fast is not None and type(data) is dict:
+            event: Event | None = fast(data)
+            if event is not None:
+                return event
+        try:
+            return self._decode_general(record.type, data)
+        except EventDecodeError as error:
+            raise in_record(error, record) from error.__cause__
+
+    def decode(self, type_name: str, data: JSON | UndecodablePayload) -> Event:
         """The event stored as `type_name` with payload `data`.
 
         Raises `UnknownEventType` or `EventDecodeError` naming what is wrong.
         """
         fast = self._plain_decoders.get(type_name)
         if fast is not None and type(data) is dict:
-            event: Event | None = fast(cast("dict[str, Any]", data))
+            event: Event | None = fast(data)
             if event is not None:
                 return event
+        return self._decode_general(type_name, data)
+
+    def _decode_general(self, type_name: str, data: JSON | UndecodablePayload) -> Event:
+        """`decode` through the converter: for anything the plain decoders do not take."""
         decoder = self._decoders.get(type_name)
         if decoder is None:
             raise UnknownEventType(
@@ -350,7 +293,7 @@ class StateCodec:
     """Encodes and decodes one aggregate class's state (its attrs fields).
 
     With `plain`, a state of JSON scalars only goes through the fast functions of
-    `evtsrc.plain` (every command encodes the state it caches and decodes it again).
+    `evtsrc._plain` (every command encodes the state it caches and decodes it again).
     """
 
     def __init__(self, converter: cattrs.Converter, cls: type[T], *, plain: bool = False) -> None:
@@ -395,14 +338,6 @@ class StateCodec:
             if fast is not None:
                 return fast
         return self._structure(data, self.cls)
-
-
-def decode_record(codec: Codec, record: EventRecord) -> Event:
-    """Decode a stored record, naming the record in any error."""
-    try:
-        return codec.decode(record.type, record.data)
-    except EventDecodeError as error:
-        raise in_record(error, record) from error.__cause__
 
 
 def in_record(error: EventDecodeError, record: EventRecord) -> EventDecodeError:
