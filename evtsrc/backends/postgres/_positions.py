@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import jsontext
-from .base import NewEvent
+from .. import jsontext
+from ..base import NewEvent
 
 SHIFT = 20
 """At most 2**20 events per append."""

@@ -1,14 +1,4 @@
-"""The native PostgreSQL backend on asyncpg: the fastest path to PostgreSQL.
-
-It uses the same tables as `SqlAlchemyBackend`
-on PostgreSQL, so either can read what the other wrote, and the same ordering
-scheme: a position is the writing transaction's id shifted left by 20 bits plus
-the event's index in its append, and readers see only positions below the
-oldest transaction still running (`pg_snapshot_xmin`). Writers never wait for
-each other; a transaction left open anywhere on the server holds readers back
-until it ends. Once an append has committed, the backend `NOTIFY`s the events
-table's channel, so tailing handlers wake within milliseconds.
-"""
+"""`PostgresBackend`: the backend's statements, on connections `HeldConnections` keeps."""
 
 from __future__ import annotations
 
@@ -20,9 +10,9 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
-from . import jsontext, pg_positions
-from .base import (
+from ...errors import BookmarkMoved, EventEncodeError, VersionConflict
+from .. import jsontext
+from ..base import (
     AppendListener,
     Backend,
     EventRecord,
@@ -31,12 +21,13 @@ from .base import (
     SnapshotRecord,
     numbered,
 )
-from .names import NAME_LENGTH, TableNames
-from .outage import DEFAULT_TIMEOUT, Sending
-from .pg_connections import LOST, OUTAGE, HeldConnections, PoolConnection, log
-from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
-from .pg_listen import PgListener
-from .pg_notify import NOTIFY_SQL, AfterCommitNotifier
+from ..names import NAME_LENGTH, TableNames
+from ..outage import DEFAULT_TIMEOUT, Sending
+from . import _positions
+from ._connections import LOST, OUTAGE, HeldConnections, PoolConnection, log
+from ._lease import PgAdvisoryLease, PgConnection, advisory_key
+from ._listen import PgListener
+from ._notify import NOTIFY_SQL, AfterCommitNotifier
 
 _COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
 
@@ -75,11 +66,11 @@ class PostgresBackend(Backend):
         events, snapshots = _quote(self.names.events), _quote(self.names.snapshots)
         bookmarks = _quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
-        self._sql_append = pg_positions.append_sql(events, notify=False)
+        self._sql_append = _positions.append_sql(events, notify=False)
         # Per stream, so each reads its index in order and stops at the limit (with
         # `stream = any(...)` PostgreSQL would fetch every later event and sort them).
         per_stream = (
-            f"WITH h AS MATERIALIZED (SELECT {pg_positions.HORIZON} AS horizon) SELECT e.* "
+            f"WITH h AS MATERIALIZED (SELECT {_positions.HORIZON} AS horizon) SELECT e.* "
             "FROM h, unnest($1::varchar[]) AS s(name) CROSS JOIN LATERAL "
         )
         self._sql_read_streams = (
@@ -166,7 +157,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         """Append atomically after `expected_version`: one statement, one round trip."""
         if not events:
             return []
-        arguments = pg_positions.append_arguments(stream, aggregate_id, expected_version, events)
+        arguments = _positions.append_arguments(stream, aggregate_id, expected_version, events)
         try:
             with OUTAGE.appending(stream, aggregate_id) as sending:
                 if self.before_commit is None:
