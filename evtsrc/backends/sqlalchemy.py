@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
-from . import jsontext, pg_positions
+from . import jsontext
 from .base import (
     AppendListener,
     Backend,
@@ -47,6 +47,7 @@ from .base import (
 )
 from .leases import FileLease
 from .outage import Outage, causes
+from .postgres import _positions as pg_positions
 from .sql_schema import TableNames, Tables
 
 _PG_HORIZON: sa.ColumnElement[int] = sa.literal_column(pg_positions.HORIZON)
@@ -573,7 +574,7 @@ class SqlAlchemyBackend(Backend):
         """
         if self.dialect == "postgresql":
             from .outage import DEFAULT_TIMEOUT
-            from .pg_lease import PgAdvisoryLease, advisory_key
+            from .postgres._lease import PgAdvisoryLease, advisory_key
 
             return PgAdvisoryLease(
                 advisory_key(self.names.events, name),
@@ -612,7 +613,7 @@ class SqlAlchemyBackend(Backend):
         """On PostgreSQL, a LISTEN connection woken by every commit; elsewhere polling."""
         if self.dialect != "postgresql":
             return await super().listen(streams)
-        from .pg_listen import PgListener
+        from .postgres._listen import PgListener
 
         with self.outage.during("listen for appends"):
             return await PgListener.open(self._libpq_url(), self.channel, streams)
