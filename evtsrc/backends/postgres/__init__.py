@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._backend import PgBatchTransaction, PostgresBackend
+    from ._backend import PostgresBackend
+    from ._batch import PgBatchTransaction
 
 __all__ = ["PgBatchTransaction", "PostgresBackend"]
 
