@@ -36,7 +36,10 @@ class SessionLock(Protocol[C]):
         ...
 
     async def discard(self, connection: C) -> None:
-        """Close `connection`, which failed or whose state is unknown; the server frees its lock."""
+        """End `connection`'s session, which failed or is in doubt: the server frees its lock.
+
+        Not back to a pool as it is: a session still alive would keep the lock.
+        """
         ...
 
     def lost(self, error: Exception) -> bool:
