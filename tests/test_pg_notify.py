@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from evtsrc.backends.pg_notify import AfterCommitNotifier
+from evtsrc.backends.postgres._notify import AfterCommitNotifier
 
 
 async def test_streams_announced_during_a_send_go_together_in_the_next() -> None:

@@ -17,10 +17,9 @@ and on servers whose planners sort in memory.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -42,6 +41,7 @@ from pymongo.errors import (
 
 from ..errors import EventEncodeError, VersionConflict
 from ..jsontypes import JSONObject
+from ._support.listener import CannotSubscribe, ReconnectingListener
 from .base import (
     AppendListener,
     Backend,
@@ -60,7 +60,6 @@ Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 WINDOW = 1000
 """How many positions one read of a stream ranges over (more when the page asked for is larger)."""
-MAX_BACKOFF = 10.0
 
 
 def _after_connection_failure(error: BaseException) -> bool:
@@ -386,7 +385,7 @@ class MongoBackend(Backend):
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A change stream on the events collection, woken by inserts into `streams`."""
         listener = _ChangeListener(self.events, streams)
-        await listener.start()
+        await listener.start_retrying(patience=5)
         return listener
 
     async def close(self) -> None:
@@ -395,57 +394,30 @@ class MongoBackend(Backend):
             await self.client.close()
 
 
-class _ChangeListener:
-    """Wakes on change-stream inserts; re-opens the stream with backoff when it fails."""
+class _ChangeListener(ReconnectingListener):
+    """Wakes on change-stream inserts into `streams`, resuming after the last one seen."""
 
     def __init__(self, events: AsyncCollection[Document], streams: Sequence[str]) -> None:
+        super().__init__(self._watch, name=f"the change stream on {events.name}", log=log)
         self._events = events
         self._pipeline = [
             {"$match": {"operationType": "insert", "fullDocument.stream": {"$in": list(streams)}}}
         ]
-        self._woken = asyncio.Event()
-        self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._resume: Mapping[str, Any] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._follow())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), 5)
-
-    async def _follow(self) -> None:
-        delay = 0.05
-        resume: Mapping[str, Any] | None = None
-        while True:
-            try:
-                async with await self._events.watch(self._pipeline, resume_after=resume) as changes:
-                    self._ready.set()
-                    delay = 0.05
-                    async for change in changes:
-                        resume = changes.resume_token
-                        self._woken.set()
-                        del change
-            except OperationFailure as error:
-                if error.code == 40573:  # change streams need a replica set: poll instead
-                    log.warning("change streams unavailable (%s); handlers will poll", error)
-                    self._ready.set()
-                    return
-                log.warning("change stream failed (%s); reopening in %.2f s", error, delay)
-            except PyMongoError as error:
-                log.warning("change stream failed (%s); reopening in %.2f s", error, delay)
-            self._woken.set()  # events may have been missed meanwhile
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
-
-    async def wait(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), timeout)
-        self._woken.clear()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def _watch(self, woken: Callable[[], None], subscribed: Callable[[], None]) -> None:
+        """Follow one change stream until it fails."""
+        try:
+            watching = await self._events.watch(self._pipeline, resume_after=self._resume)
+        except OperationFailure as error:
+            if error.code == 40573:  # change streams need a replica set
+                raise CannotSubscribe(str(error)) from error
+            raise
+        async with watching as changes:
+            subscribed()
+            async for _ in changes:
+                self._resume = changes.resume_token
+                woken()
 
 
 def _snapshot_id(stream: str, aggregate_id: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 from evtsrc import Domain, StoreUnavailable, VersionConflict
 from evtsrc.backends import Backend, NewEvent
 from evtsrc.backends.postgres import PostgresBackend
+from evtsrc.testing.commit_gates._postgres import postgres_gate
 from tests.backends import BackendTarget
 from tests.conformance.model import Counter, Ledger, Seen
 
@@ -98,19 +99,18 @@ async def test_statements_past_the_limit_wait_and_a_cancelled_waiter_loses_nothi
     pg: PostgresBackend,
 ) -> None:
     limit = pg.pool.get_max_size() - 1
-    gate = asyncio.Event()
-
-    async def hold_open(stream: str, aggregate_id: str) -> None:
-        await gate.wait()
-
-    pg.before_commit = hold_open
-    writers = [asyncio.ensure_future(pg.append("s", f"a{i}", 0, _new())) for i in range(limit + 3)]
-    await asyncio.sleep(0.5)  # `limit` transactions are open; three writers wait
+    gate = postgres_gate(pg)
+    ids = [f"a{i}" for i in range(limit + 3)]
+    for aggregate_id in ids:
+        await gate.hold(aggregate_id)
+    writers = [asyncio.ensure_future(pg.append("s", a, 0, _new())) for a in ids]
+    for aggregate_id in ids[:limit]:  # `limit` transactions are open; three writers wait
+        await gate.wait_held(aggregate_id)
+    await asyncio.sleep(0.2)
     assert _checked_out(pg) == limit
     writers[-1].cancel()
-    gate.set()
+    await gate.close()
     results = await asyncio.gather(*writers, return_exceptions=True)
-    pg.before_commit = None
     assert isinstance(results[-1], asyncio.CancelledError)
     assert all(isinstance(r, list) and len(r) == 1 for r in results[:-1])
     await asyncio.gather(*(pg.read_aggregate("s", f"a{i}") for i in range(3 * limit)))
@@ -177,23 +177,18 @@ async def test_connections_lost_again_and_again_are_accounted_for(
 async def test_waiting_for_a_connection_is_bounded(pg: PostgresBackend) -> None:
     assert pg._dsn is not None
     backend = await PostgresBackend.connect(pg._dsn, tables=pg.names, max_size=2, timeout=0.5)
-    gate = asyncio.Event()
-
-    async def hold_open(stream: str, aggregate_id: str) -> None:
-        await gate.wait()
-
-    backend.before_commit = hold_open
+    gate = postgres_gate(backend)
+    await gate.hold("held")
     holding = asyncio.ensure_future(backend.append("s", "held", 0, _new()))
-    await asyncio.sleep(0.2)  # the one connection the backend may use is in that transaction
+    await gate.wait_held("held")  # the one connection the backend may use is in that transaction
     started = asyncio.get_running_loop().time()
     with pytest.raises(StoreUnavailable) as raised:
         await asyncio.wait_for(backend.append("s", "waiting", 0, _new()), 5)
     waited = asyncio.get_running_loop().time() - started
     assert not raised.value.outcome_unknown and isinstance(raised.value.__cause__, TimeoutError)
     assert "append to s/waiting" in str(raised.value) and 0.4 < waited < 2
-    gate.set()
+    await gate.close()
     assert len(await holding) == 1
-    backend.before_commit = None
     assert [r.aggregate_id for r in await backend.read_streams(["s"])] == ["held"]
     await asyncio.wait_for(backend.close(), 10)
 

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...errors import EventEncodeError, VersionConflict
 from ...jsontypes import JSONObject
-from .. import jsontext, pg_positions
+from .. import jsontext
+from ..postgres import _positions as pg_positions
 from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload, numbered
 from ..names import TableNames
 from ._alchemy_dialect import Dialect
@@ -110,7 +111,7 @@ class PostgresDialect(Dialect):
     def lease(self, name: str) -> Lease | None:
         """An advisory lock on an asyncpg connection of its own."""
         from ..outage import DEFAULT_TIMEOUT
-        from ..pg_lease import PgAdvisoryLease, advisory_key
+        from ..postgres._lease import PgAdvisoryLease, advisory_key
 
         return PgAdvisoryLease(
             advisory_key(self.names.events, name),
@@ -131,7 +132,7 @@ class PostgresDialect(Dialect):
 
     async def listen(self, streams: Sequence[str]) -> AppendListener | None:
         """A LISTEN connection woken by every commit."""
-        from ..pg_listen import PgListener
+        from ..postgres._listen import PgListener
 
         with self.outage.during("listen for appends"):
             return await PgListener.open(self._libpq_url(), self.channel, streams)

@@ -3,11 +3,10 @@
 A transaction that has called NOTIFY takes a lock at commit that every other
 notifying transaction of the cluster waits for, held until its commit record is on
 disk: appends that NOTIFY commit one after the other, each waiting for its own
-flush. Measured here with 8 concurrent writers on durable PostgreSQL: 2,950
-commands/s with NOTIFY in the append, 4,360-4,830 without. So PostgresBackend's
-appends commit without it, and this sends the notifications afterwards, one
-statement for all streams appended to meanwhile. (SqlAlchemyBackend keeps NOTIFY
-in its append: there, a separate notification cost more client time than it saved.)
+flush. So PostgresBackend's appends commit without it, and this sends the
+notifications afterwards, one statement for all streams appended to meanwhile
+(docs/performance.md has the measurements). SqlAlchemyBackend keeps NOTIFY in its
+append: there, a separate notification cost more client time than it saved.
 
 A notification is a wake-up, not the data: if one is lost (the statement fails,
 the process dies between the commit and it), tailing handlers still find the

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import jsontext
-from .base import NewEvent
+from .. import jsontext
+from ..base import NewEvent
 
 SHIFT = 20
 """At most 2**20 events per append."""
@@ -31,7 +31,7 @@ def append_sql(events: str, *, notify: bool) -> str:
     names, $5 JSON texts, $6 timestamps. Its one row starts with the first new
     position, NULL when the version check failed. With `notify`, it also NOTIFYs
     channel $7 with the stream, which makes concurrent appends commit one at a
-    time (see `pg_notify`); without, the caller notifies after the commit.
+    time (see `_notify`); without, the caller notifies after the commit.
     """
     return (
         f"WITH head AS (SELECT coalesce(max(version), 0) AS version FROM {events} "

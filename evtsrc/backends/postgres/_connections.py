@@ -25,7 +25,7 @@ from typing import TypeAlias
 
 import asyncpg
 
-from .outage import Outage
+from ..outage import Outage
 
 PoolConnection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 

@@ -1,28 +1,17 @@
-"""The native PostgreSQL backend on asyncpg: the fastest path to PostgreSQL.
-
-It uses the same tables as `SqlAlchemyBackend`
-on PostgreSQL, so either can read what the other wrote, and the same ordering
-scheme: a position is the writing transaction's id shifted left by 20 bits plus
-the event's index in its append, and readers see only positions below the
-oldest transaction still running (`pg_snapshot_xmin`). Writers never wait for
-each other; a transaction left open anywhere on the server holds readers back
-until it ends. Once an append has committed, the backend `NOTIFY`s the events
-table's channel, so tailing handlers wake within milliseconds.
-"""
+"""`PostgresBackend`: the backend's statements, on connections `HeldConnections` keeps."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from contextlib import asynccontextmanager
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ..errors import BookmarkMoved, EventEncodeError, VersionConflict
-from . import jsontext, pg_positions
-from .base import (
+from ...errors import EventEncodeError, VersionConflict
+from .. import jsontext
+from ..base import (
     AppendListener,
     Backend,
     EventRecord,
@@ -31,12 +20,14 @@ from .base import (
     SnapshotRecord,
     numbered,
 )
-from .names import NAME_LENGTH, TableNames
-from .outage import DEFAULT_TIMEOUT, Sending
-from .pg_connections import LOST, OUTAGE, HeldConnections, PoolConnection, log
-from .pg_lease import PgAdvisoryLease, PgConnection, advisory_key
-from .pg_listen import PgListener
-from .pg_notify import NOTIFY_SQL, AfterCommitNotifier
+from ..names import NAME_LENGTH, TableNames
+from ..outage import DEFAULT_TIMEOUT, Sending
+from . import _positions
+from ._batch import PgBatchTransaction
+from ._connections import LOST, OUTAGE, HeldConnections, PoolConnection, log
+from ._lease import PgAdvisoryLease, PgConnection, advisory_key
+from ._listen import PgListener
+from ._notify import NOTIFY_SQL, AfterCommitNotifier
 
 _COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
 
@@ -75,11 +66,11 @@ class PostgresBackend(Backend):
         events, snapshots = _quote(self.names.events), _quote(self.names.snapshots)
         bookmarks = _quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
-        self._sql_append = pg_positions.append_sql(events, notify=False)
+        self._sql_append = _positions.append_sql(events, notify=False)
         # Per stream, so each reads its index in order and stops at the limit (with
         # `stream = any(...)` PostgreSQL would fetch every later event and sort them).
         per_stream = (
-            f"WITH h AS MATERIALIZED (SELECT {pg_positions.HORIZON} AS horizon) SELECT e.* "
+            f"WITH h AS MATERIALIZED (SELECT {_positions.HORIZON} AS horizon) SELECT e.* "
             "FROM h, unnest($1::varchar[]) AS s(name) CROSS JOIN LATERAL "
         )
         self._sql_read_streams = (
@@ -160,53 +151,35 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             f"DROP TABLE IF EXISTS {self._events}, {self._snapshots}, {self._bookmarks}",
         )
 
-    async def append(
+    async def _append(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
         """Append atomically after `expected_version`: one statement, one round trip."""
         if not events:
             return []
-        arguments = pg_positions.append_arguments(stream, aggregate_id, expected_version, events)
+        arguments = _positions.append_arguments(stream, aggregate_id, expected_version, events)
         try:
             with OUTAGE.appending(stream, aggregate_id) as sending:
-                if self.before_commit is None:
-                    rows = await self._statement(self._sql_append, arguments, sending)
-                    first: int | None = rows[0][0]
-                else:
-                    first = await self._append_held_open(stream, aggregate_id, arguments, sending)
-        except asyncpg.UniqueViolationError as error:
-            if error.constraint_name == self.names.version_constraint:
-                raise VersionConflict(stream, aggregate_id, expected_version) from error
-            raise
+                rows = await self._statement(self._sql_append, arguments, sending)
         except asyncpg.UntranslatableCharacterError as error:
             raise EventEncodeError(
                 "PostgreSQL cannot store the NUL character (\\u0000) in JSON strings"
             ) from error
+        first: int | None = rows[0][0]
         if first is None:  # the version check failed: nothing was inserted
             raise VersionConflict(stream, aggregate_id, expected_version)
         self._notifier.announce(stream)
         return numbered(stream, aggregate_id, expected_version, first, events)
 
+    def _is_version_clash(self, error: Exception) -> bool:
+        """Whether `error` is a second event at one version: the version constraint refused it."""
+        return (
+            isinstance(error, asyncpg.UniqueViolationError)
+            and error.constraint_name == self.names.version_constraint
+        )
+
     async def _notify(self, streams: list[str]) -> None:
         await self._fetch("notify", NOTIFY_SQL, self.channel, streams)
-
-    async def _append_held_open(
-        self, stream: str, aggregate_id: str, arguments: tuple[object, ...], sending: Sending
-    ) -> int | None:
-        """The append in a transaction held open for the `before_commit` hook."""
-        assert self.before_commit is not None
-        connection = await self._connections.take()
-        sending.sent()
-        try:
-            async with connection.transaction():
-                first: int | None = await connection.fetchval(self._sql_append, *arguments)
-                if first is not None:
-                    await self.before_commit(stream, aggregate_id)
-        except BaseException:
-            await self._connections.give_back(connection)
-            raise
-        await self._connections.done(connection)
-        return first
 
     async def _statement(
         self, query: str, arguments: tuple[object, ...], sending: Sending | None = None
@@ -266,18 +239,12 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             for r, data in zip(rows, payloads, strict=True)
         ]
 
-    async def read_streams(
-        self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
+    async def _read_streams(
+        self, streams: tuple[str, ...], after_position: int, limit: int
     ) -> Sequence[EventRecord]:
         """Events of `streams` after `after_position` that no earlier commit can precede."""
-        if not streams:
-            return []
         rows = await self._fetch(
-            "read_streams",
-            self._sql_read_streams,
-            list(dict.fromkeys(streams)),
-            after_position,
-            limit,
+            "read_streams", self._sql_read_streams, streams, after_position, limit
         )
         return self._records(rows)
 
@@ -388,7 +355,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
         with OUTAGE.during("listening for appends"):
             return await PgListener.open(self._connect_args(), self.channel, streams)
 
-    def _connect_args(self) -> Any:
+    def _connect_args(self) -> str:
         if self._dsn is None:
             raise RuntimeError("PostgresBackend made from a pool cannot LISTEN: pass dsn= as well")
         return self._dsn
@@ -420,36 +387,3 @@ async def _keep_session(connection: object) -> None:
     is still rolled back (asyncpg does that before calling this). Connections lent to
     other code (leases, transactional handlers) are reset before they go back.
     """
-
-
-class PgBatchTransaction:
-    """A handler batch's transaction on an asyncpg connection."""
-
-    def __init__(self, connection: PoolConnection, bookmarks: str) -> None:
-        self._connection = connection
-        self._bookmarks = bookmarks
-
-    @property
-    def connection(self) -> PoolConnection:
-        """The connection to write the read model through."""
-        return self._connection
-
-    def savepoint(self) -> AbstractAsyncContextManager[object]:
-        """A savepoint inside the batch's transaction."""
-        return self._connection.transaction()
-
-    async def commit_bookmark(self, name: str, expected: int, position: int) -> None:
-        """Move bookmark `name` from `expected` to `position`, or raise `BookmarkMoved`."""
-        found: int | None = await self._connection.fetchval(
-            f"INSERT INTO {self._bookmarks} AS b (name, position) VALUES ($1, $3) "
-            "ON CONFLICT (name) DO UPDATE SET position = excluded.position "
-            "WHERE b.position = $2 RETURNING position",
-            name,
-            expected,
-            position,
-        )
-        if found is None or (expected != 0 and found != position):
-            current = await self._connection.fetchval(
-                f"SELECT position FROM {self._bookmarks} WHERE name = $1", name
-            )
-            raise BookmarkMoved(name, expected, current)

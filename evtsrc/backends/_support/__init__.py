@@ -1,0 +1,1 @@
+"""Pieces the backends share; not public API."""
