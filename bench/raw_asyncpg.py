@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bench.common import Measured, Sizes, clock
-from evtsrc.backends.postgres._positions import append_sql
+from evtsrc.backends.sql._pg_positions import append_sql
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evtsrc_events (

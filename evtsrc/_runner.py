@@ -18,10 +18,10 @@ from .backends.base import (
     BookmarkStore,
     Lease,
     LeaseProvider,
+    LocalLease,
     PollingListener,
     TransactionalBookmarks,
 )
-from .backends.leases import LocalLease
 from .errors import DefinitionError, HandlerBusy
 
 log = logging.getLogger("evtsrc.handlers")

@@ -8,7 +8,7 @@ import pytest
 
 from evtsrc import StoreUnavailable
 from evtsrc.backends._support.lease import ConnectionLease
-from evtsrc.backends.outage import Outage
+from evtsrc.backends._support.outage import Outage
 
 
 class Lost(Exception):

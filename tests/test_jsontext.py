@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evtsrc.backends import UndecodablePayload
-from evtsrc.backends.jsontext import dumps, load_payload, loads, loads_documents
+from evtsrc.backends._support.jsontext import dumps, load_payload, loads, loads_documents
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -26,6 +26,7 @@ import abc
 import asyncio
 import heapq
 import itertools
+import weakref
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -254,6 +255,7 @@ class Backend(abc.ABC):
                 raise VersionConflict(stream, aggregate_id, expected_version) from error
             raise
 
+    @abc.abstractmethod
     async def _append(
         self,
         stream: str,
@@ -267,7 +269,6 @@ class Backend(abc.ABC):
         version is not `expected_version`; a database error that `_is_version_clash`
         recognises becomes one in `append`.
         """
-        raise NotImplementedError
 
     def _is_version_clash(self, error: Exception) -> bool:
         """Whether `error` is the database refusing a second event at one version.
@@ -290,6 +291,7 @@ class Backend(abc.ABC):
             return []
         return await self._read_streams(tuple(dict.fromkeys(streams)), after_position, limit)
 
+    @abc.abstractmethod
     async def _read_streams(
         self, streams: tuple[str, ...], after_position: int, limit: int
     ) -> Sequence[EventRecord]:
@@ -297,7 +299,6 @@ class Backend(abc.ABC):
 
         By position, and never one a reader could later see an earlier event before.
         """
-        raise NotImplementedError
 
     @abc.abstractmethod
     async def last_position(self, streams: Sequence[str]) -> int:
@@ -334,9 +335,38 @@ class Backend(abc.ABC):
 
     def lease(self, name: str) -> Lease:
         """A lease for handler `name`; by default it excludes runners of this process only."""
-        from .leases import LocalLease
-
         return LocalLease(self, name)
 
     async def close(self) -> None:
         """Release connections; the backend is not used afterwards."""
+
+
+_held: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
+
+
+class LocalLease:
+    """A lease excluding other runners of this process that share `scope` (a backend)."""
+
+    def __init__(self, scope: object, name: str) -> None:
+        self._scope = scope
+        self._name = name
+        self._held = False
+
+    async def acquire(self) -> bool:
+        """Take the lease if no runner of this process holds it."""
+        if not self._held:
+            names = _held.setdefault(self._scope, set())
+            if self._name not in names:
+                names.add(self._name)
+                self._held = True
+        return self._held
+
+    async def check(self) -> bool:
+        """Whether this runner holds the lease."""
+        return self._held
+
+    async def release(self) -> None:
+        """Give the lease up."""
+        if self._held:
+            _held.get(self._scope, set()).discard(self._name)
+            self._held = False

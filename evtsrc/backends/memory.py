@@ -13,12 +13,12 @@ from .base import (
     Backend,
     EventRecord,
     Lease,
+    LocalLease,
     NewEvent,
     SnapshotRecord,
     merged,
     numbered,
 )
-from .leases import LocalLease
 
 
 class InMemoryBookmarks:

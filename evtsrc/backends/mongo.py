@@ -42,6 +42,7 @@ from pymongo.errors import (
 from ..errors import EventEncodeError, VersionConflict
 from ..jsontypes import JSONObject
 from ._support.listener import CannotSubscribe, ReconnectingListener
+from ._support.outage import Outage, causes
 from .base import (
     AppendListener,
     Backend,
@@ -52,7 +53,6 @@ from .base import (
     numbered,
 )
 from .names import TableNames
-from .outage import Outage, causes
 
 log = logging.getLogger("evtsrc.backends.mongo")
 

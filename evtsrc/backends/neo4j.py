@@ -27,10 +27,10 @@ from neo4j.exceptions import (
 from neo4j.time import DateTime
 
 from ..errors import VersionConflict
-from . import jsontext
+from ._support import jsontext
+from ._support.outage import Outage, unavailable
 from .base import Backend, EventRecord, NewEvent, SnapshotRecord, numbered
 from .names import TableNames
-from .outage import Outage, unavailable
 
 CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
 DATABASE_UNAVAILABLE = "Neo.TransientError.General.DatabaseUnavailable"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Generic, Protocol, TypeVar
 
-from ..outage import Outage
+from .outage import Outage
 
 C = TypeVar("C")
 

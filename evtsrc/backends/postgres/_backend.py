@@ -10,7 +10,8 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from ...errors import EventEncodeError, VersionConflict
-from .. import jsontext
+from .._support import jsontext
+from .._support.outage import DEFAULT_TIMEOUT, Sending
 from ..base import (
     AppendListener,
     Backend,
@@ -20,20 +21,19 @@ from ..base import (
     SnapshotRecord,
     numbered,
 )
-from ..names import NAME_LENGTH, TableNames
-from ..outage import DEFAULT_TIMEOUT, Sending
-from . import _positions
+from ..names import TableNames
+from ..sql import _pg_positions as _positions
+from ..sql._bookmarks import bookmark_statements
+from ..sql._ddl import schema_sql
+from ..sql._identifiers import quote
+from ..sql._pg_errors import LOST, OUTAGE
+from ..sql._pg_lease import PgAdvisoryLease, PgConnection, advisory_key
+from ..sql._pg_listen import PgListener
 from ._batch import PgBatchTransaction
-from ._connections import LOST, OUTAGE, HeldConnections, PoolConnection, log
-from ._lease import PgAdvisoryLease, PgConnection, advisory_key
-from ._listen import PgListener
+from ._connections import HeldConnections, PoolConnection, log
 from ._notify import NOTIFY_SQL, AfterCommitNotifier
 
 _COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class PostgresBackend(Backend):
@@ -63,9 +63,10 @@ class PostgresBackend(Backend):
         self._owns_pool = False
         self._connections = HeldConnections(pool, limit=0, timeout=timeout)
         self._notifier = AfterCommitNotifier(self._notify)
-        events, snapshots = _quote(self.names.events), _quote(self.names.snapshots)
-        bookmarks = _quote(self.names.bookmarks)
+        events, snapshots = quote(self.names.events), quote(self.names.snapshots)
+        bookmarks = quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
+        self._bookmark_sql = bookmark_statements(bookmarks, "$")
         self._sql_append = _positions.append_sql(events, notify=False)
         # Per stream, so each reads its index in order and stops at the limit (with
         # `stream = any(...)` PostgreSQL would fetch every later event and sort them).
@@ -113,32 +114,7 @@ class PostgresBackend(Backend):
 
     def schema_sql(self) -> str:
         """The DDL `create_schema()` runs."""
-        n = self.names
-        name = f"varchar({NAME_LENGTH})"
-        return f"""CREATE TABLE IF NOT EXISTS {self._events} (
-    position bigint PRIMARY KEY,
-    stream {name} NOT NULL,
-    aggregate_id {name} NOT NULL,
-    version integer NOT NULL,
-    type {name} NOT NULL,
-    data jsonb NOT NULL,
-    timestamp timestamptz NOT NULL,
-    CONSTRAINT {_quote(n.version_constraint)} UNIQUE (stream, aggregate_id, version)
-);
-CREATE INDEX IF NOT EXISTS {_quote(n.events + "_stream_ix")} ON {self._events} (stream, position);
-CREATE TABLE IF NOT EXISTS {self._snapshots} (
-    stream {name} NOT NULL,
-    aggregate_id {name} NOT NULL,
-    version integer NOT NULL,
-    key {name} NOT NULL,
-    state jsonb NOT NULL,
-    PRIMARY KEY (stream, aggregate_id)
-);
-CREATE TABLE IF NOT EXISTS {self._bookmarks} (
-    name {name} PRIMARY KEY,
-    position bigint NOT NULL
-);
-"""
+        return schema_sql(self.names, "postgresql", if_not_exists=True)
 
     async def create_schema(self) -> None:
         """Create the tables and index that do not exist yet."""
@@ -286,17 +262,14 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
 
     async def get_bookmark(self, name: str) -> int:
         """The position stored for `name`; 0 if none."""
-        rows = await self._fetch(
-            "get_bookmark", f"SELECT position FROM {self._bookmarks} WHERE name = $1", name
-        )
+        rows = await self._fetch("get_bookmark", self._bookmark_sql.read, name)
         return rows[0][0] if rows else 0
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
         await self._fetch(
             "set_bookmark",
-            f"INSERT INTO {self._bookmarks} (name, position) VALUES ($1, $2) "
-            "ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+            self._bookmark_sql.store,
             name,
             position,
         )
@@ -345,7 +318,7 @@ CREATE TABLE IF NOT EXISTS {self._bookmarks} (
             connection = await self._connections.take()
         try:
             async with connection.transaction():
-                yield PgBatchTransaction(connection, self._bookmarks)
+                yield PgBatchTransaction(connection, self._bookmark_sql)
         finally:
             # The handler's own code ran on this connection.
             await self._reset_and_give_back(connection)

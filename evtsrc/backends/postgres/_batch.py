@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
-from ...errors import BookmarkMoved
+from ..sql._bookmarks import BookmarkStatements, check_unmoved
 from ._connections import PoolConnection
 
 
 class PgBatchTransaction:
     """A handler batch's transaction on an asyncpg connection."""
 
-    def __init__(self, connection: PoolConnection, bookmarks: str) -> None:
+    def __init__(self, connection: PoolConnection, bookmarks: BookmarkStatements) -> None:
         self._connection = connection
         self._bookmarks = bookmarks
 
@@ -26,16 +26,8 @@ class PgBatchTransaction:
 
     async def commit_bookmark(self, name: str, expected: int, position: int) -> None:
         """Move bookmark `name` from `expected` to `position`, or raise `BookmarkMoved`."""
-        found: int | None = await self._connection.fetchval(
-            f"INSERT INTO {self._bookmarks} AS b (name, position) VALUES ($1, $3) "
-            "ON CONFLICT (name) DO UPDATE SET position = excluded.position "
-            "WHERE b.position = $2 RETURNING position",
-            name,
-            expected,
-            position,
-        )
-        if found is None or (expected != 0 and found != position):
-            current = await self._connection.fetchval(
-                f"SELECT position FROM {self._bookmarks} WHERE name = $1", name
-            )
-            raise BookmarkMoved(name, expected, current)
+        sql = self._bookmarks
+        if await self._connection.execute(sql.move, position, name, expected) == "UPDATE 1":
+            return
+        check_unmoved(name, expected, await self._connection.fetchval(sql.read, name))
+        await self._connection.execute(sql.insert, name, position)

@@ -10,8 +10,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from .._support.outage import unavailable
 from ..names import TableNames
-from ..outage import unavailable
 
 SQLITE_IOERR = 10
 SQLITE_CANTOPEN = 14

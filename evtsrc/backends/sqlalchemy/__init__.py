@@ -18,16 +18,16 @@ How each database keeps handlers from skipping events (see docs/concepts/orderin
 
 from __future__ import annotations
 
-from .sql._alchemy_backend import SqlAlchemyBackend
-from .sql._alchemy_batch import SqlBatchTransaction
-from .sql._alchemy_errors import CONNECTION_ERRORS as CONNECTION_ERRORS
-from .sql._alchemy_errors import MYSQL_CONNECTION_CODES as MYSQL_CONNECTION_CODES
-from .sql._alchemy_errors import NUL_MESSAGE as NUL_MESSAGE
-from .sql._alchemy_errors import PG_CONNECTION_STATES as PG_CONNECTION_STATES
-from .sql._alchemy_errors import SQLITE_UNREACHABLE as SQLITE_UNREACHABLE
-from .sql._alchemy_errors import UNIQUE_VIOLATION as UNIQUE_VIOLATION
-from .sql._alchemy_errors import UNTRANSLATABLE_CHARACTER as UNTRANSLATABLE_CHARACTER
-from .sql._alchemy_errors import AppendLockTimeout
-from .sql._alchemy_errors import connection_lost as connection_lost
+from ._backend import SqlAlchemyBackend
+from ._batch import SqlBatchTransaction
+from ._errors import CONNECTION_ERRORS as CONNECTION_ERRORS
+from ._errors import MYSQL_CONNECTION_CODES as MYSQL_CONNECTION_CODES
+from ._errors import NUL_MESSAGE as NUL_MESSAGE
+from ._errors import PG_CONNECTION_STATES as PG_CONNECTION_STATES
+from ._errors import SQLITE_UNREACHABLE as SQLITE_UNREACHABLE
+from ._errors import UNIQUE_VIOLATION as UNIQUE_VIOLATION
+from ._errors import UNTRANSLATABLE_CHARACTER as UNTRANSLATABLE_CHARACTER
+from ._errors import AppendLockTimeout
+from ._errors import connection_lost as connection_lost
 
 __all__ = ["AppendLockTimeout", "SqlAlchemyBackend", "SqlBatchTransaction"]

@@ -15,12 +15,12 @@ contention on a reachable store, not an outage: it stays
 
 from __future__ import annotations
 
-from .sql._sqlite_backend import SqliteBackend, Synchronous
-from .sql._sqlite_batch import SqliteBatchTransaction
-from .sql._sqlite_errors import SQLITE_CANTOPEN as SQLITE_CANTOPEN
-from .sql._sqlite_errors import SQLITE_IOERR as SQLITE_IOERR
-from .sql._sqlite_errors import UNREACHABLE_CODES as UNREACHABLE_CODES
-from .sql._sqlite_errors import translated as translated
-from .sql._sqlite_errors import unreachable as unreachable
+from ..sql._sqlite_errors import SQLITE_CANTOPEN as SQLITE_CANTOPEN
+from ..sql._sqlite_errors import SQLITE_IOERR as SQLITE_IOERR
+from ..sql._sqlite_errors import UNREACHABLE_CODES as UNREACHABLE_CODES
+from ..sql._sqlite_errors import translated as translated
+from ..sql._sqlite_errors import unreachable as unreachable
+from ._backend import SqliteBackend, Synchronous
+from ._batch import SqliteBatchTransaction
 
 __all__ = ["SqliteBackend", "SqliteBatchTransaction", "Synchronous"]

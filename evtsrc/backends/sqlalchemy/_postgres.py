@@ -20,14 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ...errors import EventEncodeError, VersionConflict
 from ...jsontypes import JSONObject
-from .. import jsontext
-from ..postgres import _positions as pg_positions
+from .._support import jsontext
 from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload, numbered
 from ..names import TableNames
-from ._alchemy_dialect import Dialect
-from ._alchemy_errors import NUL_MESSAGE, UNIQUE_VIOLATION, UNTRANSLATABLE_CHARACTER, sqlstate
-from ._identifiers import quote
-from ._tables import Tables
+from ..sql import _pg_positions as pg_positions
+from ..sql._identifiers import quote
+from ..sql._tables import Tables
+from ._dialect import Dialect
+from ._errors import NUL_MESSAGE, UNIQUE_VIOLATION, UNTRANSLATABLE_CHARACTER, sqlstate
 
 _HORIZON: sa.ColumnElement[int] = sa.literal_column(pg_positions.HORIZON)
 
@@ -110,8 +110,8 @@ class PostgresDialect(Dialect):
 
     def lease(self, name: str) -> Lease | None:
         """An advisory lock on an asyncpg connection of its own."""
-        from ..outage import DEFAULT_TIMEOUT
-        from ..postgres._lease import PgAdvisoryLease, advisory_key
+        from .._support.outage import DEFAULT_TIMEOUT
+        from ..sql._pg_lease import PgAdvisoryLease, advisory_key
 
         return PgAdvisoryLease(
             advisory_key(self.names.events, name),
@@ -132,7 +132,7 @@ class PostgresDialect(Dialect):
 
     async def listen(self, streams: Sequence[str]) -> AppendListener | None:
         """A LISTEN connection woken by every commit."""
-        from ..postgres._listen import PgListener
+        from ..sql._pg_listen import PgListener
 
         with self.outage.during("listen for appends"):
             return await PgListener.open(self._libpq_url(), self.channel, streams)

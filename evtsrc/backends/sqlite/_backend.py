@@ -27,15 +27,15 @@ from typing import Any, Literal, TypeVar
 
 from ...errors import EventEncodeError, VersionConflict
 from ...jsontypes import JSONObject
-from .. import jsontext
+from .._support import jsontext
+from .._support.leases import FileLease
 from ..base import Backend, EventRecord, Lease, NewEvent, SnapshotRecord, numbered
-from ..leases import FileLease
 from ..names import TableNames
-from ._bookmarks import check_unmoved
-from ._sqlite_batch import SqliteBatchTransaction
-from ._sqlite_errors import translated, version_clash_message
-from ._sqlite_statements import SqliteStatements
-from ._sqlite_values import payloads, timestamp_in, timestamp_out
+from ..sql._bookmarks import check_unmoved
+from ..sql._sqlite_errors import translated, version_clash_message
+from ._batch import SqliteBatchTransaction
+from ._statements import SqliteStatements
+from ._values import payloads, timestamp_in, timestamp_out
 from ._worker import Worker
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]

@@ -10,7 +10,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from .._support.lease import ConnectionLease
-from ._connections import LOST, OUTAGE
+from ._pg_errors import LOST, OUTAGE
 
 PgConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 

@@ -16,9 +16,9 @@ from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..base import Lease
-from ._alchemy_dialect import Dialect
-from ._alchemy_errors import AppendLockTimeout
-from ._alchemy_named_lock import NamedLockLease
+from ._dialect import Dialect
+from ._errors import AppendLockTimeout
+from ._named_lock import named_lock_lease
 
 DUPLICATE_ENTRY = 1062
 """The server's error for a duplicate key."""
@@ -73,4 +73,4 @@ class MariaDbDialect(Dialect):
 
     def lease(self, name: str) -> Lease | None:
         """A named lock on a connection of its own."""
-        return NamedLockLease(self.engine, f"evtsrc:{self.names.events}:{name}", self.outage)
+        return named_lock_lease(self.engine, f"evtsrc:{self.names.events}:{name}", self.outage)

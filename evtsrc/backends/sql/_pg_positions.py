@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .. import jsontext
+from .._support import jsontext
 from ..base import NewEvent
 
 SHIFT = 20

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ._bookmarks import bookmark_statements, check_unmoved
+from ..sql._bookmarks import bookmark_statements, check_unmoved
 
 
 class SqlBatchTransaction:

@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable
 from typing import cast
 
-from ..jsontypes import JSONObject
-from .base import UndecodablePayload
+from ...jsontypes import JSONObject
+from ..base import UndecodablePayload
 
 # The C scanner a decoder makes for itself (typeshed does not describe the attribute).
 _scan: Callable[[str, int], tuple[object, int]] = vars(json.JSONDecoder())["scan_once"]

@@ -1,42 +1,11 @@
-"""Leases that keep one handler name active in one runner: in-process and file locks."""
+"""A lease that keeps one handler name active in one runner on a machine: a file lock."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import os
-import weakref
 from pathlib import Path
-
-_held: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
-
-
-class LocalLease:
-    """A lease excluding other runners of this process that share `scope` (a backend)."""
-
-    def __init__(self, scope: object, name: str) -> None:
-        self._scope = scope
-        self._name = name
-        self._held = False
-
-    async def acquire(self) -> bool:
-        """Take the lease if no runner of this process holds it."""
-        if not self._held:
-            names = _held.setdefault(self._scope, set())
-            if self._name not in names:
-                names.add(self._name)
-                self._held = True
-        return self._held
-
-    async def check(self) -> bool:
-        """Whether this runner holds the lease."""
-        return self._held
-
-    async def release(self) -> None:
-        """Give the lease up."""
-        if self._held:
-            _held.get(self._scope, set()).discard(self._name)
-            self._held = False
 
 
 class FileLease:

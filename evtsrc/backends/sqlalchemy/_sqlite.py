@@ -17,11 +17,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .._support.leases import FileLease
 from ..base import Lease
-from ..leases import FileLease
 from ..names import TableNames
-from ._alchemy_dialect import Dialect
-from ._sqlite_errors import version_clash_message
+from ..sql._sqlite_errors import version_clash_message
+from ._dialect import Dialect
 
 
 def _sqlite_connect(dbapi_connection: Any, _: object) -> None:

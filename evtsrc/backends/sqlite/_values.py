@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...jsontypes import JSONObject
-from .. import jsontext
+from .._support import jsontext
 from ..base import UndecodablePayload
 
 

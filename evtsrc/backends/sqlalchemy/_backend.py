@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from .. import jsontext
+from .._support import jsontext
 from ..base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
 from ..names import TableNames
-from ._alchemy_batch import SqlBatchTransaction
-from ._alchemy_dialect import Dialect
-from ._alchemy_mariadb import MariaDbDialect
-from ._alchemy_postgres import PostgresDialect
-from ._alchemy_sqlite import SqliteDialect
+from ._batch import SqlBatchTransaction
+from ._dialect import Dialect
+from ._mariadb import MariaDbDialect
+from ._postgres import PostgresDialect
+from ._sqlite import SqliteDialect
 
 _DIALECTS: dict[str, type[Dialect]] = {
     "sqlite": SqliteDialect,

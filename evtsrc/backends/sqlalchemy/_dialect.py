@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ...errors import VersionConflict
 from ...jsontypes import JSONObject
-from .. import jsontext
+from .._support import jsontext
 from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload
 from ..names import TableNames
-from ._alchemy_errors import outage
-from ._tables import Tables
+from ..sql._tables import Tables
+from ._errors import outage
 
 
 class Dialect(abc.ABC):

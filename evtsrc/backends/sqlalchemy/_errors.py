@@ -6,8 +6,8 @@ import socket
 
 from sqlalchemy import exc as sa_exc
 
-from ..outage import Outage, causes
-from ._sqlite_errors import UNREACHABLE_CODES
+from .._support.outage import Outage, causes
+from ..sql._sqlite_errors import UNREACHABLE_CODES
 
 UNIQUE_VIOLATION = "23505"
 UNTRANSLATABLE_CHARACTER = "22P05"

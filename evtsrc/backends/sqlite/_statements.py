@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..names import TableNames
-from ._bookmarks import bookmark_statements
-from ._ddl import create_statements, schema_sql
-from ._identifiers import quote
+from ..sql._bookmarks import bookmark_statements
+from ..sql._ddl import create_statements, schema_sql
+from ..sql._identifiers import quote
 
 
 class SqliteStatements:
