@@ -289,9 +289,12 @@ class _MariaDbGate(CommitGate):
 
     async def wait_held(self, aggregate_id: str) -> None:
         waiting = self._lock("wait", aggregate_id)
-        async with asyncio.timeout(WAIT_LIMIT):
-            while await self._scalar("SELECT IS_USED_LOCK(:name)", waiting) is None:  # noqa: ASYNC110
-                await asyncio.sleep(_POLL)  # the server says, when asked
+        # A deadline, not a cancellation: a statement cancelled midway spoils the connection.
+        deadline = asyncio.get_running_loop().time() + WAIT_LIMIT
+        while await self._scalar("SELECT IS_USED_LOCK(:name)", waiting) is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"no append to {aggregate_id!r} waited in its hold")
+            await asyncio.sleep(_POLL)  # the server says, when asked
 
     async def release(self, aggregate_id: str) -> None:
         await self._scalar("SELECT RELEASE_LOCK(:name)", self._lock("gate", aggregate_id))
