@@ -9,7 +9,7 @@ backend's internals.
 from __future__ import annotations
 
 from evtsrc.backends import Backend, InMemoryBackend, SqliteBackend
-from evtsrc.testing.backend_contract.payloads import as_value
+from evtsrc.testing.backend_contract import as_value
 
 
 async def plant_raw_payload(

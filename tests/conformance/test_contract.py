@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from evtsrc.backends import Backend
 from evtsrc.testing.backend_contract import BackendContract
-from evtsrc.testing.backend_contract.payloads import BAD_ESCAPE, DEEP, NOT_JSON
+from evtsrc.testing.backend_contract._payloads import BAD_ESCAPE, DEEP, NOT_JSON
 from evtsrc.testing.commit_gates import CommitGate, commit_gate
 from tests import backends
 from tests.backends import BackendTarget

@@ -24,30 +24,31 @@ pytest.register_assert_rewrite(
     *(
         f"{__name__}.{module}"
         for module in (
-            "bad_input",
-            "base",
-            "commands",
-            "handlers",
-            "leases",
-            "ordering",
-            "snapshots",
-            "storage",
-            "undecodable",
-            "waiting",
+            "_bad_input",
+            "_base",
+            "_commands",
+            "_handlers",
+            "_leases",
+            "_ordering",
+            "_snapshots",
+            "_storage",
+            "_undecodable",
+            "_waiting",
         )
     )
 )
 
 from ..commit_gates import CommitGate  # noqa: E402
-from .bad_input import BadInputContract  # noqa: E402
-from .base import ContractBase  # noqa: E402
-from .commands import CommandContract  # noqa: E402
-from .handlers import HandlerContract  # noqa: E402
-from .leases import LeaseContract  # noqa: E402
-from .ordering import OrderingContract  # noqa: E402
-from .snapshots import SnapshotContract  # noqa: E402
-from .storage import StorageContract  # noqa: E402
-from .undecodable import UndecodablePayloadContract  # noqa: E402
+from ._bad_input import BadInputContract  # noqa: E402
+from ._base import ContractBase  # noqa: E402
+from ._commands import CommandContract  # noqa: E402
+from ._handlers import HandlerContract  # noqa: E402
+from ._leases import LeaseContract  # noqa: E402
+from ._ordering import OrderingContract  # noqa: E402
+from ._payloads import as_value  # noqa: E402
+from ._snapshots import SnapshotContract  # noqa: E402
+from ._storage import StorageContract  # noqa: E402
+from ._undecodable import UndecodablePayloadContract  # noqa: E402
 
 
 class BackendContract(
@@ -75,4 +76,5 @@ __all__ = [
     "SnapshotContract",
     "StorageContract",
     "UndecodablePayloadContract",
+    "as_value",
 ]

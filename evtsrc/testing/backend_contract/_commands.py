@@ -12,8 +12,8 @@ import pytest
 from evtsrc import CommandError, Domain, EventEncodeError, RetryPolicy, VersionConflict
 from evtsrc.backends import Backend, NewEvent
 
-from .base import ContractBase
-from .model import Address, Colour, Counter, Ledger, Multi, One, Rich, Two, VersionSeen
+from ._base import ContractBase
+from ._model import Address, Colour, Counter, Ledger, Multi, One, Rich, Two, VersionSeen
 
 
 class CommandContract(ContractBase):

@@ -16,10 +16,10 @@ import pytest
 from evtsrc import Domain, Event, EventDecodeError, EventMeta, HandlerError
 from evtsrc.backends import Backend
 
-from .base import ContractBase
-from .model import Counter, Seen
-from .payloads import BAD_ESCAPE, DEEP, NOT_AN_OBJECT, NOT_JSON
-from .waiting import until
+from ._base import ContractBase
+from ._model import Counter, Seen
+from ._payloads import BAD_ESCAPE, DEEP, NOT_AN_OBJECT, NOT_JSON
+from ._waiting import until
 
 
 class Reported(Seen, name="reported"):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from evtsrc.backends import Backend, EventRecord, NewEvent
 
-from .base import ContractBase
+from ._base import ContractBase
 
 
 def _events(*types: str) -> list[NewEvent]:

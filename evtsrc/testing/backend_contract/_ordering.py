@@ -10,8 +10,8 @@ from evtsrc import Domain, EventHandler, EventMeta, RetryPolicy, on_event
 from evtsrc.backends import Backend, NewEvent
 from evtsrc.testing.commit_gates import CommitGate
 
-from .base import ContractBase
-from .model import Counter, Ledger, One
+from ._base import ContractBase
+from ._model import Counter, Ledger, One
 
 
 class Log(EventHandler, name="ordering-log"):

@@ -13,8 +13,8 @@ from evtsrc import Domain
 from evtsrc.backends import Backend
 from evtsrc.testing.commit_gates import CommitGate
 
-from .model import Counter, Ledger
-from .payloads import DEEP, UNDECODABLE
+from ._model import Counter, Ledger
+from ._payloads import DEEP, UNDECODABLE
 
 
 class ContractBase:
@@ -49,7 +49,7 @@ class ContractBase:
         """Capability: store `payload` as the payload of one stored event, past the backend.
 
         A backend that stores JSON text gets `payload` exactly as given; one that
-        stores values gets `payloads.as_value(payload)`.
+        stores values gets `as_value(payload)` of this package.
         """
         raise NotImplementedError
 

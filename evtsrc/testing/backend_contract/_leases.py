@@ -8,9 +8,9 @@ import pytest
 
 from evtsrc import Domain, HandlerBusy
 
-from .base import ContractBase
-from .model import Counter, Seen
-from .waiting import until
+from ._base import ContractBase
+from ._model import Counter, Seen
+from ._waiting import until
 
 
 class LeaseContract(ContractBase):

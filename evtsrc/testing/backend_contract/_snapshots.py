@@ -9,8 +9,8 @@ import pytest
 from evtsrc import Domain, Snapshots
 from evtsrc.backends import Backend, SnapshotRecord
 
-from .base import ContractBase
-from .model import Counter, SnapshotCounter
+from ._base import ContractBase
+from ._model import Counter, SnapshotCounter
 
 
 class SnapshotContract(ContractBase):

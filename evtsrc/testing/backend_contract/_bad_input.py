@@ -28,8 +28,8 @@ from evtsrc import (
 from evtsrc.backends import Backend, NewEvent
 from evtsrc.storable import MAX_DEPTH
 
-from .base import ContractBase
-from .model import Address, Colour, Counter, Rich, Seen
+from ._base import ContractBase
+from ._model import Address, Colour, Counter, Rich, Seen
 
 
 def _raw(type_name: str, data: dict[str, object]) -> NewEvent:

@@ -9,8 +9,8 @@ import pytest
 from evtsrc import Domain, EventMeta, HandlerError, on_event
 from evtsrc.backends import Backend, InMemoryBackend, InMemoryBookmarks
 
-from .base import ContractBase
-from .model import Address, Counter, Ledger, OnlyCounters, Seen
+from ._base import ContractBase
+from ._model import Address, Counter, Ledger, OnlyCounters, Seen
 
 
 async def _fill(domain: Domain) -> None:
