@@ -160,6 +160,16 @@ async def test_a_bookmark_moved_by_another_runner_refuses_the_commit(sql_backend
     assert (await sql_backend.get_bookmark("h"), await sql_backend.get_bookmark("new")) == (9, 4)
 
 
+async def test_a_bookmark_expected_where_none_is_stored_refuses_the_commit(
+    sql_backend: Backend,
+) -> None:
+    transactions: Any = sql_backend
+    with pytest.raises(BookmarkMoved, match="expected at 3 but is at None"):
+        async with transactions.batch_transaction() as transaction:
+            await transaction.commit_bookmark("gone", 3, 9)
+    assert await sql_backend.get_bookmark("gone") == 0
+
+
 def test_a_transactional_handler_needs_a_transactional_store() -> None:
     domain = Domain(InMemoryBackend(), aggregates=[Counter, Ledger])
     with pytest.raises(DefinitionError, match="needs a bookmark store with transactions"):
