@@ -3,12 +3,7 @@
 from ._aggregate import Aggregate, Decision, Snapshots, command, folds
 from ._converter import default_converter
 from ._domain import DEFAULT_CACHE_SIZE, Domain
-from ._events import Event, EventMeta, StoredEvent
-from ._handlers import EventHandler, TransactionalHandler, on_event
-from ._repository import Repository
-from ._retry import NO_RETRY, RetryPolicy
-from ._runner import HandlerRunner
-from .errors import (
+from ._errors import (
     BookmarkMoved,
     CommandError,
     CorruptStreamError,
@@ -23,6 +18,11 @@ from .errors import (
     UnknownEventType,
     VersionConflict,
 )
+from ._events import Event, EventMeta, StoredEvent
+from ._handlers import EventHandler, TransactionalHandler, on_event
+from ._repository import Repository
+from ._retry import NO_RETRY, RetryPolicy
+from ._runner import HandlerRunner
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias, TypeVar, d
 
 import attrs
 
+from ._errors import DefinitionError
 from ._events import Event
-from .errors import DefinitionError
-from .storable import NAME_PATTERN, NAME_RULE
+from ._storable import NAME_PATTERN, NAME_RULE
 
 A = TypeVar("A", bound="Aggregate")
 

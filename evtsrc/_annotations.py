@@ -8,8 +8,8 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from ._errors import DefinitionError
 from ._events import Event, EventMeta
-from .errors import DefinitionError
 
 
 def name_of(value: Any) -> str:

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from typing import cast
 
 from ._codec import Codec, meta_of
+from ._errors import BookmarkMoved, EventDecodeError, HandlerError
 from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
 from .backends.base import BatchTransaction, BookmarkStore, EventRecord, TransactionalBookmarks
-from .errors import BookmarkMoved, EventDecodeError, HandlerError
 
 _Item = tuple[EventRecord, Callback, StoredEvent[Event] | EventDecodeError]
 

@@ -11,12 +11,12 @@ import attrs
 import cattrs
 from cattrs.v import format_exception
 
+from ._errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
 from ._events import Event, EventMeta, event_type_name
+from ._jsontypes import JSON, JSONObject
 from ._plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
+from ._storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, text_problem, within_depth
 from .backends.base import EventRecord, UndecodablePayload
-from .errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
-from .jsontypes import JSON, JSONObject
-from .storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, text_problem, within_depth
 
 T = TypeVar("T")
 
@@ -33,7 +33,7 @@ def as_json(value: object, what: str, *, depth: bool = True, keys: bool = True) 
 
     Raises `EventEncodeError` naming `what` and the place for NaN and infinities,
     which JSON has no words for, and for what some backend cannot store (see
-    `evtsrc.storable`). The checks are searches of the JSON text made anyway; only
+    `evtsrc._storable`). The checks are searches of the JSON text made anyway; only
     when one finds something suspect does a walk of `value` say what and where.
     Without `depth` or `keys`, the caller knows from the value's type that it
     cannot nest too deep, or hold a key that is not a string.

@@ -11,7 +11,7 @@ from uuid import UUID
 import cattrs
 from cattrs.preconf.json import make_converter
 
-from .errors import EventEncodeError
+from ._errors import EventEncodeError
 
 
 def _datetime_out(value: datetime) -> str:

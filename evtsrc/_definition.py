@@ -16,9 +16,9 @@ import attrs
 
 from ._aggregate import A, Aggregate, is_command, is_fold
 from ._annotations import event_parameter, is_event_class, name_of, type_hints, union_members
+from ._errors import DefinitionError
 from ._events import Event
 from ._fingerprint import fold_fingerprint
-from .errors import DefinitionError
 
 _SEQUENCES = {
     collections.abc.Sequence,

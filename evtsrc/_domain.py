@@ -12,6 +12,7 @@ from ._cache import LRUCache
 from ._codec import Codec
 from ._converter import default_converter
 from ._definition import AggregateSpec
+from ._errors import DefinitionError
 from ._events import Event
 from ._handlers import EventHandler
 from ._repository import Repository
@@ -19,7 +20,6 @@ from ._retry import NO_RETRY, RetryPolicy
 from ._runner import HandlerRunner
 from ._streams import StreamMap
 from .backends.base import Backend, BookmarkStore
-from .errors import DefinitionError
 
 H = TypeVar("H", bound=EventHandler)
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, dataclass_tra
 
 import attrs
 
-from .errors import DefinitionError
-from .storable import NAME_PATTERN, NAME_RULE
+from ._errors import DefinitionError
+from ._storable import NAME_PATTERN, NAME_RULE
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(attrs.field, attrs.Factory))

@@ -9,10 +9,10 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 import attrs
 
 from ._annotations import event_parameter
+from ._errors import DefinitionError
 from ._events import Event, EventMeta, StoredEvent
+from ._storable import id_problem
 from ._streams import StreamMap
-from .errors import DefinitionError
-from .storable import id_problem
 
 log = logging.getLogger("evtsrc.handlers")
 _ON_EVENT_MARK = "__evtsrc_on_event__"

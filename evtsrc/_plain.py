@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from .storable import text_problem
+from ._storable import text_problem
 
 PlainDecoder = Callable[[dict[str, Any]], Any]
 PlainEncoder = Callable[[Any], "dict[str, Any] | None"]

@@ -15,10 +15,7 @@ from ._aggregate import A, AggregateLoader, Decision, command_loader
 from ._cache import LRUCache
 from ._codec import Codec, StateCodec, meta_of
 from ._definition import AggregateSpec, CommandSpec, Fold
-from ._events import Event, StoredEvent
-from ._retry import NO_RETRY, RetryPolicy
-from .backends.base import Backend, EventRecord, NewEvent, SnapshotRecord
-from .errors import (
+from ._errors import (
     CorruptStreamError,
     DefinitionError,
     EventDecodeError,
@@ -26,8 +23,11 @@ from .errors import (
     InvalidAggregateId,
     VersionConflict,
 )
-from .jsontypes import JSONObject
-from .storable import id_problem
+from ._events import Event, StoredEvent
+from ._jsontypes import JSONObject
+from ._retry import NO_RETRY, RetryPolicy
+from ._storable import id_problem
+from .backends.base import Backend, EventRecord, NewEvent, SnapshotRecord
 
 P = ParamSpec("P")
 log = logging.getLogger("evtsrc")

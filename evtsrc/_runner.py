@@ -10,6 +10,7 @@ from typing import Generic, TypeVar
 
 from ._batches import Batches, Bookmark
 from ._codec import Codec
+from ._errors import DefinitionError, HandlerBusy
 from ._handlers import EventHandler, TransactionalHandler, callbacks_of, streams_read
 from ._streams import StreamMap
 from .backends.base import (
@@ -22,7 +23,6 @@ from .backends.base import (
     PollingListener,
     TransactionalBookmarks,
 )
-from .errors import DefinitionError, HandlerBusy
 
 log = logging.getLogger("evtsrc.handlers")
 MAX_FAILURE_BACKOFF = 30.0

@@ -15,8 +15,8 @@ import pytest
 from evtsrc import Event, EventDecodeError, EventEncodeError, UnknownEventType
 from evtsrc._codec import Codec
 from evtsrc._converter import default_converter
+from evtsrc._storable import static_bounds
 from evtsrc.backends import EventRecord, UndecodablePayload
-from evtsrc.storable import static_bounds
 
 
 class Size(enum.IntEnum):

@@ -1,9 +1,10 @@
-"""Storage backends. Each database backend is a module of its own, behind an optional extra.
+"""Storage backends. Each database backend is a module or package of its own, behind an extra.
 
 `InMemoryBackend` and `SqliteBackend` (the standard library's `sqlite3`) need no extra
 and are importable from here.
 """
 
+from .._jsontypes import JSON, JSONObject
 from .base import (
     AppendListener,
     Backend,
@@ -19,6 +20,8 @@ from .names import TableNames
 from .sqlite import SqliteBackend
 
 __all__ = [
+    "JSON",
+    "JSONObject",
     "AppendListener",
     "Backend",
     "BookmarkStore",

@@ -34,8 +34,8 @@ from typing import NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
-from ..errors import VersionConflict
-from ..jsontypes import JSONObject
+from .._errors import VersionConflict
+from .._jsontypes import JSONObject
 
 C_co = TypeVar("C_co", covariant=True)
 

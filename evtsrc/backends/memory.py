@@ -7,7 +7,7 @@ import bisect
 import threading
 from collections.abc import Sequence
 
-from ..errors import VersionConflict
+from .._errors import VersionConflict
 from .base import (
     AppendListener,
     Backend,

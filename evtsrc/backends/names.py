@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from ..storable import MAX_ID_LENGTH
+from .._storable import MAX_ID_LENGTH
 
 NAME_LENGTH = MAX_ID_LENGTH
 """The longest stream name, aggregate id, type name, snapshot key or bookmark name stored."""

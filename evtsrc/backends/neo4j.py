@@ -26,7 +26,7 @@ from neo4j.exceptions import (
 )
 from neo4j.time import DateTime
 
-from ..errors import VersionConflict
+from .._errors import VersionConflict
 from ._support import jsontext
 from ._support.outage import Outage, unavailable
 from .base import Backend, EventRecord, NewEvent, SnapshotRecord, numbered

@@ -28,10 +28,10 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar
 from .._aggregate import A, Aggregate, Decision, command_loader
 from .._definition import AggregateSpec
 from .._domain import Domain, DomainLoader
+from .._errors import CommandError
 from .._events import Event
 from ..backends.base import Backend, NewEvent
 from ..backends.memory import InMemoryBackend
-from ..errors import CommandError
 
 P = ParamSpec("P")
 X = TypeVar("X", bound=BaseException)

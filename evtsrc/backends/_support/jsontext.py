@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import cast
 
-from ...jsontypes import JSONObject
+from ..._jsontypes import JSONObject
 from ..base import UndecodablePayload
 
 # The C scanner a decoder makes for itself (typeshed does not describe the attribute).

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import attrs
 
-from ...errors import StoreUnavailable
+from ..._errors import StoreUnavailable
 
 DEFAULT_TIMEOUT = 30.0
 """Seconds a backend call may wait for a connection, unless the backend is told otherwise."""

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ...errors import EventEncodeError, VersionConflict
+from ..._errors import EventEncodeError, VersionConflict
 from .._support import jsontext
 from .._support.outage import DEFAULT_TIMEOUT, Sending
 from ..base import (

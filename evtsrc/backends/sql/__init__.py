@@ -1,6 +1,6 @@
-"""The SQL backends' code, one concept per module; private.
+"""What several SQL backends share, written once; private.
 
-Import the backends from their public modules: `evtsrc.backends.sqlite`,
-`evtsrc.backends.sqlalchemy` and `evtsrc.backends.sql_schema`. Only the modules
-named `_alchemy_*` and `_tables` need SQLAlchemy.
+The table layout and the DDL and SQLAlchemy tables made from it, quoting, the bookmark
+statements, what SQLite's errors mean, and the PostgreSQL pieces both PostgreSQL
+backends use: positions, LISTEN, the advisory lease and asyncpg's lost-connection errors.
 """

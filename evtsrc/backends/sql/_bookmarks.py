@@ -14,7 +14,7 @@ from typing import Literal
 
 import attrs
 
-from ...errors import BookmarkMoved
+from ..._errors import BookmarkMoved
 
 Placeholders = Literal["?", "$", ":"]
 """`?` for sqlite3, `$` for asyncpg (`$1`, `$2`, ...), `:` for SQLAlchemy's `text()`

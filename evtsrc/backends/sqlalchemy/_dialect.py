@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ...errors import VersionConflict
-from ...jsontypes import JSONObject
+from ..._errors import VersionConflict
+from ..._jsontypes import JSONObject
 from .._support import jsontext
 from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload
 from ..names import TableNames

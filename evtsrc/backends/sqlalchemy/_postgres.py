@@ -18,8 +18,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ...errors import EventEncodeError, VersionConflict
-from ...jsontypes import JSONObject
+from ..._errors import EventEncodeError, VersionConflict
+from ..._jsontypes import JSONObject
 from .._support import jsontext
 from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload, numbered
 from ..names import TableNames

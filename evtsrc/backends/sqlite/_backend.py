@@ -25,8 +25,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ...errors import EventEncodeError, VersionConflict
-from ...jsontypes import JSONObject
+from ..._errors import EventEncodeError, VersionConflict
+from ..._jsontypes import JSONObject
 from .._support import jsontext
 from .._support.leases import FileLease
 from ..base import Backend, EventRecord, Lease, NewEvent, SnapshotRecord, numbered

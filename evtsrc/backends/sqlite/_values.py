@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ...jsontypes import JSONObject
+from ..._jsontypes import JSONObject
 from .._support import jsontext
 from ..base import UndecodablePayload
 

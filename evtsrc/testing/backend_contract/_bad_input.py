@@ -25,8 +25,8 @@ from evtsrc import (
     command,
     folds,
 )
+from evtsrc._storable import MAX_DEPTH
 from evtsrc.backends import Backend, NewEvent
-from evtsrc.storable import MAX_DEPTH
 
 from ._base import ContractBase
 from ._model import Address, Colour, Counter, Rich, Seen

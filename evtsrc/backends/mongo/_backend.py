@@ -1,26 +1,9 @@
-"""Event storage on MongoDB through pymongo's asyncio client (`AsyncMongoClient`).
-
-Needs a replica set (a single-node one will do): appends are multi-document
-transactions and handlers are woken by change streams.
-
-Global order: every append takes its positions from one counter document,
-incremented in the append's own transaction. MongoDB lets only one open
-transaction write a document, so appends commit in position order and a
-reader never sees a position before a lower one that is still to commit. The
-cost: appends of the whole store take turns at the counter (a competing
-append gets a write conflict and `with_transaction` retries it).
-
-Queries page with an upper bound on the position or version they range over,
-so each one is served by an index for its filter and its order on MongoDB
-and on servers whose planners sort in memory.
-"""
+"""`MongoBackend`: appends in transactions that take positions from one counter document."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import attrs
@@ -33,17 +16,12 @@ from pymongo.asynchronous.cursor import AsyncCursor
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     BulkWriteError,
-    ConnectionFailure,
     DuplicateKeyError,
     OperationFailure,
-    PyMongoError,
 )
 
-from ..errors import EventEncodeError, VersionConflict
-from ..jsontypes import JSONObject
-from ._support.listener import CannotSubscribe, ReconnectingListener
-from ._support.outage import Outage, causes
-from .base import (
+from ..._errors import EventEncodeError, VersionConflict
+from ..base import (
     AppendListener,
     Backend,
     EventRecord,
@@ -52,44 +30,14 @@ from .base import (
     merged,
     numbered,
 )
-from .names import TableNames
+from ..names import TableNames
+from ._documents import Document, document, millis, record, snapshot_id
+from ._errors import OUTAGE
+from ._listen import ChangeListener
 
-log = logging.getLogger("evtsrc.backends.mongo")
-
-Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 WINDOW = 1000
 """How many positions one read of a stream ranges over (more when the page asked for is larger)."""
-
-
-def _after_connection_failure(error: BaseException) -> bool:
-    """A timeout error pymongo raised because the store stayed unreachable.
-
-    `with_transaction` under `pymongo.timeout` ends its retries with an
-    `ExecutionTimeout` raised from the last (network) error.
-    """
-    return isinstance(error, PyMongoError) and any(
-        isinstance(cause, ConnectionFailure) for cause in causes(error)
-    )
-
-
-def _commit_answer_lost(error: BaseException) -> bool:
-    """Whether a failed transaction's commit was sent and its answer lost."""
-    return any(
-        isinstance(cause, PyMongoError) and cause.has_error_label("UnknownTransactionCommitResult")
-        for cause in causes(error)
-    )
-
-
-OUTAGE = Outage(
-    "MongoDB",
-    # ServerSelectionTimeoutError, AutoReconnect, NetworkTimeout (AutoReconnect) and
-    # WaitQueueTimeoutError are all ConnectionFailure.
-    (ConnectionFailure,),
-    also=_after_connection_failure,
-    answer_lost=_commit_answer_lost,
-)
-"""pymongo's outage errors: a transaction's outcome is unknown only when its commit's was."""
 
 
 class MongoBackend(Backend):
@@ -187,7 +135,7 @@ class MongoBackend(Backend):
     ) -> Sequence[EventRecord]:
         """Append in one transaction, which `with_transaction` retries on a write conflict."""
         # BSON dates keep milliseconds: store and return the same instant.
-        stamped = [attrs.evolve(e, timestamp=_millis(e.timestamp)) for e in events]
+        stamped = [attrs.evolve(e, timestamp=millis(e.timestamp)) for e in events]
 
         async def write(session: AsyncClientSession) -> list[EventRecord]:
             return await self._write(session, stream, aggregate_id, expected_version, stamped)
@@ -228,7 +176,7 @@ class MongoBackend(Backend):
         assert counter is not None
         first = int(counter["position"]) - len(events) + 1
         records = numbered(stream, aggregate_id, expected_version, first, events)
-        await self.events.insert_many([_document(r) for r in records], session=session)
+        await self.events.insert_many([document(r) for r in records], session=session)
         return records
 
     def _is_version_clash(self, error: Exception) -> bool:
@@ -275,7 +223,7 @@ class MongoBackend(Backend):
             plans = {name: await cursor.explain() for name, cursor in cursors.items()}
             plans["get_bookmark"] = await self.bookmarks.find({"_id": "x"}).explain()
             plans["get_snapshot"] = await self.snapshots.find(
-                {"_id": _snapshot_id(stream, aggregate_id)}
+                {"_id": snapshot_id(stream, aggregate_id)}
             ).explain()
             return plans
 
@@ -285,7 +233,7 @@ class MongoBackend(Backend):
         """Events of one aggregate after `after_version`, by version."""
         with OUTAGE.during("read an aggregate"):
             cursor = self._aggregate_page(stream, aggregate_id, after_version, limit)
-            return [_record(d) async for d in cursor]
+            return [record(d) async for d in cursor]
 
     async def _committed(self) -> int:
         counter = await self.counters.find_one({"_id": self.names.events})
@@ -306,7 +254,7 @@ class MongoBackend(Backend):
             while start < top and len(found) < limit:
                 end = min(top, start + max(limit, WINDOW))
                 pages = [
-                    [_record(d) async for d in self._stream_window(stream, start, end, limit)]
+                    [record(d) async for d in self._stream_window(stream, start, end, limit)]
                     for stream in streams
                 ]
                 found.extend(merged(pages, limit - len(found)))
@@ -339,7 +287,7 @@ class MongoBackend(Backend):
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
         """The stored snapshot of one aggregate."""
         with OUTAGE.during("read a snapshot"):
-            document = await self.snapshots.find_one({"_id": _snapshot_id(stream, aggregate_id)})
+            document = await self.snapshots.find_one({"_id": snapshot_id(stream, aggregate_id)})
             if document is None:
                 return None
             return SnapshotRecord(
@@ -349,7 +297,7 @@ class MongoBackend(Backend):
     async def put_snapshot(self, snapshot: SnapshotRecord) -> None:
         """Store `snapshot` unless a newer one under the same key is stored."""
         with OUTAGE.during("store a snapshot"):
-            key = _snapshot_id(snapshot.stream, snapshot.aggregate_id)
+            key = snapshot_id(snapshot.stream, snapshot.aggregate_id)
             with contextlib.suppress(DuplicateKeyError):  # a newer one under this key is stored
                 await self.snapshots.update_one(
                     {
@@ -384,7 +332,7 @@ class MongoBackend(Backend):
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A change stream on the events collection, woken by inserts into `streams`."""
-        listener = _ChangeListener(self.events, streams)
+        listener = ChangeListener(self.events, streams)
         await listener.start_retrying(patience=5)
         return listener
 
@@ -392,55 +340,3 @@ class MongoBackend(Backend):
         """Close the client if this backend made it."""
         if self._owns_client:
             await self.client.close()
-
-
-class _ChangeListener(ReconnectingListener):
-    """Wakes on change-stream inserts into `streams`, resuming after the last one seen."""
-
-    def __init__(self, events: AsyncCollection[Document], streams: Sequence[str]) -> None:
-        super().__init__(self._watch, name=f"the change stream on {events.name}", log=log)
-        self._events = events
-        self._pipeline = [
-            {"$match": {"operationType": "insert", "fullDocument.stream": {"$in": list(streams)}}}
-        ]
-        self._resume: Mapping[str, Any] | None = None
-
-    async def _watch(self, woken: Callable[[], None], subscribed: Callable[[], None]) -> None:
-        """Follow one change stream until it fails."""
-        try:
-            watching = await self._events.watch(self._pipeline, resume_after=self._resume)
-        except OperationFailure as error:
-            if error.code == 40573:  # change streams need a replica set
-                raise CannotSubscribe(str(error)) from error
-            raise
-        async with watching as changes:
-            subscribed()
-            async for _ in changes:
-                self._resume = changes.resume_token
-                woken()
-
-
-def _snapshot_id(stream: str, aggregate_id: str) -> str:
-    # Stream names cannot contain "/", so the first "/" ends the stream.
-    return f"{stream}/{aggregate_id}"
-
-
-def _millis(moment: datetime) -> datetime:
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def _document(record: EventRecord) -> Document:
-    return record._asdict()
-
-
-def _record(document: Document) -> EventRecord:
-    data: JSONObject = document["data"]
-    return EventRecord(
-        document["stream"],
-        document["aggregate_id"],
-        int(document["version"]),
-        int(document["position"]),
-        document["timestamp"],
-        document["type"],
-        data,
-    )

@@ -1,0 +1,38 @@
+"""Events and snapshots as MongoDB documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..._jsontypes import JSONObject
+from ..base import EventRecord
+
+Document = dict[str, Any]
+"""A MongoDB document as pymongo reads and writes it."""
+
+
+def snapshot_id(stream: str, aggregate_id: str) -> str:
+    # Stream names cannot contain "/", so the first "/" ends the stream.
+    return f"{stream}/{aggregate_id}"
+
+
+def millis(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def document(record: EventRecord) -> Document:
+    return record._asdict()
+
+
+def record(document: Document) -> EventRecord:
+    data: JSONObject = document["data"]
+    return EventRecord(
+        document["stream"],
+        document["aggregate_id"],
+        int(document["version"]),
+        int(document["position"]),
+        document["timestamp"],
+        document["type"],
+        data,
+    )
