@@ -68,3 +68,18 @@ def test_the_guard_refuses_another_extras_driver() -> None:
     done = _run_without_others("mongo", "import evtsrc.backends.sqlalchemy")
     assert done.returncode != 0
     assert "No module named 'sqlalchemy'" in done.stderr
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite", "mariadb"])
+def test_the_schema_prints_without_sqlalchemy(dialect: str) -> None:
+    done = _run_without_others(
+        "postgres",
+        f"""
+        import sys
+        from evtsrc.backends import sql_schema
+        sys.argv = ["sql_schema", "{dialect}", "shop_"]
+        sql_schema.main()
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "CREATE TABLE shop_events" in done.stdout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,13 +12,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from evtsrc import Domain, EventHandler, EventMeta, RetryPolicy, on_event
 from evtsrc.backends import Backend, NewEvent
 from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 from evtsrc.backends.sqlite import SqliteBackend
 from evtsrc.testing.commit_gates import CommitGate, _sql, commit_gate
 from tests.backends import TARGETS, BackendTarget, in_ci
-from tests.conformance.model import Counter, Ledger, One
 
 GATED = [t for t in TARGETS if t.name in ("sqlite", "sqlite3", "sqlalchemy-mariadb")]
 
@@ -161,67 +158,3 @@ async def test_close_leaves_nothing_behind(backend: Backend) -> None:
     for aggregate_id in ("a", "b", "c"):
         version = len(await backend.read_aggregate("s", aggregate_id))
         await asyncio.wait_for(backend.append("s", aggregate_id, version, _new()), 5)
-
-
-# -- the out-of-order commits the conformance suite makes, through the gates -----------------
-
-
-class Log(EventHandler, name="gated-log"):
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, int, int]] = []
-
-    @on_event
-    def one(self, event: One, meta: EventMeta) -> None:
-        self.seen.append((meta.aggregate_id, meta.version, meta.position))
-
-
-async def _stored(domain: Domain) -> list[tuple[str, int, int]]:
-    records: list[tuple[str, int, int]] = []
-    after = 0
-    while page := await domain.backend.read_streams(["counters"], after_position=after):
-        records.extend((r.aggregate_id, r.version, r.position) for r in page)
-        after = page[-1].position
-    return records
-
-
-async def test_a_held_writer_is_not_skipped_by_a_handler(
-    backend: Backend, gate: CommitGate
-) -> None:
-    domain = Domain(backend, aggregates=[Counter, Ledger])
-    counters = domain.repository(Counter)
-    runner = domain.handler(Log())
-    await gate.hold("first")
-    first = asyncio.create_task(counters.execute("first", Counter.do_one))
-    await gate.wait_held("first")
-    second = asyncio.create_task(counters.execute("second", Counter.do_one))
-    await asyncio.wait([second], timeout=0.3)
-    await runner.run_once()
-    await gate.release("first")
-    await asyncio.gather(first, second)
-    await runner.run_once()
-    stored = await _stored(domain)
-    assert sorted(a for a, _, _ in stored) == ["first", "second"]
-    assert runner.handler.seen == stored
-
-
-async def test_random_commit_delays_lose_and_repeat_nothing(
-    backend: Backend, gate: CommitGate
-) -> None:
-    domain = Domain(backend, aggregates=[Counter, Ledger])
-    rng = random.Random(20261127)
-    await gate.jitter(0.005)
-    counters = domain.repository(Counter).with_retry(RetryPolicy(attempts=50, backoff=0.002))
-    runner = domain.handler(Log(), batch_size=7, poll_interval=0.01)
-    await runner.start()
-    try:
-        for _ in range(3):
-            ids = [f"agg-{rng.randrange(6)}" for _ in range(10)]
-            await asyncio.gather(*(counters.execute(i, Counter.do_one) for i in ids))
-        stored = await _stored(domain)
-        async with asyncio.timeout(20):
-            while len(runner.handler.seen) < len(stored):
-                await asyncio.sleep(0.02)
-    finally:
-        await runner.stop()
-    assert len(stored) == 30
-    assert runner.handler.seen == stored
