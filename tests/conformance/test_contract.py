@@ -12,8 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import ClassVar
 
 from evtsrc.backends import Backend
-from evtsrc.testing.backend_contract import BackendContract
-from evtsrc.testing.backend_contract._payloads import BAD_ESCAPE, DEEP, NOT_JSON
+from evtsrc.testing.backend_contract import BAD_ESCAPE, DEEP, NOT_JSON, BackendContract
 from evtsrc.testing.commit_gates import CommitGate, commit_gate
 from tests import backends
 from tests.backends import BackendTarget

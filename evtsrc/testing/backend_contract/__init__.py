@@ -45,7 +45,7 @@ from ._commands import CommandContract  # noqa: E402
 from ._handlers import HandlerContract  # noqa: E402
 from ._leases import LeaseContract  # noqa: E402
 from ._ordering import OrderingContract  # noqa: E402
-from ._payloads import as_value  # noqa: E402
+from ._payloads import BAD_ESCAPE, DEEP, NOT_JSON, UNDECODABLE, as_value  # noqa: E402
 from ._snapshots import SnapshotContract  # noqa: E402
 from ._storage import StorageContract  # noqa: E402
 from ._undecodable import UndecodablePayloadContract  # noqa: E402
@@ -65,6 +65,10 @@ class BackendContract(
 
 
 __all__ = [
+    "BAD_ESCAPE",
+    "DEEP",
+    "NOT_JSON",
+    "UNDECODABLE",
     "BackendContract",
     "BadInputContract",
     "CommandContract",

@@ -30,7 +30,7 @@ class ContractBase:
     """Whether the backend stores payloads as JSON text (False: as values, such as documents)."""
 
     refused_payloads: ClassVar[frozenset[str]] = frozenset()
-    """The texts of `payloads.UNDECODABLE` that the database's own JSON checks refuse."""
+    """The texts of `UNDECODABLE` that the database's own JSON checks refuse."""
 
     def open_backend(self) -> AbstractAsyncContextManager[Backend]:
         """A fresh, empty backend for one test; leaving the block cleans it up and closes it.
@@ -54,7 +54,7 @@ class ContractBase:
         raise NotImplementedError
 
     def stores_payload(self, payload: str) -> bool:
-        """Whether the database holds `payload` (some refuse some of `payloads.UNDECODABLE`)."""
+        """Whether the database holds `payload` (some refuse some of `UNDECODABLE`)."""
         if payload == DEEP and not self.payloads_as_text:
             return False  # as a value it is deep JSON that Python could not have written
         return payload not in self.refused_payloads
