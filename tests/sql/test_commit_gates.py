@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -16,24 +15,15 @@ from evtsrc.backends import Backend, NewEvent
 from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 from evtsrc.backends.sqlite import SqliteBackend
 from evtsrc.testing.commit_gates import CommitGate, _sql, commit_gate
-from tests.backends import TARGETS, BackendTarget, in_ci
+from tests.backends import TARGETS, opened
 
 GATED = [t for t in TARGETS if t.name in ("sqlite", "sqlite3", "sqlalchemy-mariadb")]
 
 
 @pytest.fixture(params=GATED, ids=lambda t: t.name)
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
-    target: BackendTarget = request.param
-    location = ""
-    if target.env is not None:
-        location = os.environ.get(target.env, "")
-        if not location:
-            message = f"{target.name}: set {target.env} to test its commit gate"
-            if in_ci():
-                pytest.fail(f"CI=true and {message}")
-            pytest.skip(message)
-    async with target.open(location) as opened:
-        yield opened
+    async with opened(request.param) as fresh:
+        yield fresh
 
 
 @pytest.fixture
