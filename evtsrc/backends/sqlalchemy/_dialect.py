@@ -49,6 +49,10 @@ class Dialect(abc.ABC):
         self.connect_timeout = connect_timeout
         self.outage = outage(self.store)
         """Which errors of this engine's driver mean an outage (raised as `StoreUnavailable`)."""
+        self.prepare_engine()
+
+    def prepare_engine(self) -> None:
+        """Set up the engine's connections for this database; nothing by default."""
 
     def tables(self) -> Tables:
         """The event store's tables for the engine's dialect, as far as it is known yet."""

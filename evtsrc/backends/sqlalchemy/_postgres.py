@@ -11,18 +11,17 @@ the listener a LISTEN connection, both opened with asyncpg outside the engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..._errors import EventEncodeError, VersionConflict
 from ..._jsontypes import JSONObject
 from .._support import jsontext
 from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload, numbered
-from ..names import TableNames
 from ..sql import _pg_positions as pg_positions
 from ..sql._identifiers import quote
 from ..sql._tables import Tables
@@ -37,16 +36,9 @@ class PostgresDialect(Dialect):
 
     store = "PostgreSQL"
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        names: TableNames,
-        *,
-        lock_timeout: float,
-        connect_timeout: float,
-    ) -> None:
-        super().__init__(engine, names, lock_timeout=lock_timeout, connect_timeout=connect_timeout)
-        self._sql_append = pg_positions.append_sql(quote(names.events), notify=True)
+    @cached_property
+    def _sql_append(self) -> str:
+        return pg_positions.append_sql(quote(self.names.events), notify=True)
 
     @property
     def channel(self) -> str:

@@ -8,6 +8,7 @@ lock files beside the database, the same `SqliteBackend` takes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,11 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .._support.leases import FileLease
 from ..base import Lease
-from ..names import TableNames
 from ..sql._sqlite_errors import version_clash_message
 from ._dialect import Dialect
 
@@ -49,18 +48,14 @@ class SqliteDialect(Dialect):
     store = "SQLite"
     write_options: ClassVar[Mapping[str, object]] = {"evtsrc_write": True}
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        names: TableNames,
-        *,
-        lock_timeout: float,
-        connect_timeout: float,
-    ) -> None:
-        super().__init__(engine, names, lock_timeout=lock_timeout, connect_timeout=connect_timeout)
-        self._version_clash = version_clash_message(names)
-        sa_event.listen(engine.sync_engine, "connect", _sqlite_connect)
-        sa_event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    def prepare_engine(self) -> None:
+        """Set the pragmas on each new connection; begin writes IMMEDIATE, reads deferred."""
+        sa_event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
+        sa_event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+
+    @cached_property
+    def _version_clash(self) -> str:
+        return version_clash_message(self.names)
 
     def is_version_clash(self, error: Exception) -> bool:
         """SQLite names the columns of the version constraint it found broken."""
