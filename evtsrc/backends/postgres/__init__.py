@@ -10,25 +10,7 @@ until it ends. Once an append has committed, the backend `NOTIFY`s the events
 table's channel, so tailing handlers wake within milliseconds.
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ._backend import PostgresBackend
-    from ._batch import PgBatchTransaction
+from ._backend import PostgresBackend
+from ._batch import PgBatchTransaction
 
 __all__ = ["PgBatchTransaction", "PostgresBackend"]
-
-
-def __getattr__(name: str) -> object:
-    """The backend's classes, imported (with asyncpg) when first asked for.
-
-    `SqlAlchemyBackend` imports `_positions` whatever its database, so importing
-    this package must not need asyncpg, which only PostgreSQL users install.
-    """
-    if name in __all__:
-        from . import _backend
-
-        return getattr(_backend, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -131,8 +131,6 @@ class PostgresBackend(Backend):
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
         """Append atomically after `expected_version`: one statement, one round trip."""
-        if not events:
-            return []
         arguments = _positions.append_arguments(stream, aggregate_id, expected_version, events)
         try:
             with OUTAGE.appending(stream, aggregate_id) as sending:

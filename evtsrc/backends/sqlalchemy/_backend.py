@@ -133,8 +133,6 @@ class SqlAlchemyBackend(Backend):
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
         """As the dialect appends: see docs/concepts/ordering."""
-        if not events:
-            return []
         return await self._dialect.append(
             self.tables, stream, aggregate_id, expected_version, events
         )

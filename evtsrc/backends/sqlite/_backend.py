@@ -209,8 +209,6 @@ class SqliteBackend(Backend):
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
         """One transaction on the writer thread (after a transactional batch holding it)."""
-        if not events:
-            return []
         if self._gate.locked():
             return await self._write(
                 self._insert_events, stream, aggregate_id, expected_version, events
