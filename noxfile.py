@@ -37,6 +37,7 @@ SERVER_VARIABLES = (
     "EVTSRC_TEST_MARIADB_URL",
     "EVTSRC_TEST_MONGO_URI",
     "EVTSRC_TEST_NEO4J_URI",
+    "EVTSRC_TEST_NEO4J44_URI",
 )
 TEST_SERVERS = ["SecantusDB==0.7.0b3"]
 """Servers installed from PyPI into the tests session (a MongoDB-wire server)."""
