@@ -16,6 +16,7 @@ from ._errors import (
     InvalidAggregateId,
     StoreUnavailable,
     UnknownEventType,
+    UnsupportedStore,
     VersionConflict,
 )
 from ._events import Event, EventMeta, StoredEvent
@@ -48,6 +49,7 @@ __all__ = [
     "RetryPolicy",
     "Snapshots",
     "StoreUnavailable",
+    "UnsupportedStore",
     "StoredEvent",
     "TransactionalHandler",
     "UnknownEventType",

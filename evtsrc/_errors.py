@@ -100,6 +100,10 @@ class StoreUnavailable(EvtsrcError, ConnectionError):
         self.outcome_unknown = outcome_unknown
 
 
+class UnsupportedStore(EvtsrcError):
+    """The store's server is a version evtsrc does not support; the message says which it found."""
+
+
 class CorruptStreamError(EvtsrcError):
     """Stored versions of an aggregate are not consecutive from 1."""
 

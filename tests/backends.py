@@ -25,6 +25,8 @@ MARIADB_ENV = "EVTSRC_TEST_MARIADB_URL"
 """A SQLAlchemy URL (mysql+asyncmy://...) of a MariaDB or MySQL database."""
 NEO4J_ENV = "EVTSRC_TEST_NEO4J_URI"
 """A Bolt URI of a Neo4j 5 server (no authentication)."""
+NEO4J44_ENV = "EVTSRC_TEST_NEO4J44_URI"
+"""A Bolt URI of a Neo4j 4.4 server (no authentication)."""
 MONGO_ENV = "EVTSRC_TEST_MONGO_URI"
 """A MongoDB URI (a replica set: transactions and change streams)."""
 
@@ -126,6 +128,7 @@ SQLALCHEMY_MARIADB = BackendTarget("sqlalchemy-mariadb", MARIADB_ENV, _sqlalchem
 ASYNCPG = BackendTarget("asyncpg", POSTGRES_ENV, _asyncpg, sql=True)
 MONGO = BackendTarget("mongo", MONGO_ENV, _mongo)
 NEO4J = BackendTarget("neo4j", NEO4J_ENV, _neo4j)
+NEO4J44 = BackendTarget("neo4j-4.4", NEO4J44_ENV, _neo4j)
 
 TARGETS: list[BackendTarget] = [
     MEMORY,
@@ -136,6 +139,7 @@ TARGETS: list[BackendTarget] = [
     ASYNCPG,
     MONGO,
     NEO4J,
+    NEO4J44,
 ]
 
 

@@ -1,4 +1,4 @@
-"""Event storage on Neo4j 5 through the official driver's async API.
+"""Event storage on Neo4j 4.4 and 5 through the official driver's async API.
 
 Events are nodes labelled after the events table name of `TableNames`, with a
 composite uniqueness constraint on (stream, aggregate_id, version). Payloads
@@ -9,10 +9,15 @@ Neo4j holds the counter's write lock until commit, so appends commit in
 position order and a reader never sees a position before a lower one that
 is still to commit. The cost: appends of the whole store take turns at the
 counter. Neo4j Community has no change feed, so handlers poll.
+
+Every statement is one that Neo4j 4.4 and 5 (and the 2025 releases after 5) both
+accept, so the backend has no per-version branches; it reads the server's version
+on first contact only to refuse older servers with a clear error.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, LiteralString
 
@@ -26,7 +31,7 @@ from neo4j.exceptions import (
 )
 from neo4j.time import DateTime
 
-from .._errors import VersionConflict
+from .._errors import UnsupportedStore, VersionConflict
 from ._support import jsontext
 from ._support.outage import Outage, unavailable
 from .base import Backend, EventRecord, NewEvent, SnapshotRecord, numbered
@@ -34,6 +39,8 @@ from .names import TableNames
 
 CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
 DATABASE_UNAVAILABLE = "Neo.TransientError.General.DatabaseUnavailable"
+DELETE_BATCH = 10_000
+"""Nodes `drop_schema` deletes per transaction, so a large store never needs one huge one."""
 
 
 def _database_unavailable(error: BaseException) -> bool:
@@ -73,12 +80,38 @@ def _cypher(text: str) -> LiteralString:
     return text  # pyright: ignore[reportReturnType]
 
 
+OLDEST_SUPPORTED = (4, 4)
+"""The oldest Neo4j evtsrc supports: 4.4 is the first with the schema statements it uses."""
+
+_VERSION = re.compile(r"Neo4j/(\d+)\.(\d+)")
+
+
+def supported_version(agent: str) -> tuple[int, int]:
+    """The (major, minor) version in a server's agent string, if evtsrc supports it.
+
+    Raises `UnsupportedStore` for servers older than 4.4 and for agents that are not Neo4j.
+    """
+    found = _VERSION.match(agent)
+    if found is None:
+        raise UnsupportedStore(
+            f"Neo4jBackend needs a Neo4j server; the server calls itself {agent!r}"
+        )
+    version = (int(found[1]), int(found[2]))
+    if version < OLDEST_SUPPORTED:
+        raise UnsupportedStore(
+            f"Neo4jBackend needs Neo4j 4.4 or later; the server is {agent!r} "
+            "(3.5 and 4.0-4.3 lack the schema statements evtsrc uses, and are out of support)"
+        )
+    return version
+
+
 class Neo4jBackend(Backend):
-    """A `Backend` on a Neo4j 5 database.
+    """A `Backend` on a Neo4j 4.4 or 5 database (or a later one: 2025.x).
 
     An unreachable server, a lost connection or no pooled connection free in time
     raises `StoreUnavailable`. The driver retries a transaction that met an outage
-    for up to its `max_transaction_retry_time` (30 s) before that.
+    for up to its `max_transaction_retry_time` (30 s) before that. The first call that
+    reaches the server raises `UnsupportedStore` if it is older than Neo4j 4.4.
     """
 
     def __init__(
@@ -97,6 +130,7 @@ class Neo4jBackend(Backend):
         self._bookmark = _label(self.names.bookmarks)
         self._counter = _label(f"{self.names.prefix}counter")
         self._owns_driver = owns_driver
+        self._version: tuple[int, int] | None = None
 
     @classmethod
     def connect(
@@ -125,8 +159,22 @@ class Neo4jBackend(Backend):
         )
         return cls(driver, database=database, labels=labels, owns_driver=True)
 
+    async def server_version(self) -> tuple[int, int]:
+        """The server's (major, minor) version, e.g. (4, 4), (5, 26) or (2025, 10).
+
+        Read from the server once, on first contact; raises `UnsupportedStore` for
+        a server older than 4.4.
+        """
+        if self._version is None:
+            with OUTAGE.during("read the server version"):
+                info = await self.driver.get_server_info()
+            self._version = supported_version(info.agent)
+        return self._version
+
     async def _run(self, query: str, **parameters: Any) -> list[dict[str, Any]]:
         """The one place statements other than appends run."""
+        if self._version is None:
+            await self.server_version()
         with OUTAGE.during(_action(query)):
             records, _, _ = await self.driver.execute_query(
                 _cypher(query), parameters, database_=self.database
@@ -153,22 +201,25 @@ class Neo4jBackend(Backend):
             await self._run(statement)
 
     async def drop_schema(self) -> None:
-        """Delete every node and constraint of this store."""
+        """Delete every node, constraint and index of this store."""
         for label in (self._event, self._snapshot, self._bookmark, self._counter):
-            with OUTAGE.during("drop the schema"):
-                async with self.driver.session(database=self.database) as session:  # pyright: ignore[reportUnknownMemberType]
-                    result = await session.run(
-                        _cypher(
-                            f"MATCH (x:{label}) CALL (x) {{ DETACH DELETE x }} IN TRANSACTIONS",
-                        )
-                    )
-                    await result.consume()
+            while await self._delete_some(label):
+                pass
         for row in await self._run("SHOW CONSTRAINTS YIELD name, labelsOrTypes"):
             if set(row["labelsOrTypes"] or ()) & self._labels():
                 await self._run(f"DROP CONSTRAINT {_label(row['name'])} IF EXISTS")
-        for row in await self._run("SHOW INDEXES YIELD name, labelsOrTypes, owningConstraint"):
-            if row["owningConstraint"] is None and set(row["labelsOrTypes"] or ()) & self._labels():
+        # The constraints' own indexes went with them: what is left stands alone.
+        for row in await self._run("SHOW INDEXES YIELD name, labelsOrTypes"):
+            if set(row["labelsOrTypes"] or ()) & self._labels():
                 await self._run(f"DROP INDEX {_label(row['name'])} IF EXISTS")
+
+    async def _delete_some(self, label: str) -> int:
+        """Delete up to `DELETE_BATCH` nodes of `label`, in a transaction of their own."""
+        rows = await self._run(
+            f"MATCH (x:{label}) WITH x LIMIT $batch DETACH DELETE x RETURN count(*) AS deleted",
+            batch=DELETE_BATCH,
+        )
+        return int(rows[0]["deleted"])
 
     def _labels(self) -> set[str]:
         n = self.names
@@ -187,6 +238,8 @@ class Neo4jBackend(Backend):
             sending.sent()  # the driver commits next
             return records
 
+        if self._version is None:
+            await self.server_version()
         try:
             with OUTAGE.appending(stream, aggregate_id) as sending:
                 async with self.driver.session(database=self.database) as session:  # pyright: ignore[reportUnknownMemberType]

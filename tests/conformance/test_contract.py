@@ -70,3 +70,7 @@ class TestMongo(_EvtsrcBackend):
 
 class TestNeo4j(_EvtsrcBackend):
     target = backends.NEO4J
+
+
+class TestNeo4j44(_EvtsrcBackend):
+    target = backends.NEO4J44

@@ -1,0 +1,97 @@
+"""Neo4jBackend on each Neo4j the tests have: 5 and 4.4.
+
+The conformance suite runs on both (tests/conformance); these tests check what is
+particular to Neo4j: which server versions it accepts, and that dropping a store
+removes all of it, however large.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from evtsrc import UnsupportedStore
+from evtsrc.backends.neo4j import DELETE_BATCH, Neo4jBackend, supported_version
+from tests.backends import NEO4J, NEO4J44, BackendTarget
+from tests.conformance.conftest import backend as backend
+
+
+@pytest.mark.parametrize(
+    ("agent", "version"),
+    [
+        ("Neo4j/4.4.44", (4, 4)),
+        ("Neo4j/5.26.30", (5, 26)),
+        ("Neo4j/5.27-aura", (5, 27)),
+        ("Neo4j/2025.10.1", (2025, 10)),
+    ],
+)
+def test_servers_from_4_4_on_are_supported(agent: str, version: tuple[int, int]) -> None:
+    assert supported_version(agent) == version
+
+
+@pytest.mark.parametrize(
+    ("agent", "message"),
+    [
+        ("Neo4j/4.3.23", "needs Neo4j 4.4 or later; the server is 'Neo4j/4.3.23'"),
+        ("Neo4j/3.5.35", "needs Neo4j 4.4 or later; the server is 'Neo4j/3.5.35'"),
+        ("Memgraph/2.19.0", "needs a Neo4j server; the server calls itself 'Memgraph/2.19.0'"),
+    ],
+)
+def test_older_servers_and_other_products_are_refused(agent: str, message: str) -> None:
+    with pytest.raises(UnsupportedStore, match=message):
+        supported_version(agent)
+
+
+@pytest.fixture(params=[NEO4J, NEO4J44], ids=lambda t: t.name)
+def target(request: pytest.FixtureRequest) -> Any:
+    return request.param
+
+
+async def _components(backend: Neo4jBackend) -> tuple[int, int]:
+    records, _, _ = await backend.driver.execute_query(
+        "CALL dbms.components() YIELD name, versions WHERE name = 'Neo4j Kernel' RETURN versions"
+    )
+    major, minor = records[0]["versions"][0].split(".")[:2]
+    return int(major), int(minor)
+
+
+async def test_the_backend_reads_the_version_the_server_reports(
+    backend: Neo4jBackend, target: BackendTarget
+) -> None:
+    version = await backend.server_version()
+    assert version == await _components(backend)
+    # The targets are what they say: CI really runs the suite on a 4.4 and on a 5.
+    assert version == (4, 4) if target is NEO4J44 else version >= (5, 0)
+
+
+async def test_dropping_a_store_removes_every_node_constraint_and_index(
+    backend: Neo4jBackend,
+) -> None:
+    names = backend.names
+    rows = [
+        {"stream": "s", "aggregate_id": f"a{n}", "version": 1, "position": n + 1,
+         "timestamp": datetime.now(UTC), "type": "x", "data": "{}"}
+        for n in range(DELETE_BATCH + 1)
+    ]  # fmt: skip
+    await backend.driver.execute_query(
+        f"UNWIND $rows AS row CREATE (e:`{names.events}`) SET e = row", {"rows": rows}
+    )
+    await backend.set_bookmark("h", 3)
+
+    await backend.drop_schema()
+
+    labels = {names.events, names.snapshots, names.bookmarks, f"{names.prefix}counter"}
+    left, _, _ = await backend.driver.execute_query(
+        "MATCH (x) WHERE any(label IN labels(x) WHERE label IN $labels) RETURN count(x) AS n",
+        {"labels": sorted(labels)},
+    )
+    assert left[0]["n"] == 0
+    for show in (
+        "SHOW CONSTRAINTS YIELD name, labelsOrTypes",
+        "SHOW INDEXES YIELD name, labelsOrTypes",
+    ):
+        found, _, _ = await backend.driver.execute_query(show)
+        assert not [r["name"] for r in found if set(r["labelsOrTypes"] or ()) & labels], show
+    await backend.create_schema()  # for the fixture's own drop
