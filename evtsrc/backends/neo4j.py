@@ -38,14 +38,19 @@ from .base import Backend, EventRecord, NewEvent, SnapshotRecord, numbered
 from .names import TableNames
 
 CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
-DATABASE_UNAVAILABLE = "Neo.TransientError.General.DatabaseUnavailable"
+DATABASE_UNAVAILABLE = frozenset(
+    {
+        "Neo.TransientError.General.DatabaseUnavailable",
+        "Neo.TransientError.Database.DatabaseUnavailable",  # Neo4j 4.4, as it stops or starts
+    }
+)
 DELETE_BATCH = 10_000
 """Nodes `drop_schema` deletes per transaction, so a large store never needs one huge one."""
 
 
 def _database_unavailable(error: BaseException) -> bool:
     """The server answers but its database is not up (starting or stopping)."""
-    return isinstance(error, TransientError) and error.code == DATABASE_UNAVAILABLE
+    return isinstance(error, TransientError) and error.code in DATABASE_UNAVAILABLE
 
 
 OUTAGE = Outage(

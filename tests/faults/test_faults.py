@@ -175,6 +175,7 @@ TARGETS = {
         Target("sqlalchemy-mariadb", "mariadb", _sqlalchemy),
         Target("mongo", "mongo", _mongo),
         Target("neo4j", "neo4j", _neo4j),
+        Target("neo4j-4.4", "neo4j44", _neo4j),
     ]
 }
 
@@ -270,9 +271,7 @@ async def test_kill_every_connection(servers: Servers, tmp_path: Path, name: str
     assert not figures.errors, f"{figures.line()}\n" + "\n".join(figures.errors)
 
 
-@pytest.mark.parametrize(
-    "name", ["asyncpg", "sqlalchemy-postgres", "sqlalchemy-mariadb", "mongo", "neo4j"]
-)
+@pytest.mark.parametrize("name", list(TARGETS))
 async def test_restart_the_server(servers: Servers, tmp_path: Path, name: str) -> None:
     figures = await _scenario(servers, tmp_path, name, "restart", 2)
     assert not figures.errors, f"{figures.line()}\n" + "\n".join(figures.errors)
