@@ -2,7 +2,8 @@
 
 * The python blocks of the README's "Quickstart" section are one program: it is run
   in a fresh interpreter, and its output must equal the ``text`` block that follows.
-* ``python -m examples.blog`` runs and prints what the example promises.
+* ``python -m examples.blog`` runs and prints what the example promises, on its
+  default SQLite file and on each database server the tests have.
 * In ``docs/``, a python block whose first line is ``# runnable`` starts a program
   and a block whose first line is ``# continued`` adds to the program above it on
   the same page. Each program runs in a fresh interpreter. A ``text`` block right
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import attrs
 import pytest
+
+from tests import backends
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -189,6 +192,44 @@ def test_the_blog_example_runs_on_a_sqlite_file_and_again_on_the_same_file(
         assert f"read model handled {handled} events" in row
         assert re.search(r"post_id='hello-\w+', user_id='alice-\w+'", row), row
         assert "archived=True" in row
+
+
+SERVER_VARIABLES = sorted({t.env for t in backends.TARGETS if t.env is not None})
+
+
+@pytest.mark.parametrize("variable", SERVER_VARIABLES)
+def test_the_blog_example_runs_on_each_server_and_again_on_the_same_store(
+    tmp_path: Path, variable: str
+) -> None:
+    url = os.environ.get(variable, "")
+    if not url:
+        message = f"set {variable} to run the example against it"
+        if backends.in_ci():
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    env_url = os.environ.get("BLOG_DATABASE_URL")
+    os.environ["BLOG_DATABASE_URL"] = url
+    try:
+        runs = [run_python(["-m", "examples.blog"], tmp_path) for _ in range(2)]
+    finally:
+        if env_url is None:
+            del os.environ["BLOG_DATABASE_URL"]
+        else:
+            os.environ["BLOG_DATABASE_URL"] = env_url
+    handled = []
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+        out = result.stdout
+        assert f"storing events in {url}" in out
+        assert "refused: Unauthorized (UNAUTHORIZED)" in out
+        assert "refused: Not allowed (NOT_ALLOWED)" in out
+        assert re.search(r"^  v1 @\d+ PostCreated\(", out, re.MULTILINE), out
+        assert re.search(r"^  v2 @\d+ PostArchived\(", out, re.MULTILINE), out
+        [count] = re.findall(r"^read model handled (\d+) events", out, re.MULTILINE)
+        handled.append(int(count))
+    # The store may hold earlier runs' posts; the second run adds its own two events.
+    assert handled[0] >= 2
+    assert handled[1] >= handled[0] + 2
 
 
 PROGRAMS = docs_programs()

@@ -172,7 +172,7 @@ class Neo4jBackend(Backend):
         """
         if self._version is None:
             with OUTAGE.during("read the server version"):
-                info = await self.driver.get_server_info()
+                info = await self.driver.get_server_info()  # pyright: ignore[reportUnknownMemberType]
             self._version = supported_version(info.agent)
         return self._version
 
