@@ -1,8 +1,8 @@
 """Neo4jBackend on each Neo4j the tests have: 5 and 4.4.
 
 The conformance suite runs on both (tests/conformance); these tests check what is
-particular to Neo4j: which server versions it accepts, and that dropping a store
-removes all of it, however large.
+particular to Neo4j: which server versions it accepts, that positions are 64-bit
+integers all the way, and that dropping a store removes all of it, however large.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from evtsrc import UnsupportedStore
+from evtsrc.backends import NewEvent
 from evtsrc.backends.neo4j import DELETE_BATCH, Neo4jBackend, supported_version
 from tests.backends import NEO4J, NEO4J44, BackendTarget
 from tests.conformance.conftest import backend as backend
@@ -95,3 +96,19 @@ async def test_dropping_a_store_removes_every_node_constraint_and_index(
         found, _, _ = await backend.driver.execute_query(show)
         assert not [r["name"] for r in found if set(r["labelsOrTypes"] or ()) & labels], show
     await backend.create_schema()  # for the fixture's own drop
+
+
+async def test_positions_past_2_to_the_53_stay_exact_and_in_order(backend: Neo4jBackend) -> None:
+    start = 2**53 + 1  # past a double's integers: a float anywhere on the way would round
+    names = backend.names
+    await backend.driver.execute_query(
+        f"CREATE (:`{names.prefix}counter` {{name: $name, position: $start}})",
+        {"name": names.events, "start": start},
+    )
+    now = datetime.now(UTC)
+    await backend.append("s", "a", 0, [NewEvent("x", {"n": 1}, now), NewEvent("x", {"n": 2}, now)])
+    await backend.append("s", "b", 0, [NewEvent("x", {"n": 3}, now)])
+
+    read = await backend.read_streams(["s"], after_position=start + 1)
+    assert [(r.aggregate_id, r.position) for r in read] == [("a", start + 2), ("b", start + 3)]
+    assert await backend.last_position(["s"]) == start + 3
