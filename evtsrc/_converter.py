@@ -1,4 +1,4 @@
-"""evtsrc's cattrs converter: JSON-safe, and strict about types and time zones."""
+"""evtsrc's cattrs converter (msgspec's preconfigured one): JSON-safe, strict about types."""
 
 from __future__ import annotations
 
@@ -100,8 +100,10 @@ def _strict(kind: type, accepted: tuple[type, ...], label: str) -> Callable[[obj
 def default_converter() -> cattrs.Converter:
     """The converter evtsrc uses unless given one: JSON-safe, strict about time zones.
 
-    Decimal, UUID, date and aware datetime are stored as strings; tuples and
-    lists as JSON arrays; enums by value; nested attrs classes as objects.
+    It is cattrs' preconfigured converter for msgspec, with evtsrc's hooks.
+    Decimal, UUID, date and aware datetime are stored as strings, bytes as base85;
+    tuples, lists and sets as JSON arrays; enums by value; nested attrs classes as
+    objects (their fields only).
     Reading is strict: a stored value of the wrong JSON type is an error, never
     converted (no "5" read as 5, no 5.7 truncated to 5).
     """
