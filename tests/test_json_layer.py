@@ -7,18 +7,23 @@ here, through evtsrc's own converter and through a user's.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import attrs
 import cattrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from evtsrc import Aggregate, Domain, Event, EventEncodeError, command, folds
 from evtsrc._codec import Codec
 from evtsrc._converter import default_converter
+from evtsrc._storable import MAX_DEPTH, within_depth
 from evtsrc.backends import SqliteBackend
 from evtsrc.backends._support.jsontext import dumps, loads
 
@@ -172,3 +177,37 @@ def test_the_default_converter_is_msgspecs_preconfigured_one() -> None:
     from cattrs.preconf.msgspec import MsgspecJsonConverter
 
     assert isinstance(default_converter(), MsgspecJsonConverter)
+
+
+class Filed(Event, type_name="json.filed"):
+    fields: dict[str, Any]
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """A `fields` value making a Filed payload `depth` levels deep (the payload is one)."""
+    value: Any = "bottom [ { \\" + '"'
+    for _ in range(depth - 2):
+        value = [value]
+    return {"deep": value}
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_nesting_is_limited_to_max_depth(plain: bool) -> None:
+    codec = Codec(default_converter(), [Filed], plain=plain)
+    assert codec.encode(Filed(_nested(MAX_DEPTH)))[1] == {"fields": _nested(MAX_DEPTH)}
+    with pytest.raises(EventEncodeError, match=rf"Filed: fields\.deep.* more than {MAX_DEPTH}"):
+        codec.encode(Filed(_nested(MAX_DEPTH + 1)))
+    with pytest.raises(EventEncodeError, match=f"more than {MAX_DEPTH}"):
+        codec.encode(Filed(_nested(5000)))  # past what msgspec writes: a RecursionError
+
+
+@given(depth=st.integers(min_value=1, max_value=MAX_DEPTH + 3), text=st.text(max_size=5))
+def test_the_depth_search_reads_text_and_its_utf8_alike(depth: int, text: str) -> None:
+    value: Any = text
+    for _ in range(depth):
+        value = [value]
+    written = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    utf8 = written.encode(errors="surrogatepass")
+    assert within_depth(written) == within_depth(utf8)
+    if within_depth(utf8):
+        assert depth <= MAX_DEPTH
