@@ -1,7 +1,7 @@
 """JSON text as the SQL and graph backends store it: compact, UTF-8, read back quickly.
 
-Parsing and writing go through msgspec, which reads small documents about three
-times as fast as the standard library and writes them thirty times as fast (see
+Parsing and writing go through msgspec, which reads small documents two to four
+times as fast as the standard library and writes them over twenty times as fast (see
 docs/performance.md). Text msgspec refuses is parsed again by the standard
 library, so what is read back, and the error a bad payload is reported with
 (`json.JSONDecodeError`, or `RecursionError` for text nested too deep), are the
