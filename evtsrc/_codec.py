@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import typing
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any, TypeVar, cast
 
 import attrs
 import cattrs
+import msgspec
 from cattrs.v import format_exception
 
 from ._errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
 from ._events import Event, EventMeta, event_type_name
 from ._jsontypes import JSON, JSONObject
 from ._plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
-from ._storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, text_problem, within_depth
+from ._storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, within_depth
 from .backends.base import EventRecord, UndecodablePayload
 
 T = TypeVar("T")
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 
 
 def _format_one(error: BaseException, type_: type | None) -> str:
@@ -32,23 +35,26 @@ def as_json(value: object, what: str, *, depth: bool = True, keys: bool = True) 
     """`value` exactly as it will come back from JSON text, checked to be storable anywhere.
 
     Raises `EventEncodeError` naming `what` and the place for NaN and infinities,
-    which JSON has no words for, and for what some backend cannot store (see
-    `evtsrc._storable`). The checks are searches of the JSON text made anyway; only
-    when one finds something suspect does a walk of `value` say what and where.
+    which JSON has no words for, values of types it has none for, and what some
+    backend cannot store (see `evtsrc._storable`). The text is written and read by
+    msgspec; the checks are searches of it, and only when one finds something
+    suspect does a walk of `value` say what and where. msgspec writes NaN as null
+    and a datetime or a set as JSON where the standard library refused them: a null
+    in the text, or a value that does not read back equal, is such a search.
     Without `depth` or `keys`, the caller knows from the value's type that it
     cannot nest too deep, or hold a key that is not a string.
     """
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except RecursionError:
-        _refuse(value, what)  # nested far too deep to write: say where
+        text = _encode(value)
+    except (RecursionError, TypeError, ValueError):  # too deep, a lone surrogate, not JSON
+        _refuse(value, what)  # say where
         raise
-    data: JSONObject = json.loads(text)
+    data: JSONObject = _decode(text)
     if (
-        "\\u0000" in text  # json.dumps escapes NUL, even without ensure_ascii
-        or text_problem(text) is not None  # a lone surrogate
+        b"\\u0000" in text  # msgspec escapes NUL
         or (depth and not within_depth(text))
-        or (keys and data != value)  # a key that is not a string, or a tuple a converter left
+        or ((keys or b"null" in text) and data != value)  # a key that is not a string,
+        # a NaN written as null, a type JSON has no words for, or a tuple a converter left
     ):
         _refuse(value, what)
     return data

@@ -11,6 +11,7 @@ It is also the one module of limits: the backends size their columns from it.
 from __future__ import annotations
 
 import enum
+import math
 import re
 import types
 import typing
@@ -46,18 +47,19 @@ _MARKS = bytes(c for c in range(256) if chr(c) not in '[]{}"')
 _BRACKETS = bytes.maketrans(b"{}", b"[]")
 
 
-def within_depth(text: str) -> bool:
-    """Whether JSON text from `json.dumps` certainly nests at most `MAX_DEPTH` deep.
+def within_depth(text: str | bytes) -> bool:
+    """Whether compact JSON text (or its UTF-8) certainly nests at most `MAX_DEPTH` deep.
 
     False means it may not, and a walk of the value must tell. The text's
     brackets and quotes, taken out at C speed, give the depth: with no escape in
     the text, a string holding no bracket leaves `""`, and each pass that deletes
     the innermost `[]` pairs peels one level.
     """
-    marks = text.encode(errors="surrogatepass").translate(_BRACKETS, _MARKS)
+    raw = text if isinstance(text, bytes) else text.encode(errors="surrogatepass")
+    marks = raw.translate(_BRACKETS, _MARKS)
     if marks.count(b"[") <= MAX_DEPTH:
         return True
-    if "\\" in text:  # an escaped quote would hide where strings end
+    if b"\\" in raw:  # an escaped quote would hide where strings end
         return False
     marks = marks.replace(b'""', b"")
     if b'"' in marks:  # a string holds a bracket
@@ -114,7 +116,10 @@ def json_problem(value: object, path: str = "", depth: int = 1) -> str | None:
 
     Strings and keys that `text_problem` refuses, keys that are not strings (JSON
     would turn 1 into "1", so what is read back would differ), and more than
-    `MAX_DEPTH` levels of objects and arrays. None when every backend stores it.
+    `MAX_DEPTH` levels of objects and arrays, NaN and the infinities (JSON has no
+    words for them), and values of any type JSON has no words for (a datetime, a
+    set: a converter must turn them into strings and lists). None when every
+    backend stores it.
     """
     if isinstance(value, str):
         problem = text_problem(value)
@@ -123,8 +128,12 @@ def json_problem(value: object, path: str = "", depth: int = 1) -> str | None:
         items: Iterable[tuple[object, object]] = cast("dict[object, object]", value).items()
     elif isinstance(value, (list, tuple)):
         items = enumerate(cast("list[object]", value))
-    else:
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"{path or '$'}: {value!r} is not a finite number, and JSON has no words for it"
+    elif value is None or isinstance(value, (int, float)):  # bool is an int
         return None
+    else:
+        return f"{path or '$'}: {type(value).__qualname__} {value!r} is not a JSON value"
     if depth > MAX_DEPTH:
         return f"{path or '$'}: {TOO_DEEP}"
     for key, item in items:
