@@ -18,7 +18,7 @@ from pathlib import Path
 FOLDER = Path(__file__).parent / "evtstore"
 STAMP = FOLDER / "node_modules" / ".bench-installed"
 """Holds the digest of package.json and package-lock.json that node_modules came from."""
-PACKAGES = ("evtstore", "knex", "sqlite3", "pg")
+PACKAGES = ("evtstore", "knex", "better-sqlite3", "pg")
 BACKENDS = ("memory", "sqlite", "postgres")
 SCENARIOS = ("S1", "S2", "S3", "S4")
 
@@ -56,7 +56,7 @@ def command(backend: str, scenario: str) -> list[str]:
 
 
 def versions() -> dict[str, str]:
-    """Node's version and those of the installed evtstore, Knex, sqlite3 and pg."""
+    """Node's version and those of the installed evtstore, Knex, better-sqlite3 and pg."""
     found: dict[str, str] = {}
     try:
         node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)
