@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -43,11 +44,27 @@ def prepare() -> str | None:
         capture_output=True,
         text=True,
         check=False,
+        env=_build_environment(),
     )
     if completed.returncode != 0:
         return f"npm ci failed in {FOLDER}:\n{(completed.stdout + completed.stderr)[-4000:]}"
     STAMP.write_text(digest + "\n")
     return None
+
+
+def _build_environment() -> dict[str, str]:
+    """The environment of `npm ci`: node-gyp is pointed at the installed Node's headers.
+
+    better-sqlite3 is compiled from source (a prebuilt binary cannot be downloaded), and
+    node-gyp would otherwise try to download the headers too.
+    """
+    environment = dict(os.environ)
+    node = shutil.which("node")
+    prefix = Path(node).resolve().parent.parent if node else None
+    has_headers = prefix is not None and (prefix / "include" / "node" / "node.h").is_file()
+    if has_headers and not environment.get("npm_config_nodedir"):
+        environment["npm_config_nodedir"] = str(prefix)
+    return environment
 
 
 def command(backend: str, scenario: str) -> list[str]:
