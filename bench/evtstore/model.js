@@ -22,9 +22,12 @@ const account = createAggregate({
   },
 })
 
-/** A domain over `provider` (no aggregate cache: evtstore's default), with its commands. */
-function createBank(provider) {
-  const { domain, createHandler } = createDomain({ provider }, { account })
+/**
+ * A domain over `provider`, with its commands. `useCache` is evtstore's aggregate cache
+ * (off by default): a cached aggregate is brought up to date with the events after it.
+ */
+function createBank(provider, { useCache = false } = {}) {
+  const { domain, createHandler } = createDomain({ provider, useCache }, { account })
   const commands = createCommands(domain.account, {
     async open(cmd, agg) {
       if (agg.version) throw new CommandError('account already exists')
