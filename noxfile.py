@@ -85,6 +85,7 @@ def bench(session: nox.Session) -> None:
     Fails only when the harness breaks (a run crashes, a check fails, or under CI a
     server is missing), never on timings. PostgreSQL and MariaDB are started by the
     harness at default durability; MongoDB and Neo4j are those of ``database_servers``.
+    The peer evtstore needs node and npm (the harness runs ``npm ci`` in bench/evtstore).
     Extra arguments go to ``python -m bench.run``: ``nox -s bench -- --targets memory``.
     """
     _install_with(session)

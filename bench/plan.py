@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench import evtstore_node
 from bench.common import SCENARIOS
 from bench.targets import peer_backend
 
-LIBRARIES = ("evtsrc", "eventsourcing", "eventsourcing-dbfn", "raw-asyncpg")
+LIBRARIES = ("evtsrc", "eventsourcing", "evtstore", "eventsourcing-dbfn", "raw-asyncpg")
 BACKENDS = (
     "memory",
     "sqlite",
@@ -51,6 +52,8 @@ def applies(library: str, backend: str, scenario: str) -> bool:
         return backend in ("memory", "sqlite", "postgres") and (
             scenario != "S5" or backend == "postgres"
         )
+    if library == "evtstore":
+        return backend in evtstore_node.BACKENDS and scenario in evtstore_node.SCENARIOS
     if library == "eventsourcing-dbfn":
         # DB functions change the write path: S1 and S4. Not S3: each application creates
         # `es_insert_events_uuid` in the schema, so the follower's replaces the bank's (the

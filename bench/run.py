@@ -4,9 +4,10 @@ Every (library, backend, scenario, repetition) runs in a fresh subprocess on a f
 store; runs are interleaved across libraries. PostgreSQL and MariaDB are the servers
 named on the command line (or in EVTSRC_BENCH_PG_DSN / EVTSRC_BENCH_MARIADB_URL), else
 servers this harness starts at default durability. MongoDB and Neo4j come from
---mongo-uri / --neo4j-uri, EVTSRC_BENCH_*_URI or EVTSRC_TEST_*_URI. The exit status is
-1 when a run failed (a crash, a failed check) or, under CI=true, a server is missing;
-missed performance targets never fail the run.
+--mongo-uri / --neo4j-uri, EVTSRC_BENCH_*_URI or EVTSRC_TEST_*_URI. The peer evtstore
+runs on Node (bench/evtstore, `npm ci` first when its node_modules is missing or stale).
+The exit status is 1 when a run failed (a crash, a failed check) or, under CI=true, a
+server or node/npm is missing; missed performance targets never fail the run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from bench import evtstore_node
 from bench.common import SCENARIOS, Sizes
 from bench.plan import BACKENDS, LIBRARIES, SERVER_OF, Job, jobs
 from bench.report import format_tables, summarise
@@ -72,7 +74,10 @@ def _pick(text: str, known: tuple[str, ...], what: str) -> list[str]:
 def run_child(job: Job, sizes: Sizes, servers: dict[str, str], timeout: float) -> Any:
     """One measured run in a fresh process on a fresh store; its JSON result."""
     with fresh_store(job.backend, servers) as target:
-        argv = [sys.executable, "-m", "bench.child", job.library, job.backend, job.scenario]
+        if job.library == "evtstore":
+            argv = evtstore_node.command(job.backend, job.scenario)
+        else:
+            argv = [sys.executable, "-m", "bench.child", job.library, job.backend, job.scenario]
         try:
             completed = subprocess.run(
                 [*argv, target, json.dumps(sizes.as_dict())],
@@ -148,6 +153,14 @@ def main(argv: list[str]) -> int:
     timeout = args.timeout or (600 if args.quick else 7200)
     ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
     planned = [jobs(args.libraries, args.backends, args.scenarios, rep) for rep in range(reps)]
+    if any(j.library == "evtstore" for js in planned for j in js):
+        problem = evtstore_node.prepare()
+        if problem:
+            print(f"evtstore: cannot run ({problem}); its runs are skipped", file=sys.stderr)
+            if ci:
+                print("CI=true: evtstore must run", file=sys.stderr)
+                return 1
+            planned = [[j for j in js if j.library != "evtstore"] for js in planned]
     needed = {SERVER_OF[j.backend] for js in planned for j in js if j.backend in SERVER_OF}
     flags = {server: getattr(args, server) for server in SERVER_OF.values()}
     started = time.time()

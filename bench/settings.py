@@ -10,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import evtstore_node
+
 PG_SETTINGS = ("server_version", "fsync", "synchronous_commit", "full_page_writes", "wal_level")
 MARIADB_SETTINGS = ("version", "innodb_flush_log_at_trx_commit", "sync_binlog", "log_bin")
 PACKAGES = ("eventsourcing", "psycopg", "asyncpg", "sqlalchemy", "asyncmy", "pymongo", "neo4j")
@@ -43,13 +45,14 @@ def _read(path: str) -> str:
 
 
 def software() -> dict[str, str]:
-    """The evtsrc commit and the versions of the peer library and the drivers."""
+    """The evtsrc commit and the versions of the peer libraries, Node and the drivers."""
     found = {"evtsrc": _commit()}
     for package in PACKAGES:
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             found[package] = "not installed"
+    found.update(evtstore_node.versions())
     return found
 
 

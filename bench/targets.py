@@ -1,8 +1,8 @@
-"""The targets of issue 5, and which measured rows each applies to.
+"""The targets of issues 5 and 13, and which measured rows each applies to.
 
-Ratios compare an evtsrc backend with the peer on the same database where the peer has
-one (memory, SQLite, PostgreSQL); evtsrc's other server backends are compared with
-eventsourcing's PostgreSQL rows, and say so.
+Ratios compare an evtsrc backend with each peer on the same database where the peer has
+one (memory, SQLite, PostgreSQL); evtsrc's other server backends are compared with the
+peers' PostgreSQL rows, and say so.
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ RATIO_MINIMUM: dict[tuple[str, str, str], float] = {
     # S4 names PostgreSQL, MariaDB and MongoDB; the peer has only PostgreSQL.
     **{("S4", b, "eventsourcing"): 5 for b in (*POSTGRES, "mariadb", "mongo")},
     **{("S4", b, "eventsourcing-dbfn"): 3 for b in (*POSTGRES, "mariadb", "mongo")},
+    # Issue 13: the TypeScript evtstore on Node.
+    ("S2", "memory", "evtstore"): 0.6,
+    **{("S2", b, "evtstore"): 1.0 for b in (*SQLITE, *POSTGRES)},
+    ("S3", "memory", "evtstore"): 0.8,
+    **{("S1", b, "evtstore"): 1.5 for b in POSTGRES},
+    **{("S4", b, "evtstore"): 1.5 for b in POSTGRES},
 }
 S4_OVER_S1_BACKENDS = (*POSTGRES, "mariadb", "mongo")
 """Where evtsrc's S4 must be at least twice its S1 (concurrent writers not serialised)."""
@@ -36,8 +42,10 @@ SNAPSHOT_LOAD_MAXIMUM = 2.0
 """S2snap: the largest aggregate's load time over the smallest's, at most."""
 PUSH_P99_MAXIMUM_MS = 20.0
 PUSH_P99_BACKENDS = POSTGRES
-RSS_ALLOWANCE_MB = 20.0
-"""Peak RSS at most the peer's plus this, in every scenario (on the same database)."""
+RSS_PEERS = ("eventsourcing", "evtstore")
+RSS_ALLOWANCE_MB = 10.0
+"""Peak RSS at most the lower of the peers' (RSS_PEERS) plus this, in every scenario, on
+the same database."""
 
 
 def peer_backend(backend: str) -> str:
