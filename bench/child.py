@@ -30,10 +30,13 @@ def measure(library: str, backend: str, scenario: str, target: str, sizes: Sizes
             db_functions=library == "eventsourcing-dbfn",
             cache=library == "eventsourcing-cache",
         )
-    if library == "raw-asyncpg":
+    if library in ("raw-asyncpg", "raw-asyncpg-read"):
         from bench import raw_asyncpg
 
-        return asyncio.run(raw_asyncpg.run(backend, target, scenario, sizes))
+        read = library == "raw-asyncpg-read"
+        return asyncio.run(
+            raw_asyncpg.run(backend, target, scenario, sizes, read_every_command=read)
+        )
     raise ValueError(f"unknown library {library!r}")
 
 

@@ -14,6 +14,7 @@ LIBRARIES = (
     "eventsourcing-cache",
     "eventsourcing-dbfn",
     "raw-asyncpg",
+    "raw-asyncpg-read",
 )
 EVTSRC = ("evtsrc", "evtsrc-nocache")
 """evtsrc as it is by default, and with no aggregate cache (`cache_size=0`)."""
@@ -85,7 +86,7 @@ def applies(library: str, backend: str, scenario: str) -> bool:
         # `es_insert_events_uuid` in the schema, so the follower's replaces the bank's (the
         # bank's events then go to the follower's table) unless each has its own schema.
         return backend == "postgres" and scenario in ("S1", "S4")
-    if library == "raw-asyncpg":
+    if library in ("raw-asyncpg", "raw-asyncpg-read"):
         return backend == "postgres" and scenario == "S1"
     return False
 

@@ -13,7 +13,14 @@ from bench.targets import compared, mark, peer_backend, ratio_minimum
 Run = dict[str, Any]  # one child's result plus library, backend, scenario, rep
 Row = dict[str, Any]
 RATE_SCENARIOS = ("S1", "S2", "S3", "S4")
-PEERS = ("eventsourcing", "eventsourcing-cache", "eventsourcing-dbfn", "raw-asyncpg")
+PEERS = (
+    "eventsourcing",
+    "eventsourcing-cache",
+    "eventsourcing-dbfn",
+    "raw-asyncpg",
+    "raw-asyncpg-read",
+)
+RAW = ("raw-asyncpg", "raw-asyncpg-read")
 
 
 def summarise(runs: list[Run]) -> list[Row]:
@@ -63,7 +70,7 @@ def _index(rows: list[Row]) -> dict[tuple[str, str, str], Row]:
 def _rss(ours: Row, theirs: Row, library: str) -> tuple[float, bool | None]:
     """Our peak RSS minus the peer's, and whether it is within the allowance."""
     delta = ours["rss_mb"] - theirs["rss_mb"]
-    same_database = ours["backend"] in targets.SAME_DATABASE and library != "raw-asyncpg"
+    same_database = ours["backend"] in targets.SAME_DATABASE and library not in RAW
     return delta, (delta <= targets.RSS_ALLOWANCE_MB) if same_database else None
 
 
@@ -77,7 +84,7 @@ def ratios(rows: list[Row]) -> list[Row]:
         backend, other = r["backend"], peer_backend(r["backend"])
         for library in PEERS:
             theirs = by_key.get((r["scenario"], other, library))
-            if theirs is None or (library == "raw-asyncpg" and backend not in targets.POSTGRES):
+            if theirs is None or (library in RAW and backend not in targets.POSTGRES):
                 continue
             if not compared(r["library"], library):
                 continue
