@@ -14,19 +14,29 @@ from bench.common import Measured, Sizes, peak_rss_mb
 
 def measure(library: str, backend: str, scenario: str, target: str, sizes: Sizes) -> Measured:
     """Run the scenario with the library's module, imported only here."""
-    if library == "evtsrc":
+    if library in ("evtsrc", "evtsrc-nocache"):
         from bench import evtsrc_scenarios
 
-        return asyncio.run(evtsrc_scenarios.run(backend, target, scenario, sizes))
-    if library in ("eventsourcing", "eventsourcing-dbfn"):
+        cache = library == "evtsrc"
+        return asyncio.run(evtsrc_scenarios.run(backend, target, scenario, sizes, cache=cache))
+    if library in ("eventsourcing", "eventsourcing-dbfn", "eventsourcing-cache"):
         from bench import es_scenarios
 
-        db_functions = library == "eventsourcing-dbfn"
-        return es_scenarios.run(backend, target, scenario, sizes, db_functions=db_functions)
-    if library == "raw-asyncpg":
+        return es_scenarios.run(
+            backend,
+            target,
+            scenario,
+            sizes,
+            db_functions=library == "eventsourcing-dbfn",
+            cache=library == "eventsourcing-cache",
+        )
+    if library in ("raw-asyncpg", "raw-asyncpg-read"):
         from bench import raw_asyncpg
 
-        return asyncio.run(raw_asyncpg.run(backend, target, scenario, sizes))
+        read = library == "raw-asyncpg-read"
+        return asyncio.run(
+            raw_asyncpg.run(backend, target, scenario, sizes, read_every_command=read)
+        )
     raise ValueError(f"unknown library {library!r}")
 
 

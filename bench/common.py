@@ -9,12 +9,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("S1", "S2", "S2snap", "S3", "S4", "S5")
+SCENARIOS = ("S1", "S2", "S2snap", "S2grow", "S3", "S3grow", "S4", "S5")
 UNITS = {
     "S1": "commands/s",
     "S2": "events/s",
     "S2snap": "loads/s (largest)",
+    "S2grow": "events/s (largest)",
     "S3": "events/s",
+    "S3grow": "events/s (largest)",
     "S4": "commands/s",
     "S5": "events/s (appends)",
 }
@@ -31,7 +33,10 @@ class Sizes:
     s2_events: int = 10_000  # events of the one account loaded
     s2_loads: int = 5  # loads timed; the median counts (S2 and S2snap)
     s2snap_events: tuple[int, ...] = (10, 10_000, 1_000_000)  # one aggregate per size
+    s2grow_events: tuple[int, ...] = (1_000, 10_000, 100_000)  # one aggregate per size
     s3_accounts: int = 5_000  # each with 10 events
+    s3grow_events: tuple[int, ...] = (5_000, 50_000, 200_000)  # store sizes, accounts of 10
+    grow_peer_max_events: int = 100_000  # the peers' growth runs skip larger sizes
     s4_writers: int = 8  # concurrent writers, each on its own account
     s4_deposits: int = 500  # deposits per writer
     s5_appends: int = 200  # appends timed from commit to handler delivery
@@ -45,7 +50,10 @@ class Sizes:
             s2_events=200,
             s2_loads=3,
             s2snap_events=(10, 100, 2_000),
+            s2grow_events=(100, 300, 1_000),
             s3_accounts=50,
+            s3grow_events=(100, 300, 1_000),
+            grow_peer_max_events=300,
             s4_deposits=5,
             s5_appends=20,
         )
@@ -90,6 +98,28 @@ class Measured:
     def rate(self) -> float:
         """Operations per second."""
         return self.count / self.seconds if self.seconds > 0 else float("inf")
+
+
+def growth(seconds: dict[int, float], seeding: dict[int, float]) -> Measured:
+    """A growth run's result from the time taken at each size (in events) and its seeding.
+
+    The rate is the largest size's; `extra` has the time per event in µs at each size.
+    """
+    largest = max(seconds)
+    return Measured(
+        largest,
+        seconds[largest],
+        {
+            "us_per_event": {str(n): seconds[n] / n * 1e6 for n in sorted(seconds)},
+            "seed_s": {str(n): seeding[n] for n in sorted(seeding)},
+        },
+    )
+
+
+def peer_sizes(sizes: tuple[int, ...], largest: int) -> tuple[int, ...]:
+    """The growth sizes a peer runs: those up to `largest`, at least the smallest."""
+    kept = tuple(n for n in sizes if n <= largest)
+    return kept or (min(sizes),)
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -27,9 +27,19 @@ from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate, event
 from eventsourcing.projection import ApplicationSubscription
 from eventsourcing.system import ProcessApplication
 
-from bench.common import SNAPSHOT_EVERY, Measured, Sizes, clock, push_latencies
+from bench.common import (
+    SNAPSHOT_EVERY,
+    Measured,
+    Sizes,
+    clock,
+    growth,
+    peer_sizes,
+    push_latencies,
+)
 
 SEED_STEP = 1000
+CACHE_SIZE = "1000"
+"""`AGGREGATE_CACHE_MAXSIZE` of the "cache" variant: evtsrc's default cache size."""
 SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 
@@ -85,8 +95,18 @@ class DepositTotals(ProcessApplication[UUID]):
         self.total += domain_event.amount
 
 
-def environment(backend: str, target: str, *, db_functions: bool = False) -> dict[str, str]:
-    """The library's settings for a backend: `target` is a SQLite path or a PostgreSQL DSN."""
+def environment(
+    backend: str, target: str, *, db_functions: bool = False, cache: bool = False
+) -> dict[str, str]:
+    """The library's settings for a backend: `target` is a SQLite path or a PostgreSQL DSN.
+
+    `cache` turns on the application's aggregate cache (off by default), as evtsrc's is.
+    """
+    if cache:
+        return {
+            **environment(backend, target, db_functions=db_functions),
+            "AGGREGATE_CACHE_MAXSIZE": CACHE_SIZE,
+        }
     if backend == "memory":
         return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
     if backend == "sqlite":
@@ -179,21 +199,46 @@ def s2snap(env: dict[str, str], sizes: Sizes) -> Measured:
         bank.close()
 
 
+def s2grow(env: dict[str, str], sizes: Sizes) -> Measured:
+    """Median load time of an account at each of `s2grow_events` events, up to the peer bound."""
+    bank = Bank(env=env)
+    try:
+        seeding: dict[int, float] = {}
+        ids: dict[int, UUID] = {}
+        for events in peer_sizes(sizes.s2grow_events, sizes.grow_peer_max_events):
+            start = clock()
+            ids[events] = seed(bank, events).id
+            seeding[events] = clock() - start
+        loads = {
+            events: median_load(bank, account_id, events, sizes.s2_loads, warm=1)
+            for events, account_id in ids.items()
+        }
+        return growth(loads, seeding)
+    finally:
+        bank.close()
+
+
+def save_accounts(bank: Bank, count: int) -> None:
+    """Setup: `count` accounts of 10 events each, saved 500 accounts at a time."""
+    batch: list[Account] = []
+    for _ in range(count):
+        account = Account("o")
+        for _ in range(9):
+            account.deposit(1)
+        batch.append(account)
+        if len(batch) == 500:
+            bank.save(*batch)
+            batch.clear()
+    if batch:
+        bank.save(*batch)
+
+
 def s3(env: dict[str, str], sizes: Sizes) -> Measured:
     """A fresh follower summing deposits catches up on `s3_accounts` x 10 events."""
     bank = Bank(env=env)
     totals = DepositTotals(env=env)
     try:
-        batch: list[Account] = []
-        for _ in range(sizes.s3_accounts):
-            account = Account("o")
-            for _ in range(9):
-                account.deposit(1)
-            batch.append(account)
-            if len(batch) == 500:
-                bank.save(*batch)
-                batch.clear()
-        bank.save(*batch)
+        save_accounts(bank, sizes.s3_accounts)
         totals.follow(bank.name, bank.notification_log)
         start = clock()
         totals.pull_and_process(bank.name)
@@ -203,6 +248,64 @@ def s3(env: dict[str, str], sizes: Sizes) -> Measured:
     finally:
         totals.close()
         bank.close()
+
+
+def s3grow(env: dict[str, str], sizes: Sizes) -> Measured:
+    """At each of `s3grow_events` events (up to the peer bound), a fresh follower catches up.
+
+    The bank grows between sizes; each size's follower is an application of its own name
+    following the bank from its first event. An untimed follower first catches up on the
+    smallest size, so that it does not pay for a cold process.
+    """
+    bank = Bank(env=env)
+    seconds: dict[int, float] = {}
+    seeding: dict[int, float] = {}
+    opened = 0
+    try:
+        for events in peer_sizes(sizes.s3grow_events, sizes.grow_peer_max_events):
+            start = clock()
+            save_accounts(bank, events // 10 - opened)
+            opened = events // 10
+            seeding[events] = clock() - start
+            if not seconds:
+                _catch_up(env, bank, "WarmUp", opened * 9)
+            seconds[events] = _catch_up(env, bank, str(events), opened * 9)
+        return growth(seconds, seeding)
+    finally:
+        bank.close()
+
+
+def _catch_up(env: dict[str, str], bank: Bank, suffix: str, deposits: int) -> float:
+    """A new follower (an application named after `suffix`) catches up on the bank: seconds.
+
+    Checked: it summed `deposits` deposits.
+    """
+    follower = type(f"DepositTotals{suffix}", (DepositTotals,), {})
+    totals: DepositTotals = follower(env=env)
+    try:
+        _forget_earlier_followers(totals, bank.name)
+        totals.follow(bank.name, bank.notification_log)
+        start = clock()
+        totals.pull_and_process(bank.name)
+        elapsed = clock() - start
+        assert totals.total == deposits, (totals.total, deposits)
+        return elapsed
+    finally:
+        totals.close()
+
+
+def _forget_earlier_followers(totals: DepositTotals, upstream: str) -> None:
+    """Setup: a new follower starts from the upstream application's first event.
+
+    On SQLite every application's tracking shares one table (`tracking`), keyed by the
+    upstream application, so a new follower would start where the last one stopped.
+    """
+    recorder: Any = totals.recorder
+    if recorder.max_tracking_id(upstream) is None:
+        return
+    with recorder.datastore.transaction(commit=True) as cursor:
+        cursor.execute("DELETE FROM tracking WHERE application_name = ?", (upstream,))
+    assert recorder.max_tracking_id(upstream) is None
 
 
 def s4(env: dict[str, str], sizes: Sizes) -> Measured:
@@ -302,12 +405,29 @@ def sqlite_settings(env: dict[str, str]) -> dict[str, str]:
     return {"journal_mode": str(mode), "synchronous": SYNCHRONOUS.get(level, str(level))}
 
 
-SCENARIOS = {"S1": s1, "S2": s2, "S2snap": s2snap, "S3": s3, "S4": s4, "S5": s5}
+SCENARIOS = {
+    "S1": s1,
+    "S2": s2,
+    "S2snap": s2snap,
+    "S2grow": s2grow,
+    "S3": s3,
+    "S3grow": s3grow,
+    "S4": s4,
+    "S5": s5,
+}
 
 
-def run(backend: str, target: str, scenario: str, sizes: Sizes, *, db_functions: bool) -> Measured:
+def run(
+    backend: str,
+    target: str,
+    scenario: str,
+    sizes: Sizes,
+    *,
+    db_functions: bool = False,
+    cache: bool = False,
+) -> Measured:
     """Run one scenario on fresh applications over the given store; SQLite settings in `extra`."""
-    env = environment(backend, target, db_functions=db_functions)
+    env = environment(backend, target, db_functions=db_functions, cache=cache)
     measured = SCENARIOS[scenario](env, sizes)
     if backend == "sqlite":
         measured.extra["store"] = sqlite_settings(env)

@@ -27,10 +27,12 @@ async def make_backend(kind: str, target: str) -> Backend:
             "mariadb": target,
         }[kind]
         backend = SqlAlchemyBackend(url)
-    elif kind == "sqlite-stdlib":
+    elif kind in ("sqlite-stdlib", "sqlite-stdlib-full"):
         from evtsrc.backends.sqlite import SqliteBackend
 
-        backend = SqliteBackend(target)
+        # "-full": every commit waits for the disk, as eventsourcing's SQLite does.
+        full = kind == "sqlite-stdlib-full"
+        backend = SqliteBackend(target, synchronous="FULL") if full else SqliteBackend(target)
     elif kind == "postgres":
         from evtsrc.backends.postgres import PostgresBackend
 
@@ -54,7 +56,7 @@ async def make_backend(kind: str, target: str) -> Backend:
 
 async def store_settings(kind: str, backend: Backend) -> dict[str, Any]:
     """For SQLite, the journal mode and synchronous level of the backend's own connections."""
-    if kind == "sqlite-stdlib":
+    if kind in ("sqlite-stdlib", "sqlite-stdlib-full"):
         # Its connections live on its threads: WAL is a property of the file, and
         # `synchronous` is the level the backend sets on each connection it opens.
         with contextlib.closing(sqlite3.connect(getattr(backend, "path"))) as connection:  # noqa: B009

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.common import Measured, Sizes, clock, push_latencies
+from bench.common import Measured, Sizes, clock, growth, push_latencies
 from bench.evtsrc_backends import make_backend, store_settings
 from bench.evtsrc_model import Account, DeliveryTimes, DepositTotal, SnapshotAccount
 from evtsrc import Aggregate, Domain, Repository
@@ -85,6 +86,27 @@ async def s2snap(domain: Domain, sizes: Sizes) -> Measured:
     return Measured(1, largest, {"load_s": loads, "seed_s": seeding})
 
 
+async def s2grow(domain: Domain, sizes: Sizes) -> Measured:
+    """Median load time of an account at each of `s2grow_events` events, no snapshot or cache.
+
+    Each size's loads follow one untimed load, as in S2snap. The accounts are seeded
+    through a second domain on the same backend, with the cache, so that each append of
+    the setup does not first read the account it grows.
+    """
+    accounts = domain.repository(Account)
+    seeder = Domain(domain.backend, aggregates=domain.aggregates).repository(Account)
+    seeding: dict[int, float] = {}
+    for events in sizes.s2grow_events:
+        start = clock()
+        await seed(seeder, f"grow-{events}", events)
+        seeding[events] = clock() - start
+    loads = {
+        events: await median_load(accounts, f"grow-{events}", events, sizes.s2_loads, warm=1)
+        for events in sizes.s2grow_events
+    }
+    return growth(loads, seeding)
+
+
 class BookmarkCheck:
     """Wraps the backend's `set_bookmark` to check each position stored against the handler.
 
@@ -95,7 +117,7 @@ class BookmarkCheck:
     def __init__(self, backend: Backend, handler: DepositTotal) -> None:
         self.stored = 0
         self.ahead: list[tuple[int, int]] = []  # (stored, highest given then)
-        original = backend.set_bookmark
+        self.original = original = backend.set_bookmark
 
         async def set_bookmark(name: str, position: int) -> None:
             self.stored += 1
@@ -106,7 +128,10 @@ class BookmarkCheck:
         setattr(backend, "set_bookmark", set_bookmark)  # noqa: B010  (an instance attribute)
 
     async def verify(self, backend: Backend, streams: tuple[str, ...], name: str) -> None:
-        """Nothing the handler takes was skipped; the bookmark ends at the last position."""
+        """Nothing the handler takes was skipped; the bookmark ends at the last position.
+
+        Then the backend's own `set_bookmark` is back.
+        """
         assert self.stored > 0, "the runner never called backend.set_bookmark"
         for position, highest in self.ahead:
             gap = await backend.read_streams(streams, after_position=highest, limit=100_000)
@@ -117,6 +142,7 @@ class BookmarkCheck:
         last = await backend.last_position(streams)
         bookmark = await backend.get_bookmark(name)
         assert bookmark == last, f"bookmark {bookmark} after catch-up, last position {last}"
+        setattr(backend, "set_bookmark", self.original)  # noqa: B010  (unwrapped again)
 
 
 async def s3(domain: Domain, sizes: Sizes) -> Measured:
@@ -132,6 +158,44 @@ async def s3(domain: Domain, sizes: Sizes) -> Measured:
     assert runner.handler.total == sizes.s3_accounts * 9, runner.handler.total
     await check.verify(domain.backend, runner.streams, runner.name)
     return Measured(sizes.s3_accounts * 10, elapsed, {"bookmarks_stored": check.stored})
+
+
+def _fresh_total(suffix: str) -> DepositTotal:
+    """A `DepositTotal` with a bookmark of its own, so that it starts from the beginning."""
+    name = f"deposit-total-{suffix}"
+    cls = types.new_class(f"DepositTotal_{suffix}", (DepositTotal,), {"name": name})
+    handler: DepositTotal = cls()
+    return handler
+
+
+async def s3grow(domain: Domain, sizes: Sizes) -> Measured:
+    """At each of `s3grow_events` events in the store, a fresh handler catches up on them all.
+
+    The store grows between sizes (accounts of 10 events, as in S3); each size's handler
+    has its own bookmark, and is checked as S3's is. An untimed handler first catches up
+    on the smallest size, so that it does not pay for a cold process and connections.
+    """
+    accounts = domain.repository(Account)
+    seconds: dict[int, float] = {}
+    seeding: dict[int, float] = {}
+    opened = 0
+    for events in sizes.s3grow_events:
+        assert events % 10 == 0, f"S3grow sizes are accounts of 10 events, not {events}"
+        start = clock()
+        while opened < events // 10:
+            await accounts.execute(f"acc-{opened}", Account.seed, owner="o", deposits=9)
+            opened += 1
+        seeding[events] = clock() - start
+        if not seconds:
+            await domain.handler(_fresh_total("warm-up")).run_once()
+        runner = domain.handler(_fresh_total(str(events)))
+        check = BookmarkCheck(domain.backend, runner.handler)
+        start = clock()
+        await runner.run_once()
+        seconds[events] = clock() - start
+        assert runner.handler.total == opened * 9, runner.handler.total
+        await check.verify(domain.backend, runner.streams, runner.name)
+    return growth(seconds, seeding)
 
 
 async def s4(domain: Domain, sizes: Sizes) -> Measured:
@@ -190,18 +254,31 @@ SCENARIOS: dict[str, Scenario] = {
     "S1": s1,
     "S2": s2,
     "S2snap": s2snap,
+    "S2grow": s2grow,
     "S3": s3,
+    "S3grow": s3grow,
     "S4": s4,
     "S5": s5,
 }
 
 
-async def run(backend_kind: str, target: str, scenario: str, sizes: Sizes) -> Measured:
-    """Run one scenario on a fresh domain over the given store; SQLite settings in `extra`."""
+LOADS_FROM_STORE = ("S2", "S2snap", "S2grow")
+"""Scenarios that measure loads from the store, so run with no aggregate cache."""
+
+
+async def run(
+    backend_kind: str, target: str, scenario: str, sizes: Sizes, *, cache: bool = True
+) -> Measured:
+    """Run one scenario on a fresh domain over the given store; SQLite settings in `extra`.
+
+    The domain has its defaults, except `cache_size=0` when `cache` is false (a command
+    then reads the aggregate, as in a deployment of several processes) or the scenario
+    measures loads.
+    """
     aggregate: type[Aggregate] = SnapshotAccount if scenario == "S2snap" else Account
     backend = await make_backend(backend_kind, target)
-    # S2 and S2snap measure loads from the store: no aggregate cache. Elsewhere, defaults.
-    options: dict[str, Any] = {"cache_size": 0} if scenario in ("S2", "S2snap") else {}
+    off = not cache or scenario in LOADS_FROM_STORE
+    options: dict[str, Any] = {"cache_size": 0} if off else {}
     domain = Domain(backend, aggregates=[aggregate], **options)
     try:
         measured = await SCENARIOS[scenario](domain, sizes)

@@ -6,6 +6,8 @@ the one statement evtsrc's PostgresBackend sends for an append (version check,
 insert numbered by the transaction id), expecting the version this client
 remembers. No aggregate, no encoding beyond `json.dumps`, no checks, and no
 NOTIFY afterwards (evtsrc sends one per append, concurrently with the next).
+"raw-asyncpg-read" also reads the account before every command: the limit for evtsrc
+with no aggregate cache.
 """
 
 from __future__ import annotations
@@ -41,10 +43,12 @@ APPEND = append_sql("evtsrc_events", notify=False)
 """PostgresBackend's append statement, imported so that the two cannot drift apart."""
 
 
-async def s1(dsn: str, sizes: Sizes) -> Measured:
+async def s1(dsn: str, sizes: Sizes, *, read_every_command: bool = False) -> Measured:
     """Open each account, then 9 deposits, sequentially: evtsrc's round trips, bare.
 
-    On one connection, no pool: the least a client can do per command.
+    On one connection, no pool: the least a client can do per command. With
+    `read_every_command` each command first reads the account's events (as evtsrc with
+    no aggregate cache does), instead of only a new account's.
     """
     connection = await asyncpg.connect(dsn)
     try:
@@ -57,6 +61,8 @@ async def s1(dsn: str, sizes: Sizes) -> Measured:
             for event_type, data in [("account.opened", {"owner": "o"})] + [
                 ("account.deposited", {"amount": 1})
             ] * 9:
+                if read_every_command and version:
+                    version = len(await connection.fetch(READ, "accounts", account_id, 0))
                 row = await connection.fetchrow(
                     APPEND,
                     "accounts",
@@ -73,8 +79,10 @@ async def s1(dsn: str, sizes: Sizes) -> Measured:
         await connection.close()
 
 
-async def run(backend: str, target: str, scenario: str, sizes: Sizes) -> Measured:
+async def run(
+    backend: str, target: str, scenario: str, sizes: Sizes, *, read_every_command: bool = False
+) -> Measured:
     """Only S1 on PostgreSQL has a raw baseline."""
     if backend != "postgres" or scenario != "S1":
         raise ValueError(f"raw-asyncpg runs S1 on postgres only, not {scenario} on {backend}")
-    return await s1(target, sizes)
+    return await s1(target, sizes, read_every_command=read_every_command)

@@ -7,12 +7,21 @@ from typing import Any
 
 from bench import targets
 from bench.common import UNITS
-from bench.targets import mark, peer_backend
+from bench.plan import EVTSRC, GROWTH
+from bench.targets import compared, mark, peer_backend, ratio_minimum
 
 Run = dict[str, Any]  # one child's result plus library, backend, scenario, rep
 Row = dict[str, Any]
 RATE_SCENARIOS = ("S1", "S2", "S3", "S4")
-PEERS = ("eventsourcing", "evtstore", "eventsourcing-dbfn", "raw-asyncpg")
+PEERS = (
+    "eventsourcing",
+    "eventsourcing-cache",
+    "evtstore",
+    "eventsourcing-dbfn",
+    "raw-asyncpg",
+    "raw-asyncpg-read",
+)
+RAW = ("raw-asyncpg", "raw-asyncpg-read")
 
 
 def summarise(runs: list[Run]) -> list[Row]:
@@ -41,16 +50,18 @@ def summarise(runs: list[Run]) -> list[Row]:
             row["max_ms"] = max(e["max_ms"] for e in extras)
             row["early"] = sum(e["before_execute_returned"] for e in extras)
         if scenario == "S2snap":
-            row["load_s"] = {
-                size: statistics.median(e["load_s"][size] for e in extras)
-                for size in extras[0]["load_s"]
-            }
-            row["seed_s"] = {
-                size: statistics.median(e["seed_s"][size] for e in extras)
-                for size in extras[0]["seed_s"]
-            }
+            row["load_s"] = _median_by_size(extras, "load_s")
+            row["seed_s"] = _median_by_size(extras, "seed_s")
+        if scenario in GROWTH:
+            row["us_per_event"] = _median_by_size(extras, "us_per_event")
+            row["seed_s"] = _median_by_size(extras, "seed_s")
         rows.append(row)
     return rows
+
+
+def _median_by_size(extras: list[dict[str, Any]], key: str) -> dict[str, float]:
+    """The median over repetitions of a figure given per size."""
+    return {size: statistics.median(e[key][size] for e in extras) for size in extras[0][key]}
 
 
 def _index(rows: list[Row]) -> dict[tuple[str, str, str], Row]:
@@ -80,15 +91,17 @@ def ratios(rows: list[Row]) -> list[Row]:
     by_key = _index(rows)
     found: list[Row] = []
     for r in rows:
-        if r["library"] != "evtsrc" or r["scenario"] not in RATE_SCENARIOS:
+        if r["library"] not in EVTSRC or r["scenario"] not in RATE_SCENARIOS:
             continue
         backend, other = r["backend"], peer_backend(r["backend"])
         for library in PEERS:
             theirs = by_key.get((r["scenario"], other, library))
-            if theirs is None or (library == "raw-asyncpg" and backend not in targets.POSTGRES):
+            if theirs is None or (library in RAW and backend not in targets.POSTGRES):
+                continue
+            if not compared(r["library"], library):
                 continue
             ratio = r["median"] / theirs["median"]
-            minimum = targets.RATIO_MINIMUM.get((r["scenario"], backend, library))
+            minimum = ratio_minimum(r["scenario"], r["library"], backend, library)
             delta, rss_ok = _rss(r, by_key)
             label = f"{library} {other}"
             if backend not in targets.SAME_DATABASE:
@@ -97,6 +110,7 @@ def ratios(rows: list[Row]) -> list[Row]:
                 {
                     "scenario": r["scenario"],
                     "backend": backend,
+                    "library": r["library"],
                     "versus": label,
                     "ratio": ratio,
                     "target": minimum,
@@ -155,6 +169,35 @@ def snapshots(rows: list[Row]) -> list[Row]:
     return found
 
 
+def growths(rows: list[Row]) -> list[Row]:
+    """S2grow, S3grow: µs per event at each size, the largest size's over the smallest's.
+
+    For evtsrc also eventsourcing's µs per event over evtsrc's at each size both ran.
+    """
+    by_key = _index(rows)
+    found: list[Row] = []
+    for r in rows:
+        if r["scenario"] not in GROWTH:
+            continue
+        per_event = r["us_per_event"]
+        sizes = sorted(per_event, key=int)
+        ratio = per_event[sizes[-1]] / per_event[sizes[0]]
+        evtsrc = r["library"] == "evtsrc"
+        theirs = by_key.get((r["scenario"], peer_backend(r["backend"]), "eventsourcing"))
+        peer = theirs["us_per_event"] if evtsrc and theirs else {}
+        faster = {s: peer[s] / per_event[s] for s in sizes if s in peer}
+        found.append(
+            {
+                **r,
+                "sizes": sizes,
+                "ratio": ratio,
+                "ok": (ratio <= targets.GROWTH_PER_EVENT_MAXIMUM) if evtsrc else None,
+                "faster": faster,
+            }
+        )
+    return found
+
+
 def push(rows: list[Row]) -> list[Row]:
     """S5: latency from commit to the handler, p50 and p99."""
     found: list[Row] = []
@@ -191,7 +234,7 @@ def _table(header: str, align: str, body: list[str]) -> list[str]:
 
 
 def format_tables(rows: list[Row]) -> str:
-    """The results, the ratios with their targets, S4/S1, S2snap and S5, as Markdown."""
+    """The results, the ratios with their targets, S4/S1, S2snap, growth and S5, as Markdown."""
     lines = _table(
         "| scenario | backend | library | median | min-max | unit | peak RSS MB |",
         "lllrrlr",
@@ -207,7 +250,7 @@ def format_tables(rows: list[Row]) -> str:
         "| RSS evtsrc - lower peer MB | RSS ok |",
         "lllrrlrl",
         [
-            f"| {r['scenario']} | {r['backend']} | {r['versus']} | {r['ratio']:.2f}x | "
+            f"| {r['scenario']} | {_evtsrc(r)} | {r['versus']} | {r['ratio']:.2f}x | "
             f"{_at_least(r['target'])} | {mark(r['ok'])} | "
             f"{_delta(r['rss_delta_mb'])} | {mark(r['rss_ok'])} |"
             for r in ratios(rows)
@@ -230,6 +273,12 @@ def format_tables(rows: list[Row]) -> str:
         [_snapshot_line(r) for r in snapshots(rows)],
     )
     lines += _table(
+        "| growth | backend | library | µs per event at N events | largest / smallest | target "
+        "| ok | eventsourcing / evtsrc at N | seeding s | peak RSS MB |",
+        "llllrrllrr",
+        [_growth_line(r) for r in growths(rows)],
+    )
+    lines += _table(
         "| S5 backend | library | p50 ms | p99 ms | max ms | delivered before execute returned "
         "| target p99 | ok | peak RSS MB |",
         "llrrrrrlr",
@@ -246,6 +295,22 @@ def _snapshot_line(r: Row) -> str:
         f"| {r['backend']} | {r['library']} | {loads} | {r['ratio']:.2f}x | {target} | "
         f"{mark(r['ok'])} | {seeding} | {r['rss_mb']:.0f} | {_delta(r['rss_delta_mb'])} | "
         f"{mark(r['rss_ok'])} |"
+    )
+
+
+def _evtsrc(r: Row) -> str:
+    """The evtsrc side of a ratio: the backend, and the variant if it is not the default."""
+    return r["backend"] if r["library"] == "evtsrc" else f"{r['backend']} ({r['library']})"
+
+
+def _growth_line(r: Row) -> str:
+    per_event = ", ".join(f"{int(s):,}: {r['us_per_event'][s]:.3g}" for s in r["sizes"])
+    faster = ", ".join(f"{int(s):,}: {x:.1f}x" for s, x in r["faster"].items())
+    seeding = ", ".join(f"{r['seed_s'][s]:.1f}" for s in r["sizes"])
+    target = f"<= {targets.GROWTH_PER_EVENT_MAXIMUM:g}x" if r["ok"] is not None else ""
+    return (
+        f"| {r['scenario']} | {r['backend']} | {r['library']} | {per_event} | {r['ratio']:.2f}x "
+        f"| {target} | {mark(r['ok'])} | {faster} | {seeding} | {r['rss_mb']:.0f} |"
     )
 
 

@@ -100,6 +100,8 @@ def _progress(job: Job, result: dict[str, Any]) -> str:
         figure = f"p50 {extra['p50_ms']:.2f} ms, p99 {extra['p99_ms']:.2f} ms"
     elif job.scenario == "S2snap":
         figure = "ms/load " + ", ".join(f"{k}: {v * 1000:.3g}" for k, v in extra["load_s"].items())
+    elif "us_per_event" in extra:
+        figure = "µs/event " + ", ".join(f"{k}: {v:.3g}" for k, v in extra["us_per_event"].items())
     else:
         figure = f"{result['rate']:.0f}/s"
     return f"{figure}  {result['rss_mb']:.1f} MB"
