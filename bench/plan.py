@@ -8,9 +8,9 @@ from bench import evtstore_node
 from bench.common import SCENARIOS
 from bench.targets import peer_backend
 
-LIBRARIES = (
-    "evtsrc",
-    "evtsrc-nocache",
+EVTSRC = ("evtsrc", "evtsrc-nocache")
+"""evtsrc as it is by default, and with no aggregate cache (`cache_size=0`)."""
+PEERS = (
     "eventsourcing",
     "eventsourcing-cache",
     "evtstore",
@@ -18,8 +18,8 @@ LIBRARIES = (
     "raw-asyncpg",
     "raw-asyncpg-read",
 )
-EVTSRC = ("evtsrc", "evtsrc-nocache")
-"""evtsrc as it is by default, and with no aggregate cache (`cache_size=0`)."""
+"""What evtsrc is compared with: the peer libraries and the driver alone."""
+LIBRARIES = (*EVTSRC, *PEERS)
 BACKENDS = (
     "memory",
     "sqlite",

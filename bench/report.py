@@ -7,20 +7,12 @@ from typing import Any
 
 from bench import targets
 from bench.common import UNITS
-from bench.plan import EVTSRC, GROWTH
+from bench.plan import EVTSRC, GROWTH, PEERS
 from bench.targets import compared, mark, peer_backend, ratio_minimum
 
 Run = dict[str, Any]  # one child's result plus library, backend, scenario, rep
 Row = dict[str, Any]
 RATE_SCENARIOS = ("S1", "S2", "S3", "S4")
-PEERS = (
-    "eventsourcing",
-    "eventsourcing-cache",
-    "evtstore",
-    "eventsourcing-dbfn",
-    "raw-asyncpg",
-    "raw-asyncpg-read",
-)
 RAW = ("raw-asyncpg", "raw-asyncpg-read")
 
 
