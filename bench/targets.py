@@ -22,8 +22,8 @@ RATIO_MINIMUM: dict[tuple[str, str, str], float] = {
     # At eventsourcing's synchronous=FULL (issue 13).
     ("S1", "sqlite-stdlib-full", "eventsourcing"): 1.5,
     ("S2", "memory", "eventsourcing"): 20,
-    **{("S2", b, "eventsourcing"): 8 for b in SQLITE},
-    **{("S2", b, "eventsourcing"): 8 for b in POSTGRES},
+    # Issue 13 raised S2 to 10x everywhere (issue 5 asked 8x on SQLite and PostgreSQL).
+    **{("S2", b, "eventsourcing"): 10 for b in (*SQLITE, *POSTGRES)},
     ("S3", "memory", "eventsourcing"): 5,
     **{("S3", b, "eventsourcing"): 20 for b in SQLITE},
     **{("S3", b, "eventsourcing"): 50 for b in POSTGRES},
