@@ -256,6 +256,10 @@ class Codec:
         except EventDecodeError as error:
             raise in_record(error, record) from error.__cause__
 
+    def plain_decoder(self, type_name: str) -> PlainDecoder | None:
+        """The fast decoder of a plain event type, if `type_name` is one; see `_plain`."""
+        return self._plain_decoders.get(type_name)
+
     def decode(self, type_name: str, data: JSON | UndecodablePayload) -> Event:
         """The event stored as `type_name` with payload `data`.
 
