@@ -236,17 +236,11 @@ def save_accounts(bank: Bank, count: int) -> None:
 def s3(env: dict[str, str], sizes: Sizes) -> Measured:
     """A fresh follower summing deposits catches up on `s3_accounts` x 10 events."""
     bank = Bank(env=env)
-    totals = DepositTotals(env=env)
     try:
         save_accounts(bank, sizes.s3_accounts)
-        totals.follow(bank.name, bank.notification_log)
-        start = clock()
-        totals.pull_and_process(bank.name)
-        elapsed = clock() - start
-        assert totals.total == sizes.s3_accounts * 9, totals.total
+        elapsed = _catch_up(env, bank, "", sizes.s3_accounts * 9)
         return Measured(sizes.s3_accounts * 10, elapsed)
     finally:
-        totals.close()
         bank.close()
 
 

@@ -147,17 +147,21 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def server_location(variable: str, what: str) -> str:
+    """The server `variable` names; without one the test is skipped (failed under CI)."""
+    location = os.environ.get(variable, "")
+    if not location:
+        message = f"{what}: set {variable} to run the tests against it"
+        if in_ci():
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    return location
+
+
 @asynccontextmanager
 async def opened(target: BackendTarget) -> AsyncIterator[Backend]:
     """A fresh, empty backend of `target`, skipped (failed under CI) without its server."""
-    location = ""
-    if target.env is not None:
-        location = os.environ.get(target.env, "")
-        if not location:
-            message = f"{target.name}: set {target.env} to run the tests against it"
-            if in_ci():
-                pytest.fail(f"CI=true and {message}")
-            pytest.skip(message)
+    location = "" if target.env is None else server_location(target.env, target.name)
     async with target.open(location) as backend:
         yield backend
 

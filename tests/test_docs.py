@@ -201,12 +201,7 @@ SERVER_VARIABLES = sorted({t.env for t in backends.TARGETS if t.env is not None}
 def test_the_blog_example_runs_on_each_server_and_again_on_the_same_store(
     tmp_path: Path, variable: str
 ) -> None:
-    url = os.environ.get(variable, "")
-    if not url:
-        message = f"set {variable} to run the example against it"
-        if backends.in_ci():
-            pytest.fail(f"CI=true and {message}")
-        pytest.skip(message)
+    url = backends.server_location(variable, "the blog example")
     env_url = os.environ.get("BLOG_DATABASE_URL")
     os.environ["BLOG_DATABASE_URL"] = url
     try:
