@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import cast
 
-from ._codec import Codec, meta_of
+from ._codec import Codec
 from ._errors import BookmarkMoved, EventDecodeError, HandlerError
-from ._events import Event, StoredEvent
+from ._events import Event, StoredEvent, meta_of
 from ._handlers import Callback, EventHandler, TransactionalHandler
 from .backends.base import BatchTransaction, BookmarkStore, EventRecord, TransactionalBookmarks
 
-_Item = tuple[EventRecord, Callback, StoredEvent[Event] | EventDecodeError]
+_Item = tuple[EventRecord, Callback, Event | EventDecodeError]
 
 
 class Bookmark:
@@ -70,19 +70,46 @@ class Batches:
         last = records[-1].position
         if self._transactions is not None:
             return await self._transactional(list(self._decode(records)), position, last)
-        # Without batch hooks nothing needs the batch's events at once: decoding each one
-        # just before its callback keeps few objects alive (and the garbage collector idle).
-        todo: Iterable[_Item] = self._decode(records)
-        events: list[StoredEvent[Event]] = []
-        hooked = False  # whether the batch hooks run for this batch
         if self._hooks:
-            todo = list(todo)
-            events = [item for _, _, item in todo if isinstance(item, StoredEvent)]
-            hooked = bool(todo)
-            if hooked:
-                await self._handler.before_batch(events)
-        done: list[StoredEvent[Event]] = []
+            return await self._hooked(records, position, last)
+        # The common case, kept to one tight loop: each event is decoded just before its
+        # callback, so few objects stay alive (and the garbage collector idle).
+        callbacks = self._callbacks
+        decode = self._codec.decode_record
         handled = 0
+        for record in records:
+            callback = callbacks.get(record.type)
+            if callback is None:
+                continue
+            event: Event | None = None
+            try:
+                event = decode(record)
+                result = (
+                    callback.function(event, meta_of(record))
+                    if callback.takes_meta
+                    else callback.function(event)
+                )
+                if result is not None and inspect.isawaitable(result):
+                    await result
+            except Exception as error:
+                failure = HandlerError(self._name, record.position, record.type, error)
+                failure.__cause__ = error
+                if not self._continue:
+                    await self._stop_before(records, record, position)
+                    raise failure from error
+                await self._report(failure, event, record)
+            else:
+                handled += 1
+        await self._bookmark.save(last)
+        return handled
+
+    async def _hooked(self, records: Sequence[EventRecord], position: int, last: int) -> int:
+        """`handle` for a handler with batch hooks: they see the batch's events at once."""
+        todo = list(self._decode(records))
+        events = _stored(todo)
+        if todo:
+            await self._handler.before_batch(events)
+        done: list[StoredEvent[Event]] = []
         for record, callback, item in todo:
             try:
                 pending = self._invoke(record, callback, item)
@@ -92,20 +119,23 @@ class Batches:
                 if not self._continue:
                     # What was handled stays handled: flush it, then bookmark just before
                     # the failing event. If the flush fails, the bookmark stays put.
-                    if hooked:
-                        await self._handler.after_batch(done)
-                    await self._bookmark.save(max(position, _before(records, record)))
+                    await self._handler.after_batch(done)
+                    await self._stop_before(records, record, position)
                     raise
-                await self._report(error, item, record)
+                await self._report(error, _event(item), record)
             else:
-                handled += 1
-                if hooked:
-                    assert isinstance(item, StoredEvent)
-                    done.append(item)
-        if hooked:
+                done.append(StoredEvent(cast("Event", item), meta_of(record)))
+        if todo:
             await self._handler.after_batch(events)
         await self._bookmark.save(last)
-        return handled
+        return len(done)
+
+    async def _stop_before(
+        self, records: Sequence[EventRecord], record: EventRecord, position: int
+    ) -> None:
+        """Bookmark just before `record`, which failed: what came before it stays handled."""
+        index = records.index(record)
+        await self._bookmark.save(max(position, records[index - 1].position if index else 0))
 
     def _decode(self, records: Sequence[EventRecord]) -> Iterator[_Item]:
         """The records this handler takes, decoded one at a time as the loop asks."""
@@ -116,24 +146,22 @@ class Batches:
             if callback is None:
                 continue
             try:
-                item: StoredEvent[Event] | EventDecodeError = StoredEvent(
-                    decode(record), meta_of(record)
-                )
+                item: Event | EventDecodeError = decode(record)
             except EventDecodeError as error:
                 item = error
             yield record, callback, item
 
     def _invoke(
-        self, record: EventRecord, callback: Callback, item: StoredEvent[Event] | EventDecodeError
+        self, record: EventRecord, callback: Callback, item: Event | EventDecodeError
     ) -> Awaitable[object] | None:
         """Call the callback; what is left to await if it is async (most are not)."""
         try:
             if isinstance(item, EventDecodeError):
                 raise item
             result = (
-                callback.function(item.event, item.meta)
+                callback.function(item, meta_of(record))
                 if callback.takes_meta
-                else callback.function(item.event)
+                else callback.function(item)
             )
         except Exception as error:
             raise HandlerError(self._name, record.position, record.type, error) from error
@@ -147,18 +175,15 @@ class Batches:
         except Exception as error:
             raise HandlerError(self._name, record.position, record.type, error) from error
 
-    async def _report(
-        self, error: HandlerError, item: StoredEvent[Event] | EventDecodeError, record: EventRecord
-    ) -> None:
+    async def _report(self, error: HandlerError, event: Event | None, record: EventRecord) -> None:
         cause = error.__cause__
         assert isinstance(cause, Exception)
-        event = item.event if isinstance(item, StoredEvent) else None
         await self._handler.on_error(cause, event, meta_of(record))
 
     async def _transactional(self, todo: list[_Item], position: int, last: int) -> int:
         assert self._transactions is not None
         handler = cast("TransactionalHandler[object]", self._handler)
-        events = [item for _, _, item in todo if isinstance(item, StoredEvent)]
+        events = _stored(todo)
         done = 0
         try:
             async with self._transactions.batch_transaction() as transaction:
@@ -184,7 +209,7 @@ class Batches:
         transaction: BatchTransaction[object],
         record: EventRecord,
         callback: Callback,
-        item: StoredEvent[Event] | EventDecodeError,
+        item: Event | EventDecodeError,
     ) -> int:
         """Handle one event of the batch: 1 if handled, 0 if it failed and was reported.
 
@@ -200,14 +225,23 @@ class Batches:
         except HandlerError as error:
             if not self._continue:
                 raise
-            await self._report(error, item, record)
+            await self._report(error, _event(item), record)
             return 0
         return 1
 
 
-def _before(records: Sequence[EventRecord], record: EventRecord) -> int:
-    index = records.index(record)
-    return records[index - 1].position if index else 0
+def _stored(todo: Sequence[_Item]) -> list[StoredEvent[Event]]:
+    """The events of `todo` that decoded, with their meta, for the batch hooks."""
+    return [
+        StoredEvent(item, meta_of(record))
+        for record, _, item in todo
+        if not isinstance(item, EventDecodeError)
+    ]
+
+
+def _event(item: Event | EventDecodeError) -> Event | None:
+    """The decoded event, or None where decoding failed."""
+    return None if isinstance(item, EventDecodeError) else item
 
 
 def _overrides(handler: EventHandler, hook: str) -> bool:

@@ -12,7 +12,7 @@ import msgspec
 from cattrs.v import format_exception
 
 from ._errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
-from ._events import Event, EventMeta, event_type_name
+from ._events import Event, event_type_name
 from ._jsontypes import JSON, JSONObject
 from ._plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
 from ._storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, within_depth
@@ -362,15 +362,3 @@ def in_record(error: EventDecodeError, record: EventRecord) -> EventDecodeError:
     )
     named.__cause__ = error.__cause__
     return named
-
-
-def meta_of(record: EventRecord) -> EventMeta:
-    """The `EventMeta` of a stored record."""
-    return EventMeta(
-        record.stream,
-        record.aggregate_id,
-        record.version,
-        record.position,
-        record.timestamp,
-        record.type,
-    )

@@ -13,7 +13,7 @@ import attrs
 
 from ._aggregate import A, AggregateLoader, Decision, command_loader
 from ._cache import LRUCache
-from ._codec import Codec, StateCodec, meta_of
+from ._codec import Codec, StateCodec
 from ._definition import AggregateSpec, CommandSpec, Fold
 from ._errors import (
     CorruptStreamError,
@@ -23,7 +23,7 @@ from ._errors import (
     InvalidAggregateId,
     VersionConflict,
 )
-from ._events import Event, StoredEvent
+from ._events import Event, StoredEvent, meta_of
 from ._jsontypes import JSONObject
 from ._plain import PlainDecoder
 from ._retry import NO_RETRY, RetryPolicy

@@ -19,6 +19,7 @@ def frozen(created: UserCreated, stored: StoredEvent[Event], meta: EventMeta) ->
     created.tags += ("x",)  # expect-error: misc AttributeAccessIssue
     stored.event = created  # expect-error: misc AttributeAccessIssue
     meta.version = 2  # expect-error: misc AttributeAccessIssue
+    EventMeta("u", "u-1", "1", 10, meta.timestamp, "u.made")  # expect-error: arg-type ArgumentType
 
 
 def read_back(stored: StoredEvent[Event]) -> None:

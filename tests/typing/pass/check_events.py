@@ -37,6 +37,12 @@ def constructors() -> None:
     assert base is created
 
 
+def meta_for_a_test(when: datetime) -> EventMeta:
+    meta = EventMeta("users", "u-1", 1, 10, when, "user.created")
+    assert_type(meta.version, int)
+    return meta
+
+
 def describe(stored: StoredEvent[Event]) -> str:
     meta = stored.meta
     assert_type(meta, EventMeta)
