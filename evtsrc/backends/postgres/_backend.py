@@ -31,7 +31,7 @@ from ..sql._pg_lease import PgAdvisoryLease, PgConnection, advisory_key
 from ..sql._pg_listen import PgListener
 from ._batch import PgBatchTransaction
 from ._connections import HeldConnections, PoolConnection, log
-from ._notify import NOTIFY_SQL, AfterCommitNotifier
+from ._notify import DEFAULT_NOTIFY_INTERVAL, NOTIFY_SQL, AfterCommitNotifier
 
 _COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
 
@@ -47,6 +47,11 @@ class PostgresBackend(Backend):
 
     No call waits longer than `timeout` seconds for a connection. When the server
     cannot be reached or a connection is lost, calls raise `StoreUnavailable`.
+
+    Each append is announced to listening handlers (NOTIFY) after it commits. The
+    first announcement after a quiet spell goes at once; during a burst of appends
+    they go together, at most one every `notify_interval` seconds (0: one after each
+    commit), which spares both processes a statement per command.
     """
 
     def __init__(
@@ -56,13 +61,14 @@ class PostgresBackend(Backend):
         tables: TableNames | None = None,
         dsn: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        notify_interval: float = DEFAULT_NOTIFY_INTERVAL,
     ) -> None:
         self.pool = pool
         self.names = tables or TableNames()
         self._dsn = dsn
         self._owns_pool = False
         self._connections = HeldConnections(pool, limit=0, timeout=timeout)
-        self._notifier = AfterCommitNotifier(self._notify)
+        self._notifier = AfterCommitNotifier(self._notify, interval=notify_interval)
         events, snapshots = quote(self.names.events), quote(self.names.snapshots)
         bookmarks = quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
@@ -94,6 +100,7 @@ class PostgresBackend(Backend):
         min_size: int = 2,
         max_size: int = 10,
         timeout: float = DEFAULT_TIMEOUT,
+        notify_interval: float = DEFAULT_NOTIFY_INTERVAL,
     ) -> PostgresBackend:
         """A backend on a new pool to `dsn`; `close()` closes the pool.
 
@@ -107,7 +114,9 @@ class PostgresBackend(Backend):
                 reset=_keep_session,
                 timeout=timeout,
             )
-        backend = cls(pool, tables=tables, dsn=dsn, timeout=timeout)
+        backend = cls(
+            pool, tables=tables, dsn=dsn, timeout=timeout, notify_interval=notify_interval
+        )
         backend._owns_pool = True
         backend._connections.limit = max_size - 1
         return backend
