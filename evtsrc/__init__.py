@@ -19,8 +19,9 @@ from ._errors import (
     UnsupportedStore,
     VersionConflict,
 )
-from ._events import Event, EventMeta, StoredEvent
+from ._events import Event, StoredEvent
 from ._handlers import EventHandler, TransactionalHandler, on_event
+from ._meta import EventMeta
 from ._repository import Repository
 from ._retry import NO_RETRY, RetryPolicy
 from ._runner import HandlerRunner

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import DefinitionError
-from ._events import Event, EventMeta
+from ._events import Event
+from ._meta import EventMeta
 
 
 def name_of(value: Any) -> str:

@@ -9,8 +9,9 @@ from typing import cast
 
 from ._codec import Codec
 from ._errors import BookmarkMoved, EventDecodeError, HandlerError
-from ._events import Event, StoredEvent, meta_of
+from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
+from ._meta import meta_of
 from .backends.base import BatchTransaction, BookmarkStore, EventRecord, TransactionalBookmarks
 
 _Item = tuple[EventRecord, Callback, Event | EventDecodeError]

@@ -10,7 +10,8 @@ import attrs
 
 from ._annotations import event_parameter
 from ._errors import DefinitionError
-from ._events import Event, EventMeta, StoredEvent
+from ._events import Event, StoredEvent
+from ._meta import EventMeta
 from ._storable import id_problem
 from ._streams import StreamMap
 

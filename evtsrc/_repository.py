@@ -23,8 +23,9 @@ from ._errors import (
     InvalidAggregateId,
     VersionConflict,
 )
-from ._events import Event, StoredEvent, meta_of
+from ._events import Event, StoredEvent
 from ._jsontypes import JSONObject
+from ._meta import meta_of
 from ._plain import PlainDecoder
 from ._retry import NO_RETRY, RetryPolicy
 from ._storable import id_problem

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import copy
 import pickle
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 
-from evtsrc import Domain, EventHandler, EventMeta, on_event
-from evtsrc._events import meta_of
+from evtsrc import Domain, EventDecodeError, EventHandler, EventMeta, on_event
+from evtsrc._meta import meta_of
 from evtsrc.backends import InMemoryBackend
 from evtsrc.backends.base import EventRecord
 
 from .conformance.model import Counter, One
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+EVENT = "6f0c1a44-3a52-4a8e-9d0c-0d6b7a1c2e11"
 
 
 def record(position: int = 7) -> EventRecord:
@@ -38,9 +42,49 @@ def test_a_view_equals_the_meta_built_from_the_same_fields() -> None:
 
 
 def test_repr_names_every_field() -> None:
-    assert repr(meta_of(record())) == (
+    stored = record()._replace(event_id=EVENT, metadata={"user": "al"})
+    assert repr(meta_of(stored)) == (
         "EventMeta(stream='counters', aggregate_id='c-1', version=3, position=7, "
-        f"timestamp={WHEN!r}, type_name='one')"
+        f"timestamp={WHEN!r}, type_name='one', event_id='{EVENT}', event_version=1, "
+        f"correlation_id='{EVENT}', causation_id=None, metadata={{'user': 'al'}})"
+    )
+
+
+def test_ids_and_metadata_come_from_the_record() -> None:
+    stored = record()._replace(
+        event_id=EVENT,
+        event_version=3,
+        metadata='{"correlation_id": "req-1", "causation_id": "e-0", "user": "al"}',
+    )
+    meta = meta_of(stored)
+    assert (meta.event_id, meta.event_version) == (EVENT, 3)
+    assert (meta.correlation_id, meta.causation_id) == ("req-1", "e-0")
+    assert meta.metadata == {"user": "al"}
+    assert meta == EventMeta(
+        "counters", "c-1", 3, 7, WHEN, "one",
+        event_id=EVENT, event_version=3, correlation_id="req-1", causation_id="e-0",
+        metadata={"user": "al"},
+    )  # fmt: skip
+
+
+def test_an_event_stored_before_ids_gets_a_stable_id_of_its_own() -> None:
+    legacy = meta_of(record())  # event_id None, metadata None: as an older store has it
+    again = meta_of(record(position=9))
+    assert legacy.event_id == again.event_id == str(uuid.UUID(legacy.event_id))
+    assert meta_of(record()._replace(version=4)).event_id != legacy.event_id
+    assert legacy.correlation_id == legacy.event_id
+    assert (legacy.causation_id, legacy.metadata, legacy.event_version) == (None, {}, 1)
+
+
+@pytest.mark.parametrize("text", ["{", "[1]", '"x"'])
+def test_unreadable_stored_metadata_is_named(text: str) -> None:
+    meta = meta_of(record()._replace(metadata=text))
+    with pytest.raises(EventDecodeError, match="stored metadata of one") as raised:
+        _ = meta.metadata
+    assert (raised.value.stream, raised.value.version, raised.value.position) == (
+        "counters",
+        3,
+        7,
     )
 
 
@@ -76,8 +120,7 @@ async def test_a_handler_gets_the_meta_of_each_stored_event() -> None:
     await counters.execute("c", Counter.do_one)
     await domain.handler(Metas()).run_once()
     stored = await backend.read_streams(("counters",), after_position=0, limit=10)
-    assert seen == [
-        EventMeta(r.stream, r.aggregate_id, r.version, r.position, r.timestamp, r.type)
-        for r in stored
-    ]
+    assert seen == [meta_of(r) for r in stored]
     assert [m.version for m in seen] == [1, 2]
+    assert len({m.event_id for m in seen}) == 2
+    assert seen[0].correlation_id != seen[1].correlation_id  # two commands, two requests

@@ -17,6 +17,9 @@ Contract (checked by the conformance suite shipped as
   commit out of position order must hold readers back until the gap is
   resolved, so that handlers never skip an event.
 * Timestamps are timezone-aware UTC datetimes.
+* Each event keeps the `event_id`, `event_version` and `metadata` it was appended
+  with. Events stored before a store had them read back with `event_id` None,
+  `event_version` 1 and `metadata` None.
 * `get_bookmark` of a name never set returns 0.
 """
 
@@ -26,6 +29,7 @@ import abc
 import asyncio
 import heapq
 import itertools
+import uuid
 import weakref
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -40,13 +44,26 @@ from .._jsontypes import JSONObject
 C_co = TypeVar("C_co", covariant=True)
 
 
+def new_event_id() -> str:
+    """A new event id: a random UUID, as text."""
+    return str(uuid.uuid4())
+
+
 @attrs.frozen(slots=True)
 class NewEvent:
-    """An event to append: its type name, its JSON payload and its timestamp."""
+    """An event to append: its type name, its JSON payload and its timestamp.
+
+    `event_id` identifies it across stores and messages; `event_version` is the
+    version of its class that wrote `data`; `metadata` is a JSON object of context
+    (correlation and causation ids, the user's own keys).
+    """
 
     type: str
     data: JSONObject
     timestamp: datetime
+    event_id: str = attrs.field(factory=new_event_id)
+    event_version: int = 1
+    metadata: JSONObject = attrs.field(factory=lambda: {})
 
 
 @attrs.frozen(slots=True)
@@ -68,9 +85,12 @@ class EventRecord(NamedTuple):
     """An event as stored: payload and meta.
 
     `data` is the JSON object stored, or an `UndecodablePayload` for one that
-    could not be parsed. A named tuple rather than an attrs class: loads and
-    catch-ups build one per stored event, and a tuple is built in one C call
-    where an attrs class sets each field in Python.
+    could not be parsed. `metadata` is the stored metadata object, or its JSON
+    text where a backend reads text (it is parsed only if asked for). An event
+    stored before its store kept ids and metadata has `event_id` None,
+    `event_version` 1 and `metadata` None. A named tuple rather than an attrs
+    class: loads and catch-ups build one per stored event, and a tuple is built
+    in one C call where an attrs class sets each field in Python.
     """
 
     stream: str
@@ -80,6 +100,9 @@ class EventRecord(NamedTuple):
     timestamp: datetime
     type: str
     data: JSONObject | UndecodablePayload
+    event_id: str | None = None
+    event_version: int = 1
+    metadata: JSONObject | str | None = None
 
 
 def merged(pages: Sequence[Sequence[EventRecord]], limit: int) -> Sequence[EventRecord]:
@@ -100,8 +123,16 @@ def numbered(
     expected_version: int,
     first_position: int,
     events: Sequence[NewEvent],
+    metadata: Sequence[str] | None = None,
 ) -> list[EventRecord]:
-    """`events` as stored after `expected_version`, at positions from `first_position` on."""
+    """`events` as stored after `expected_version`, at positions from `first_position` on.
+
+    A backend that stores metadata as JSON text passes the texts it wrote as `metadata`,
+    so that the records it returns are those it reads back.
+    """
+    stored: Sequence[JSONObject | str] = (
+        [event.metadata for event in events] if metadata is None else metadata
+    )
     return [
         EventRecord(
             stream,
@@ -111,8 +142,11 @@ def numbered(
             event.timestamp,
             event.type,
             event.data,
+            event.event_id,
+            event.event_version,
+            meta,
         )
-        for i, event in enumerate(events, start=1)
+        for (i, event), meta in zip(enumerate(events, start=1), stored, strict=True)
     ]
 
 

@@ -29,6 +29,7 @@ pytest.register_assert_rewrite(
             "_commands",
             "_handlers",
             "_leases",
+            "_metadata",
             "_ordering",
             "_snapshots",
             "_storage",
@@ -44,6 +45,7 @@ from ._base import ContractBase  # noqa: E402
 from ._commands import CommandContract  # noqa: E402
 from ._handlers import HandlerContract  # noqa: E402
 from ._leases import LeaseContract  # noqa: E402
+from ._metadata import MetadataContract  # noqa: E402
 from ._ordering import OrderingContract  # noqa: E402
 from ._payloads import BAD_ESCAPE, DEEP, NOT_JSON, UNDECODABLE, as_value  # noqa: E402
 from ._snapshots import SnapshotContract  # noqa: E402
@@ -53,6 +55,7 @@ from ._undecodable import UndecodablePayloadContract  # noqa: E402
 
 class BackendContract(
     StorageContract,
+    MetadataContract,
     CommandContract,
     HandlerContract,
     LeaseContract,
@@ -76,6 +79,7 @@ __all__ = [
     "ContractBase",
     "HandlerContract",
     "LeaseContract",
+    "MetadataContract",
     "OrderingContract",
     "SnapshotContract",
     "StorageContract",
