@@ -10,7 +10,7 @@ from evtsrc.backends.base import new_event_id
 
 from ._base import ContractBase
 
-METADATA = {
+METADATA: JSONObject = {
     "correlation_id": "req-7",
     "causation_id": "6f0c1a44-3a52-4a8e-9d0c-0d6b7a1c2e11",
     "user": "Zoë ✓",
@@ -47,7 +47,7 @@ class MetadataContract(ContractBase):
             ],
         )
         user = {k: v for k, v in METADATA.items() if not k.endswith("_id")}
-        expected = [
+        expected: list[tuple[object, ...]] = [
             (1, first, 3, "req-7", METADATA["causation_id"], user),
             (2, second, 1, second, None, {}),
         ]
