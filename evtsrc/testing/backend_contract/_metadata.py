@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from evtsrc._jsontypes import JSONObject
 from evtsrc._meta import meta_of
 from evtsrc.backends import Backend, EventRecord, NewEvent
 from evtsrc.backends.base import new_event_id
