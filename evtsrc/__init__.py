@@ -1,6 +1,7 @@
 """evtsrc: type-safe event sourcing and CQRS for Python, asyncio-first."""
 
 from ._aggregate import Aggregate, Decision, Snapshots, command, folds
+from ._context import MAX_METADATA_BYTES, context, metadata_as
 from ._converter import default_converter
 from ._domain import DEFAULT_CACHE_SIZE, Domain
 from ._errors import (
@@ -14,12 +15,13 @@ from ._errors import (
     HandlerBusy,
     HandlerError,
     InvalidAggregateId,
+    MetadataError,
     StoreUnavailable,
     UnknownEventType,
     UnsupportedStore,
     VersionConflict,
 )
-from ._events import Event, StoredEvent
+from ._events import Event, StoredEvent, Upcaster, upcaster
 from ._handlers import EventHandler, TransactionalHandler, on_event
 from ._meta import EventMeta
 from ._repository import Repository
@@ -45,6 +47,8 @@ __all__ = [
     "HandlerError",
     "HandlerRunner",
     "InvalidAggregateId",
+    "MAX_METADATA_BYTES",
+    "MetadataError",
     "NO_RETRY",
     "Repository",
     "RetryPolicy",
@@ -54,9 +58,13 @@ __all__ = [
     "TransactionalHandler",
     "UnknownEventType",
     "UnsupportedStore",
+    "Upcaster",
     "VersionConflict",
     "command",
+    "context",
     "default_converter",
     "folds",
+    "metadata_as",
     "on_event",
+    "upcaster",
 ]

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import cast
 
 from ._codec import Codec
+from ._context import CURRENT
 from ._errors import BookmarkMoved, EventDecodeError, HandlerError
 from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
@@ -68,6 +69,14 @@ class Batches:
 
         Returns how many events a callback handled without raising.
         """
+        # Each callback runs with its event as the cause of what it appends (see `_context`).
+        outer = CURRENT.set(None)
+        try:
+            return await self._handle(records, position)
+        finally:
+            CURRENT.reset(outer)
+
+    async def _handle(self, records: Sequence[EventRecord], position: int) -> int:
         last = records[-1].position
         if self._transactions is not None:
             return await self._transactional(list(self._decode(records)), position, last)
@@ -77,12 +86,14 @@ class Batches:
         # callback, so few objects stay alive (and the garbage collector idle).
         callbacks = self._callbacks
         decode = self._codec.decode_record
+        cause = CURRENT.set
         handled = 0
         for record in records:
             callback = callbacks.get(record.type)
             if callback is None:
                 continue
             event: Event | None = None
+            cause(record)
             try:
                 event = decode(record)
                 result = (
@@ -126,6 +137,7 @@ class Batches:
                 await self._report(error, _event(item), record)
             else:
                 done.append(StoredEvent(cast("Event", item), meta_of(record)))
+        CURRENT.set(None)  # what the hook appends is caused by no one event
         if todo:
             await self._handler.after_batch(events)
         await self._bookmark.save(last)
@@ -156,6 +168,7 @@ class Batches:
         self, record: EventRecord, callback: Callback, item: Event | EventDecodeError
     ) -> Awaitable[object] | None:
         """Call the callback; what is left to await if it is async (most are not)."""
+        CURRENT.set(record)
         try:
             if isinstance(item, EventDecodeError):
                 raise item
@@ -194,6 +207,7 @@ class Batches:
                         await handler.before_batch(events)
                     for record, callback, item in todo:
                         done += await self._in_savepoint(transaction, record, callback, item)
+                    CURRENT.set(None)  # what the hook appends is caused by no one event
                     if todo:
                         await handler.after_batch(events)
                 finally:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import typing
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import attrs
 import cattrs
@@ -142,9 +143,10 @@ class Codec:
         self.converter = converter
         self.plain = plain
         """Whether plain classes take the fast path (only with evtsrc's own converter)."""
-        self._classes: dict[str, type[Event]] = {}
+        self._classes: dict[str, type[Event]] = {}  # by every name read: type names, aliases
         self._decoders: dict[str, Callable[[Any, Any], Event]] = {}
         self._plain_decoders: dict[str, PlainDecoder] = {}
+        self._fast: dict[str, tuple[PlainDecoder, int]] = {}  # with the version each takes
         self._plain_encoders: dict[type[Event], PlainEncoder] = {}
         self._encoders: dict[type[Event], Callable[[Any], Any]] = {}
         self._checks: dict[type[Event], tuple[bool, bool]] = {}
@@ -152,25 +154,36 @@ class Codec:
             self.register(cls)
 
     def register(self, cls: type[Event]) -> None:
-        """Make `cls` known by its type name; two classes may not share one."""
+        """Make `cls` known by its type name and aliases; two classes may not share one.
+
+        Refuses a class whose upcasters leave a version without a step to the next.
+        """
         name = event_type_name(cls)
-        known = self._classes.get(name)
-        if known is cls:
+        if self._classes.get(name) is cls:
             return
-        if known is not None:
+        names = (name, *cls.__event_aliases__)
+        for each in names:
+            known = self._classes.get(each)
+            if known is not None:
+                raise DefinitionError(
+                    f"event type name {each!r} is used by both {known.__module__}."
+                    f"{known.__qualname__} and {cls.__module__}.{cls.__qualname__}"
+                    + ("" if each == name else f" (as an alias of {cls.__qualname__})")
+                )
+        missing = [v for v in range(1, cls.__event_version__) if v not in cls.__upcasters__]
+        if missing:
             raise DefinitionError(
-                f"event type name {name!r} is used by both {known.__module__}."
-                f"{known.__qualname__} and {cls.__module__}.{cls.__qualname__}"
+                f"event {cls.__qualname__} is at version {cls.__event_version__} but has no "
+                f"upcaster from version {missing[0]}: events stored at that version could "
+                "not be read"
             )
         try:
             attrs.resolve_types(cls)
             check_json_keys(cls)
-            self._decoders[name] = self.converter.get_structure_hook(cls)
+            decoder = self.converter.get_structure_hook(cls)
             self._encoders[cls] = self.converter.get_unstructure_hook(cls)
             self._checks[cls] = _checks_needed(cls, self.plain)
             fast = plain_decoder(cls) if self.plain else None
-            if fast is not None:
-                self._plain_decoders[name] = fast
             fast_out = plain_encoder(cls) if self.plain else None
             if fast_out is not None:
                 self._plain_encoders[cls] = fast_out
@@ -178,11 +191,16 @@ class Codec:
             raise DefinitionError(
                 f"event {cls.__qualname__} cannot be stored as JSON: {_describe(error)}"
             ) from error
-        self._classes[name] = cls
+        for each in names:
+            self._classes[each] = cls
+            self._decoders[each] = decoder
+            if fast is not None:
+                self._plain_decoders[each] = fast
+                self._fast[each] = (fast, cls.__event_version__)
 
     @property
     def classes(self) -> dict[str, type[Event]]:
-        """Registered event classes by type name."""
+        """Registered event classes by the type names they are read under (aliases too)."""
         return dict(self._classes)
 
     def encode(self, event: Event) -> tuple[str, JSONObject]:
@@ -245,20 +263,69 @@ class Codec:
 
         Every load and every handler decodes through here, one record at a time.
         """
-        fast = self._plain_decoders.get(record.type)
+        fast = self._fast.get(record.type)
         data = record.data
-        if fast is not None and type(data) is dict:
-            event: Event | None = fast(data)
+        if fast is not None and type(data) is dict and record.event_version == fast[1]:
+            event: Event | None = fast[0](data)
             if event is not None:
                 return event
         try:
+            cls = self._classes.get(record.type)
+            if cls is not None and record.event_version != cls.__event_version__:
+                data = self._upcast(cls, record)
+                fast = self._fast.get(record.type)
+                if fast is not None:
+                    event = fast[0](data)
+                    if event is not None:
+                        return event
             return self._decode_general(record.type, data)
         except EventDecodeError as error:
             raise in_record(error, record) from error.__cause__
 
-    def plain_decoder(self, type_name: str) -> PlainDecoder | None:
-        """The fast decoder of a plain event type, if `type_name` is one; see `_plain`."""
-        return self._plain_decoders.get(type_name)
+    def _upcast(self, cls: type[Event], record: EventRecord) -> JSONObject:
+        """The payload of `record`, stored by an older version of `cls`, as `cls` writes it."""
+        stored, current = record.event_version, cls.__event_version__
+        if stored > current:
+            raise EventDecodeError(
+                f"stored {record.type} event is at version {stored}, newer than "
+                f"{cls.__qualname__} (version {current}) knows: run the code that wrote it",
+                type_name=record.type,
+            )
+        if stored < 1:
+            raise EventDecodeError(
+                f"stored {record.type} event has version {stored}; versions start at 1",
+                type_name=record.type,
+            )
+        data = record.data
+        if not isinstance(data, dict):
+            return self._refused(record.type, data)
+        data = copy.deepcopy(data)  # an upcaster may change what it is given, not the store
+        for version in range(stored, current):
+            step = cls.__upcasters__[version]
+            name = getattr(step, "__qualname__", repr(step))
+            try:
+                data = step(data)
+            except Exception as error:
+                raise EventDecodeError(
+                    f"upcaster {name} of {cls.__qualname__} from version {version} raised "
+                    f"{type(error).__name__}: {error}",
+                    type_name=record.type,
+                ) from error
+            if not isinstance(data, dict):
+                raise EventDecodeError(
+                    f"upcaster {name} of {cls.__qualname__} from version {version} returned "
+                    f"{type(data).__name__}, not a JSON object",
+                    type_name=record.type,
+                )
+        return data
+
+    def _refused(self, type_name: str, data: JSON | UndecodablePayload) -> NoReturn:
+        self._decode_general(type_name, data)  # raises: the payload is no JSON object
+        raise AssertionError("unreachable")
+
+    def fast_step(self, type_name: str) -> tuple[PlainDecoder, int] | None:
+        """The fast decoder of a plain event type and the version it reads; see `_plain`."""
+        return self._fast.get(type_name)
 
     def decode(self, type_name: str, data: JSON | UndecodablePayload) -> Event:
         """The event stored as `type_name` with payload `data`.

@@ -80,6 +80,10 @@ class EventEncodeError(EvtsrcError, ValueError):
     """An event or aggregate state could not be encoded as JSON."""
 
 
+class MetadataError(EvtsrcError, ValueError):
+    """Metadata that cannot be recorded with events, or that does not fit the class asked for."""
+
+
 class InvalidAggregateId(EvtsrcError, ValueError):
     """An aggregate id that is not a string every backend can store; the message says why."""
 

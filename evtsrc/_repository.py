@@ -14,6 +14,8 @@ import attrs
 from ._aggregate import A, AggregateLoader, Decision, command_loader
 from ._cache import LRUCache
 from ._codec import Codec, StateCodec
+from ._context import current as current_context
+from ._context import stored_metadata
 from ._definition import AggregateSpec, CommandSpec, Fold
 from ._errors import (
     CorruptStreamError,
@@ -29,7 +31,7 @@ from ._meta import meta_of
 from ._plain import PlainDecoder
 from ._retry import NO_RETRY, RetryPolicy
 from ._storable import id_problem
-from .backends.base import Backend, EventRecord, NewEvent, SnapshotRecord
+from .backends.base import Backend, EventRecord, NewEvent, SnapshotRecord, new_event_id
 
 P = ParamSpec("P")
 log = logging.getLogger("evtsrc")
@@ -43,8 +45,9 @@ class _Cached:
     state: JSONObject
 
 
-_Step = tuple[PlainDecoder, Callable[[Any, Event], None]]
-"""How a load folds one plain event type: its fast decoder, then its fold (without meta)."""
+_Step = tuple[PlainDecoder, Callable[[Any, Event], None], int]
+"""How a load folds one plain event type: its fast decoder, then its fold (without meta),
+for events stored at the version given (the class's own: older ones are upcast first)."""
 
 
 class Repository(Generic[A]):
@@ -265,7 +268,7 @@ class Repository(Generic[A]):
                 )
             step = steps.get(record.type)
             data = record.data
-            if step is not None and type(data) is dict:
+            if step is not None and type(data) is dict and record.event_version == step[2]:
                 event = step[0](data)
                 if event is not None:
                     step[1](aggregate, event)
@@ -294,9 +297,9 @@ class Repository(Generic[A]):
                 position=record.position,
             )
         self._folds[event_cls] = fold
-        decoder = self._codec.plain_decoder(record.type)
-        if decoder is not None and not fold.takes_meta:
-            self._steps[record.type] = (decoder, fold.function)
+        fast = self._codec.fast_step(record.type)
+        if fast is not None and not fold.takes_meta:
+            self._steps[record.type] = (fast[0], fold.function, fast[1])
         return fold
 
     async def _run(
@@ -328,10 +331,15 @@ class Repository(Generic[A]):
         now = datetime.now(UTC)
         new_events: list[NewEvent] = []
         as_read: list[Event] = []  # the events as a later load will read them
+        metadata: JSONObject | None = None
         for event in events:
             type_name, data, read = self._codec.encode_decided(event, self.aggregate, spec.name)
             as_read.append(read)
-            new_events.append(NewEvent(type_name, data, now))
+            event_id = new_event_id()
+            if metadata is None:  # the first event's id names a correlation this command starts
+                metadata = stored_metadata(current_context(), event_id)
+            version = type(event).__event_version__
+            new_events.append(NewEvent(type_name, data, now, event_id, version, metadata))
         before = aggregate.version
         records = await self._backend.append(self.stream, aggregate.id, before, new_events)
         for event, record in zip(as_read, records, strict=True):

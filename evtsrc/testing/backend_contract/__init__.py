@@ -27,6 +27,7 @@ pytest.register_assert_rewrite(
             "_bad_input",
             "_base",
             "_commands",
+            "_evolution",
             "_handlers",
             "_leases",
             "_metadata",
@@ -43,6 +44,7 @@ from ..commit_gates import CommitGate  # noqa: E402
 from ._bad_input import BadInputContract  # noqa: E402
 from ._base import ContractBase  # noqa: E402
 from ._commands import CommandContract  # noqa: E402
+from ._evolution import EvolutionContract  # noqa: E402
 from ._handlers import HandlerContract  # noqa: E402
 from ._leases import LeaseContract  # noqa: E402
 from ._metadata import MetadataContract  # noqa: E402
@@ -56,6 +58,7 @@ from ._undecodable import UndecodablePayloadContract  # noqa: E402
 class BackendContract(
     StorageContract,
     MetadataContract,
+    EvolutionContract,
     CommandContract,
     HandlerContract,
     LeaseContract,
@@ -76,6 +79,7 @@ __all__ = [
     "BadInputContract",
     "CommandContract",
     "CommitGate",
+    "EvolutionContract",
     "ContractBase",
     "HandlerContract",
     "LeaseContract",
