@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import attrs
 import cattrs
@@ -157,9 +157,9 @@ def _as_object(metadata: attrs.AttrsInstance | Mapping[str, JSON] | None) -> JSO
                 f"context: cannot encode {type(metadata).__qualname__}: {error}"
             ) from error
         assert isinstance(value, dict)
-        return dict(value)
+        return dict(cast("JSONObject", value))
     if isinstance(metadata, Mapping):
-        return dict(metadata)
+        return dict(metadata)  # pyright: ignore[reportUnknownArgumentType]
     raise MetadataError(
         f"context: metadata must be an attrs instance or a mapping, not {type(metadata).__name__}"
     )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeAlias, TypeVar, da
 import attrs
 
 from ._errors import DefinitionError
-from ._jsontypes import JSON, JSONObject  # noqa: F401  (annotations resolve JSON here)
+from ._jsontypes import JSONObject
 from ._meta import EventMeta
 from ._storable import NAME_PATTERN, NAME_RULE
 
@@ -35,7 +35,7 @@ class Event:
     __event_type__: ClassVar[str]
     __event_version__: ClassVar[int]
     __event_aliases__: ClassVar[tuple[str, ...]]
-    __upcasters__: ClassVar[dict[int, Upcaster]]
+    __upcasters__: ClassVar[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]]
     if TYPE_CHECKING:
         __attrs_attrs__: ClassVar[Any]  # lets mypy pass events to attrs.fields() etc.
 

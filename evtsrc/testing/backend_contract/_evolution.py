@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import attrs
 import pytest
 
 import evtsrc
@@ -50,12 +49,12 @@ def _amount_in_cents(data: JSONObject) -> JSONObject:
 
 class Shop(Aggregate, stream="contract-shops"):
     total: int = 0
-    seen: list[tuple[int, str]] = attrs.field(factory=list)
+    seen: tuple[tuple[int, str], ...] = ()
 
     @folds
     def _priced(self, event: Priced, meta: EventMeta) -> None:
         self.total += event.cents
-        self.seen = [*self.seen, (meta.event_version, meta.type_name)]
+        self.seen = (*self.seen, (meta.event_version, meta.type_name))
 
     @command
     def price(self, cents: int) -> Priced:
@@ -142,7 +141,7 @@ class EvolutionContract(ContractBase):
         await shops.execute("s", Shop.price, cents=5)
         shop = await shops.load("s")
         assert shop.total == 1250 + 200 + 5
-        assert shop.seen == [(1, "contract.cost"), (2, "contract.priced"), (3, "contract.priced")]
+        assert shop.seen == ((1, "contract.cost"), (2, "contract.priced"), (3, "contract.priced"))
         assert [s.event for s in await shops.history("s")] == [
             Priced(cents=1250, currency="EUR"),
             Priced(cents=200, currency="EUR"),
