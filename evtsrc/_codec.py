@@ -165,10 +165,11 @@ class Codec:
         for each in names:
             known = self._classes.get(each)
             if known is not None:
+                alias_of = cls if each != name else known if each != known.__event_type__ else None
                 raise DefinitionError(
                     f"event type name {each!r} is used by both {known.__module__}."
                     f"{known.__qualname__} and {cls.__module__}.{cls.__qualname__}"
-                    + ("" if each == name else f" (as an alias of {cls.__qualname__})")
+                    + ("" if alias_of is None else f" (as an alias of {alias_of.__qualname__})")
                 )
         missing = [v for v in range(1, cls.__event_version__) if v not in cls.__upcasters__]
         if missing:
