@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import attrs
 
+import evtsrc
 from evtsrc import Aggregate, Domain, Event, EventHandler, EventMeta, Repository, folds, on_event
 from tests.typing.model import PostCreated, User, UserCreated, UserRenamed
 
@@ -81,3 +82,11 @@ class Named(EventHandler):
 def by_keyword(handler: Named, created: PostCreated, meta: EventMeta) -> None:
     # @on_event keeps a callback's parameter types, not their names: call it positionally.
     handler.created(created, meta=meta)  # false-positive: call-arg CallIssue
+
+
+def metadata_class_not_instance() -> None:
+    @attrs.frozen
+    class Request:
+        user: str
+
+    evtsrc.context(Request)  # partial-gap: arg-type
