@@ -23,6 +23,7 @@ from ._errors import (
 )
 from ._events import Event, StoredEvent, Upcaster, upcaster
 from ._handlers import EventHandler, TransactionalHandler, on_event
+from ._jsontypes import JSON, JSONObject
 from ._meta import EventMeta
 from ._repository import Repository
 from ._retry import NO_RETRY, RetryPolicy
@@ -47,6 +48,8 @@ __all__ = [
     "HandlerError",
     "HandlerRunner",
     "InvalidAggregateId",
+    "JSON",
+    "JSONObject",
     "MAX_METADATA_BYTES",
     "MetadataError",
     "NO_RETRY",

@@ -26,11 +26,13 @@ from datetime import UTC, datetime
 from typing import Any, Concatenate, Generic, ParamSpec, TypeAlias, TypeVar
 
 from .._aggregate import A, Aggregate, Decision, command_loader
+from .._context import current as current_context
+from .._context import stored_metadata
 from .._definition import AggregateSpec
 from .._domain import Domain, DomainLoader
 from .._errors import CommandError
 from .._events import Event
-from ..backends.base import Backend, NewEvent
+from ..backends.base import Backend, NewEvent, new_event_id
 from ..backends.memory import InMemoryBackend
 
 P = ParamSpec("P")
@@ -67,11 +69,16 @@ async def append_events(
     if not batch:
         return current.version
     now = datetime.now(UTC)
+    ids = [new_event_id() for _ in batch]
+    metadata = stored_metadata(current_context(), ids[0])  # as a command would record
     records = await domain.backend.append(
         repository.stream,
         aggregate_id,
         current.version,
-        [NewEvent(*domain.codec.encode(event), now) for event in batch],
+        [
+            NewEvent(*domain.codec.encode(event), now, id_, event.__event_version__, metadata)
+            for event, id_ in zip(batch, ids, strict=True)
+        ],
     )
     return records[-1].version
 

@@ -32,7 +32,7 @@ from collections.abc import Mapping, MutableMapping, MutableSequence, MutableSet
 from collections.abc import Set as AbstractSet
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import attrs
@@ -40,8 +40,10 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from .._aggregate import Aggregate
+from .._converter import default_converter
 from .._definition import AggregateSpec
 from .._events import Event
+from .._jsontypes import JSONObject
 
 EventT = TypeVar("EventT", bound=Event)
 
@@ -68,6 +70,7 @@ _SIMPLE: dict[Any, SearchStrategy[Any]] = {
     UUID: st.uuids(),
     type(None): st.none(),
 }
+_PAYLOADS = default_converter()
 _LISTS = {list, MutableSequence}
 _SETS = {set, AbstractSet, MutableSet}
 _MAPPINGS = {dict, Mapping, MutableMapping}
@@ -123,6 +126,19 @@ def event_histories(
 ) -> SearchStrategy[list[Event]]:
     """Lists of events that `aggregate` folds, in any order; see `events_of()`."""
     return st.lists(events_of(aggregate, overrides=overrides), min_size=min_size, max_size=max_size)
+
+
+def payloads(cls: type[Any], /, **fields: SearchStrategy[Any]) -> SearchStrategy[JSONObject]:
+    """JSON payloads of the attrs class `cls` as evtsrc's default converter stores them.
+
+    For upcasters: keep a copy of an event class as an older version was (an attrs
+    class, not registered anywhere) and generate what that version stored. Field
+    strategies are given and derived as for `events()`.
+    """
+    if not attrs.has(cls):
+        raise TypeError(f"payloads() takes an attrs class, not {cls!r}")
+    unstructure = _PAYLOADS.unstructure
+    return _instances(cls, fields, ()).map(lambda made: cast(JSONObject, unstructure(made)))
 
 
 def values(annotation: Any) -> SearchStrategy[Any]:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from evtsrc import Aggregate, CommandError, Event, command, folds
+from evtsrc import Aggregate, CommandError, Event, JSONObject, command, folds, upcaster
 
 
-class UserCreated(Event, type_name="user.created"):
+class UserCreated(Event, type_name="user.created", version=2, aliases=("user.registered",)):
+    """Version 1 was stored as "user.registered" with the name under "username"."""
+
     name: str
+
+
+@upcaster(UserCreated, from_version=1)
+def _username_is_name(data: JSONObject) -> JSONObject:
+    return {"name": data["username"]}
 
 
 class UserDisabled(Event, type_name="user.disabled"):
