@@ -2,7 +2,9 @@
 
 Events are nodes labelled after the events table name of `TableNames`, with a
 composite uniqueness constraint on (stream, aggregate_id, version). Payloads
-are JSON text (node properties cannot hold maps).
+and metadata are JSON text (node properties cannot hold maps); records carry the
+metadata text unparsed. Nodes written before stores kept ids and metadata have no
+`event_id`, `event_version` or `metadata` property and read back as None, 1 and None.
 
 Global order: an append increments one counter node in its own transaction.
 Neo4j holds the counter's write lock until commit, so appends commit in
@@ -289,7 +291,8 @@ class Neo4jBackend(Backend):
             count=len(events),
         )
         first = (await counted.single(strict=True))["top"] - len(events) + 1
-        records = numbered(stream, aggregate_id, expected_version, first, events)
+        metadata = [jsontext.dumps(e.metadata) for e in events]
+        records = numbered(stream, aggregate_id, expected_version, first, events, metadata)
         await tx.run(
             _cypher(f"UNWIND $rows AS row CREATE (e:{self._event}) SET e = row"),
             rows=[_properties(r) for r in records],
@@ -397,6 +400,7 @@ def _action(query: str) -> str:
 
 
 def _properties(record: EventRecord) -> dict[str, Any]:
+    """An event node's properties: the record's fields, its metadata already JSON text."""
     return {**record._asdict(), "data": jsontext.dumps(record.data)}
 
 
@@ -412,4 +416,7 @@ def _record(node: dict[str, Any]) -> EventRecord:
         stamp,
         node["type"],
         jsontext.load_payload(node["data"]),
+        node.get("event_id"),
+        node.get("event_version", 1),
+        node.get("metadata"),
     )

@@ -1,4 +1,9 @@
-"""Events and snapshots as MongoDB documents."""
+"""Events and snapshots as MongoDB documents.
+
+An event document holds the fields of its `EventRecord`: `data` and `metadata` are
+subdocuments, `event_id` a string and `event_version` an integer. Documents written
+before stores kept ids and metadata lack those three; they read back as None, 1 and None.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ def millis(moment: datetime) -> datetime:
 
 
 def document(record: EventRecord) -> Document:
-    return record._asdict()
+    return record._asdict()  # every field, event_id, event_version and metadata included
 
 
 def record(document: Document) -> EventRecord:
@@ -35,4 +40,7 @@ def record(document: Document) -> EventRecord:
         document["timestamp"],
         document["type"],
         data,
+        document.get("event_id"),
+        document.get("event_version", 1),
+        document.get("metadata"),
     )

@@ -1,0 +1,75 @@
+"""A Neo4j store written before events kept ids and metadata reads as it did, and grows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from evtsrc.backends import NewEvent
+from evtsrc.backends.neo4j import Neo4jBackend
+from tests.backends import NEO4J, NEO4J44
+from tests.conformance.conftest import backend as backend
+from tests.legacy_store import OLD_EVENTS, OLD_TOP, STAMP, check_old_store
+
+
+@pytest.fixture(params=[NEO4J, NEO4J44], ids=lambda t: t.name)
+def target(request: pytest.FixtureRequest) -> Any:
+    return request.param
+
+
+async def test_events_stored_before_ids_and_metadata_read_back_without_them(
+    backend: Neo4jBackend,
+) -> None:
+    # Each node exactly as Neo4jBackend of afe64e4 created it (see tests/legacy_store).
+    names = backend.names
+    rows = [
+        {
+            "stream": s,
+            "aggregate_id": a,
+            "version": v,
+            "position": p,
+            "timestamp": STAMP,
+            "type": t,
+            "data": text,
+        }
+        for (s, a, v, p, t, _), text in zip(
+            OLD_EVENTS,
+            ["{}", '{"street":"1st","city":"Springfield"}', "{}", "{}", "{}"],
+            strict=True,
+        )
+    ]
+    await backend.driver.execute_query(
+        f"UNWIND $rows AS row CREATE (e:`{names.events}`) SET e = row", {"rows": rows}
+    )
+    await backend.driver.execute_query(
+        f"CREATE (:`{names.prefix}counter` {{name: $name, position: $top}})",
+        {"name": names.events, "top": OLD_TOP},
+    )
+    await check_old_store(backend)
+
+
+async def test_new_nodes_hold_the_id_event_version_and_metadata_text(
+    backend: Neo4jBackend,
+) -> None:
+    [appended] = await backend.append(
+        "s", "a", 0, [NewEvent("x", {"n": 1}, STAMP, event_id="e-1", metadata={"k": [1]})]
+    )
+    records, _, _ = await backend.driver.execute_query(
+        f"MATCH (e:`{backend.names.events}`) RETURN properties(e) AS p"
+    )
+    stored = records[0]["p"]
+    stored["timestamp"] = stored["timestamp"].to_native()
+    assert stored == {
+        "stream": "s",
+        "aggregate_id": "a",
+        "version": 1,
+        "position": 1,
+        "timestamp": STAMP,
+        "type": "x",
+        "data": '{"n":1}',
+        "event_id": "e-1",
+        "event_version": 1,
+        "metadata": '{"k":[1]}',
+    }
+    assert appended.metadata == '{"k":[1]}'

@@ -1,0 +1,112 @@
+"""Events as evtsrc stored them before events kept ids, event versions and metadata.
+
+The rows below were captured from commit afe64e4 (the last before 6e4560a changed
+the storage contract): the conformance model's commands ran on MongoBackend and on
+Neo4jBackend (5 and 4.4) of that commit, and each stored document or node was dumped.
+Such a document holds exactly `stream`, `aggregate_id`, `version`, `position`,
+`timestamp`, `type` and `data` (besides MongoDB's `_id`); a node holds the same
+properties with `data` as JSON text; the position counter holds 5. The MongoDB and
+Neo4j tests insert them as they were, then `check_old_store` upgrades the store and
+reads it every way evtsrc reads events.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from evtsrc import Domain, EventHandler, EventMeta, on_event
+from evtsrc._jsontypes import JSONObject
+from evtsrc._meta import legacy_event_id, meta_of
+from evtsrc.backends import Backend, EventRecord, NewEvent
+from evtsrc.testing.backend_contract._model import Address, Counter, Ledger, Multi, One, Two
+
+STAMP = datetime(2026, 12, 1, 9, 5, 53, 192000, tzinfo=UTC)
+"""When the old events were stored (whole milliseconds, as MongoDB keeps them)."""
+
+OLD_EVENTS: list[tuple[str, str, int, int, str, JSONObject]] = [
+    ("counters", "a", 1, 1, "one", {}),
+    ("ledgers", "x", 1, 2, "address", {"street": "1st", "city": "Springfield"}),
+    ("counters", "b", 1, 3, "multi", {}),
+    ("counters", "b", 2, 4, "multi", {}),
+    ("counters", "a", 2, 5, "two", {}),
+]
+"""(stream, aggregate_id, version, position, type, data) of each old event."""
+
+OLD_TOP = 5
+"""The position counter of the old store."""
+
+LEGACY = [EventRecord(s, a, v, p, STAMP, t, d) for s, a, v, p, t, d in OLD_EVENTS]
+"""The old events as every read must return them: no id, event version 1, no metadata."""
+
+METADATA: JSONObject = {"correlation_id": "req-1", "user": "Zoë", "tags": ["a", "b"]}
+
+
+class Metas(EventHandler, name="metas"):
+    """Records what each event's meta says of its id, event version and metadata."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, str, int, JSONObject, str, str | None]] = []
+
+    @on_event
+    def counted(self, event: One | Two | Multi | Address, meta: EventMeta) -> None:
+        self.seen.append(
+            (
+                meta.position,
+                meta.event_id,
+                meta.event_version,
+                meta.metadata,
+                meta.correlation_id,
+                meta.causation_id,
+            )
+        )
+
+
+def _legacy_meta(record: EventRecord) -> tuple[int, str, int, JSONObject, str, None]:
+    derived = legacy_event_id(record.stream, record.aggregate_id, record.version)
+    return (record.position, derived, 1, {}, derived, None)
+
+
+async def check_old_store(backend: Backend) -> None:
+    """Upgrade a store holding `OLD_EVENTS` and check every read and a new append.
+
+    The store's schema was created as the old release created it (its `create_schema`
+    statements are unchanged), and the old events inserted as that release wrote them.
+    """
+    await backend.create_schema()
+    assert list(await backend.read_aggregate("counters", "a")) == [LEGACY[0], LEGACY[4]]
+    assert list(await backend.read_aggregate("counters", "b", after_version=1)) == [LEGACY[3]]
+    assert list(await backend.read_streams(["counters", "ledgers"])) == LEGACY
+    assert list(await backend.read_streams(["ledgers"])) == [LEGACY[1]]
+    assert await backend.last_position(["counters"]) == OLD_TOP
+
+    domain = Domain(backend, aggregates=[Counter, Ledger])
+    counter = await domain.repository(Counter).load("a")
+    assert (counter.version, counter.one, counter.two, counter.last_position) == (2, 1, 1, 1)
+    assert (await domain.repository(Ledger).load("x")).entries == 1
+
+    runner = domain.handler(Metas())
+    assert await runner.run_once() == len(LEGACY)
+    assert runner.handler.seen == [_legacy_meta(r) for r in LEGACY]
+
+    # New events next to the old ones keep their ids, event versions and metadata.
+    await domain.repository(Counter).execute("a", Counter.do_one)
+    [domains] = await backend.read_aggregate("counters", "a", after_version=2)
+    assert domains.position == OLD_TOP + 1
+    assert domains.event_id is not None and len(domains.event_id) == 36
+    assert (domains.event_version, meta_of(domains).metadata) == (1, {})
+    given = NewEvent("one", {}, STAMP, event_id="e-1", event_version=3, metadata=METADATA)
+    appended = await backend.append("counters", "c", 0, [given])
+    assert list(await backend.read_aggregate("counters", "c")) == list(appended)
+    user = {"user": "Zoë", "tags": ["a", "b"]}
+    assert await runner.run_once() == 2
+    assert runner.handler.seen[-2:] == [
+        (OLD_TOP + 1, domains.event_id, 1, {}, domains.event_id, None),
+        (OLD_TOP + 2, "e-1", 3, user, "req-1", None),
+    ]
+
+    # Creating the schema again changes nothing.
+    await backend.create_schema()
+    everything = await backend.read_streams(["counters", "ledgers"])
+    assert list(everything) == [*LEGACY, domains, *appended]
+    loaded = await domain.repository(Counter).load("a")
+    assert (loaded.version, loaded.one, loaded.two) == (3, 2, 1)
