@@ -94,14 +94,14 @@ async def check_old_store(backend: Backend) -> None:
     assert domains.position == OLD_TOP + 1
     assert domains.event_id is not None and len(domains.event_id) == 36
     assert (domains.event_version, meta_of(domains).metadata) == (1, {})
-    given = NewEvent("one", {}, STAMP, event_id="e-1", event_version=3, metadata=METADATA)
+    given = NewEvent("one", {}, STAMP, event_id="e-1", metadata=METADATA)
     appended = await backend.append("counters", "c", 0, [given])
     assert list(await backend.read_aggregate("counters", "c")) == list(appended)
     user = {"user": "Zoë", "tags": ["a", "b"]}
     assert await runner.run_once() == 2
     assert runner.handler.seen[-2:] == [
         (OLD_TOP + 1, domains.event_id, 1, {}, domains.event_id, None),
-        (OLD_TOP + 2, "e-1", 3, user, "req-1", None),
+        (OLD_TOP + 2, "e-1", 1, user, "req-1", None),
     ]
 
     # Creating the schema again changes nothing.
