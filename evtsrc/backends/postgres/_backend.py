@@ -126,7 +126,7 @@ class PostgresBackend(Backend):
         return backend
 
     def schema_sql(self) -> str:
-        """The DDL `create_schema()` runs."""
+        """The CREATE statements `create_schema()` runs (it adds missing columns after them)."""
         return schema_sql(self.names, "postgresql", if_not_exists=True)
 
     async def create_schema(self) -> None:

@@ -103,7 +103,7 @@ class SqlAlchemyBackend(Backend):
             await connection.run_sync(self._dialect.create_schema, self.tables)
 
     def schema_sql(self) -> str:
-        """The DDL `create_schema()` runs, as SQL text for this engine's dialect.
+        """The CREATE statements `create_schema()` runs, as SQL text for this engine's dialect.
 
         On a `mysql://` URL, MariaDB is recognised only once connected: before
         that, use a `mariadb://` URL to get MariaDB's collation.

@@ -201,7 +201,10 @@ class SqliteBackend(Backend):
                 connection.execute(statement)
 
     def schema_sql(self) -> str:
-        """The DDL `create_schema()` runs, as SQL text (the same as `SqlAlchemyBackend`'s)."""
+        """The CREATE statements `create_schema()` runs, as SQL text (as `SqlAlchemyBackend`'s).
+
+        On a store made before event ids and metadata, `create_schema()` also adds their columns.
+        """
         return self._sql.ddl
 
     async def drop_schema(self) -> None:
