@@ -2,9 +2,11 @@
 
 `old_ddl/` holds the DDL the SQL backends ran before the schema had one source
 (for the prefix `evtsrc_`): SqliteBackend's hand-copied text, PostgresBackend's own
-text and SQLAlchemy's output for SQLite, PostgreSQL and MariaDB. On real databases
-the schema the old text creates must be exactly the one the new code creates, and
-a store made by the old text must be read and appended to by the new code.
+text and SQLAlchemy's output for SQLite, PostgreSQL and MariaDB. It made the tables
+before event ids and metadata: on real databases, the schema the old text creates,
+once `create_schema()` added those columns, must be exactly the one the new code
+creates, and a store made by the old text must be read and appended to by the new
+code. (tests/sql/test_upgrade.py reads the events such a store holds.)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from evtsrc import BookmarkMoved, VersionConflict
 from evtsrc.backends import Backend, NewEvent, SnapshotRecord, TableNames
+from evtsrc.backends.postgres import PostgresBackend
 from evtsrc.backends.sql._ddl import DIALECTS, Dialect, create_statements, schema_sql
 from evtsrc.backends.sql_schema import Tables
 from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
@@ -77,13 +80,22 @@ def test_the_ddl_text_is_what_sqlalchemy_compiles(prefix: str, dialect: Dialect)
     assert schema_sql(names, dialect) == tables.ddl(SA_DIALECTS[dialect])
 
 
-def test_the_default_ddl_is_what_the_backends_ran_before() -> None:
+ADDED = ("\tevent_id ", "\tevent_version ", "\tmetadata ")
+"""How the lines of the columns added since the old DDL start."""
+
+
+def _without_added(ddl: str) -> str:
+    return "".join(line for line in ddl.splitlines(True) if not line.startswith(ADDED))
+
+
+def test_the_default_ddl_is_what_the_backends_ran_before_and_the_added_columns() -> None:
     for dialect in ("sqlite", "postgresql", "mariadb"):
-        assert schema_sql(TableNames(), dialect) == (OLD / f"sqlalchemy_{dialect}.sql").read_text()
+        new = schema_sql(TableNames(), dialect)
+        assert _without_added(new) == (OLD / f"sqlalchemy_{dialect}.sql").read_text()
+        assert len(new.splitlines()) == len(_without_added(new).splitlines()) + 3
     old_sqlite = ";\n\n".join(_old("sqlite_backend", "evtsrc_")) + ";"
-    assert ";\n\n".join(create_statements(TableNames(), "sqlite", if_not_exists=True)) + ";" == (
-        old_sqlite
-    )
+    new_sqlite = ";\n\n".join(create_statements(TableNames(), "sqlite", if_not_exists=True))
+    assert _without_added(new_sqlite + ";") == old_sqlite
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
@@ -133,26 +145,54 @@ def test_sqlite_backend_works_without_sqlalchemy(tmp_path: Path) -> None:
 # -- old and new DDL on real databases -------------------------------------------------------
 
 
-def _sqlite_master(path: Path) -> list[tuple[str, str, str, str | None]]:
+def _sqlite_schema(path: Path) -> list[tuple[Any, ...]]:
+    """Each table's columns and indexes, and each index's SQL, as SQLite describes them.
+
+    Not the tables' SQL text: ALTER TABLE writes an added column into it in its own way.
+    """
+    found: list[tuple[Any, ...]] = []
     with closing(sqlite3.connect(path, isolation_level=None)) as connection:
-        return sorted(connection.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
+        for kind, name, sql in connection.execute("SELECT type, name, sql FROM sqlite_master"):
+            if kind == "index":
+                found.append(
+                    (kind, name, sql, list(connection.execute(f"PRAGMA index_info('{name}')")))
+                )
+            else:
+                found.append(
+                    (
+                        kind,
+                        name,
+                        list(connection.execute(f"PRAGMA table_info('{name}')")),
+                        list(connection.execute(f"PRAGMA index_list('{name}')")),
+                    )
+                )
+    return sorted(found, key=repr)
 
 
-async def test_sqlite_old_and_new_ddl_create_the_same_schema(tmp_path: Path) -> None:
+async def test_sqlite_old_ddl_upgraded_and_new_ddl_create_the_same_schema(tmp_path: Path) -> None:
     for name in ("sqlite_backend", "sqlalchemy_sqlite"):
         with closing(sqlite3.connect(tmp_path / f"{name}.sqlite", isolation_level=None)) as db:
             for statement in _old(name, "evtsrc_"):
                 db.execute(statement)
-    stdlib = SqliteBackend(tmp_path / "stdlib.sqlite")
-    alchemy = SqlAlchemyBackend(f"sqlite+aiosqlite:///{tmp_path / 'alchemy.sqlite'}")
-    for backend in (stdlib, alchemy):
+    stores = {
+        "sqlite_backend": SqliteBackend(tmp_path / "sqlite_backend.sqlite"),  # upgraded
+        "sqlalchemy_sqlite": SqlAlchemyBackend(
+            f"sqlite+aiosqlite:///{tmp_path / 'sqlalchemy_sqlite.sqlite'}"  # upgraded
+        ),
+        "stdlib": SqliteBackend(tmp_path / "stdlib.sqlite"),
+        "alchemy": SqlAlchemyBackend(f"sqlite+aiosqlite:///{tmp_path / 'alchemy.sqlite'}"),
+    }
+    for backend in stores.values():
         await backend.create_schema()
         await backend.close()
-    schemas = [
-        _sqlite_master(tmp_path / f"{name}.sqlite")
-        for name in ("sqlite_backend", "sqlalchemy_sqlite", "stdlib", "alchemy")
-    ]
+    schemas = [_sqlite_schema(tmp_path / f"{name}.sqlite") for name in stores]
     assert schemas[0] == schemas[1] == schemas[2] == schemas[3]
+    events = next(row for row in schemas[0] if row[1] == "evtsrc_events")
+    assert [column[1:5] for column in events[2][-3:]] == [
+        ("event_id", "VARCHAR(36)", 0, None),
+        ("event_version", "INTEGER", 1, "1"),
+        ("metadata", "TEXT", 0, None),
+    ]
     assert {row[1] for row in schemas[0]} >= {"evtsrc_events", "evtsrc_events_stream_ix"}
 
 
@@ -190,21 +230,29 @@ async def _pg_schema(connection: asyncpg.Connection, prefix: str) -> list[tuple[
     return sorted(rows, key=repr)
 
 
-async def test_postgresql_old_and_new_ddl_create_the_same_schema() -> None:
+async def test_postgresql_old_ddl_upgraded_and_new_ddl_create_the_same_schema() -> None:
     dsn = _server(POSTGRES_ENV)
     prefixes = {kind: unique_prefix() for kind in ("native", "alchemy", "new_text", "new_alchemy")}
     connection = await asyncpg.connect(dsn)
-    alchemy = SqlAlchemyBackend(sqlalchemy_url(dsn), tables=TableNames(prefixes["new_alchemy"]))
+    backends: list[Backend] = [
+        await PostgresBackend.connect(dsn, tables=TableNames(prefixes["native"])),
+        SqlAlchemyBackend(sqlalchemy_url(dsn), tables=TableNames(prefixes["alchemy"])),
+        SqlAlchemyBackend(sqlalchemy_url(dsn), tables=TableNames(prefixes["new_alchemy"])),
+    ]
     try:
         await connection.execute(";\n".join(_old("postgres_backend", prefixes["native"])))
         await connection.execute(";\n".join(_old("sqlalchemy_postgresql", prefixes["alchemy"])))
         await connection.execute(
             schema_sql(TableNames(prefixes["new_text"]), "postgresql", if_not_exists=True)
         )
-        await alchemy.create_schema()
+        for backend in backends:  # the first two add the columns the old text did not make
+            await backend.create_schema()
         schemas = [await _pg_schema(connection, prefix) for prefix in prefixes.values()]
         assert schemas[0] == schemas[1] == schemas[2] == schemas[3]
         assert len(schemas[0]) > 20
+        assert ("<p>events", "event_id", 8, "uuid", False, None) in schemas[0]
+        assert ("<p>events", "event_version", 9, "integer", True, "1") in schemas[0]
+        assert ("<p>events", "metadata", 10, "text", False, None) in schemas[0]
     finally:
         for prefix in prefixes.values():
             names = TableNames(prefix)
@@ -212,7 +260,8 @@ async def test_postgresql_old_and_new_ddl_create_the_same_schema() -> None:
                 f'DROP TABLE IF EXISTS "{names.events}", "{names.snapshots}", "{names.bookmarks}"'
             )
         await connection.close()
-        await alchemy.close()
+        for backend in backends:
+            await backend.close()
 
 
 async def _show_create(engine: AsyncEngine, prefix: str) -> list[str]:
@@ -225,10 +274,11 @@ async def _show_create(engine: AsyncEngine, prefix: str) -> list[str]:
     return found
 
 
-async def test_mariadb_old_and_new_ddl_create_the_same_schema() -> None:
+async def test_mariadb_old_ddl_upgraded_and_new_ddl_create_the_same_schema() -> None:
     url = _server(MARIADB_ENV)
     prefixes = {kind: unique_prefix() for kind in ("alchemy", "new_text", "new_alchemy")}
     engine = create_async_engine(url)
+    upgraded = SqlAlchemyBackend(engine, tables=TableNames(prefixes["alchemy"]))
     alchemy = SqlAlchemyBackend(engine, tables=TableNames(prefixes["new_alchemy"]))
     try:
         async with engine.begin() as connection:
@@ -236,10 +286,12 @@ async def test_mariadb_old_and_new_ddl_create_the_same_schema() -> None:
                 await connection.exec_driver_sql(statement)
             for statement in create_statements(TableNames(prefixes["new_text"]), "mariadb"):
                 await connection.exec_driver_sql(statement)
+        await upgraded.create_schema()
         await alchemy.create_schema()
         schemas = [await _show_create(engine, prefix) for prefix in prefixes.values()]
         assert schemas[0] == schemas[1] == schemas[2]
         assert "utf8mb4_nopad_bin" in schemas[0][0]
+        assert "`event_version` int(11) NOT NULL DEFAULT 1" in schemas[0][0]
     finally:
         async with engine.begin() as connection:
             for prefix in prefixes.values():
@@ -258,7 +310,11 @@ async def _works_on(backend: Backend) -> None:
     [second] = await backend.append("s", "a", 1, _new("two"))
     with pytest.raises(VersionConflict):
         await backend.append("s", "a", 1, _new())
-    assert [r.type for r in await backend.read_aggregate("s", "a")] == ["one", "two"]
+    read = await backend.read_aggregate("s", "a")
+    assert [(r.type, r.event_id) for r in read] == [
+        ("one", first.event_id),
+        ("two", second.event_id),
+    ]
     assert [r.position for r in await backend.read_streams(["s"])] == [
         first.position,
         second.position,

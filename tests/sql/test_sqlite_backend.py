@@ -30,7 +30,10 @@ def _at(seconds: int = 0) -> datetime:
 
 
 def _new(type_name: str, data: dict[str, Any], seconds: int = 0) -> NewEvent:
-    return NewEvent(type_name, data, _at(seconds))
+    return NewEvent(type_name, data, _at(seconds), event_id=str(UUID(int=seconds + 1)))
+
+
+METADATA: dict[str, Any] = {"user": "Zoë", "trace": {"hops": [1, None, 2.5]}, "ok": True}
 
 
 @pytest.fixture
@@ -91,7 +94,8 @@ async def _written(writer: Backend) -> None:
     late = datetime(2025, 3, 4, 10, 36, 7, 890123, tzinfo=timezone(timedelta(hours=5, minutes=30)))
     await writer.append("s", "a", 0, [_new("one", {"text": 'ünï \u2028 \\ "q"'})])
     await writer.append("s", "a", 1, [_new("two", {"n": 2**70, "x": 1.5}, 1), _new("t", {}, 2)])
-    await writer.append("other", "b", 0, [NewEvent("late", {"nested": {"l": [None, True]}}, late)])
+    rich = NewEvent("late", {"nested": {"l": [None, True]}}, late, str(UUID(int=9)), 2, METADATA)
+    await writer.append("other", "b", 0, [rich])
     await writer.put_snapshot(SnapshotRecord("s", "a", 3, "key-1", {"state": ["ü", 1]}))
     await writer.set_bookmark("handler", 3)
 
@@ -113,6 +117,12 @@ async def _read(reader: Backend) -> None:
         _at(0),
         {"nested": {"l": [None, True]}},
     )
+    assert [(r.event_id, r.event_version, r.metadata) for r in [*stored, late]] == [
+        (str(UUID(int=1)), 1, "{}"),
+        (str(UUID(int=2)), 1, "{}"),
+        (str(UUID(int=3)), 1, "{}"),
+        (str(UUID(int=9)), 2, json.dumps(METADATA, ensure_ascii=False, separators=(",", ":"))),
+    ]
     assert [r.position for r in await reader.read_streams(["s", "other"], after_position=2)] == [
         3,
         4,

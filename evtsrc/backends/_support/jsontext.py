@@ -11,6 +11,7 @@ standard library's.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import cast
 
 import msgspec
@@ -37,6 +38,11 @@ def dumps(value: object) -> str:
     if b"null" in text and _decode(text) != value:  # NaN or an infinity became null
         return _stdlib_dumps(value)
     return text.decode()
+
+
+def texts(objects: Iterable[JSONObject]) -> list[str]:
+    """`dumps` of each object, `{}` for an empty one: how the SQL backends store metadata."""
+    return [dumps(value) if value else "{}" for value in objects]
 
 
 def _stdlib_dumps(value: object) -> str:

@@ -24,7 +24,7 @@ from ..base import (
 from ..names import TableNames
 from ..sql import _pg_positions as _positions
 from ..sql._bookmarks import bookmark_statements
-from ..sql._ddl import schema_sql
+from ..sql._ddl import add_column_statements, schema_sql
 from ..sql._identifiers import quote
 from ..sql._pg_errors import LOST, OUTAGE
 from ..sql._pg_lease import PgAdvisoryLease, PgConnection, advisory_key
@@ -33,7 +33,11 @@ from ._batch import PgBatchTransaction
 from ._connections import HeldConnections, PoolConnection, log
 from ._notify import DEFAULT_NOTIFY_INTERVAL, NOTIFY_SQL, AfterCommitNotifier
 
-_COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp"
+_COLUMNS = (
+    "position, stream, aggregate_id, version, type, data, timestamp, "
+    "event_id::text AS event_id, event_version, metadata"
+)
+"""What a read selects: event ids as text (records carry `str`), metadata as its stored text."""
 
 
 class PostgresBackend(Backend):
@@ -122,12 +126,28 @@ class PostgresBackend(Backend):
         return backend
 
     def schema_sql(self) -> str:
-        """The DDL `create_schema()` runs."""
+        """The CREATE statements `create_schema()` runs (it adds missing columns after them)."""
         return schema_sql(self.names, "postgresql", if_not_exists=True)
 
     async def create_schema(self) -> None:
-        """Create the tables and index that do not exist yet."""
-        await self._script("create_schema", self.schema_sql())
+        """Create the tables and index that do not exist yet; add the columns a store lacks.
+
+        A store made before event ids and metadata gets their columns (its events read
+        back with none). Each ALTER TABLE runs only if a column is missing: even one
+        that adds nothing waits for every transaction reading the table, and blocks
+        reads while it waits.
+        """
+        with OUTAGE.during("create_schema"):
+            async with self.pool.acquire(timeout=self._connections.timeout) as connection:
+                await connection.execute(self.schema_sql())
+                rows = await connection.fetch(
+                    "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) "
+                    "AND attnum > 0 AND NOT attisdropped",
+                    self._events,
+                )
+                present = {self.names.events: {row[0] for row in rows}}
+                for statement in add_column_statements(self.names, "postgresql", present):
+                    await connection.execute(statement)
 
     async def drop_schema(self) -> None:
         """Drop the tables (and every event in them)."""
@@ -140,7 +160,10 @@ class PostgresBackend(Backend):
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
         """Append atomically after `expected_version`: one statement, one round trip."""
-        arguments = _positions.append_arguments(stream, aggregate_id, expected_version, events)
+        metadata = jsontext.texts([e.metadata for e in events])
+        arguments = _positions.append_arguments(
+            stream, aggregate_id, expected_version, events, metadata
+        )
         try:
             with OUTAGE.appending(stream, aggregate_id) as sending:
                 rows = await self._statement(self._sql_append, arguments, sending)
@@ -152,7 +175,7 @@ class PostgresBackend(Backend):
         if first is None:  # the version check failed: nothing was inserted
             raise VersionConflict(stream, aggregate_id, expected_version)
         self._notifier.announce(stream)
-        return numbered(stream, aggregate_id, expected_version, first, events)
+        return numbered(stream, aggregate_id, expected_version, first, events, metadata)
 
     def _is_version_clash(self, error: Exception) -> bool:
         """Whether `error` is a second event at one version: the version constraint refused it."""
@@ -199,7 +222,7 @@ class PostgresBackend(Backend):
     def _records(rows: list[asyncpg.Record]) -> list[EventRecord]:
         payloads = jsontext.loads_documents([r[5] for r in rows])  # jsonb: server-validated
         return [
-            EventRecord(r[1], r[2], r[3], r[0], r[6], r[4], data)
+            EventRecord(r[1], r[2], r[3], r[0], r[6], r[4], data, r[7], r[8], r[9])
             for r, data in zip(rows, payloads, strict=True)
         ]
 
@@ -209,7 +232,8 @@ class PostgresBackend(Backend):
         """Events of one aggregate after `after_version`, by version."""
         rows = await self._fetch(
             "read_aggregate",
-            f"SELECT position, version, type, data, timestamp FROM {self._events} "
+            "SELECT position, version, type, data, timestamp, event_id::text, event_version, "
+            f"metadata FROM {self._events} "
             "WHERE stream = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4",
             stream,
             aggregate_id,
@@ -218,7 +242,7 @@ class PostgresBackend(Backend):
         )
         payloads = jsontext.loads_documents([r[3] for r in rows])  # jsonb: server-validated
         return [
-            EventRecord(stream, aggregate_id, r[1], r[0], r[4], r[2], data)
+            EventRecord(stream, aggregate_id, r[1], r[0], r[4], r[2], data, r[5], r[6], r[7])
             for r, data in zip(rows, payloads, strict=True)
         ]
 

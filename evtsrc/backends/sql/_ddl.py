@@ -8,14 +8,14 @@ prints it with no driver installed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Literal
 
 import attrs
 
 from ..names import NAME_LENGTH, TableNames
 from ._identifiers import quote
-from ._layout import Kind, Table, event_store
+from ._layout import Column, Kind, Table, event_store
 
 Dialect = Literal["mariadb", "mysql", "postgresql", "sqlite"]
 """The SQL dialects evtsrc writes DDL for."""
@@ -44,12 +44,16 @@ class _Flavour:
     inline_key: bool = False
     """Whether the position column declares itself the primary key."""
     table_options: str = ""
+    default_first: bool = True
+    """Whether a column's DEFAULT comes before its NOT NULL (as SQLAlchemy writes it)."""
+    add_if_not_exists: bool = False
+    """Whether `ALTER TABLE ... ADD COLUMN IF NOT EXISTS` is understood."""
 
 
 _VARCHAR = f"VARCHAR({NAME_LENGTH})"
 
 
-def _mysql(collation: str, reserved: frozenset[str]) -> _Flavour:
+def _mysql(collation: str, reserved: frozenset[str], *, add_if_not_exists: bool) -> _Flavour:
     return _Flavour(
         "`",
         reserved,
@@ -59,10 +63,14 @@ def _mysql(collation: str, reserved: frozenset[str]) -> _Flavour:
             Kind.BIGINT: "BIGINT",
             Kind.POSITION: "BIGINT",
             Kind.JSON: "JSON",
+            Kind.JSON_TEXT: "LONGTEXT",
+            Kind.UUID: "VARCHAR(36)",
             Kind.TIMESTAMP: "DATETIME(6)",
         },
         numbering=" AUTO_INCREMENT",
         table_options="CHARSET=utf8mb4",
+        default_first=False,
+        add_if_not_exists=add_if_not_exists,
     )
 
 
@@ -76,6 +84,8 @@ _FLAVOURS: Mapping[Dialect, _Flavour] = {
             Kind.BIGINT: "BIGINT",
             Kind.POSITION: "INTEGER",
             Kind.JSON: "JSON",
+            Kind.JSON_TEXT: "TEXT",
+            Kind.UUID: "VARCHAR(36)",
             Kind.TIMESTAMP: "DATETIME",
         },
         numbering=" PRIMARY KEY AUTOINCREMENT",
@@ -90,12 +100,17 @@ _FLAVOURS: Mapping[Dialect, _Flavour] = {
             Kind.BIGINT: "BIGINT",
             Kind.POSITION: "BIGINT",
             Kind.JSON: "JSONB",
+            Kind.JSON_TEXT: "TEXT",
+            Kind.UUID: "UUID",
             Kind.TIMESTAMP: "TIMESTAMP WITH TIME ZONE",
         },
         numbering="",
+        add_if_not_exists=True,
     ),
-    "mariadb": _mysql(EXACT_COLLATIONS["mariadb"], frozenset({"key", "position"})),
-    "mysql": _mysql(EXACT_COLLATIONS["mysql"], frozenset({"key"})),
+    "mariadb": _mysql(
+        EXACT_COLLATIONS["mariadb"], frozenset({"key", "position"}), add_if_not_exists=True
+    ),
+    "mysql": _mysql(EXACT_COLLATIONS["mysql"], frozenset({"key"}), add_if_not_exists=False),
 }
 
 
@@ -128,11 +143,44 @@ def schema_sql(names: TableNames, dialect: Dialect, *, if_not_exists: bool = Fal
     return ";\n\n".join(create_statements(names, dialect, if_not_exists=if_not_exists)) + ";\n"
 
 
+def upgraded_tables(names: TableNames) -> tuple[str, ...]:
+    """The tables of the event store `names` that have columns a store made before lacks."""
+    return tuple(table.name for table in event_store(names) if table.added)
+
+
+def add_column_statements(
+    names: TableNames, dialect: Dialect, present: Mapping[str, Collection[str]]
+) -> tuple[str, ...]:
+    """The ALTER TABLE statements that add the columns a store made before them lacks.
+
+    `present` maps each existing table's name to its columns' names; a table not in
+    it is left alone. Where the dialect takes `IF NOT EXISTS`, the statements do
+    nothing if a concurrent `create_schema()` added the column first.
+    """
+    flavour = _FLAVOURS[dialect]
+    exists = "IF NOT EXISTS " if flavour.add_if_not_exists else ""
+    return tuple(
+        f"ALTER TABLE {quote(table.name, flavour.mark)} ADD COLUMN {exists}"
+        f"{_definition(column, flavour)}"
+        for table in event_store(names)
+        if table.name in present
+        for column in table.added
+        if column.name not in present[table.name]
+    )
+
+
+def _definition(column: Column, flavour: _Flavour) -> str:
+    line = f"{_column(column.name, flavour)} {flavour.types[column.kind]}"
+    default = "" if column.default is None else f" DEFAULT {column.default}"
+    null = "" if column.nullable else " NOT NULL"
+    return line + (default + null if flavour.default_first else null + default)
+
+
 def _definitions(table: Table, flavour: _Flavour) -> list[str]:
     lines: list[str] = []
     inline_key = False
     for column in table.columns:
-        line = f"{_column(column.name, flavour)} {flavour.types[column.kind]} NOT NULL"
+        line = _definition(column, flavour)
         if column.kind is Kind.POSITION:
             line += flavour.numbering
             inline_key = flavour.inline_key and table.primary_key == (column.name,)

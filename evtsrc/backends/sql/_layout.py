@@ -26,16 +26,32 @@ class Kind(enum.Enum):
     on PostgreSQL, where the appending statement computes it (see `pg_positions`)."""
     JSON = enum.auto()
     """A JSON document (JSONB on PostgreSQL)."""
+    JSON_TEXT = enum.auto()
+    """JSON text the database keeps as written and never parses (TEXT, LONGTEXT on
+    MariaDB/MySQL): read back, it is the very text written."""
+    UUID = enum.auto()
+    """A UUID: `uuid` on PostgreSQL (read as text), 36 characters elsewhere."""
     TIMESTAMP = enum.auto()
     """A point in time, in UTC."""
 
 
 @attrs.frozen
 class Column:
-    """A column; every column of evtsrc's tables is NOT NULL."""
+    """A column: NOT NULL unless `nullable`, with an SQL `default` if it has one.
+
+    An `added` column came after the tables' first release: `create_schema()` adds it
+    to a store made before (so it is nullable or has a default, which older rows take).
+    """
 
     name: str
     kind: Kind
+    nullable: bool = False
+    default: str | None = None
+    added: bool = attrs.field(default=False, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.added and not (self.nullable or self.default is not None):
+            raise ValueError(f"added column {self.name} needs a value for older rows")
 
 
 @attrs.frozen
@@ -56,6 +72,11 @@ class Table:
     uniques: tuple[Key, ...] = ()
     indexes: tuple[Key, ...] = ()
 
+    @property
+    def added(self) -> tuple[Column, ...]:
+        """The columns `create_schema()` adds to a table made before them."""
+        return tuple(column for column in self.columns if column.added)
+
 
 def event_store(names: TableNames) -> tuple[Table, Table, Table]:
     """The tables of one event store: bookmarks, events, snapshots (in their DDL's order)."""
@@ -75,6 +96,10 @@ def event_store(names: TableNames) -> tuple[Table, Table, Table]:
             Column("type", name),
             Column("data", Kind.JSON),
             Column("timestamp", Kind.TIMESTAMP),
+            # Since issue 14; at the end, where ALTER TABLE puts them in older stores.
+            Column("event_id", Kind.UUID, nullable=True, added=True),
+            Column("event_version", integer, default="1", added=True),
+            Column("metadata", Kind.JSON_TEXT, nullable=True, added=True),
         ),
         primary_key=("position",),
         uniques=(Key(names.version_constraint, ("stream", "aggregate_id", "version")),),

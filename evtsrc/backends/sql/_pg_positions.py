@@ -27,23 +27,26 @@ def append_sql(events: str, *, notify: bool) -> str:
     """The one-statement append both backends send, on the events table named `events`.
 
     One round trip checks the version and inserts the events numbered by this
-    transaction's id: $1 stream, $2 aggregate id, $3 expected version, $4 type
-    names, $5 JSON texts, $6 timestamps. Its one row starts with the first new
-    position, NULL when the version check failed. With `notify`, it also NOTIFYs
-    channel $7 with the stream, which makes concurrent appends commit one at a
-    time (see `_notify`); without, the caller notifies after the commit.
+    transaction's id: $1 stream, $2 aggregate id, $3 expected version, then one
+    array per column: $4 type names, $5 JSON texts, $6 timestamps, $7 event ids,
+    $8 event versions, $9 metadata JSON texts. Its one row starts with the first
+    new position, NULL when the version check failed. With `notify`, it also
+    NOTIFYs channel $10 with the stream, which makes concurrent appends commit one
+    at a time (see `_notify`); without, the caller notifies after the commit.
     """
     return (
         f"WITH head AS (SELECT coalesce(max(version), 0) AS version FROM {events} "
         "WHERE stream = $1 AND aggregate_id = $2), "
         f"inserted AS (INSERT INTO {events} "
-        "(position, stream, aggregate_id, version, type, data, timestamp) "
+        "(position, stream, aggregate_id, version, type, data, timestamp, "
+        "event_id, event_version, metadata) "
         f"SELECT ({XID} << {SHIFT}) | (e.n - 1), $1, $2, $3 + e.n, "
-        "e.type, e.data, e.ts FROM head, unnest($4::varchar[], $5::jsonb[], "
-        "$6::timestamptz[]) WITH ORDINALITY AS e(type, data, ts, n) "
+        "e.type, e.data, e.ts, e.id, e.ev, e.meta FROM head, unnest($4::varchar[], "
+        "$5::jsonb[], $6::timestamptz[], $7::uuid[], $8::int[], $9::text[]) "
+        "WITH ORDINALITY AS e(type, data, ts, id, ev, meta, n) "
         "WHERE head.version = $3 RETURNING position) "
         "SELECT (SELECT min(position) FROM inserted)"
-        + (", (SELECT pg_notify($7, $1) FROM inserted LIMIT 1)::text" if notify else "")
+        + (", (SELECT pg_notify($10, $1) FROM inserted LIMIT 1)::text" if notify else "")
     )
 
 
@@ -52,9 +55,13 @@ def append_arguments(
     aggregate_id: str,
     expected_version: int,
     events: Sequence[NewEvent],
+    metadata: Sequence[str],
     channel: str | None = None,
 ) -> tuple[object, ...]:
-    """The arguments of `append_sql` for these events (with `channel` if it notifies)."""
+    """The arguments of `append_sql` for these events (with `channel` if it notifies).
+
+    `metadata` holds the events' metadata as the JSON texts to store (`jsontext.texts`).
+    """
     check_count(len(events))
     arguments = (
         stream,
@@ -63,6 +70,9 @@ def append_arguments(
         [e.type for e in events],
         [jsontext.dumps(e.data) for e in events],
         [e.timestamp for e in events],
+        [e.event_id for e in events],
+        [e.event_version for e in events],
+        metadata,
     )
     return arguments if channel is None else (*arguments, channel)
 

@@ -49,6 +49,10 @@ def _type(kind: Kind, collation: str) -> sa.types.TypeEngine[Any]:
         return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     if kind is Kind.JSON:
         return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+    if kind is Kind.JSON_TEXT:
+        return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+    if kind is Kind.UUID:
+        return sa.String(36).with_variant(postgresql.UUID(as_uuid=False), "postgresql")
     return UTCDateTime()
 
 
@@ -87,7 +91,8 @@ class Tables:
             column.name,
             _type(column.kind, collation),
             primary_key=key,
-            nullable=False,
+            nullable=column.nullable,
+            server_default=None if column.default is None else sa.text(column.default),
             autoincrement=numbered if column.kind is Kind.POSITION else "auto",
         )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -93,13 +93,17 @@ class SqlAlchemyBackend(Backend):
     # -- schema ------------------------------------------------------------------------------
 
     async def create_schema(self) -> None:
-        """Create the tables and indexes that do not exist yet."""
-        async with self._transaction("create the schema") as connection:
+        """Create the tables and indexes that do not exist yet; add the columns a store lacks.
+
+        A store made before event ids and metadata gets their columns (its events read
+        back with none); ALTER TABLE runs only if a column is missing.
+        """
+        async with self._transaction("create the schema", write=True) as connection:
             self.tables = self._dialect.tables()
-            await connection.run_sync(self.tables.metadata.create_all, checkfirst=True)
+            await connection.run_sync(self._dialect.create_schema, self.tables)
 
     def schema_sql(self) -> str:
-        """The DDL `create_schema()` runs, as SQL text for this engine's dialect.
+        """The CREATE statements `create_schema()` runs, as SQL text for this engine's dialect.
 
         On a `mysql://` URL, MariaDB is recognised only once connected: before
         that, use a `mariadb://` URL to get MariaDB's collation.
@@ -121,11 +125,19 @@ class SqlAlchemyBackend(Backend):
                 yield connection
 
     @asynccontextmanager
-    async def _transaction(self, action: str) -> AsyncGenerator[AsyncConnection]:
-        """A connection in a transaction for `action`, committed at the end."""
+    async def _transaction(
+        self, action: str, *, write: bool = False
+    ) -> AsyncGenerator[AsyncConnection]:
+        """A connection in a transaction for `action`, committed at the end.
+
+        With `write`, a transaction as appends take it (SQLite's write lock from its start).
+        """
         with self.outage.during(action):
-            async with self.engine.begin() as connection:
-                yield connection
+            async with self.engine.connect() as connection:
+                if write:
+                    connection = await connection.execution_options(**self._dialect.write_options)
+                async with connection.begin():
+                    yield connection
 
     # -- events ------------------------------------------------------------------------------
 
@@ -146,20 +158,33 @@ class SqlAlchemyBackend(Backend):
         return self.names.events
 
     def _events(self) -> sa.Select[Any]:
-        """Every column of the events table, with the payload as its JSON text.
+        """The columns of an `EventRecord`, in its order, with the payload as its JSON text.
 
         The backend parses payloads itself (`_rows`), whatever `json_deserializer`
         the engine has: one that does not parse must fail its own event, not the read.
+        Metadata stays the text stored, parsed only if asked for (`EventMeta`).
         """
-        table = self.tables.events
-        text = self._dialect.payload_text(table.c.data)
-        return sa.select(*(c for c in table.c if c.name != "data"), text.label("data"))
+        c = self.tables.events.c
+        dialect = self._dialect
+        columns: list[sa.ColumnElement[Any]] = [
+            c.stream,
+            c.aggregate_id,
+            c.version,
+            c.position,
+            c.timestamp,
+            c.type,
+            dialect.payload_text(c.data).label("data"),
+            dialect.event_id_text(c.event_id).label("event_id"),
+            c.event_version,
+            c.metadata,
+        ]
+        return sa.select(*columns)
 
     def _rows(self, result: sa.CursorResult[Any]) -> list[EventRecord]:
-        rows = result.all()
-        payloads = self._dialect.payloads([r.data for r in rows])
+        rows = cast("Sequence[Sequence[Any]]", result.all())  # ten columns: see _events
+        payloads = self._dialect.payloads([r[6] for r in rows])
         return [
-            EventRecord(r.stream, r.aggregate_id, r.version, r.position, r.timestamp, r.type, data)
+            EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], data, r[7], r[8], r[9])
             for r, data in zip(rows, payloads, strict=True)
         ]
 

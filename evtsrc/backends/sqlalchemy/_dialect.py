@@ -23,6 +23,8 @@ from ..._jsontypes import JSONObject
 from .._support import jsontext
 from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload
 from ..names import TableNames
+from ..sql._ddl import Dialect as SchemaDialect
+from ..sql._ddl import add_column_statements, upgraded_tables
 from ..sql._tables import Tables
 from ._errors import outage
 
@@ -60,6 +62,20 @@ class Dialect(abc.ABC):
         mariadb = bool(getattr(self.engine.dialect, "is_mariadb", False))
         return Tables(self.names, self.engine.dialect.name, mariadb=mariadb)
 
+    def create_schema(self, connection: sa.Connection, tables: Tables) -> None:
+        """Create the tables that do not exist; add the columns older tables lack."""
+        tables.metadata.create_all(connection, checkfirst=True)
+        inspector = sa.inspect(connection)
+        present = {
+            name: {column["name"] for column in inspector.get_columns(name)}
+            for name in upgraded_tables(self.names)
+        }
+        dialect = connection.dialect
+        # The driver may read % as a parameter marker, even with no parameters.
+        percent = "%%" if dialect.paramstyle in ("format", "pyformat") else "%"
+        for statement in add_column_statements(self.names, _schema_dialect(dialect), present):
+            connection.exec_driver_sql(statement.replace("%", percent))
+
     # -- events ------------------------------------------------------------------------------
 
     async def append(
@@ -85,8 +101,15 @@ class Dialect(abc.ABC):
                 "type": event.type,
                 "data": event.data,
                 "timestamp": event.timestamp,
+                "event_id": event.event_id,
+                "event_version": event.event_version,
+                "metadata": metadata,
             }
-            for index, event in enumerate(events, start=1)
+            for (index, event), metadata in zip(
+                enumerate(events, start=1),
+                jsontext.texts([e.metadata for e in events]),
+                strict=True,
+            )
         ]
         with self.outage.appending(stream, aggregate_id) as sending:
             async with self.writing() as connection:
@@ -107,6 +130,9 @@ class Dialect(abc.ABC):
                         row["timestamp"],
                         row["type"],
                         row["data"],
+                        row["event_id"],
+                        row["event_version"],
+                        row["metadata"],
                     )
                     for row, (position,) in zip(rows, result, strict=True)
                 ]
@@ -126,6 +152,10 @@ class Dialect(abc.ABC):
     def payload_text(self, data: sa.Column[Any]) -> sa.ColumnElement[str]:
         """The payload column as its JSON text, whatever the engine's deserializer."""
         return sa.type_coerce(data, sa.Text)
+
+    def event_id_text(self, event_id: sa.Column[Any]) -> sa.ColumnElement[str]:
+        """The event id column as text (it is text but on PostgreSQL)."""
+        return event_id
 
     def payloads(self, texts: list[str]) -> list[JSONObject | UndecodablePayload]:
         """The payloads of a page of events, each parsed alone: a bad one fails alone."""
@@ -148,3 +178,10 @@ class Dialect(abc.ABC):
     async def listen(self, streams: Sequence[str]) -> AppendListener | None:
         """A listener the database pushes appends to, or None to poll."""
         return None
+
+
+def _schema_dialect(dialect: sa.engine.Dialect) -> SchemaDialect:
+    """Which of `_ddl`'s dialects `dialect` is."""
+    if dialect.name in ("postgresql", "sqlite"):
+        return "postgresql" if dialect.name == "postgresql" else "sqlite"
+    return "mariadb" if getattr(dialect, "is_mariadb", False) else "mysql"

@@ -54,8 +54,9 @@ class PostgresDialect(Dialect):
         events: Sequence[NewEvent],
     ) -> Sequence[EventRecord]:
         """The one statement `PostgresBackend` sends, committed on its own."""
+        metadata = jsontext.texts([e.metadata for e in events])
         arguments = pg_positions.append_arguments(
-            stream, aggregate_id, expected_version, events, self.channel
+            stream, aggregate_id, expected_version, events, metadata, self.channel
         )
         first: int | None
         with self.outage.appending(stream, aggregate_id) as sending:
@@ -71,7 +72,7 @@ class PostgresDialect(Dialect):
                 raise
         if first is None:  # the version check failed: nothing was inserted
             raise VersionConflict(stream, aggregate_id, expected_version)
-        return numbered(stream, aggregate_id, expected_version, first, events)
+        return numbered(stream, aggregate_id, expected_version, first, events, metadata)
 
     def is_version_clash(self, error: Exception) -> bool:
         """A unique violation of the version constraint, which the message names."""
@@ -84,6 +85,10 @@ class PostgresDialect(Dialect):
     def payload_text(self, data: sa.Column[Any]) -> sa.ColumnElement[str]:
         """A cast to text: asyncpg would decode jsonb itself."""
         return sa.cast(data, sa.Text)
+
+    def event_id_text(self, event_id: sa.Column[Any]) -> sa.ColumnElement[str]:
+        """A cast to text: the column is a uuid."""
+        return sa.cast(event_id, sa.Text)
 
     def payloads(self, texts: list[str]) -> list[JSONObject | UndecodablePayload]:
         """The page parsed in one go: the server validated every jsonb text."""

@@ -32,6 +32,7 @@ from .._support.leases import FileLease
 from ..base import Backend, EventRecord, Lease, NewEvent, SnapshotRecord, numbered
 from ..names import TableNames
 from ..sql._bookmarks import check_unmoved
+from ..sql._ddl import add_column_statements
 from ..sql._sqlite_errors import translated, version_clash_message
 from ._batch import SqliteBatchTransaction
 from ._statements import SqliteStatements
@@ -180,14 +181,30 @@ class SqliteBackend(Backend):
     # -- schema -----------------------------------------------------------------------------
 
     async def create_schema(self) -> None:
-        """Create the tables and the index that do not exist yet."""
+        """Create the tables and the index that do not exist yet; add the columns a store lacks.
+
+        A store made before event ids and metadata gets their columns (its events read
+        back with none). All in one write transaction.
+        """
         await self._write(self._create_schema)
 
     def _create_schema(self) -> None:
-        self._execute_in_transaction(self._sql.create)
+        sql = self._sql
+        with self._begin() as connection:  # sqlite3 commits, or rolls back on an error
+            for statement in sql.create:
+                connection.execute(statement)
+            present = {
+                table: {row[0] for row in connection.execute(sql.columns, (table,))}
+                for table in sql.upgraded
+            }
+            for statement in add_column_statements(self.names, "sqlite", present):
+                connection.execute(statement)
 
     def schema_sql(self) -> str:
-        """The DDL `create_schema()` runs, as SQL text (the same as `SqlAlchemyBackend`'s)."""
+        """The CREATE statements `create_schema()` runs, as SQL text (as `SqlAlchemyBackend`'s).
+
+        On a store made before event ids and metadata, `create_schema()` also adds their columns.
+        """
         return self._sql.ddl
 
     async def drop_schema(self) -> None:
@@ -221,6 +238,7 @@ class SqliteBackend(Backend):
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> list[EventRecord]:
         """Begin, check the version, insert and commit: the whole append, on the writer thread."""
+        metadata = jsontext.texts([event.metadata for event in events])
         rows = [
             (
                 stream,
@@ -229,8 +247,11 @@ class SqliteBackend(Backend):
                 event.type,
                 jsontext.dumps(event.data),
                 timestamp_out(event.timestamp),
+                event.event_id,
+                event.event_version,
+                meta,
             )
-            for index, event in enumerate(events, start=1)
+            for (index, event), meta in zip(enumerate(events, start=1), metadata, strict=True)
         ]
         connection = self._writer_connection or self._writing()
         sql = self._sql
@@ -252,7 +273,8 @@ class SqliteBackend(Backend):
         connection.commit()
         # One writer at a time: the rows took consecutive positions up to the last one.
         assert last is not None
-        return numbered(stream, aggregate_id, expected_version, last - len(rows) + 1, events)
+        first = last - len(rows) + 1
+        return numbered(stream, aggregate_id, expected_version, first, events, metadata)
 
     def _is_version_clash(self, error: Exception) -> bool:
         return isinstance(error, sqlite3.IntegrityError) and self._version_clash in str(error)
@@ -273,8 +295,8 @@ class SqliteBackend(Backend):
             self._sql.read_aggregate, (stream, aggregate_id, after_version, limit)
         ).fetchall()
         return [
-            EventRecord(stream, aggregate_id, version, position, timestamp_in(at), type_, data)
-            for (position, version, at, type_, _, _), data in zip(rows, payloads(rows), strict=True)
+            EventRecord(stream, aggregate_id, v, p, timestamp_in(at), t, data, id_, ev, meta)
+            for (p, v, at, t, id_, ev, meta, _, _), data in zip(rows, payloads(rows), strict=True)
         ]
 
     async def _read_streams(
@@ -293,8 +315,8 @@ class SqliteBackend(Backend):
             parameters.append(limit)
         rows = connection.execute(self._sql.read_streams(len(streams)), parameters).fetchall()
         return [
-            EventRecord(stream, aggregate_id, version, position, timestamp_in(at), type_, data)
-            for (position, stream, aggregate_id, version, at, type_, _, _), data in zip(
+            EventRecord(s, a, v, p, timestamp_in(at), t, data, id_, ev, meta)
+            for (p, s, a, v, at, t, id_, ev, meta, _, _), data in zip(
                 rows, payloads(rows), strict=True
             )
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..names import TableNames
 from ..sql._bookmarks import bookmark_statements
-from ..sql._ddl import create_statements, schema_sql
+from ..sql._ddl import create_statements, schema_sql, upgraded_tables
 from ..sql._identifiers import quote
 
 
@@ -21,17 +21,23 @@ class SqliteStatements:
         self.ddl = schema_sql(names, "sqlite")
         """The tables' DDL, as `SqlAlchemyBackend.schema_sql()` prints it for SQLite."""
         self.create = create_statements(names, "sqlite", if_not_exists=True)
+        self.upgraded = upgraded_tables(names)
+        """The tables `create_schema()` may have to add columns to."""
+        self.columns = "SELECT name FROM pragma_table_info(?)"
+        """The names of a table's columns."""
         # Each table apart: what SQLAlchemy's drop_all runs.
         self.drop = tuple(
             f"DROP TABLE IF EXISTS {table}" for table in (bookmarks, events, snapshots)
         )
         self.version = f"SELECT max(version) FROM {events} WHERE stream = ? AND aggregate_id = ?"
         self.insert = (
-            f"INSERT INTO {events} (stream, aggregate_id, version, type, data, timestamp) "
-            "VALUES (?, ?, ?, ?, ?, ?)"
+            f"INSERT INTO {events} (stream, aggregate_id, version, type, data, timestamp, "
+            "event_id, event_version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
+        # Each read ends (data, json_valid(data)), which `payloads` reads.
         self.read_aggregate = (
-            f"SELECT position, version, timestamp, type, data, json_valid(data) FROM {events} "
+            "SELECT position, version, timestamp, type, event_id, event_version, metadata, "
+            f"data, json_valid(data) FROM {events} "
             "WHERE stream = ? AND aggregate_id = ? AND version > ? ORDER BY version LIMIT ?"
         )
         self._read_streams: dict[int, str] = {}
@@ -56,8 +62,8 @@ class SqliteStatements:
         found = self._read_streams.get(count)
         if found is None:
             one = (
-                "SELECT position, stream, aggregate_id, version, timestamp, type, data, "
-                "json_valid(data) "
+                "SELECT position, stream, aggregate_id, version, timestamp, type, event_id, "
+                "event_version, metadata, data, json_valid(data) "
                 f"FROM {self.events} WHERE stream = ? AND position > ? ORDER BY position LIMIT ?"
             )
             found = self._read_streams[count] = (
