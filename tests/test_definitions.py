@@ -88,12 +88,12 @@ def test_a_state_field_or_method_named_last_position_is_refused_saying_why() -> 
     with pytest.raises(DefinitionError, match="the position of its latest event"):
 
         class Field(Aggregate, stream="field"):
-            last_position: int = 0  # pyright: ignore[reportIncompatibleVariableOverride]
+            last_position: int = 0
 
     with pytest.raises(DefinitionError, match="'last_position' is reserved .* another name"):
 
         class Method(Aggregate, stream="method"):
-            def last_position(self) -> int:  # type: ignore[override]  # pyright: ignore
+            def last_position(self) -> int:
                 return 1
 
 
