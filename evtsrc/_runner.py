@@ -356,7 +356,9 @@ class HandlerRunner(Generic[H]):
                 progress.ended()
                 if self._stop_requested():
                     break
-                await self._pause(progress.pause(functools.partial(listener.wait, delay)))
+                heard = functools.partial(listener.wait, delay)
+                # A failing run waits out its backoff: a waiter's nudge would retry it at once.
+                await self._pause(heard() if failures else progress.pause(heard))
         finally:
             self._stand_by(progress)
             with contextlib.suppress(Exception):

@@ -7,11 +7,22 @@ import math
 
 import pytest
 
-from evtsrc import Domain, HandlerBehind
+from evtsrc import Domain, Event, EventMeta, HandlerBehind, HandlerError
 from evtsrc.backends import Backend
 
 from ._base import ContractBase
 from ._model import Counter, Ledger, OnlyCounters, Seen, SnapshotCounter
+
+
+class _Failing(Seen, name="seen"):
+    """Fails on the positions it is given, counting the attempts."""
+
+    attempts = 0
+
+    def _record(self, event: Event, meta: EventMeta) -> None:
+        if meta.position in self.fail_on:
+            self.attempts += 1
+        super()._record(event, meta)
 
 
 async def _positions(domain: Domain, aggregate_id: str) -> list[int]:
@@ -141,6 +152,23 @@ class ReadYourWritesContract(ContractBase):
         )
         assert f"position {second.last_position}" in str(error)
         assert isinstance(error, TimeoutError)
+
+    async def test_a_waiter_does_not_hurry_a_failing_handler_past_its_backoff(
+        self, domain: Domain
+    ) -> None:
+        first = await domain.repository(Counter).execute("c", Counter.do_one)
+        bad = await domain.repository(Counter).execute("c", Counter.do_two)
+        runner = domain.handler(_Failing(fail_on={bad.last_position}), poll_interval=0.2)
+        await runner.start()
+        try:
+            with pytest.raises(HandlerBehind) as raised:
+                await runner.wait_for(bad.last_position, timeout=1.0)
+            assert raised.value.reached == first.last_position
+            assert isinstance(runner.last_error, HandlerError)
+            # Retried after 0.4 s, then 0.8 s: a nudge per wait would retry it every few ms.
+            assert 1 <= runner.handler.attempts <= 3
+        finally:
+            await runner.stop()
 
     async def test_wait_for_refuses_bad_arguments_and_returns_at_once_for_no_position(
         self, domain: Domain
