@@ -22,8 +22,13 @@ Fo = TypeVar("Fo", bound=Callable[..., None])
 
 _FOLD_MARK = "__evtsrc_fold__"
 _COMMAND_MARK = "__evtsrc_command__"
-RESERVED_NAMES = frozenset({"id", "version", "load"})
-"""Attribute names every aggregate has; state fields and methods may not reuse them."""
+RESERVED_NAMES = {
+    "id": "the aggregate's id",
+    "version": "how many events it has",
+    "last_position": "the position of its latest event",
+    "load": "the method loading other aggregates",
+}
+"""Attribute names every aggregate has, with what they hold; state may not reuse them."""
 
 
 @attrs.frozen
@@ -72,6 +77,10 @@ class Aggregate:
     """The aggregate's id ("" on an instance not loaded from a domain)."""
     version: int
     """How many events the aggregate has: 0 when it was never written."""
+    last_position: int
+    """The global position of the latest event folded into this instance: after an
+    `execute` that appended, the last appended event's. 0 when unknown: never written,
+    or restored from a snapshot with no event folded after it. Not part of equality."""
 
     def __init_subclass__(
         cls, *, stream: str | None = None, snapshots: Snapshots | bool | None = None
@@ -95,16 +104,18 @@ class Aggregate:
             cls.__snapshots__ = Snapshots() if snapshots else None
         else:
             cls.__snapshots__ = snapshots
-        for name in RESERVED_NAMES:
+        for name, meaning in RESERVED_NAMES.items():
             if name in cls.__dict__ or name in inspect.get_annotations(cls):
                 raise DefinitionError(
-                    f"aggregate {cls.__qualname__}: {name!r} is reserved for every aggregate"
+                    f"aggregate {cls.__qualname__}: {name!r} is reserved for every aggregate "
+                    f"({meaning}); give the field or method another name"
                 )
         attrs.define(cls, slots=False, eq=False, repr=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         self.id = ""
         self.version = 0
+        self.last_position = 0
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):

@@ -144,3 +144,20 @@ class BookmarkMoved(EvtsrcError):
         self.handler = handler
         self.expected = expected
         self.found = found
+
+
+class HandlerBehind(EvtsrcError, TimeoutError):
+    """`HandlerRunner.wait_for` timed out before the handler had handled up to a position.
+
+    `position` is the position waited for, `reached` the handler's bookmark when
+    the wait gave up.
+    """
+
+    def __init__(self, handler: str, position: int, reached: int, timeout: float) -> None:
+        super().__init__(
+            f"handler {handler!r} had not handled up to position {position} after {timeout:g} s: "
+            f"it is at position {reached}"
+        )
+        self.handler = handler
+        self.position = position
+        self.reached = reached

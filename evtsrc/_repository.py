@@ -42,6 +42,7 @@ PAGE = 1000
 @attrs.frozen(slots=True)
 class _Cached:
     version: int
+    last_position: int
     state: JSONObject
 
 
@@ -151,6 +152,7 @@ class Repository(Generic[A]):
                 # Decide on the cached state without reading: if another writer got
                 # further, the append conflicts and the command runs again on fresh state.
                 aggregate = self._restore(aggregate_id, cached.version, cached.state)
+                aggregate.last_position = cached.last_position
                 snapshot_version = None
             else:
                 aggregate, snapshot_version = await self._load(aggregate_id)
@@ -187,6 +189,7 @@ class Repository(Generic[A]):
         cached = self._cache.get(aggregate_id) if self._cache is not None else None
         if cached is not None:
             aggregate = self._restore(aggregate_id, cached.version, cached.state)
+            aggregate.last_position = cached.last_position
         elif self._spec.snapshot_every:
             snapshot_version = 0
             snapshot = await self._backend.get_snapshot(self.stream, aggregate_id)
@@ -259,6 +262,7 @@ class Repository(Generic[A]):
     def _fold_records(self, aggregate: A, records: Sequence[EventRecord]) -> None:
         # The hot path of every load. Most events are plain and their folds take no meta:
         # those go through a step learnt from the first one, one lookup and two calls.
+        # The position is set once per page, after the fold of its last event.
         steps = self._steps
         for record in records:
             if record.version != aggregate.version + 1:
@@ -275,6 +279,8 @@ class Repository(Generic[A]):
                     aggregate.version = record.version
                     continue
             self._fold(aggregate, self._codec.decode_record(record), record)
+        if records:
+            aggregate.last_position = records[-1].position
 
     def _fold(self, aggregate: A, event: Event, record: EventRecord) -> None:
         fold = self._folds.get(type(event)) or self._fold_of(type(event), record)
@@ -344,6 +350,7 @@ class Repository(Generic[A]):
         records = await self._backend.append(self.stream, aggregate.id, before, new_events)
         for event, record in zip(as_read, records, strict=True):
             self._fold(aggregate, event, record)
+        aggregate.last_position = records[-1].position
         every = self._spec.snapshot_every
         if every and self._state is not None:
             # Store once `every` events have been folded on top of the stored snapshot (a
@@ -385,7 +392,7 @@ class Repository(Generic[A]):
             self._cache.discard(aggregate.id)
             log.debug("not caching %s/%s: %s", self.stream, aggregate.id, error)
             return
-        self._cache.put(aggregate.id, _Cached(aggregate.version, state))
+        self._cache.put(aggregate.id, _Cached(aggregate.version, aggregate.last_position, state))
 
 
 class _StaleCache(Exception):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable
 from typing import Generic, TypeVar
 
 from ._batches import Batches, Bookmark
 from ._codec import Codec
-from ._errors import DefinitionError, HandlerBusy
+from ._errors import DefinitionError, HandlerBehind, HandlerBusy
 from ._handlers import EventHandler, TransactionalHandler, callbacks_of, streams_read
+from ._progress import FIRST_DELAY, MAX_DELAY, Progress, check_wait, passed
 from ._streams import StreamMap
 from .backends.base import (
     AppendListener,
@@ -83,6 +85,7 @@ class HandlerRunner(Generic[H]):
         self.name = handler.__handler_name__
         callbacks = callbacks_of(handler, codec.classes)
         self.streams: tuple[str, ...] = streams_read(handler, callbacks, codec.classes, streams)
+        self._every_stream = tuple(sorted(streams.streams))
         self._backend = backend
         store: BookmarkStore = bookmarks if bookmarks is not None else backend
         transactions: TransactionalBookmarks[object] | None = None
@@ -116,6 +119,7 @@ class HandlerRunner(Generic[H]):
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._waiting = False
+        self._progress: Progress | None = None  # set while the started loop holds the lease
         self.last_error: BaseException | None = None
         """The error of the last failed run in the background, if any."""
 
@@ -129,6 +133,59 @@ class HandlerRunner(Generic[H]):
         if self._bookmark.known is not None:
             return self._bookmark.known
         return await self._bookmark.read()
+
+    async def wait_for(self, position: int, *, timeout: float) -> None:
+        """Return once the handler has handled every event of its streams up to `position`.
+
+        For read-your-writes: `position` is typically an aggregate's `last_position`
+        after `execute`. A position of another stream's event counts as reached once
+        the handler is past every event of its own streams below it. On a runner
+        `start()`ed in this process and holding the lease, the wait wakes its loop and
+        ends as the loop moves past; otherwise (the handler runs in another process or
+        runner) it reads the stored bookmark, again after a delay growing from 5 ms to
+        250 ms. Raises `HandlerBehind` after `timeout` seconds (positive and finite);
+        a `position` of 0 or less returns at once.
+        """
+        check_wait(position, timeout)
+        if position <= 0:
+            return
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + timeout
+        delay = FIRST_DELAY
+        asked: asyncio.Event | None = None  # set when the run asked of the started loop ends
+        while True:
+            progress = self._progress
+            if progress is None:  # not started here: follow the stored bookmark
+                asked = None
+                reached = await self._bookmark.read()
+                if reached >= position or await self._passed(reached, position):
+                    return
+            else:  # the started loop of this runner keeps the bookmark known
+                reached = self._bookmark.known or 0
+                if reached >= position:
+                    return
+                if asked is not None and asked.is_set() and await self._passed(reached, position):
+                    return
+            now = clock()
+            if now >= deadline:
+                raise HandlerBehind(self.name, position, reached, timeout)
+            if progress is None:
+                await asyncio.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, MAX_DELAY)
+                continue
+            if asked is None or asked.is_set():
+                if asked is not None:  # that run ended short of `position`: ask again later
+                    await asyncio.sleep(min(delay, deadline - now))
+                    delay = min(delay * 2, MAX_DELAY)
+                    if self._progress is not progress:
+                        continue
+                asked = progress.next_run()
+                progress.nudge()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asked.wait(), deadline - clock())
+
+    async def _passed(self, bookmark: int, position: int) -> bool:
+        return await passed(self._backend, self.streams, self._every_stream, bookmark, position)
 
     async def set_position(self, position: int) -> None:
         """Move the bookmark: the next run handles events after `position`."""
@@ -274,17 +331,21 @@ class HandlerRunner(Generic[H]):
     async def _loop(self) -> None:
         failures = 0
         listener: AppendListener = PollingListener()
+        progress = Progress()
         try:
             listener = await self._listen()
             while not self._stop_requested():
                 delay = self._poll
                 try:
                     if not await self._lease.check():
+                        self._stand_by(progress)
                         if not await self._lease.acquire():
                             await self._pause(asyncio.sleep(self._standby))
                             continue
                         log.info("handler %s took its lease", self.name)
                         await self._reread_position()
+                    self._progress = progress  # holding the lease: waiters follow this loop
+                    progress.starting()
                     await self.run_once()
                     failures = 0
                 except Exception as error:
@@ -292,10 +353,19 @@ class HandlerRunner(Generic[H]):
                     self.last_error = error
                     delay = min(self._poll * 2**failures, MAX_FAILURE_BACKOFF)
                     log.exception("handler %s failed; retrying in %.1f s", self.name, delay)
+                progress.ended()
                 if self._stop_requested():
                     break
-                await self._pause(listener.wait(delay))
+                heard = functools.partial(listener.wait, delay)
+                # A failing run waits out its backoff: a waiter's nudge would retry it at once.
+                await self._pause(heard() if failures else progress.pause(heard))
         finally:
+            self._stand_by(progress)
             with contextlib.suppress(Exception):
                 await listener.close()
             await self._lease.release()
+
+    def _stand_by(self, progress: Progress) -> None:
+        """Waiters read the stored bookmark from now on, and those waiting look again."""
+        self._progress = None
+        progress.ended()

@@ -78,10 +78,23 @@ def test_a_stream_name_is_checked(stream: str) -> None:
             pass
 
 
-@pytest.mark.parametrize("name", ["id", "version", "load"])
+@pytest.mark.parametrize("name", ["id", "version", "last_position", "load"])
 def test_reserved_names_are_refused(name: str) -> None:
     with pytest.raises(DefinitionError, match=f"'{name}' is reserved"):
         type("Clash", (Aggregate,), {"__annotations__": {name: "int"}, name: 0}, stream="clash")
+
+
+def test_a_state_field_or_method_named_last_position_is_refused_saying_why() -> None:
+    with pytest.raises(DefinitionError, match="the position of its latest event"):
+
+        class Field(Aggregate, stream="field"):
+            last_position: int = 0
+
+    with pytest.raises(DefinitionError, match="'last_position' is reserved .* another name"):
+
+        class Method(Aggregate, stream="method"):
+            def last_position(self) -> int:
+                return 1
 
 
 def test_an_event_type_name_is_checked() -> None:

@@ -227,6 +227,42 @@ def test_the_blog_example_runs_on_each_server_and_again_on_the_same_store(
     assert handled[1] >= handled[0] + 2
 
 
+def _check_read_your_writes(result: subprocess.CompletedProcess[str], url: str) -> None:
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"storing events in {url}"
+    todo = re.fullmatch(r"POST /todos/(todo-\w+) -> 201 .*", lines[1])
+    assert todo is not None, lines[1]
+    row = f"{{'id': '{todo[1]}', 'title': 'Write the docs', 'done': %s}}"
+    assert lines[1:] == [
+        f"POST /todos/{todo[1]} -> 201 {row % False}",
+        f"POST /todos/{todo[1]} -> 409 {{'error': 'This todo exists already'}}",
+        f"POST /todos/{todo[1]}/done -> 200 {row % True}",
+        f"GET /todos/{todo[1]} -> 200 {row % True}",
+        "read model stopped: POST -> 202 ['accepted', 'position']",
+    ]
+
+
+def test_the_read_your_writes_example_answers_from_its_read_model_on_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TODOS_DATABASE_URL", raising=False)
+    for _ in range(2):
+        result = run_python(["-m", "examples.read_your_writes"], tmp_path)
+        _check_read_your_writes(result, "sqlite:///todos.sqlite")
+    assert (tmp_path / "todos.sqlite").exists()
+
+
+@pytest.mark.parametrize("variable", SERVER_VARIABLES)
+def test_the_read_your_writes_example_answers_from_its_read_model_on_each_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    url = backends.server_location(variable, "the read-your-writes example")
+    monkeypatch.setenv("TODOS_DATABASE_URL", url)
+    for _ in range(2):
+        _check_read_your_writes(run_python(["-m", "examples.read_your_writes"], tmp_path), url)
+
+
 PROGRAMS = docs_programs()
 
 

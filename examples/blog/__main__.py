@@ -24,8 +24,8 @@ from .users import User
 DEFAULT_URL = "sqlite:///blog.sqlite"
 
 
-async def open_backend(url: str) -> Backend:
-    """The backend for `url`, with its tables created if need be."""
+async def open_backend(url: str, database: str = "blog") -> Backend:
+    """The backend for `url`, with its tables created if need be (MongoDB: in `database`)."""
     if url.startswith("sqlite:///"):
         from evtsrc.backends.sqlite import SqliteBackend
 
@@ -41,7 +41,7 @@ async def open_backend(url: str) -> Backend:
     if url.startswith(("mongodb://", "mongodb+srv://")):
         from evtsrc.backends.mongo import MongoBackend
 
-        mongo = MongoBackend.connect(url, "blog")
+        mongo = MongoBackend.connect(url, database)
         await mongo.create_schema()
         return mongo
     if url.startswith(("bolt://", "neo4j://")):

@@ -15,7 +15,7 @@ from tests.conformance.model import Counter, Ledger
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _spawn(
+async def spawn_worker(
     target: BackendTarget, location: str, prefix: str, output: Path
 ) -> asyncio.subprocess.Process:
     process = await asyncio.create_subprocess_exec(
@@ -35,6 +35,17 @@ async def _spawn(
     return process
 
 
+def backend_location(sql_backend: Backend, target: BackendTarget) -> str:
+    """Where a worker process opens the store `sql_backend` uses."""
+    if target.name == "sqlite":
+        return str(sql_backend.engine.url)  # type: ignore[attr-defined]
+    if target.name == "sqlite3":
+        return str(sql_backend.path)  # type: ignore[attr-defined]
+    if target.name == "asyncpg":
+        return str(sql_backend._dsn)  # type: ignore[attr-defined]
+    return sqlalchemy_url(sql_backend.engine.url.render_as_string(hide_password=False))  # type: ignore[attr-defined]
+
+
 async def _handled(output: Path, aggregate_id: str, seconds: float = 15) -> list[int]:
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
@@ -50,18 +61,11 @@ async def test_killing_the_active_process_hands_the_handler_over(
     sql_backend: Backend, target: BackendTarget, tmp_path: Path
 ) -> None:
     names = sql_backend.names  # type: ignore[attr-defined]
-    if target.name == "sqlite":
-        location = str(sql_backend.engine.url)  # type: ignore[attr-defined]
-    elif target.name == "sqlite3":
-        location = str(sql_backend.path)  # type: ignore[attr-defined]
-    elif target.name == "asyncpg":
-        location = sql_backend._dsn  # type: ignore[attr-defined]
-    else:
-        location = sqlalchemy_url(sql_backend.engine.url.render_as_string(hide_password=False))  # type: ignore[attr-defined]
+    location = backend_location(sql_backend, target)
     output = tmp_path / "handled.txt"
     domain = Domain(sql_backend, aggregates=[Counter, Ledger])
-    first = await _spawn(target, location, names.prefix, output)
-    second = await _spawn(target, location, names.prefix, output)
+    first = await spawn_worker(target, location, names.prefix, output)
+    second = await spawn_worker(target, location, names.prefix, output)
     try:
         before = await domain.repository(Counter).execute("before-kill", Counter.do_one)
         assert await _handled(output, "before-kill") == [first.pid]

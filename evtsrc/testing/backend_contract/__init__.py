@@ -32,6 +32,7 @@ pytest.register_assert_rewrite(
             "_leases",
             "_metadata",
             "_ordering",
+            "_read_your_writes",
             "_snapshots",
             "_storage",
             "_undecodable",
@@ -50,6 +51,7 @@ from ._leases import LeaseContract  # noqa: E402
 from ._metadata import MetadataContract  # noqa: E402
 from ._ordering import OrderingContract  # noqa: E402
 from ._payloads import BAD_ESCAPE, DEEP, NOT_JSON, UNDECODABLE, as_value  # noqa: E402
+from ._read_your_writes import ReadYourWritesContract  # noqa: E402
 from ._snapshots import SnapshotContract  # noqa: E402
 from ._storage import StorageContract  # noqa: E402
 from ._undecodable import UndecodablePayloadContract  # noqa: E402
@@ -63,6 +65,7 @@ class BackendContract(
     HandlerContract,
     LeaseContract,
     OrderingContract,
+    ReadYourWritesContract,
     SnapshotContract,
     BadInputContract,
     UndecodablePayloadContract,
@@ -85,6 +88,7 @@ __all__ = [
     "LeaseContract",
     "MetadataContract",
     "OrderingContract",
+    "ReadYourWritesContract",
     "SnapshotContract",
     "StorageContract",
     "UndecodablePayloadContract",

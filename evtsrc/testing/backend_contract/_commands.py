@@ -111,8 +111,8 @@ class CommandContract(ContractBase):
         await domain.repository(Ledger).execute("l", Ledger.record, street="Main")
         after = await counters.execute("c", Counter.do_one)
         [stored] = await counters.history("c")
-        assert after.last_position == stored.meta.position
-        assert (await counters.load("c")).last_position == stored.meta.position
+        assert after.folded_position == stored.meta.position
+        assert (await counters.load("c")).folded_position == stored.meta.position
 
     async def test_a_stale_append_raises_version_conflict(self, backend: Backend) -> None:
         now = datetime.now(UTC)

@@ -75,13 +75,13 @@ class Counter(Aggregate, stream="counters"):
     three: int = 0
     multi: int = 0
     seen_version: int = -1
-    last_position: int = 0
+    folded_position: int = 0
     rich: Rich | None = None
 
     @folds
     def _one(self, event: One, meta: EventMeta) -> None:
         self.one += 1
-        self.last_position = meta.position
+        self.folded_position = meta.position
 
     @folds
     def _two_or_three(self, event: Two | Three) -> None:

@@ -25,6 +25,7 @@ class Loose(Aggregate, stream="typing-loose"):
 
 class Reserved(Aggregate, stream="typing-reserved"):
     id: str = ""  # gap: id and version are reserved (DefinitionError at import)
+    last_position: int = 0  # gap: reserved too; only a type other than int is caught
 
 
 def noop(user: User) -> None:
