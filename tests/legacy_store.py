@@ -81,7 +81,8 @@ async def check_old_store(backend: Backend) -> None:
 
     domain = Domain(backend, aggregates=[Counter, Ledger])
     counter = await domain.repository(Counter).load("a")
-    assert (counter.version, counter.one, counter.two, counter.last_position) == (2, 1, 1, 1)
+    assert (counter.version, counter.one, counter.two, counter.folded_position) == (2, 1, 1, 1)
+    assert counter.last_position == LEGACY[4].position
     assert (await domain.repository(Ledger).load("x")).entries == 1
 
     runner = domain.handler(Metas())
