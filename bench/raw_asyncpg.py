@@ -3,9 +3,10 @@
 The driver's own limit for evtsrc's design, measured in the same run: a new
 account is read once (one SELECT of its events, none yet), then every command is
 the one statement evtsrc's PostgresBackend sends for an append (version check,
-insert numbered by the transaction id), expecting the version this client
-remembers. No aggregate, no encoding beyond `json.dumps`, no checks, and no
-NOTIFY afterwards (evtsrc sends one per append, concurrently with the next).
+insert numbered by the transaction id, with the event id and the metadata a command
+records), expecting the version this client remembers. No aggregate, no encoding
+beyond `json.dumps`, no checks, and no NOTIFY afterwards (evtsrc sends one after a
+commit, at most one every 2 ms, beside the next statement).
 "raw-asyncpg-read" also reads the account before every command: the limit for evtsrc
 with no aggregate cache.
 """
@@ -18,25 +19,18 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bench.common import Measured, Sizes, clock
+from evtsrc.backends.base import new_event_id
+from evtsrc.backends.names import TableNames
+from evtsrc.backends.sql._ddl import schema_sql
 from evtsrc.backends.sql._pg_positions import append_sql
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS evtsrc_events (
-    position bigint PRIMARY KEY,
-    stream varchar(200) NOT NULL,
-    aggregate_id varchar(200) NOT NULL,
-    version integer NOT NULL,
-    type varchar(200) NOT NULL,
-    data jsonb NOT NULL,
-    timestamp timestamptz NOT NULL,
-    UNIQUE (stream, aggregate_id, version)
-);
-CREATE INDEX IF NOT EXISTS evtsrc_events_stream_ix ON evtsrc_events (stream, position);
-"""
+SCHEMA = schema_sql(TableNames(), "postgresql", if_not_exists=True)
+"""PostgresBackend's tables, from the same description, so that the two cannot drift apart."""
 
 READ = (
-    "SELECT position, version, type, data, timestamp FROM evtsrc_events "
-    "WHERE stream = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT 1000"
+    "SELECT position, version, type, data, timestamp, event_id::text, event_version, metadata "
+    "FROM evtsrc_events WHERE stream = $1 AND aggregate_id = $2 AND version > $3 "
+    "ORDER BY version LIMIT 1000"
 )
 
 APPEND = append_sql("evtsrc_events", notify=False)
@@ -63,6 +57,7 @@ async def s1(dsn: str, sizes: Sizes, *, read_every_command: bool = False) -> Mea
             ] * 9:
                 if read_every_command and version:
                     version = len(await connection.fetch(READ, "accounts", account_id, 0))
+                event_id = new_event_id()
                 row = await connection.fetchrow(
                     APPEND,
                     "accounts",
@@ -71,6 +66,9 @@ async def s1(dsn: str, sizes: Sizes, *, read_every_command: bool = False) -> Mea
                     [event_type],
                     [json.dumps(data, separators=(",", ":"))],
                     [datetime.now(UTC)],
+                    [event_id],
+                    [1],
+                    [json.dumps({"correlation_id": event_id}, separators=(",", ":"))],
                 )
                 assert row is not None and row[0] is not None, "version conflict"
                 version += 1
