@@ -10,7 +10,6 @@ no metadata (so `EventMeta` derives their ids), and new events keep theirs.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import closing
@@ -32,7 +31,13 @@ from evtsrc.backends.postgres import PostgresBackend
 from evtsrc.backends.sql._identifiers import quote
 from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 from evtsrc.backends.sqlite import SqliteBackend
-from tests.backends import MARIADB_ENV, POSTGRES_ENV, in_ci, sqlalchemy_url, unique_prefix
+from tests.backends import (
+    MARIADB_ENV,
+    POSTGRES_ENV,
+    server_location,
+    sqlalchemy_url,
+    unique_prefix,
+)
 from tests.conformance.model import Address, Counter, Ledger, Multi, One, Two
 
 PRE_METADATA = Path(__file__).parent / "pre_metadata"
@@ -190,11 +195,7 @@ async def upgraded(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     if old.env is None:
         location = str(tmp_path / "old.sqlite")
     else:
-        location = os.environ.get(old.env, "")
-        if not location:
-            if in_ci():
-                pytest.fail(f"CI=true and {old.env} is not set")
-            pytest.skip(f"set {old.env} to upgrade a store on this database")
+        location = server_location(old.env, "upgrading an old store")
     prefix = unique_prefix()
     events = await _old_events()
     await old.make(location, prefix, events)
@@ -337,11 +338,7 @@ async def test_the_upgrade_quotes_awkward_table_names(old: Old, tmp_path: Path) 
     """A new store whose added columns were dropped, on tables whose names need quoting."""
     location = str(tmp_path / "odd.sqlite")
     if old.env is not None:
-        location = os.environ.get(old.env, "")
-        if not location:
-            if in_ci():
-                pytest.fail(f"CI=true and {old.env} is not set")
-            pytest.skip(f"set {old.env} to upgrade a store on this database")
+        location = server_location(old.env, "upgrading an old store")
     backend = await old.open(location, ODD + unique_prefix())
     try:
         await backend.create_schema()
