@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from evtsrc.backends import Backend, NewEvent
 from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
@@ -148,3 +149,33 @@ async def test_close_leaves_nothing_behind(backend: Backend) -> None:
     for aggregate_id in ("a", "b", "c"):
         version = len(await backend.read_aggregate("s", aggregate_id))
         await asyncio.wait_for(backend.append("s", aggregate_id, version, _new()), 5)
+
+
+async def test_closing_a_gate_strands_no_pooled_connection(tmp_path: Any) -> None:
+    """A transaction whose connection is not yet back in the pool when the gate closes."""
+    backend = SqlAlchemyBackend(f"sqlite+aiosqlite:///{tmp_path / 'events.db'}")
+    opened: list[object] = []
+    closed: list[object] = []
+
+    def connected(driver: object, _: object) -> None:
+        opened.append(driver)
+
+    def ended(driver: object, *_: object) -> None:
+        closed.append(driver)
+
+    engine = backend.engine.sync_engine
+    event.listen(engine, "connect", connected)
+    event.listen(engine, "close", ended)
+    event.listen(engine, "close_detached", ended)
+    await backend.create_schema()
+    gate = commit_gate(backend)
+    await gate.jitter(0.001)
+    async with backend.engine.connect() as connection:
+        await connection.execution_options(evtsrc_write=True)
+        async with connection.begin():  # the gate's trigger comes and goes with it
+            pass
+        await gate.close()  # the transaction has ended; its connection is still out
+    await backend.append("s", "a", 0, _new())
+    await backend.close()
+    unclosed = [c for c in opened if c not in closed]
+    assert opened and not unclosed, f"{len(unclosed)} of {len(opened)} connections left open"

@@ -13,11 +13,11 @@ passes the gate once per event):
   `SqliteBackend` the trigger lives on the writer connection while the gate is
   open; on `SqlAlchemyBackend` it is created in every write transaction (the
   ones that `BEGIN IMMEDIATE`) and dropped before it ends, on whichever pooled
-  connection runs it. Python 3.11's `sqlite3` cannot unregister a function, so
-  `close()` closes the connections that have it: `SqliteBackend`'s writer
-  connection (reopened on its next write) and the engine's pooled connections
-  (`AsyncEngine.dispose()`; an in-memory database would not survive that, so
-  it has no gate).
+  connection runs it. Python 3.11's `sqlite3` cannot unregister a function:
+  `close()` closes `SqliteBackend`'s writer connection (reopened on its next
+  write), while a pooled connection keeps the function, idle without its
+  trigger, until the pool closes it. (Disposing of the pool instead would
+  strand connections still checked out, which never get closed.)
 * MariaDB/MySQL: a trigger waits for a named lock (`GET_LOCK`) that the gate's
   own connection holds for each held aggregate id, taking another named lock
   first to show it waits; or sleeps for the jitter. The append lock stays
@@ -188,17 +188,12 @@ class _AlchemySqliteGate(CommitGate):
     """A TEMP trigger in each write transaction of a `SqlAlchemyBackend` on SQLite."""
 
     def __init__(self, backend: SqlAlchemyBackend) -> None:
-        if backend.engine.url.database in (None, "", ":memory:"):
-            raise TypeError("the commit gate closes pooled connections: it needs a database file")
-        self._async_engine = backend.engine
         self._engine = backend.engine.sync_engine
         self._trigger = _sqlite_trigger(backend.names.events)
         self._holds = _Holds()
         self._listening = False
         self._open = 0
         """Transactions with the trigger created and not yet ended."""
-        self._registered = False
-        """Whether a pooled connection has the function registered."""
 
     async def hold(self, aggregate_id: str) -> None:
         self._listen()
@@ -227,9 +222,6 @@ class _AlchemySqliteGate(CommitGate):
         event.remove(self._engine, "commit", self._end)
         event.remove(self._engine, "rollback", self._end)
         self._listening = False
-        if self._registered:
-            await self._async_engine.dispose()  # the connections that have the function
-            self._registered = False
 
     def _listen(self) -> None:
         from sqlalchemy import event
@@ -245,7 +237,6 @@ class _AlchemySqliteGate(CommitGate):
         if not connection.get_execution_options().get("evtsrc_write", False):
             return
         self._open += 1
-        self._registered = True
         connection.info[FUNCTION] = True
         driver: Any = connection.connection.dbapi_connection  # SQLAlchemy's aiosqlite adapter
         driver.create_function(FUNCTION, 1, self._holds.arrive)
