@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import cast
 
 from ._codec import Codec
-from ._context import CURRENT
+from ._context import CURRENT, caused_by
 from ._errors import BookmarkMoved, EventDecodeError, HandlerError
 from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
@@ -69,7 +69,7 @@ class Batches:
 
         Returns how many events a callback handled without raising.
         """
-        # Each callback runs with its event as the cause of what it appends (see `_context`).
+        # What a callback appends has its event as the cause, and nothing else's (`_context`).
         outer = CURRENT.set(None)
         try:
             return await self._handle(records, position)
@@ -86,14 +86,12 @@ class Batches:
         # callback, so few objects stay alive (and the garbage collector idle).
         callbacks = self._callbacks
         decode = self._codec.decode_record
-        cause = CURRENT.set
         handled = 0
         for record in records:
             callback = callbacks.get(record.type)
             if callback is None:
                 continue
             event: Event | None = None
-            cause(record)
             try:
                 event = decode(record)
                 result = (
@@ -102,7 +100,7 @@ class Batches:
                     else callback.function(event)
                 )
                 if result is not None and inspect.isawaitable(result):
-                    await result
+                    await caused_by(record, result)
             except Exception as error:
                 failure = HandlerError(self._name, record.position, record.type, error)
                 failure.__cause__ = error
@@ -137,7 +135,6 @@ class Batches:
                 await self._report(error, _event(item), record)
             else:
                 done.append(StoredEvent(cast("Event", item), meta_of(record)))
-        CURRENT.set(None)  # what the hook appends is caused by no one event
         if todo:
             await self._handler.after_batch(events)
         await self._bookmark.save(last)
@@ -168,7 +165,6 @@ class Batches:
         self, record: EventRecord, callback: Callback, item: Event | EventDecodeError
     ) -> Awaitable[object] | None:
         """Call the callback; what is left to await if it is async (most are not)."""
-        CURRENT.set(record)
         try:
             if isinstance(item, EventDecodeError):
                 raise item
@@ -185,7 +181,7 @@ class Batches:
 
     async def _settle(self, record: EventRecord, pending: Awaitable[object]) -> None:
         try:
-            await pending
+            await caused_by(record, pending)
         except Exception as error:
             raise HandlerError(self._name, record.position, record.type, error) from error
 
@@ -207,7 +203,6 @@ class Batches:
                         await handler.before_batch(events)
                     for record, callback, item in todo:
                         done += await self._in_savepoint(transaction, record, callback, item)
-                    CURRENT.set(None)  # what the hook appends is caused by no one event
                     if todo:
                         await handler.after_batch(events)
                 finally:

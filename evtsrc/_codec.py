@@ -15,7 +15,14 @@ from cattrs.v import format_exception
 from ._errors import DefinitionError, EventDecodeError, EventEncodeError, UnknownEventType
 from ._events import Event, event_type_name
 from ._jsontypes import JSON, JSONObject
-from ._plain import PlainDecoder, PlainEncoder, plain_decoder, plain_encoder
+from ._plain import (
+    PlainDecoder,
+    PlainEncoder,
+    RecordDecoder,
+    plain_decoder,
+    plain_encoder,
+    record_decoder,
+)
 from ._storable import MAX_DEPTH, TOO_DEEP, json_problem, static_bounds, within_depth
 from .backends.base import EventRecord, UndecodablePayload
 
@@ -146,7 +153,7 @@ class Codec:
         self._classes: dict[str, type[Event]] = {}  # by every name read: type names, aliases
         self._decoders: dict[str, Callable[[Any, Any], Event]] = {}
         self._plain_decoders: dict[str, PlainDecoder] = {}
-        self._fast: dict[str, tuple[PlainDecoder, int]] = {}  # with the version each takes
+        self._fast: dict[str, RecordDecoder] = {}  # of records at the class's version
         self._plain_encoders: dict[type[Event], PlainEncoder] = {}
         self._encoders: dict[type[Event], Callable[[Any], Any]] = {}
         self._checks: dict[type[Event], tuple[bool, bool]] = {}
@@ -185,6 +192,7 @@ class Codec:
             self._encoders[cls] = self.converter.get_unstructure_hook(cls)
             self._checks[cls] = _checks_needed(cls, self.plain)
             fast = plain_decoder(cls) if self.plain else None
+            fast_record = record_decoder(cls, cls.__event_version__) if fast else None
             fast_out = plain_encoder(cls) if self.plain else None
             if fast_out is not None:
                 self._plain_encoders[cls] = fast_out
@@ -195,9 +203,9 @@ class Codec:
         for each in names:
             self._classes[each] = cls
             self._decoders[each] = decoder
-            if fast is not None:
+            if fast is not None and fast_record is not None:
                 self._plain_decoders[each] = fast
-                self._fast[each] = (fast, cls.__event_version__)
+                self._fast[each] = fast_record
 
     @property
     def classes(self) -> dict[str, type[Event]]:
@@ -265,18 +273,18 @@ class Codec:
         Every load and every handler decodes through here, one record at a time.
         """
         fast = self._fast.get(record.type)
-        data = record.data
-        if fast is not None and type(data) is dict and record.event_version == fast[1]:
-            event: Event | None = fast[0](data)
+        if fast is not None:
+            event: Event | None = fast(record)
             if event is not None:
                 return event
         try:
+            data = record.data
             cls = self._classes.get(record.type)
             if cls is not None and record.event_version != cls.__event_version__:
                 data = self._upcast(cls, record)
-                fast = self._fast.get(record.type)
-                if fast is not None:
-                    event = fast[0](data)
+                plain = self._plain_decoders.get(record.type)
+                if plain is not None:
+                    event = plain(data)
                     if event is not None:
                         return event
             return self._decode_general(record.type, data)
@@ -324,8 +332,8 @@ class Codec:
         self._decode_general(type_name, data)  # raises: the payload is no JSON object
         raise AssertionError("unreachable")
 
-    def fast_step(self, type_name: str) -> tuple[PlainDecoder, int] | None:
-        """The fast decoder of a plain event type and the version it reads; see `_plain`."""
+    def fast_step(self, type_name: str) -> RecordDecoder | None:
+        """The fast decoder of records of a plain event type at its version; see `_plain`."""
         return self._fast.get(type_name)
 
     def decode(self, type_name: str, data: JSON | UndecodablePayload) -> Event:

@@ -1,13 +1,13 @@
 """The context appends record: correlation and causation ids and the user's own metadata.
 
 `context(...)` sets it for the code inside (a contextvar, so each task and request
-keeps its own); a handler sets the event it is handling as the cause of whatever
-its callbacks append. A command reads it once, when it appends.
+keeps its own); a handler sets the event it is handling as the cause while it awaits
+a callback. A command reads it once, when it appends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import TypeVar, cast
@@ -43,9 +43,21 @@ class Cause:
 
 CURRENT: ContextVar[Cause | EventRecord | None] = ContextVar("evtsrc_context", default=None)
 """The context appends made now record: one set by `context`, or the stored event a handler
-is handling (its correlation and id are read from it only when a command appends). A
-handler sets it before each callback, without resetting it in between: a task a callback
-starts copies the context as it is then."""
+is handling (its correlation and id are read from it only when a command appends)."""
+
+
+async def caused_by(record: EventRecord, pending: Awaitable[object]) -> None:
+    """Await a callback's coroutine with `record` as the cause of what it appends.
+
+    Only a coroutine can append (a command is awaited), so plain callbacks, most of
+    them, pay nothing: setting a contextvar for each would cost more than the rest of
+    handling an event. Tasks the coroutine starts copy the cause with the context.
+    """
+    token = CURRENT.set(record)
+    try:
+        await pending
+    finally:
+        CURRENT.reset(token)
 
 
 def current() -> Cause | None:
@@ -94,6 +106,7 @@ def context(
     *,
     correlation_id: str | None = None,
     causation_id: str | None = None,
+    caused_by: EventMeta | None = None,
     **extra: JSON,
 ) -> Context:
     """Record this context with every event appended inside the block.
@@ -105,14 +118,26 @@ def context(
 
     `metadata` is an attrs instance of the user's own metadata class (stored through
     evtsrc's default converter; read back with `evtsrc.metadata_as`) or a mapping;
-    `extra` keys are added to it. Inside an enclosing context, the correlation id
-    and metadata not given here are kept from it. Without any context each command
-    starts a correlation of its own. Raises `MetadataError` for metadata that is
+    `extra` keys are added to it. `caused_by` makes a stored event the cause: its
+    correlation id and its event id as causation id (what a handler's async
+    callback gets by itself; a plain callback passes it to a task it starts).
+    Inside an enclosing context, the correlation id and metadata not given here
+    are kept from it. Without any context each command starts a correlation of
+    its own. Raises `MetadataError` for metadata that is
     not a JSON object evtsrc can store everywhere, uses a reserved key
     (`correlation_id`, `causation_id`, `event_id`) or is larger than
     `MAX_METADATA_BYTES` as JSON; and for ids that are not non-empty strings.
     """
     outer = current() or Cause()
+    if caused_by is not None:
+        if not isinstance(caused_by, EventMeta):
+            raise MetadataError(
+                f"context: caused_by must be an EventMeta, not {type(caused_by).__name__}"
+            )
+        if correlation_id is None:
+            correlation_id = caused_by.correlation_id
+        if causation_id is None:
+            causation_id = caused_by.event_id
     own = _as_object(metadata)
     own.update(extra)
     for name, value in (("correlation_id", correlation_id), ("causation_id", causation_id)):

@@ -24,6 +24,8 @@ import attrs
 from ._storable import text_problem
 
 PlainDecoder = Callable[[dict[str, Any]], Any]
+RecordDecoder = Callable[[Any], Any]
+"""A `PlainDecoder` of a stored record (an `EventRecord`) at one event version."""
 PlainEncoder = Callable[[Any], "dict[str, Any] | None"]
 
 _SCALARS = {str: "str", int: "int", float: "float", bool: "bool"}
@@ -35,12 +37,34 @@ def plain_decoder(cls: type) -> PlainDecoder | None:
     It builds the instance as attrs' own `__init__` would: fields, then
     `__attrs_post_init__` if the class has one.
     """
+    decoder: PlainDecoder | None = _decoder(cls, ["def decode(data):"])
+    return decoder
+
+
+def record_decoder(cls: type, version: int) -> RecordDecoder | None:
+    """`plain_decoder` of a whole stored record, which must be at event version `version`.
+
+    It also returns None for a record at another version (to be upcast, or refused)
+    or a payload that is no dict: the checks every read makes, here at their cheapest.
+    """
+    return _decoder(
+        cls,
+        [
+            "def decode(record):",
+            f"    if record.event_version != {version:d}: return None",
+            "    data = record.data",
+            "    if type(data) is not dict: return None",
+        ],
+    )
+
+
+def _decoder(cls: type, head: list[str]) -> Callable[[Any], Any] | None:
     if not _is_plain(cls) or hasattr(cls, "__attrs_pre_init__"):
         return None
     init = getattr(vars(cls).get("__init__"), "__code__", None)  # a hand-written one must run
     if init is None or not init.co_filename.startswith("<attrs generated"):
         return None
-    lines = ["def decode(data):", "    try:", "        pass"]
+    lines = [*head, "    try:", "        pass"]
     for index, field in enumerate(attrs.fields(cls)):
         value = f"v{index}"
         lines.append(f"        {value} = data[{field.name!r}]")
@@ -60,7 +84,7 @@ def plain_decoder(cls: type) -> PlainDecoder | None:
     lines.append("    return event")
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
     exec(compile("\n".join(lines), f"<evtsrc plain decoder {cls.__qualname__}>", "exec"), namespace)
-    decoder: PlainDecoder = namespace["decode"]
+    decoder: Callable[[Any], Any] = namespace["decode"]
     return decoder
 
 

@@ -28,7 +28,7 @@ from ._errors import (
 from ._events import Event, StoredEvent
 from ._jsontypes import JSONObject
 from ._meta import meta_of
-from ._plain import PlainDecoder
+from ._plain import RecordDecoder
 from ._retry import NO_RETRY, RetryPolicy
 from ._storable import id_problem
 from .backends.base import Backend, EventRecord, NewEvent, SnapshotRecord, new_event_id
@@ -46,9 +46,9 @@ class _Cached:
     state: JSONObject
 
 
-_Step = tuple[PlainDecoder, Callable[[Any, Event], None], int]
-"""How a load folds one plain event type: its fast decoder, then its fold (without meta),
-for events stored at the version given (the class's own: older ones are upcast first)."""
+_Step = tuple[RecordDecoder, Callable[[Any, Event], None]]
+"""How a load folds one plain event type: its fast decoder of records (at the class's own
+version: older ones are upcast first), then its fold (without meta)."""
 
 
 class Repository(Generic[A]):
@@ -271,9 +271,8 @@ class Repository(Generic[A]):
                     f"version {aggregate.version}; versions must be consecutive from 1"
                 )
             step = steps.get(record.type)
-            data = record.data
-            if step is not None and type(data) is dict and record.event_version == step[2]:
-                event = step[0](data)
+            if step is not None:
+                event = step[0](record)
                 if event is not None:
                     step[1](aggregate, event)
                     aggregate.version = record.version
@@ -305,7 +304,7 @@ class Repository(Generic[A]):
         self._folds[event_cls] = fold
         fast = self._codec.fast_step(record.type)
         if fast is not None and not fold.takes_meta:
-            self._steps[record.type] = (fast[0], fold.function, fast[1])
+            self._steps[record.type] = (fast, fold.function)
         return fold
 
     async def _run(

@@ -28,7 +28,7 @@ from evtsrc import (
 from evtsrc._jsontypes import JSONObject
 from evtsrc.backends import InMemoryBackend, NewEvent
 
-from .conformance.model import Counter, One
+from .conformance.model import Counter, One, Two
 
 
 @attrs.frozen
@@ -109,32 +109,60 @@ async def test_metadata_evtsrc_cannot_record_is_refused_before_anything_runs(
 
 
 class _Echo(EventHandler, name="echo"):
-    def __init__(self, domain: Domain) -> None:
+    """Starts a task on the event of "start" that appends after the handler has moved on."""
+
+    def __init__(self, domain: Domain, how: str) -> None:
         self.counters = domain.repository(Counter)
+        self.how = how
         self.tasks: list[asyncio.Task[None]] = []
 
     @on_event
-    def one(self, event: One, meta: EventMeta) -> None:
-        if meta.aggregate_id == "start":
-            # started now, it appends after the handler has moved on to other events
+    async def one(self, event: One, meta: EventMeta) -> None:
+        if meta.aggregate_id == "start" and self.how == "async":
             self.tasks.append(asyncio.ensure_future(self._later()))
+
+    @on_event
+    def two(self, event: Two, meta: EventMeta) -> None:
+        if meta.aggregate_id != "start":
+            return
+        if self.how == "plain":
+            self.tasks.append(asyncio.ensure_future(self._later()))
+        elif self.how == "plain, passed on":
+            with evtsrc.context(caused_by=meta):
+                self.tasks.append(asyncio.ensure_future(self._later()))
 
     async def _later(self) -> None:
         await asyncio.sleep(0.01)
-        await self.counters.execute("echo", Counter.do_two)
+        await self.counters.execute("echo", Counter.do_one)
 
 
-async def test_a_task_a_callback_starts_keeps_that_event_as_its_cause(domain: Domain) -> None:
+@pytest.mark.parametrize("how", ["async", "plain", "plain, passed on"])
+async def test_a_task_a_callback_starts_has_that_event_as_cause_where_it_can(
+    domain: Domain, how: str
+) -> None:
     counters = domain.repository(Counter)
     await counters.execute("start", Counter.do_one)
+    await counters.execute("start", Counter.do_two)
     for i in range(3):
         await counters.execute(f"other-{i}", Counter.do_one)
-    handler = _Echo(domain)
+        await counters.execute(f"other-{i}", Counter.do_two)
+    handler = _Echo(domain, how)
     await domain.handler(handler).run_once()
+    assert len(handler.tasks) == 1
     await asyncio.gather(*handler.tasks)
-    [start] = await history(domain, "start")
+    one, two = await history(domain, "start")
     [echo] = await history(domain, "echo")
-    assert (echo.causation_id, echo.correlation_id) == (start.event_id, start.correlation_id)
+    cause = one if how == "async" else two
+    if how == "plain":  # a plain callback's task is a task like any other: no cause
+        assert echo.causation_id is None
+        assert echo.correlation_id == echo.event_id
+    else:
+        assert (echo.causation_id, echo.correlation_id) == (cause.event_id, cause.correlation_id)
+
+
+def test_caused_by_takes_the_meta_of_a_stored_event() -> None:
+    with pytest.raises(MetadataError, match="caused_by must be an EventMeta, not str"):
+        evtsrc.context(caused_by="event-1")  # type: ignore[arg-type]
 
 
 # Versions and upcasters

@@ -20,6 +20,7 @@ class Moved(Event, type_name="typing.bad.moved", version=2):
 def context_values() -> None:
     evtsrc.context(correlation_id=5)  # expect-error: arg-type ArgumentType
     evtsrc.context(user=object())  # expect-error: arg-type ArgumentType
+    evtsrc.context(caused_by="event-1")  # expect-error: arg-type ArgumentType
 
 
 def typed_metadata(meta: EventMeta) -> None:

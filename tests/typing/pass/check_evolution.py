@@ -55,4 +55,9 @@ async def main() -> None:
     assert read(created) == Request(user="al")
     assert created.correlation_id == "req-1"
     assert renamed.metadata == {"reason": "import"}
+    with evtsrc.context(caused_by=renamed):  # as a plain handler callback passes it on
+        await users.execute("alice", User.rename, name="Al")
+    caused = (await users.history("alice"))[-1].meta
+    assert caused.causation_id == renamed.event_id
+    assert caused.correlation_id == renamed.correlation_id
     assert steps() is _add_city
