@@ -83,6 +83,8 @@ class Repository(Generic[A]):
         self._cache = cache
         self._folds: dict[type[Event], Fold] = {}  # by exact event class, filled as met
         self._steps: dict[str, _Step] = {}  # by type name: plain events folded without meta
+        self._meta = any(fold.takes_meta for fold in spec.folds.values())
+        """Whether a fold takes meta: else loads read no more than the folds need."""
         self.aggregate = spec.cls
         """The aggregate class this repository serves."""
         self.stream = spec.stream
@@ -217,17 +219,21 @@ class Repository(Generic[A]):
         On a backend that `reads_ahead`, the next page is requested before a full
         page is folded, so the database's work overlaps the fold.
         """
-        stream, aggregate_id = self.stream, aggregate.id
+        stream, aggregate_id, meta = self.stream, aggregate.id, self._meta
         read = self._backend.read_aggregate
         ahead = self._backend.reads_ahead
-        page = await read(stream, aggregate_id, after_version=aggregate.version, limit=PAGE)
+        page = await read(
+            stream, aggregate_id, after_version=aggregate.version, limit=PAGE, meta=meta
+        )
         while len(page) == PAGE:
             if not ahead:
                 self._fold_records(aggregate, page)
-                page = await read(stream, aggregate_id, after_version=aggregate.version, limit=PAGE)
+                page = await read(
+                    stream, aggregate_id, after_version=aggregate.version, limit=PAGE, meta=meta
+                )
                 continue
             following = asyncio.ensure_future(
-                read(stream, aggregate_id, after_version=page[-1].version, limit=PAGE)
+                read(stream, aggregate_id, after_version=page[-1].version, limit=PAGE, meta=meta)
             )
             try:
                 await asyncio.sleep(0)  # let the request leave before the fold holds the loop

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -15,13 +16,14 @@ from evtsrc import (
     Domain,
     Event,
     EventDecodeError,
+    EventMeta,
     RetryPolicy,
     Snapshots,
     command,
     folds,
 )
 from evtsrc._cache import LRUCache
-from evtsrc.backends import EventRecord, InMemoryBackend, NewEvent, SnapshotRecord
+from evtsrc.backends import EventRecord, InMemoryBackend, NewEvent, SnapshotRecord, SqliteBackend
 
 from .conformance.model import Counter, Ledger, One
 
@@ -347,7 +349,13 @@ class SlowReads(InMemoryBackend):
         self.cancelled: list[int] = []
 
     async def read_aggregate(
-        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+        self,
+        stream: str,
+        aggregate_id: str,
+        *,
+        after_version: int = 0,
+        limit: int = 1000,
+        meta: bool = True,
     ) -> Sequence[EventRecord]:
         self.reads.append(after_version)
         try:
@@ -356,7 +364,7 @@ class SlowReads(InMemoryBackend):
             self.cancelled.append(after_version)
             raise
         return await super().read_aggregate(
-            stream, aggregate_id, after_version=after_version, limit=limit
+            stream, aggregate_id, after_version=after_version, limit=limit, meta=meta
         )
 
 
@@ -433,3 +441,48 @@ async def test_a_load_folds_every_payload_shape_in_order_with_the_version_so_far
         tally = await domain.repository(Tally).load("t")
         assert tally.seen == ((0, 1, "a"), (1, 2, ""), (2, 3, "b"), (3, 4, ""))
         assert tally.version == 4
+
+
+class Diary(Aggregate, stream="notebooks"):
+    """A `Notebook` read by a fold that takes meta."""
+
+    entries: tuple[str, ...] = ()
+
+    @folds
+    def _noted(self, event: Noted, meta: EventMeta) -> None:
+        self.entries = (*self.entries, f"{event.text} in {meta.timestamp.year}")
+
+
+@pytest.mark.parametrize("aggregate", [Notebook, Diary])
+async def test_a_load_reads_the_meta_only_when_a_fold_takes_it(
+    aggregate: type[Aggregate], tmp_path: Path
+) -> None:
+    backend = SqliteBackend(tmp_path / "events.db")
+    await backend.create_schema()
+    await (
+        Domain(backend, aggregates=[Notebook])
+        .repository(Notebook)
+        .execute("a", Notebook.note, text="hello")
+    )
+    asked: list[bool] = []
+    original = backend.read_aggregate
+
+    async def reading(
+        stream: str, aggregate_id: str, *, after_version: int, limit: int, meta: bool
+    ) -> Sequence[EventRecord]:
+        asked.append(meta)
+        return await original(
+            stream, aggregate_id, after_version=after_version, limit=limit, meta=meta
+        )
+
+    backend.read_aggregate = reading  # type: ignore[method-assign]
+    domain = Domain(backend, aggregates=[aggregate], cache_size=0)
+    try:
+        loaded = await domain.repository(aggregate).load("a")
+    finally:
+        await domain.close()
+    assert asked == [aggregate is Diary]
+    if isinstance(loaded, Diary):
+        assert loaded.entries == (f"hello in {datetime.now(UTC).year}",)
+    else:
+        assert isinstance(loaded, Notebook) and loaded.notes == ("hello",)

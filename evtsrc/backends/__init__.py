@@ -6,6 +6,7 @@ and are importable from here.
 
 from .._jsontypes import JSON, JSONObject
 from .base import (
+    NOT_READ,
     AppendListener,
     Backend,
     BookmarkStore,
@@ -21,6 +22,7 @@ from .sqlite import SqliteBackend
 
 __all__ = [
     "JSON",
+    "NOT_READ",
     "JSONObject",
     "AppendListener",
     "Backend",

@@ -33,7 +33,7 @@ import random
 import weakref
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import attrs
@@ -90,6 +90,10 @@ class UndecodablePayload:
 
     stored: object
     error: Exception
+
+
+NOT_READ = datetime(1970, 1, 1, tzinfo=UTC)
+"""The timestamp of a record read with `meta=False`, where the backend left it out."""
 
 
 class EventRecord(NamedTuple):
@@ -324,9 +328,20 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def read_aggregate(
-        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+        self,
+        stream: str,
+        aggregate_id: str,
+        *,
+        after_version: int = 0,
+        limit: int = 1000,
+        meta: bool = True,
     ) -> Sequence[EventRecord]:
-        """At most `limit` events of one aggregate after `after_version`, by version."""
+        """At most `limit` events of one aggregate after `after_version`, by version.
+
+        `meta=False` says the caller builds no `EventMeta` from them (a load whose
+        folds take none): a backend may then leave out what only that reads, and
+        return records with timestamp `NOT_READ`, `event_id` None and `metadata` None.
+        """
 
     async def read_streams(
         self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000

@@ -109,9 +109,15 @@ class InMemoryBackend(Backend):
         return records
 
     async def read_aggregate(
-        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+        self,
+        stream: str,
+        aggregate_id: str,
+        *,
+        after_version: int = 0,
+        limit: int = 1000,
+        meta: bool = True,
     ) -> Sequence[EventRecord]:
-        """Events of one aggregate after `after_version`."""
+        """Events of one aggregate after `after_version` (with their meta: it costs nothing)."""
         history = self._by_aggregate.get((stream, aggregate_id))
         if not history:
             return []

@@ -307,9 +307,15 @@ class Neo4jBackend(Backend):
         return f"label `{self.names.events}`" in message and "`version`" in message
 
     async def read_aggregate(
-        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+        self,
+        stream: str,
+        aggregate_id: str,
+        *,
+        after_version: int = 0,
+        limit: int = 1000,
+        meta: bool = True,
     ) -> Sequence[EventRecord]:
-        """Events of one aggregate after `after_version`, by version."""
+        """Events of one aggregate after `after_version`, by version, always with their meta."""
         rows = await self._run(
             f"MATCH (e:{self._event}) WHERE e.stream = $stream AND e.aggregate_id = $id "
             "AND e.version > $after RETURN e ORDER BY e.version LIMIT $limit",

@@ -228,9 +228,15 @@ class MongoBackend(Backend):
             return plans
 
     async def read_aggregate(
-        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+        self,
+        stream: str,
+        aggregate_id: str,
+        *,
+        after_version: int = 0,
+        limit: int = 1000,
+        meta: bool = True,
     ) -> Sequence[EventRecord]:
-        """Events of one aggregate after `after_version`, by version."""
+        """Events of one aggregate after `after_version`, by version, always with their meta."""
         with OUTAGE.during("read an aggregate"):
             cursor = self._aggregate_page(stream, aggregate_id, after_version, limit)
             return [record(d) async for d in cursor]

@@ -13,6 +13,7 @@ from ..._errors import EventEncodeError, VersionConflict
 from .._support import jsontext
 from .._support.outage import DEFAULT_TIMEOUT, Sending
 from ..base import (
+    NOT_READ,
     AppendListener,
     Backend,
     EventRecord,
@@ -88,6 +89,13 @@ class PostgresBackend(Backend):
             f"{per_stream}(SELECT {_COLUMNS} FROM {events} WHERE stream = s.name "
             "AND position > $2 AND position < h.horizon ORDER BY position LIMIT $3) AS e "
             "ORDER BY e.position LIMIT $3"
+        )
+        # One stream needs no merge: its index gives the order, and sorting the page's
+        # rows again cost more than reading them (a third of a catch-up's read).
+        self._sql_read_stream = (
+            f"WITH h AS MATERIALIZED (SELECT {_positions.HORIZON} AS horizon) "
+            f"SELECT {_COLUMNS} FROM h, {events} WHERE stream = $1 AND position > $2 "
+            "AND position < h.horizon ORDER BY position LIMIT $3"
         )
         self._sql_last_position = (
             f"SELECT max(e.position) FROM ({per_stream}(SELECT position FROM {events} "
@@ -227,9 +235,17 @@ class PostgresBackend(Backend):
         ]
 
     async def read_aggregate(
-        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+        self,
+        stream: str,
+        aggregate_id: str,
+        *,
+        after_version: int = 0,
+        limit: int = 1000,
+        meta: bool = True,
     ) -> Sequence[EventRecord]:
         """Events of one aggregate after `after_version`, by version."""
+        if not meta:
+            return await self._read_bare(stream, aggregate_id, after_version, limit)
         rows = await self._fetch(
             "read_aggregate",
             "SELECT position, version, type, data, timestamp, event_id::text, event_version, "
@@ -246,13 +262,36 @@ class PostgresBackend(Backend):
             for r, data in zip(rows, payloads, strict=True)
         ]
 
+    async def _read_bare(
+        self, stream: str, aggregate_id: str, after_version: int, limit: int
+    ) -> Sequence[EventRecord]:
+        rows = await self._fetch(
+            "read_aggregate",
+            f"SELECT position, version, type, data, event_version FROM {self._events} "
+            "WHERE stream = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4",
+            stream,
+            aggregate_id,
+            after_version,
+            limit,
+        )
+        payloads = jsontext.loads_documents([r[3] for r in rows])  # jsonb: server-validated
+        return [
+            EventRecord(stream, aggregate_id, r[1], r[0], NOT_READ, r[2], data, None, r[4])
+            for r, data in zip(rows, payloads, strict=True)
+        ]
+
     async def _read_streams(
         self, streams: tuple[str, ...], after_position: int, limit: int
     ) -> Sequence[EventRecord]:
         """Events of `streams` after `after_position` that no earlier commit can precede."""
-        rows = await self._fetch(
-            "read_streams", self._sql_read_streams, streams, after_position, limit
-        )
+        if len(streams) == 1:
+            rows = await self._fetch(
+                "read_streams", self._sql_read_stream, streams[0], after_position, limit
+            )
+        else:
+            rows = await self._fetch(
+                "read_streams", self._sql_read_streams, streams, after_position, limit
+            )
         return self._records(rows)
 
     async def last_position(self, streams: Sequence[str]) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from .._support import jsontext
-from ..base import AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
+from ..base import NOT_READ, AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
 from ..names import TableNames
 from ._batch import SqlBatchTransaction
 from ._dialect import Dialect
@@ -180,6 +180,28 @@ class SqlAlchemyBackend(Backend):
         ]
         return sa.select(*columns)
 
+    def _bare_events(self) -> sa.Select[Any]:
+        """`_events` without the columns only `EventMeta` reads."""
+        c = self.tables.events.c
+        columns: list[sa.ColumnElement[Any]] = [
+            c.stream,
+            c.aggregate_id,
+            c.version,
+            c.position,
+            c.type,
+            self._dialect.payload_text(c.data).label("data"),
+            c.event_version,
+        ]
+        return sa.select(*columns)
+
+    def _bare_rows(self, result: sa.CursorResult[Any]) -> list[EventRecord]:
+        rows = cast("Sequence[Sequence[Any]]", result.all())  # seven columns: see _bare_events
+        payloads = self._dialect.payloads([r[5] for r in rows])
+        return [
+            EventRecord(r[0], r[1], r[2], r[3], NOT_READ, r[4], data, None, r[6])
+            for r, data in zip(rows, payloads, strict=True)
+        ]
+
     def _rows(self, result: sa.CursorResult[Any]) -> list[EventRecord]:
         rows = cast("Sequence[Sequence[Any]]", result.all())  # ten columns: see _events
         payloads = self._dialect.payloads([r[6] for r in rows])
@@ -189,12 +211,18 @@ class SqlAlchemyBackend(Backend):
         ]
 
     async def read_aggregate(
-        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+        self,
+        stream: str,
+        aggregate_id: str,
+        *,
+        after_version: int = 0,
+        limit: int = 1000,
+        meta: bool = True,
     ) -> Sequence[EventRecord]:
         """Events of one aggregate after `after_version`, by version."""
         table = self.tables.events
         query = (
-            self._events()
+            (self._events() if meta else self._bare_events())
             .where(
                 table.c.stream == stream,
                 table.c.aggregate_id == aggregate_id,
@@ -204,7 +232,8 @@ class SqlAlchemyBackend(Backend):
             .limit(limit)
         )
         async with self._connection(f"read {stream}/{aggregate_id}") as connection:
-            return self._rows(await connection.execute(query))
+            result = await connection.execute(query)
+            return self._rows(result) if meta else self._bare_rows(result)
 
     async def _read_streams(
         self, streams: tuple[str, ...], after_position: int, limit: int

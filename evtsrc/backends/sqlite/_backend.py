@@ -29,7 +29,7 @@ from ..._errors import EventEncodeError, VersionConflict
 from ..._jsontypes import JSONObject
 from .._support import jsontext
 from .._support.leases import FileLease
-from ..base import Backend, EventRecord, Lease, NewEvent, SnapshotRecord, numbered
+from ..base import NOT_READ, Backend, EventRecord, Lease, NewEvent, SnapshotRecord, numbered
 from ..names import TableNames
 from ..sql._bookmarks import check_unmoved
 from ..sql._ddl import add_column_statements
@@ -280,12 +280,17 @@ class SqliteBackend(Backend):
         return isinstance(error, sqlite3.IntegrityError) and self._version_clash in str(error)
 
     async def read_aggregate(
-        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+        self,
+        stream: str,
+        aggregate_id: str,
+        *,
+        after_version: int = 0,
+        limit: int = 1000,
+        meta: bool = True,
     ) -> Sequence[EventRecord]:
         """Events of one aggregate after `after_version`, by version."""
-        return await self._reader.run(
-            self._select_aggregate, stream, aggregate_id, after_version, limit
-        )
+        select = self._select_aggregate if meta else self._select_bare
+        return await self._reader.run(select, stream, aggregate_id, after_version, limit)
 
     def _select_aggregate(
         self, stream: str, aggregate_id: str, after_version: int, limit: int
@@ -297,6 +302,18 @@ class SqliteBackend(Backend):
         return [
             EventRecord(stream, aggregate_id, v, p, timestamp_in(at), t, data, id_, ev, meta)
             for (p, v, at, t, id_, ev, meta, _, _), data in zip(rows, payloads(rows), strict=True)
+        ]
+
+    def _select_bare(
+        self, stream: str, aggregate_id: str, after_version: int, limit: int
+    ) -> list[EventRecord]:
+        connection = self._reader_connection or self._reading()
+        rows = connection.execute(
+            self._sql.read_aggregate_bare, (stream, aggregate_id, after_version, limit)
+        ).fetchall()
+        return [
+            EventRecord(stream, aggregate_id, v, p, NOT_READ, t, data, None, ev)
+            for (p, v, t, ev, _, _), data in zip(rows, payloads(rows), strict=True)
         ]
 
     async def _read_streams(

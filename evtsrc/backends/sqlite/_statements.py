@@ -40,6 +40,12 @@ class SqliteStatements:
             f"data, json_valid(data) FROM {events} "
             "WHERE stream = ? AND aggregate_id = ? AND version > ? ORDER BY version LIMIT ?"
         )
+        self.read_aggregate_bare = (
+            "SELECT position, version, type, event_version, data, json_valid(data) "
+            f"FROM {events} "
+            "WHERE stream = ? AND aggregate_id = ? AND version > ? ORDER BY version LIMIT ?"
+        )
+        """`read_aggregate` without the columns only `EventMeta` reads."""
         self._read_streams: dict[int, str] = {}
         self._last_position: dict[int, str] = {}
         self.get_snapshot = (

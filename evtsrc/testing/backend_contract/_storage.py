@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from evtsrc.backends import Backend, EventRecord, NewEvent
+from evtsrc.backends import NOT_READ, Backend, EventRecord, NewEvent
 
 from ._base import ContractBase
 
@@ -39,6 +39,35 @@ class StorageContract(ContractBase):
         assert [r.version for r in page] == [3, 4, 5]
         assert [r.type for r in page] == ["c", "d", "e"]
         assert await backend.read_aggregate("s", "a", after_version=7) == []
+
+    async def test_a_read_without_meta_has_all_a_fold_needs(self, backend: Backend) -> None:
+        now = datetime.now(UTC)
+        await backend.append(
+            "s",
+            "a",
+            0,
+            [
+                NewEvent("x", {"n": 1}, now, event_version=2, metadata={"k": "v"}),
+                *_events("y", "z"),
+            ],
+        )
+        await backend.append("s", "b", 0, _events("other"))
+        full = await backend.read_aggregate("s", "a")
+        bare = [
+            *await backend.read_aggregate("s", "a", limit=2, meta=False),
+            *await backend.read_aggregate("s", "a", after_version=2, meta=False),
+        ]
+
+        def folded(r: EventRecord) -> tuple[object, ...]:
+            return (r.stream, r.aggregate_id, r.version, r.position, r.type, r.data)
+
+        assert [folded(r) for r in bare] == [folded(r) for r in full]
+        assert [r.event_version for r in bare] == [2, 1, 1]
+        for left, kept in zip(bare, full, strict=True):  # left out, or as a full read has them
+            assert (left.timestamp, left.event_id, left.metadata) in (
+                (NOT_READ, None, None),
+                (kept.timestamp, kept.event_id, kept.metadata),
+            )
 
     async def test_read_streams_interleaves_streams_by_position(self, backend: Backend) -> None:
         await backend.append("s1", "a", 0, _events("a1"))
