@@ -85,6 +85,16 @@ class PostgresBackend(Backend):
             f"WITH h AS MATERIALIZED (SELECT {_positions.HORIZON} AS horizon) SELECT e.* "
             "FROM h, unnest($1::varchar[]) AS s(name) CROSS JOIN LATERAL "
         )
+        one_aggregate = (
+            f"FROM {events} WHERE stream = $1 AND aggregate_id = $2 AND version > $3 "
+            "ORDER BY version LIMIT $4"
+        )
+        self._sql_read_aggregate = (
+            "SELECT position, version, type, data, event_version, timestamp, "
+            f"event_id::text, metadata {one_aggregate}"
+        )
+        self._sql_read_bare = f"SELECT position, version, type, data, event_version {one_aggregate}"
+        """`_sql_read_aggregate` without the columns only `EventMeta` reads."""
         self._sql_read_streams = (
             f"{per_stream}(SELECT {_COLUMNS} FROM {events} WHERE stream = s.name "
             "AND position > $2 AND position < h.horizon ORDER BY position LIMIT $3) AS e "
@@ -244,37 +254,20 @@ class PostgresBackend(Backend):
         meta: bool = True,
     ) -> Sequence[EventRecord]:
         """Events of one aggregate after `after_version`, by version."""
-        if not meta:
-            return await self._read_bare(stream, aggregate_id, after_version, limit)
         rows = await self._fetch(
             "read_aggregate",
-            "SELECT position, version, type, data, timestamp, event_id::text, event_version, "
-            f"metadata FROM {self._events} "
-            "WHERE stream = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4",
+            self._sql_read_aggregate if meta else self._sql_read_bare,
             stream,
             aggregate_id,
             after_version,
             limit,
         )
         payloads = jsontext.loads_documents([r[3] for r in rows])  # jsonb: server-validated
-        return [
-            EventRecord(stream, aggregate_id, r[1], r[0], r[4], r[2], data, r[5], r[6], r[7])
-            for r, data in zip(rows, payloads, strict=True)
-        ]
-
-    async def _read_bare(
-        self, stream: str, aggregate_id: str, after_version: int, limit: int
-    ) -> Sequence[EventRecord]:
-        rows = await self._fetch(
-            "read_aggregate",
-            f"SELECT position, version, type, data, event_version FROM {self._events} "
-            "WHERE stream = $1 AND aggregate_id = $2 AND version > $3 ORDER BY version LIMIT $4",
-            stream,
-            aggregate_id,
-            after_version,
-            limit,
-        )
-        payloads = jsontext.loads_documents([r[3] for r in rows])  # jsonb: server-validated
+        if meta:
+            return [
+                EventRecord(stream, aggregate_id, r[1], r[0], r[5], r[2], data, r[6], r[4], r[7])
+                for r, data in zip(rows, payloads, strict=True)
+            ]
         return [
             EventRecord(stream, aggregate_id, r[1], r[0], NOT_READ, r[2], data, None, r[4])
             for r, data in zip(rows, payloads, strict=True)

@@ -289,28 +289,23 @@ class SqliteBackend(Backend):
         meta: bool = True,
     ) -> Sequence[EventRecord]:
         """Events of one aggregate after `after_version`, by version."""
-        select = self._select_aggregate if meta else self._select_bare
-        return await self._reader.run(select, stream, aggregate_id, after_version, limit)
+        return await self._reader.run(
+            self._select_aggregate, stream, aggregate_id, after_version, limit, meta
+        )
 
     def _select_aggregate(
-        self, stream: str, aggregate_id: str, after_version: int, limit: int
+        self, stream: str, aggregate_id: str, after_version: int, limit: int, meta: bool
     ) -> list[EventRecord]:
         connection = self._reader_connection or self._reading()
+        statement = self._sql.read_aggregate if meta else self._sql.read_aggregate_bare
         rows = connection.execute(
-            self._sql.read_aggregate, (stream, aggregate_id, after_version, limit)
+            statement, (stream, aggregate_id, after_version, limit)
         ).fetchall()
-        return [
-            EventRecord(stream, aggregate_id, v, p, timestamp_in(at), t, data, id_, ev, meta)
-            for (p, v, at, t, id_, ev, meta, _, _), data in zip(rows, payloads(rows), strict=True)
-        ]
-
-    def _select_bare(
-        self, stream: str, aggregate_id: str, after_version: int, limit: int
-    ) -> list[EventRecord]:
-        connection = self._reader_connection or self._reading()
-        rows = connection.execute(
-            self._sql.read_aggregate_bare, (stream, aggregate_id, after_version, limit)
-        ).fetchall()
+        if meta:
+            return [
+                EventRecord(stream, aggregate_id, v, p, timestamp_in(at), t, data, id_, ev, md)
+                for (p, v, at, t, id_, ev, md, _, _), data in zip(rows, payloads(rows), strict=True)
+            ]
         return [
             EventRecord(stream, aggregate_id, v, p, NOT_READ, t, data, None, ev)
             for (p, v, t, ev, _, _), data in zip(rows, payloads(rows), strict=True)
