@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from typing import cast
 
 from ._codec import Codec
-from ._context import CURRENT, caused_by
+from ._context import CURRENT, await_with_cause
 from ._errors import BookmarkMoved, EventDecodeError, HandlerError
 from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
@@ -100,7 +100,7 @@ class Batches:
                     else callback.function(event)
                 )
                 if result is not None and inspect.isawaitable(result):
-                    await caused_by(record, result)
+                    await await_with_cause(record, result)
             except Exception as error:
                 failure = HandlerError(self._name, record.position, record.type, error)
                 failure.__cause__ = error
@@ -181,7 +181,7 @@ class Batches:
 
     async def _settle(self, record: EventRecord, pending: Awaitable[object]) -> None:
         try:
-            await caused_by(record, pending)
+            await await_with_cause(record, pending)
         except Exception as error:
             raise HandlerError(self._name, record.position, record.type, error) from error
 

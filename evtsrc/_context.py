@@ -46,7 +46,7 @@ CURRENT: ContextVar[Cause | EventRecord | None] = ContextVar("evtsrc_context", d
 is handling (its correlation and id are read from it only when a command appends)."""
 
 
-async def caused_by(record: EventRecord, pending: Awaitable[object]) -> None:
+async def await_with_cause(record: EventRecord, pending: Awaitable[object]) -> None:
     """Await a callback's coroutine with `record` as the cause of what it appends.
 
     Only a coroutine can append (a command is awaited), so plain callbacks, most of
