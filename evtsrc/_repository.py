@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -83,8 +84,9 @@ class Repository(Generic[A]):
         self._cache = cache
         self._folds: dict[type[Event], Fold] = {}  # by exact event class, filled as met
         self._steps: dict[str, _Step] = {}  # by type name: plain events folded without meta
-        self._meta = any(fold.takes_meta for fold in spec.folds.values())
-        """Whether a fold takes meta: else loads read no more than the folds need."""
+        self._bare = _reads_bare(backend) and not any(f.takes_meta for f in spec.folds.values())
+        """Whether loads read with `meta=False`, no more than the folds need: unless a fold
+        takes meta, or the backend predates the option."""
         self.aggregate = spec.cls
         """The aggregate class this repository serves."""
         self.stream = spec.stream
@@ -219,21 +221,19 @@ class Repository(Generic[A]):
         On a backend that `reads_ahead`, the next page is requested before a full
         page is folded, so the database's work overlaps the fold.
         """
-        stream, aggregate_id, meta = self.stream, aggregate.id, self._meta
+        stream, aggregate_id = self.stream, aggregate.id
         read = self._backend.read_aggregate
+        if self._bare:
+            read = functools.partial(read, meta=False)
         ahead = self._backend.reads_ahead
-        page = await read(
-            stream, aggregate_id, after_version=aggregate.version, limit=PAGE, meta=meta
-        )
+        page = await read(stream, aggregate_id, after_version=aggregate.version, limit=PAGE)
         while len(page) == PAGE:
             if not ahead:
                 self._fold_records(aggregate, page)
-                page = await read(
-                    stream, aggregate_id, after_version=aggregate.version, limit=PAGE, meta=meta
-                )
+                page = await read(stream, aggregate_id, after_version=aggregate.version, limit=PAGE)
                 continue
             following = asyncio.ensure_future(
-                read(stream, aggregate_id, after_version=page[-1].version, limit=PAGE, meta=meta)
+                read(stream, aggregate_id, after_version=page[-1].version, limit=PAGE)
             )
             try:
                 await asyncio.sleep(0)  # let the request leave before the fold holds the loop
@@ -408,3 +408,9 @@ def _check_id(aggregate_id: object) -> None:
     problem = id_problem(aggregate_id)
     if problem is not None:
         raise InvalidAggregateId(f"an aggregate id {problem}")
+
+
+def _reads_bare(backend: Backend) -> bool:
+    """Whether `backend.read_aggregate` takes `meta` (a backend written before it does not)."""
+    parameters = inspect.signature(backend.read_aggregate).parameters
+    return "meta" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())

@@ -468,7 +468,7 @@ async def test_a_load_reads_the_meta_only_when_a_fold_takes_it(
     original = backend.read_aggregate
 
     async def reading(
-        stream: str, aggregate_id: str, *, after_version: int, limit: int, meta: bool
+        stream: str, aggregate_id: str, *, after_version: int, limit: int, meta: bool = True
     ) -> Sequence[EventRecord]:
         asked.append(meta)
         return await original(
@@ -486,3 +486,21 @@ async def test_a_load_reads_the_meta_only_when_a_fold_takes_it(
         assert loaded.entries == (f"hello in {datetime.now(UTC).year}",)
     else:
         assert isinstance(loaded, Notebook) and loaded.notes == ("hello",)
+
+
+class BeforeMeta(InMemoryBackend):
+    """A backend written before `read_aggregate` took `meta`."""
+
+    async def read_aggregate(  # type: ignore[override]
+        self, stream: str, aggregate_id: str, *, after_version: int = 0, limit: int = 1000
+    ) -> Sequence[EventRecord]:
+        return await super().read_aggregate(
+            stream, aggregate_id, after_version=after_version, limit=limit
+        )
+
+
+async def test_a_backend_written_before_meta_reads_still_loads() -> None:
+    repository = Domain(BeforeMeta(), aggregates=[Notebook], cache_size=0).repository(Notebook)
+    await repository.execute("a", Notebook.note, text="hello")
+    await repository.execute("a", Notebook.note, text="again")
+    assert (await repository.load("a")).notes == ("hello", "again")
