@@ -101,7 +101,7 @@ class PostgresBackend(Backend):
             "ORDER BY e.position LIMIT $3"
         )
         # One stream needs no merge: its index gives the order, and sorting the page's
-        # rows again cost more than reading them (a third of a catch-up's read).
+        # rows again is work the server would do for nothing.
         self._sql_read_stream = (
             f"WITH h AS MATERIALIZED (SELECT {_positions.HORIZON} AS horizon) "
             f"SELECT {_COLUMNS} FROM h, {events} WHERE stream = $1 AND position > $2 "
