@@ -81,6 +81,8 @@ class PostgresBackend(Backend):
         self._sql_append = _positions.append_sql(events, notify=False)
         # Per stream, so each reads its index in order and stops at the limit (with
         # `stream = any(...)` PostgreSQL would fetch every later event and sort them).
+        # One stream too: named as a constant, on a table not yet analysed, the planner
+        # would expect a few rows and scan the whole stream to sort it, on every page.
         per_stream = (
             f"WITH h AS MATERIALIZED (SELECT {_positions.HORIZON} AS horizon) SELECT e.* "
             "FROM h, unnest($1::varchar[]) AS s(name) CROSS JOIN LATERAL "
@@ -99,13 +101,6 @@ class PostgresBackend(Backend):
             f"{per_stream}(SELECT {_COLUMNS} FROM {events} WHERE stream = s.name "
             "AND position > $2 AND position < h.horizon ORDER BY position LIMIT $3) AS e "
             "ORDER BY e.position LIMIT $3"
-        )
-        # One stream needs no merge: its index gives the order, and sorting the page's
-        # rows again is work the server would do for nothing.
-        self._sql_read_stream = (
-            f"WITH h AS MATERIALIZED (SELECT {_positions.HORIZON} AS horizon) "
-            f"SELECT {_COLUMNS} FROM h, {events} WHERE stream = $1 AND position > $2 "
-            "AND position < h.horizon ORDER BY position LIMIT $3"
         )
         self._sql_last_position = (
             f"SELECT max(e.position) FROM ({per_stream}(SELECT position FROM {events} "
@@ -277,14 +272,9 @@ class PostgresBackend(Backend):
         self, streams: tuple[str, ...], after_position: int, limit: int
     ) -> Sequence[EventRecord]:
         """Events of `streams` after `after_position` that no earlier commit can precede."""
-        if len(streams) == 1:
-            rows = await self._fetch(
-                "read_streams", self._sql_read_stream, streams[0], after_position, limit
-            )
-        else:
-            rows = await self._fetch(
-                "read_streams", self._sql_read_streams, streams, after_position, limit
-            )
+        rows = await self._fetch(
+            "read_streams", self._sql_read_streams, streams, after_position, limit
+        )
         return self._records(rows)
 
     async def last_position(self, streams: Sequence[str]) -> int:
