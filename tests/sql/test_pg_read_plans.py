@@ -17,15 +17,44 @@ import pytest
 
 from evtsrc.backends import Backend, NewEvent
 from evtsrc.backends.postgres import PostgresBackend
+from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 from tests.backends import BackendTarget
 
 from .conftest import SQL_TARGETS
 
 
-@pytest.fixture(params=[t for t in SQL_TARGETS if t.name == "asyncpg"], ids=lambda t: t.name)
+@pytest.fixture(
+    params=[t for t in SQL_TARGETS if t.name in ("asyncpg", "sqlalchemy-postgres")],
+    ids=lambda t: t.name,
+)
 def target(request: pytest.FixtureRequest) -> BackendTarget:
     chosen: BackendTarget = request.param
     return chosen
+
+
+async def _explain(backend: Backend, streams: list[str], after: int, limit: int) -> dict[str, Any]:
+    """The EXPLAIN ANALYZE plan of the statement `read_streams` sends for this page."""
+    if isinstance(backend, PostgresBackend):
+        statement = f"EXPLAIN (ANALYZE, FORMAT JSON) {backend._sql_read_streams}"
+        return _plan(await backend.pool.fetchval(statement, streams, after, limit))
+    assert isinstance(backend, SqlAlchemyBackend)
+    query = backend._dialect.stream_page(
+        backend._events(), backend.tables.events, streams, after, limit
+    )
+    compiled = query.compile(dialect=backend.engine.dialect)
+    arguments = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    async with backend.engine.connect() as connection:
+        result = await connection.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) {compiled.string}", arguments
+        )
+        return _plan(result.scalar_one())
+
+
+def _plan(explained: object) -> dict[str, Any]:
+    """The top node of EXPLAIN's JSON, as text (asyncpg) or parsed (SQLAlchemy)."""
+    parsed: Any = json.loads(explained) if isinstance(explained, str) else explained
+    plan: dict[str, Any] = parsed[0]["Plan"]
+    return plan
 
 
 def _rows_scanned(plan: dict[str, Any], table: str) -> int:
@@ -43,24 +72,28 @@ NOTE = "x" * 200
 async def test_a_page_scans_a_page_of_rows_on_a_table_never_analysed(
     sql_backend: Backend, streams: list[str]
 ) -> None:
-    pg = sql_backend
-    assert isinstance(pg, PostgresBackend)
-    table = pg.names.events
-    await pg.pool.execute(f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)')
+    assert isinstance(sql_backend, PostgresBackend | SqlAlchemyBackend)
+    table = sql_backend.names.events
+    await _execute(sql_backend, f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)')
     now = datetime.now(UTC)
     for stream in streams:
         for n in range(ROWS // 1000):
             events = [NewEvent("one", {"n": i, "note": NOTE}, now) for i in range(1000)]
-            await pg.append(stream, f"a{n}", 0, events)
-    middle = (await pg.read_streams(streams[:1], limit=ROWS // 2))[-1].position
+            await sql_backend.append(stream, f"a{n}", 0, events)
+    middle = (await sql_backend.read_streams(streams[:1], limit=ROWS // 2))[-1].position
     limit = 100
-    async with pg.pool.acquire() as connection:
-        for after in (0, middle):
-            explained = await connection.fetchval(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) {pg._sql_read_streams}", streams, after, limit
-            )
-            plan = json.loads(explained)[0]["Plan"]
-            scanned = _rows_scanned(plan, table)
-            assert scanned <= limit * len(streams), (
-                f"a page of {limit} after {after} scanned {scanned} rows of {streams}"
-            )
+    for after in (0, middle):
+        plan = await _explain(sql_backend, streams, after, limit)
+        scanned = _rows_scanned(plan, table)
+        assert scanned <= limit * len(streams), (
+            f"a page of {limit} after {after} scanned {scanned} rows of {streams}"
+        )
+
+
+async def _execute(backend: Backend, statement: str) -> None:
+    if isinstance(backend, PostgresBackend):
+        await backend.pool.execute(statement)
+        return
+    assert isinstance(backend, SqlAlchemyBackend)
+    async with backend.engine.begin() as connection:
+        await connection.exec_driver_sql(statement)

@@ -239,23 +239,9 @@ class SqlAlchemyBackend(Backend):
         self, streams: tuple[str, ...], after_position: int, limit: int
     ) -> Sequence[EventRecord]:
         """Events after `after_position` that no earlier commit can precede."""
-        table = self.tables.events
-        visible = self._dialect.visible
-        # One ordered, limited read per stream, merged: each stops early in its index,
-        # where `stream IN (...)` would fetch every later event of them all and sort.
-        parts = [
-            self._events()
-            .where(table.c.position > after_position, *visible(table, stream))
-            .order_by(table.c.position)
-            .limit(limit)
-            for stream in streams
-        ]
-        query: sa.Select[Any] | sa.CompoundSelect[Any]
-        if len(parts) == 1:
-            query = parts[0]
-        else:
-            merged = sa.union_all(*(sa.select(part.subquery()) for part in parts)).subquery()
-            query = sa.select(merged).order_by(merged.c.position).limit(limit)
+        query = self._dialect.stream_page(
+            self._events(), self.tables.events, streams, after_position, limit
+        )
         async with self._connection("read streams") as connection:
             return self._rows(await connection.execute(query))
 

@@ -165,6 +165,30 @@ class Dialect(abc.ABC):
         """The conditions on the events of `stream` a reader may see now."""
         return [table.c.stream == stream]
 
+    def stream_page(
+        self,
+        events: sa.Select[Any],
+        table: sa.Table,
+        streams: Sequence[str],
+        after_position: int,
+        limit: int,
+    ) -> sa.Select[Any] | sa.CompoundSelect[Any]:
+        """`events` of `streams` a reader may see, the first `limit` after a position.
+
+        One ordered, limited read per stream, merged: each stops early in its index,
+        where `stream IN (...)` would fetch every later event of them all and sort.
+        """
+        parts = [
+            events.where(table.c.position > after_position, *self.visible(table, stream))
+            .order_by(table.c.position)
+            .limit(limit)
+            for stream in streams
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        merged = sa.union_all(*(sa.select(part.subquery()) for part in parts)).subquery()
+        return sa.select(merged).order_by(merged.c.position).limit(limit)
+
     # -- bookmarks and handlers --------------------------------------------------------------
 
     @abc.abstractmethod
