@@ -92,6 +92,11 @@ def bench(session: nox.Session) -> None:
     session.install("-r", "bench/requirements.txt", *TEST_SERVERS)
     with database_servers(session) as servers:
         session.run("python", "-m", "bench.run", "--quick", *session.posargs, env=servers)
+    # The two-commit comparison too, on the stores that need no server.
+    session.run(
+        "python", "-m", "bench.compare", "HEAD", "HEAD", "--quick", "--reps", "1",
+        "--targets", "memory,sqlite-stdlib",
+    )  # fmt: skip
 
 
 @nox.session(python=PYTHON)
