@@ -1,11 +1,12 @@
 """Compare evtsrc at two commits: python -m bench.compare BEFORE AFTER [--only S2,S3] [...].
 
-Each commit's `evtsrc` and `bench` are exported with `git archive`. For every
-repetition, backend and scenario, each commit runs `bench.child` in a fresh process on
-a fresh store, the commits taking turns at going first, against the same servers
-(started at default durability unless named, as `bench.run` does). The table gives
-medians with their range and the ratio AFTER / BEFORE: what a change costs, measured
-side by side on a shared machine rather than against figures from another hour.
+Each commit's `evtsrc` is exported with `git archive`; the harness is this checkout's
+`bench`, the same for both. For every repetition, backend and scenario, each commit
+runs `bench.child` in a fresh process on a fresh store, the commits taking turns at
+going first, against the same servers (started at default durability unless named, as
+`bench.run` does). The table gives medians with their range and the ratio AFTER /
+BEFORE: what a change costs, measured side by side on a shared machine rather than
+against figures from another hour.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,14 +32,16 @@ ROOT = Path(__file__).parent.parent
 CHILD = (sys.executable, "-m", "bench.child", "evtsrc")
 
 
-def export(commit: str, folder: Path) -> Path:
-    """`evtsrc` and `bench` as they are at `commit`, in a folder of their own."""
+def export(commit: str, tree: Path) -> Path:
+    """`tree`: `evtsrc` as it is at `commit`, beside a copy of this checkout's `bench`."""
     archive = subprocess.run(
-        ["git", "archive", commit, "evtsrc", "bench"], cwd=ROOT, capture_output=True, check=True
+        ["git", "archive", commit, "evtsrc"], cwd=ROOT, capture_output=True, check=True
     ).stdout
-    tree = folder / commit.replace("/", "_")
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(tree, filter="data")
+    shutil.copytree(
+        ROOT / "bench", tree / "bench", ignore=shutil.ignore_patterns("results", "node_modules")
+    )
     return tree
 
 
@@ -75,7 +79,10 @@ def main(argv: list[str]) -> int:
         if servers.missing:
             print(f"missing servers: {servers.missing}", file=sys.stderr)
             return 1
-        trees = [export(commit, Path(folder)) for commit in (args.before, args.after)]
+        commits = (args.before, args.after)
+        trees = [
+            export(c, Path(folder) / f"{i}-{c.replace('/', '_')}") for i, c in enumerate(commits)
+        ]
         for rep in range(args.reps):
             for backend in backends:
                 for scenario in scenarios:
