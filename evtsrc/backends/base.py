@@ -344,16 +344,28 @@ class Backend(abc.ABC):
         """
 
     async def read_streams(
-        self, streams: Sequence[str], *, after_position: int = 0, limit: int = 1000
+        self,
+        streams: Sequence[str],
+        *,
+        after_position: int = 0,
+        limit: int = 1000,
+        metadata: bool = True,
     ) -> Sequence[EventRecord]:
-        """At most `limit` events of `streams` after `after_position`, by position."""
+        """At most `limit` events of `streams` after `after_position`, by position.
+
+        `metadata=False` says the caller reads no event ids or metadata (a handler
+        declared with `reads_metadata=False`): a backend may then leave them out and
+        return records with `event_id` and `metadata` None.
+        """
         if not streams:
             return []
-        return await self._read_streams(tuple(dict.fromkeys(streams)), after_position, limit)
+        return await self._read_streams(
+            tuple(dict.fromkeys(streams)), after_position, limit, metadata
+        )
 
     @abc.abstractmethod
     async def _read_streams(
-        self, streams: tuple[str, ...], after_position: int, limit: int
+        self, streams: tuple[str, ...], after_position: int, limit: int, metadata: bool
     ) -> Sequence[EventRecord]:
         """At most `limit` events of `streams` (distinct, at least one) after `after_position`.
 

@@ -124,9 +124,9 @@ class InMemoryBackend(Backend):
         return history[after_version : after_version + limit]
 
     async def _read_streams(
-        self, streams: tuple[str, ...], after_position: int, limit: int
+        self, streams: tuple[str, ...], after_position: int, limit: int, metadata: bool
     ) -> Sequence[EventRecord]:
-        """Each stream's events after `after_position`, merged by position."""
+        """Each stream's events after `after_position`, merged by position, always whole."""
         pages: list[list[EventRecord]] = []
         for stream in streams:
             records = self._by_stream.get(stream, [])

@@ -327,9 +327,9 @@ class Neo4jBackend(Backend):
         return [_record(row["e"]) for row in rows]
 
     async def _read_streams(
-        self, streams: tuple[str, ...], after_position: int, limit: int
+        self, streams: tuple[str, ...], after_position: int, limit: int, metadata: bool
     ) -> Sequence[EventRecord]:
-        """Events of `streams` after `after_position`, by position, in one query."""
+        """Events of `streams` after `after_position`, by position, in one query (always whole)."""
         rows = await self._run(
             f"MATCH (e:{self._event}) WHERE e.position > $after AND e.stream IN $streams "
             "RETURN e ORDER BY e.position LIMIT $limit",

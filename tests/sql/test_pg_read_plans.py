@@ -9,6 +9,7 @@ the stream's length.
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -32,14 +33,17 @@ def target(request: pytest.FixtureRequest) -> BackendTarget:
     return chosen
 
 
-async def _explain(backend: Backend, streams: list[str], after: int, limit: int) -> dict[str, Any]:
+async def _explain(
+    backend: Backend, streams: list[str], after: int, limit: int, metadata: bool
+) -> dict[str, Any]:
     """The EXPLAIN ANALYZE plan of the statement `read_streams` sends for this page."""
     if isinstance(backend, PostgresBackend):
-        statement = f"EXPLAIN (ANALYZE, FORMAT JSON) {backend._sql_read_streams}"
+        read = backend._sql_read_streams if metadata else backend._sql_read_streams_bare
+        statement = f"EXPLAIN (ANALYZE, FORMAT JSON) {read}"
         return _plan(await backend.pool.fetchval(statement, streams, after, limit))
     assert isinstance(backend, SqlAlchemyBackend)
     query = backend._dialect.stream_page(
-        backend._events(), backend.tables.events, streams, after, limit
+        backend._events(metadata), backend.tables.events, streams, after, limit
     )
     compiled = query.compile(dialect=backend.engine.dialect)
     arguments = tuple(compiled.params[name] for name in compiled.positiontup or ())
@@ -82,11 +86,12 @@ async def test_a_page_scans_a_page_of_rows_on_a_table_never_analysed(
             await sql_backend.append(stream, f"a{n}", 0, events)
     middle = (await sql_backend.read_streams(streams[:1], limit=ROWS // 2))[-1].position
     limit = 100
-    for after in (0, middle):
-        plan = await _explain(sql_backend, streams, after, limit)
+    for after, metadata in itertools.product((0, middle), (True, False)):
+        plan = await _explain(sql_backend, streams, after, limit, metadata)
         scanned = _rows_scanned(plan, table)
         assert scanned <= limit * len(streams), (
             f"a page of {limit} after {after} scanned {scanned} rows of {streams}"
+            f"{'' if metadata else ' without metadata'}"
         )
 
 

@@ -246,9 +246,9 @@ class MongoBackend(Backend):
         return int(counter["position"]) if counter else 0
 
     async def _read_streams(
-        self, streams: tuple[str, ...], after_position: int, limit: int
+        self, streams: tuple[str, ...], after_position: int, limit: int, metadata: bool
     ) -> Sequence[EventRecord]:
-        """Events of `streams` after `after_position`, by position.
+        """Events of `streams` after `after_position`, by position, always with ids and metadata.
 
         Reads each stream in windows of positions and merges them, so that every
         query ranges over the (stream, position) index between two bounds.

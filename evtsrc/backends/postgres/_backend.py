@@ -34,11 +34,10 @@ from ._batch import PgBatchTransaction
 from ._connections import HeldConnections, PoolConnection, log
 from ._notify import DEFAULT_NOTIFY_INTERVAL, NOTIFY_SQL, AfterCommitNotifier
 
-_COLUMNS = (
-    "position, stream, aggregate_id, version, type, data, timestamp, "
-    "event_id::text AS event_id, event_version, metadata"
-)
-"""What a read selects: event ids as text (records carry `str`), metadata as its stored text."""
+_COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp, event_version"
+"""What a read of streams selects; then, with metadata, the next two."""
+_METADATA_COLUMNS = f"{_COLUMNS}, event_id::text AS event_id, metadata"
+"""Event ids as text (records carry `str`), metadata as its stored text."""
 
 
 class PostgresBackend(Backend):
@@ -97,11 +96,13 @@ class PostgresBackend(Backend):
         )
         self._sql_read_bare = f"SELECT position, version, type, data, event_version {one_aggregate}"
         """`_sql_read_aggregate` without the columns only `EventMeta` reads."""
-        self._sql_read_streams = (
-            f"{per_stream}(SELECT {_COLUMNS} FROM {events} WHERE stream = s.name "
-            "AND position > $2 AND position < h.horizon ORDER BY position LIMIT $3) AS e "
-            "ORDER BY e.position LIMIT $3"
+        page = (
+            f"FROM {events} WHERE stream = s.name AND position > $2 AND position < h.horizon "
+            "ORDER BY position LIMIT $3) AS e ORDER BY e.position LIMIT $3"
         )
+        self._sql_read_streams = f"{per_stream}(SELECT {_METADATA_COLUMNS} {page}"
+        self._sql_read_streams_bare = f"{per_stream}(SELECT {_COLUMNS} {page}"
+        """`_sql_read_streams` without event ids and metadata."""
         self._sql_last_position = (
             f"SELECT max(e.position) FROM ({per_stream}(SELECT position FROM {events} "
             "WHERE stream = s.name AND position < h.horizon ORDER BY position DESC LIMIT 1) "
@@ -232,10 +233,15 @@ class PostgresBackend(Backend):
         return self.names.events
 
     @staticmethod
-    def _records(rows: list[asyncpg.Record]) -> list[EventRecord]:
+    def _records(rows: list[asyncpg.Record], metadata: bool) -> list[EventRecord]:
         payloads = jsontext.loads_documents([r[5] for r in rows])  # jsonb: server-validated
+        if metadata:
+            return [
+                EventRecord(r[1], r[2], r[3], r[0], r[6], r[4], data, r[8], r[7], r[9])
+                for r, data in zip(rows, payloads, strict=True)
+            ]
         return [
-            EventRecord(r[1], r[2], r[3], r[0], r[6], r[4], data, r[7], r[8], r[9])
+            EventRecord(r[1], r[2], r[3], r[0], r[6], r[4], data, None, r[7])
             for r, data in zip(rows, payloads, strict=True)
         ]
 
@@ -269,13 +275,12 @@ class PostgresBackend(Backend):
         ]
 
     async def _read_streams(
-        self, streams: tuple[str, ...], after_position: int, limit: int
+        self, streams: tuple[str, ...], after_position: int, limit: int, metadata: bool
     ) -> Sequence[EventRecord]:
         """Events of `streams` after `after_position` that no earlier commit can precede."""
-        rows = await self._fetch(
-            "read_streams", self._sql_read_streams, streams, after_position, limit
-        )
-        return self._records(rows)
+        statement = self._sql_read_streams if metadata else self._sql_read_streams_bare
+        rows = await self._fetch("read_streams", statement, streams, after_position, limit)
+        return self._records(rows, metadata)
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position a reader of `streams` can see now; 0 if none."""

@@ -157,12 +157,13 @@ class SqlAlchemyBackend(Backend):
         """The PostgreSQL NOTIFY channel appends announce themselves on."""
         return self.names.events
 
-    def _events(self) -> sa.Select[Any]:
+    def _events(self, metadata: bool = True) -> sa.Select[Any]:
         """The columns of an `EventRecord`, in its order, with the payload as its JSON text.
 
         The backend parses payloads itself (`_rows`), whatever `json_deserializer`
         the engine has: one that does not parse must fail its own event, not the read.
-        Metadata stays the text stored, parsed only if asked for (`EventMeta`).
+        Metadata stays the text stored, parsed only if asked for (`EventMeta`). Without
+        `metadata`, the event id and metadata are left out.
         """
         c = self.tables.events.c
         dialect = self._dialect
@@ -174,10 +175,12 @@ class SqlAlchemyBackend(Backend):
             c.timestamp,
             c.type,
             dialect.payload_text(c.data).label("data"),
-            dialect.event_id_text(c.event_id).label("event_id"),
-            c.event_version,
-            c.metadata,
         ]
+        if metadata:
+            columns += [dialect.event_id_text(c.event_id).label("event_id"), c.event_version]
+            columns.append(c.metadata)
+        else:
+            columns.append(c.event_version)
         return sa.select(*columns)
 
     def _bare_events(self) -> sa.Select[Any]:
@@ -202,11 +205,16 @@ class SqlAlchemyBackend(Backend):
             for r, data in zip(rows, payloads, strict=True)
         ]
 
-    def _rows(self, result: sa.CursorResult[Any]) -> list[EventRecord]:
-        rows = cast("Sequence[Sequence[Any]]", result.all())  # ten columns: see _events
+    def _rows(self, result: sa.CursorResult[Any], metadata: bool = True) -> list[EventRecord]:
+        rows = cast("Sequence[Sequence[Any]]", result.all())  # see _events
         payloads = self._dialect.payloads([r[6] for r in rows])
+        if metadata:
+            return [
+                EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], data, r[7], r[8], r[9])
+                for r, data in zip(rows, payloads, strict=True)
+            ]
         return [
-            EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], data, r[7], r[8], r[9])
+            EventRecord(r[0], r[1], r[2], r[3], r[4], r[5], data, None, r[7])
             for r, data in zip(rows, payloads, strict=True)
         ]
 
@@ -236,14 +244,14 @@ class SqlAlchemyBackend(Backend):
             return self._rows(result) if meta else self._bare_rows(result)
 
     async def _read_streams(
-        self, streams: tuple[str, ...], after_position: int, limit: int
+        self, streams: tuple[str, ...], after_position: int, limit: int, metadata: bool
     ) -> Sequence[EventRecord]:
         """Events after `after_position` that no earlier commit can precede."""
         query = self._dialect.stream_page(
-            self._events(), self.tables.events, streams, after_position, limit
+            self._events(metadata), self.tables.events, streams, after_position, limit
         )
         async with self._connection("read streams") as connection:
-            return self._rows(await connection.execute(query))
+            return self._rows(await connection.execute(query), metadata)
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position a reader of `streams` can see now; 0 if none."""

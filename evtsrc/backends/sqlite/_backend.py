@@ -312,12 +312,14 @@ class SqliteBackend(Backend):
         ]
 
     async def _read_streams(
-        self, streams: tuple[str, ...], after_position: int, limit: int
+        self, streams: tuple[str, ...], after_position: int, limit: int, metadata: bool
     ) -> Sequence[EventRecord]:
-        return await self._reader.run(self._select_streams, streams, after_position, limit)
+        return await self._reader.run(
+            self._select_streams, streams, after_position, limit, metadata
+        )
 
     def _select_streams(
-        self, streams: tuple[str, ...], after_position: int, limit: int
+        self, streams: tuple[str, ...], after_position: int, limit: int, metadata: bool
     ) -> list[EventRecord]:
         connection = self._reader_connection or self._reading()
         parameters: list[object] = []
@@ -325,12 +327,18 @@ class SqliteBackend(Backend):
             parameters += (stream, after_position, limit)
         if len(streams) > 1:
             parameters.append(limit)
-        rows = connection.execute(self._sql.read_streams(len(streams)), parameters).fetchall()
+        statement = self._sql.read_streams(len(streams), metadata)
+        rows = connection.execute(statement, parameters).fetchall()
+        if metadata:
+            return [
+                EventRecord(s, a, v, p, timestamp_in(at), t, data, id_, ev, meta)
+                for (p, s, a, v, at, t, id_, ev, meta, _, _), data in zip(
+                    rows, payloads(rows), strict=True
+                )
+            ]
         return [
-            EventRecord(s, a, v, p, timestamp_in(at), t, data, id_, ev, meta)
-            for (p, s, a, v, at, t, id_, ev, meta, _, _), data in zip(
-                rows, payloads(rows), strict=True
-            )
+            EventRecord(s, a, v, p, timestamp_in(at), t, data, None, ev)
+            for (p, s, a, v, at, t, ev, _, _), data in zip(rows, payloads(rows), strict=True)
         ]
 
     async def last_position(self, streams: Sequence[str]) -> int:

@@ -46,7 +46,7 @@ class SqliteStatements:
             "WHERE stream = ? AND aggregate_id = ? AND version > ? ORDER BY version LIMIT ?"
         )
         """`read_aggregate` without the columns only `EventMeta` reads."""
-        self._read_streams: dict[int, str] = {}
+        self._read_streams: dict[tuple[int, bool], str] = {}
         self._last_position: dict[int, str] = {}
         self.get_snapshot = (
             f'SELECT version, "key", state FROM {snapshots} WHERE stream = ? AND aggregate_id = ?'
@@ -59,20 +59,22 @@ class SqliteStatements:
         )
         self.bookmark = bookmark_statements(bookmarks, "?")
 
-    def read_streams(self, count: int) -> str:
+    def read_streams(self, count: int, metadata: bool) -> str:
         """Each stream's page read in its index order, then merged.
 
         Parameters: stream, after and limit per stream, then the limit. With
         `stream IN (...)` SQLite would sort every later event of the streams.
+        Without `metadata`, the event ids and metadata are left out.
         """
-        found = self._read_streams.get(count)
+        found = self._read_streams.get((count, metadata))
         if found is None:
+            extra = "event_id, event_version, metadata" if metadata else "event_version"
             one = (
-                "SELECT position, stream, aggregate_id, version, timestamp, type, event_id, "
-                "event_version, metadata, data, json_valid(data) "
-                f"FROM {self.events} WHERE stream = ? AND position > ? ORDER BY position LIMIT ?"
+                f"SELECT position, stream, aggregate_id, version, timestamp, type, {extra}, "
+                f"data, json_valid(data) FROM {self.events} "
+                "WHERE stream = ? AND position > ? ORDER BY position LIMIT ?"
             )
-            found = self._read_streams[count] = (
+            found = self._read_streams[count, metadata] = (
                 one
                 if count == 1
                 else " UNION ALL ".join([f"SELECT * FROM ({one})"] * count)

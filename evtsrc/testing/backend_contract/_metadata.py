@@ -72,3 +72,31 @@ class MetadataContract(ContractBase):
             await backend.append("s", "a", version * 4, [NewEvent("x", {}, now) for _ in range(4)])
         ids = [r.event_id for r in await backend.read_streams(["s"])]
         assert len(set(ids)) == len(ids) == 12
+
+    async def test_streams_read_without_metadata_keep_everything_else(
+        self, backend: Backend
+    ) -> None:
+        now = datetime.now(UTC)
+        one = NewEvent("x", {"n": 1}, now, event_version=2, metadata=METADATA)
+        await backend.append("s1", "a", 0, [one, NewEvent("y", {"n": 2}, now)])
+        await backend.append("s2", "b", 0, [NewEvent("z", {"n": 3}, now, metadata={"u": 1})])
+        await backend.append("s1", "a", 2, [NewEvent("x", {"n": 4}, now)])
+        whole = list(await backend.read_streams(["s1", "s2"]))
+        for limit in (1, 3, 10):
+            lean: list[EventRecord] = []
+            while page := await backend.read_streams(
+                ["s2", "s1"], after_position=lean[-1].position if lean else 0, limit=limit,
+                metadata=False,
+            ):  # fmt: skip
+                assert len(page) <= limit
+                lean += page
+            # A backend may leave the id and metadata out, or read them anyway.
+            assert [_without_metadata(r) for r in lean] == [_without_metadata(r) for r in whole]
+            for record, full in zip(lean, whole, strict=True):
+                assert record.event_id in (None, full.event_id)
+                assert record.metadata in (None, full.metadata)
+        assert [r.event_version for r in whole] == [2, 1, 1, 1]
+
+
+def _without_metadata(record: EventRecord) -> EventRecord:
+    return record._replace(event_id=None, metadata=None)
