@@ -12,7 +12,7 @@ from ._context import CURRENT, await_with_cause
 from ._errors import BookmarkMoved, EventDecodeError, HandlerError
 from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
-from ._meta import meta_of
+from ._meta import EventMeta, meta_of, meta_without_metadata
 from .backends.base import BatchTransaction, BookmarkStore, EventRecord, TransactionalBookmarks
 
 _Item = tuple[EventRecord, Callback, Event | EventDecodeError]
@@ -63,6 +63,8 @@ class Batches:
         self._continue = continue_on_error
         self._transactions = transactions
         self._hooks = _overrides(handler, "before_batch") or _overrides(handler, "after_batch")
+        self._reads_metadata = handler.__handler_reads_metadata__
+        self._meta_of = meta_of if self._reads_metadata else meta_without_metadata
 
     async def handle(self, records: Sequence[EventRecord], position: int) -> int:
         """Handle one batch, read after `position`, and move the bookmark past it.
@@ -86,6 +88,7 @@ class Batches:
         # callback, so few objects stay alive (and the garbage collector idle).
         callbacks = self._callbacks
         decode = self._codec.decode_record
+        meta = self._meta_of
         handled = 0
         for record in records:
             callback = callbacks.get(record.type)
@@ -95,12 +98,12 @@ class Batches:
             try:
                 event = decode(record)
                 result = (
-                    callback.function(event, meta_of(record))
+                    callback.function(event, meta(record))
                     if callback.takes_meta
                     else callback.function(event)
                 )
                 if result is not None and inspect.isawaitable(result):
-                    await await_with_cause(record, result)
+                    await await_with_cause(self._cause(record), result)
             except Exception as error:
                 failure = HandlerError(self._name, record.position, record.type, error)
                 failure.__cause__ = error
@@ -116,7 +119,7 @@ class Batches:
     async def _hooked(self, records: Sequence[EventRecord], position: int, last: int) -> int:
         """`handle` for a handler with batch hooks: they see the batch's events at once."""
         todo = list(self._decode(records))
-        events = _stored(todo)
+        events = self._stored(todo)
         if todo:
             await self._handler.before_batch(events)
         done: list[StoredEvent[Event]] = []
@@ -134,11 +137,23 @@ class Batches:
                     raise
                 await self._report(error, _event(item), record)
             else:
-                done.append(StoredEvent(cast("Event", item), meta_of(record)))
+                done.append(StoredEvent(cast("Event", item), self._meta_of(record)))
         if todo:
             await self._handler.after_batch(events)
         await self._bookmark.save(last)
         return len(done)
+
+    def _stored(self, todo: Sequence[_Item]) -> list[StoredEvent[Event]]:
+        """The events of `todo` that decoded, with their meta, for the batch hooks."""
+        return [
+            StoredEvent(item, self._meta_of(record))
+            for record, _, item in todo
+            if not isinstance(item, EventDecodeError)
+        ]
+
+    def _cause(self, record: EventRecord) -> EventRecord | EventMeta:
+        """What commands a callback runs for `record` record as their cause (`_context`)."""
+        return record if self._reads_metadata else meta_without_metadata(record)
 
     async def _stop_before(
         self, records: Sequence[EventRecord], record: EventRecord, position: int
@@ -169,7 +184,7 @@ class Batches:
             if isinstance(item, EventDecodeError):
                 raise item
             result = (
-                callback.function(item, meta_of(record))
+                callback.function(item, self._meta_of(record))
                 if callback.takes_meta
                 else callback.function(item)
             )
@@ -181,19 +196,19 @@ class Batches:
 
     async def _settle(self, record: EventRecord, pending: Awaitable[object]) -> None:
         try:
-            await await_with_cause(record, pending)
+            await await_with_cause(self._cause(record), pending)
         except Exception as error:
             raise HandlerError(self._name, record.position, record.type, error) from error
 
     async def _report(self, error: HandlerError, event: Event | None, record: EventRecord) -> None:
         cause = error.__cause__
         assert isinstance(cause, Exception)
-        await self._handler.on_error(cause, event, meta_of(record))
+        await self._handler.on_error(cause, event, self._meta_of(record))
 
     async def _transactional(self, todo: list[_Item], position: int, last: int) -> int:
         assert self._transactions is not None
         handler = cast("TransactionalHandler[object]", self._handler)
-        events = _stored(todo)
+        events = self._stored(todo)
         done = 0
         try:
             async with self._transactions.batch_transaction() as transaction:
@@ -238,15 +253,6 @@ class Batches:
             await self._report(error, _event(item), record)
             return 0
         return 1
-
-
-def _stored(todo: Sequence[_Item]) -> list[StoredEvent[Event]]:
-    """The events of `todo` that decoded, with their meta, for the batch hooks."""
-    return [
-        StoredEvent(item, meta_of(record))
-        for record, _, item in todo
-        if not isinstance(item, EventDecodeError)
-    ]
 
 
 def _event(item: Event | EventDecodeError) -> Event | None:

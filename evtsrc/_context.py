@@ -41,13 +41,16 @@ class Cause:
     metadata: JSONObject = attrs.field(factory=lambda: {})
 
 
-CURRENT: ContextVar[Cause | EventRecord | None] = ContextVar("evtsrc_context", default=None)
+CURRENT: ContextVar[Cause | EventRecord | EventMeta | None] = ContextVar(
+    "evtsrc_context", default=None
+)
 """The context appends made now record: one set by `context`, or the stored event a handler
-is handling (its correlation and id are read from it only when a command appends)."""
+is handling, or its meta (its correlation and id are read from it only when a command
+appends)."""
 
 
-async def await_with_cause(record: EventRecord, pending: Awaitable[object]) -> None:
-    """Await a callback's coroutine with `record` as the cause of what it appends.
+async def await_with_cause(record: EventRecord | EventMeta, pending: Awaitable[object]) -> None:
+    """Await a callback's coroutine with `record` (or its meta) as the cause of what it appends.
 
     Only a coroutine can append (a command is awaited), so plain callbacks, most of
     them, pay nothing: setting a contextvar for each would cost more than the rest of
@@ -65,7 +68,7 @@ def current() -> Cause | None:
     found = CURRENT.get()
     if found is None or isinstance(found, Cause):
         return found
-    meta = meta_of(found)
+    meta = found if isinstance(found, EventMeta) else meta_of(found)
     return Cause(meta.correlation_id, meta.event_id)
 
 
@@ -74,7 +77,7 @@ class Context:
 
     def __init__(self, cause: Cause) -> None:
         self.cause = cause
-        self._tokens: list[Token[Cause | EventRecord | None]] = []
+        self._tokens: list[Token[Cause | EventRecord | EventMeta | None]] = []
 
     def __enter__(self) -> Context:
         self._tokens.append(CURRENT.set(self.cause))

@@ -84,6 +84,13 @@ class MetadataError(EvtsrcError, ValueError):
     """Metadata that cannot be recorded with events, or that does not fit the class asked for."""
 
 
+class MetadataNotRead(EvtsrcError):
+    """An event's id or metadata asked of a handler declared with `reads_metadata=False`.
+
+    Its reads leave them out; a command it runs cannot record its cause either.
+    """
+
+
 class InvalidAggregateId(EvtsrcError, ValueError):
     """An aggregate id that is not a string every backend can store; the message says why."""
 

@@ -9,7 +9,7 @@ from typing import NamedTuple, Protocol, cast, final
 
 import msgspec
 
-from ._errors import EventDecodeError
+from ._errors import EventDecodeError, MetadataNotRead
 from ._jsontypes import JSON, JSONObject
 
 CORRELATION_ID = "correlation_id"
@@ -236,5 +236,71 @@ _set_record: Callable[[EventMeta, _Record], None] = EventMeta.__dict__["_record"
 def meta_of(record: _Record) -> EventMeta:
     """The `EventMeta` of a stored record: a view of it, built without copying a field."""
     meta = _new_meta(EventMeta)
+    _set_record(meta, record)
+    return meta
+
+
+# The same class to users (`EventMeta` is final to them): only evtsrc makes these.
+class _MetaWithoutMetadata(EventMeta):  # type: ignore[misc]  # pyright: ignore[reportGeneralTypeIssues]
+    """The `EventMeta` a handler declared with `reads_metadata=False` gets.
+
+    Its reads left out the event's id and metadata, so asking for them raises
+    `MetadataNotRead` rather than answering wrongly.
+    """
+
+    __slots__ = ()
+
+    def _not_read(self, name: str) -> MetadataNotRead:
+        r = self._record
+        return MetadataNotRead(
+            f"the {name} of {r.type} at position {r.position} ({r.stream}/{r.aggregate_id} "
+            f"version {r.version}) was not read: its handler is declared with "
+            "reads_metadata=False, which also keeps it from running commands"
+        )
+
+    @property
+    def event_id(self) -> str:
+        raise self._not_read("event id")
+
+    @property
+    def correlation_id(self) -> str:
+        raise self._not_read("correlation id")
+
+    @property
+    def causation_id(self) -> str | None:
+        raise self._not_read("causation id")
+
+    @property
+    def metadata(self) -> JSONObject:
+        raise self._not_read("metadata")
+
+    def _fields(self) -> tuple[object, ...]:
+        r = self._record
+        return (r.stream, r.aggregate_id, r.version, r.position, r.timestamp, r.type)
+
+    def __hash__(self) -> int:
+        return hash(self._fields()[:4])
+
+    def __repr__(self) -> str:
+        r = self._record
+        return (
+            f"EventMeta(stream={r.stream!r}, aggregate_id={r.aggregate_id!r}, "
+            f"version={r.version!r}, position={r.position!r}, timestamp={r.timestamp!r}, "
+            f"type_name={r.type!r}, event_version={r.event_version!r}, "
+            "event id and metadata not read)"
+        )
+
+    def __reduce__(self) -> tuple[Callable[..., EventMeta], tuple[object, ...]]:
+        r = self._record
+        given = _Given(
+            r.stream, r.aggregate_id, r.version, r.position, r.timestamp, r.type,
+            None, r.event_version, {},
+        )  # fmt: skip
+        return meta_without_metadata, (given,)
+
+
+def meta_without_metadata(record: _Record) -> EventMeta:
+    """`meta_of` for a record read without its event id and metadata: they raise if asked."""
+    meta = _new_meta(_MetaWithoutMetadata)
     _set_record(meta, record)
     return meta

@@ -113,6 +113,7 @@ class HandlerRunner(Generic[H]):
         self._tail = tail_stream
         self._always_tail = always_tail_stream
         self._batch_size = batch_size
+        self._reads_metadata = self.handler.__handler_reads_metadata__
         self._poll = poll_interval
         self._standby = standby_interval
         self._lock: asyncio.Lock | None = None
@@ -237,7 +238,10 @@ class HandlerRunner(Generic[H]):
         handled = 0
         while not self._stop_requested():
             records = await self._backend.read_streams(
-                self.streams, after_position=position, limit=self._batch_size
+                self.streams,
+                after_position=position,
+                limit=self._batch_size,
+                metadata=self._reads_metadata,
             )
             if not records:
                 break

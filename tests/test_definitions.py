@@ -327,6 +327,28 @@ def test_handler_options_are_checked() -> None:
     assert domain.handler(Fine()).name == "Fine"
 
 
+def test_reads_metadata_is_a_bool_and_inherited() -> None:
+    with pytest.raises(DefinitionError, match=r"Vague: reads_metadata is True or False, not 0"):
+
+        class Vague(EventHandler, reads_metadata=0):  # type: ignore[arg-type]
+            pass
+
+    class Lean(EventHandler, reads_metadata=False):
+        pass
+
+    class Leaner(Lean):
+        pass
+
+    class Whole(Lean, reads_metadata=True):
+        pass
+
+    assert (EventHandler.__handler_reads_metadata__, Leaner.__handler_reads_metadata__) == (
+        True,
+        False,
+    )
+    assert Whole.__handler_reads_metadata__
+
+
 class Tally(Event):
     by_round: dict[int, str]
 

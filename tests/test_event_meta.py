@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from evtsrc import Domain, EventDecodeError, EventHandler, EventMeta, on_event
-from evtsrc._meta import meta_of
+from evtsrc import Domain, EventDecodeError, EventHandler, EventMeta, MetadataNotRead, on_event
+from evtsrc._meta import meta_of, meta_without_metadata
 from evtsrc.backends import InMemoryBackend
 from evtsrc.backends.base import EventRecord, new_event_id
 
@@ -132,3 +132,26 @@ def test_new_event_ids_are_distinct_version_4_uuids() -> None:
     for text in ids[:500]:
         parsed = uuid.UUID(text)
         assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+
+
+def test_a_view_without_metadata_refuses_it_but_keeps_the_rest() -> None:
+    read = record()._replace(event_id=EVENT, metadata='{"correlation_id": "r"}')
+    meta = meta_without_metadata(read)
+    assert isinstance(meta, EventMeta)
+    assert (meta.stream, meta.aggregate_id, meta.version, meta.position) == (
+        "counters",
+        "c-1",
+        3,
+        7,
+    )
+    assert (meta.timestamp, meta.type_name, meta.event_version) == (WHEN, "one", 1)
+    for field in ("event_id", "correlation_id", "causation_id", "metadata"):
+        with pytest.raises(
+            MetadataNotRead, match=r"of one at position 7 \(counters/c-1 version 3\)"
+        ):
+            getattr(meta, field)
+    assert "event id and metadata not read" in repr(meta)
+    assert meta != meta_of(read) and meta == meta_without_metadata(read)
+    assert hash(meta) == hash(meta_without_metadata(read))
+    copied = pickle.loads(pickle.dumps(meta))
+    assert copied == meta and type(copied) is type(meta)

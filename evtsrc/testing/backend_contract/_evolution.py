@@ -14,6 +14,8 @@ from evtsrc import (
     EventDecodeError,
     EventHandler,
     EventMeta,
+    HandlerError,
+    MetadataNotRead,
     command,
     folds,
     on_event,
@@ -78,6 +80,41 @@ class _Chain(EventHandler, name="contract-chain"):
         await self.counters.execute(counter, Counter.do_two)
 
 
+class _PositionsOnly(EventHandler, name="contract-positions-only", reads_metadata=False):
+    """A read model that asks no event for its id or metadata, and says so."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[object, ...]] = []
+        self.refused: list[tuple[str, str]] = []
+
+    @on_event
+    def one(self, event: One, meta: EventMeta) -> None:
+        self.seen.append(_where(meta))
+        for name in ("event_id", "correlation_id", "causation_id", "metadata"):
+            try:
+                getattr(meta, name)
+            except MetadataNotRead as error:
+                self.refused.append((name, str(error)))
+
+
+class _LeanChain(EventHandler, name="contract-lean-chain", reads_metadata=False):
+    """A process manager wrongly declared as reading no metadata: it cannot name a cause."""
+
+    def __init__(self, domain: Domain) -> None:
+        self.ledgers = domain.repository(Ledger)
+
+    @on_event
+    async def one(self, event: One) -> None:
+        await self.ledgers.execute("l", Ledger.record, street="x")
+
+
+def _where(meta: EventMeta) -> tuple[object, ...]:
+    return (
+        meta.stream, meta.aggregate_id, meta.version, meta.position, meta.timestamp,
+        meta.type_name, meta.event_version,
+    )  # fmt: skip
+
+
 class EvolutionContract(ContractBase):
     """Metadata recorded by commands and handlers; old event versions read through upcasters."""
 
@@ -122,6 +159,35 @@ class EvolutionContract(ContractBase):
         assert (address.correlation_id, address.causation_id) == ("order-9", one.event_id)
         assert (two.correlation_id, two.causation_id) == ("order-9", address.event_id)
         assert len({one.event_id, address.event_id, two.event_id}) == 3
+
+    async def test_a_handler_that_reads_no_metadata_gets_the_rest_and_refuses_it(
+        self, domain: Domain
+    ) -> None:
+        counters = domain.repository(Counter)
+        async with evtsrc.context(correlation_id="req-3", user="Zoë"):
+            await counters.execute("c", Counter.do_one)
+            await counters.execute("c", Counter.do_one)
+        runner = domain.handler(_PositionsOnly())
+        assert await runner.run_once() == 2
+        history = [_where(s.meta) for s in await counters.history("c")]
+        assert runner.handler.seen == history
+        names = ["event_id", "correlation_id", "causation_id", "metadata"]
+        refused = runner.handler.refused
+        assert [name for name, _ in refused] == names * 2
+        for (_, message), where in zip(refused, [w for w in history for _ in names], strict=True):
+            assert f"at position {where[3]} " in message and "reads_metadata=False" in message
+
+    async def test_a_handler_that_reads_no_metadata_cannot_run_commands(
+        self, domain: Domain
+    ) -> None:
+        await domain.repository(Counter).execute("c", Counter.do_one)
+        runner = domain.handler(_LeanChain(domain))
+        with pytest.raises(HandlerError) as raised:
+            await runner.run_once()
+        assert isinstance(raised.value.__cause__, MetadataNotRead)
+        assert "reads_metadata=False" in str(raised.value.__cause__)
+        assert await domain.repository(Ledger).history("l") == []
+        assert await runner.position() == 0
 
     async def test_old_versions_and_old_names_read_as_the_current_class(
         self, backend: Backend

@@ -54,3 +54,9 @@ class BadShapes(TransactionalHandler[object]):
     @on_event  # expect-error: type-var ArgumentType
     async def returns(self, event: PostCreated) -> int:
         return 1
+
+
+class Unsure(EventHandler, reads_metadata="no"):  # expect-error: arg-type ArgumentType
+    @on_event
+    def post(self, event: PostCreated, meta: EventMeta) -> None:
+        pass

@@ -132,6 +132,17 @@ class MoreBases(Bases, name="typing-more-bases"):
         self.seen.append(meta.aggregate_id)
 
 
+class Positions(EventHandler, name="typing-positions", reads_metadata=False):
+    """Declared to read no event ids or metadata: its meta still has the rest."""
+
+    def __init__(self) -> None:
+        self.highest = 0
+
+    @on_event
+    def post(self, event: PostCreated, meta: EventMeta) -> None:
+        self.highest = max(self.highest, meta.position)
+
+
 class InTransaction(TransactionalHandler[object], name="typing-transactional"):
     @on_event
     async def shipped(self, event: Shipped, meta: EventMeta) -> None:
@@ -199,5 +210,9 @@ async def main() -> None:
     await domain.repository(Post).execute("p", Post.create, user_id="alice", content="Hi")
     await runners(domain)
     assert generic(domain.handler(Audit())) == "typing-audit"
+    positions = domain.handler(Positions())
+    assert await positions.run_once() == 1
+    assert_type(positions.handler.highest, int)
+    assert positions.handler.highest == await positions.position()
     await domain.close()
     await every_form()
