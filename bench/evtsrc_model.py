@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from bench.common import SNAPSHOT_EVERY, clock
 from evtsrc import (
     Aggregate,
@@ -63,8 +65,18 @@ class SnapshotAccount(
     """The same account with snapshots: a command stores one every 100 events or more."""
 
 
-class DepositTotal(EventHandler, name="deposit-total"):
-    """S3's handler: sums deposits, remembering the highest position it was given."""
+_DECLARES = "reads_metadata" in inspect.signature(EventHandler.__init_subclass__).parameters
+READS_NO_METADATA: dict[str, bool] = {"reads_metadata": False} if _DECLARES else {}
+"""How a handler that reads no event ids or metadata says so; nothing for an evtsrc from
+before the option (`bench.compare` runs those too)."""
+READS_METADATA: dict[str, bool] = {"reads_metadata": True} if _DECLARES else {}
+
+
+class DepositTotal(EventHandler, name="deposit-total", **READS_NO_METADATA):
+    """S3's handler: sums deposits, remembering the highest position it was given.
+
+    It reads no event ids or metadata, and says so, as its users would.
+    """
 
     def __init__(self) -> None:
         self.total = 0
@@ -74,6 +86,10 @@ class DepositTotal(EventHandler, name="deposit-total"):
     def deposited(self, event: Deposited, meta: EventMeta) -> None:
         self.total += event.amount
         self.highest = max(self.highest, meta.position)
+
+
+class WholeDepositTotal(DepositTotal, name="deposit-total-whole", **READS_METADATA):
+    """S3meta's handler: `DepositTotal` reading each event whole, ids and metadata too."""
 
 
 class DeliveryTimes(EventHandler, name="delivery-times"):

@@ -11,7 +11,13 @@ from typing import Any
 
 from bench.common import Measured, Sizes, clock, growth, push_latencies
 from bench.evtsrc_backends import make_backend, store_settings
-from bench.evtsrc_model import Account, DeliveryTimes, DepositTotal, SnapshotAccount
+from bench.evtsrc_model import (
+    Account,
+    DeliveryTimes,
+    DepositTotal,
+    SnapshotAccount,
+    WholeDepositTotal,
+)
 from evtsrc import Aggregate, Domain, Repository
 from evtsrc.backends import Backend
 
@@ -147,10 +153,19 @@ class BookmarkCheck:
 
 async def s3(domain: Domain, sizes: Sizes) -> Measured:
     """A fresh handler summing deposits catches up on `s3_accounts` x 10 events."""
+    return await _catch_up(domain, sizes, DepositTotal())
+
+
+async def s3meta(domain: Domain, sizes: Sizes) -> Measured:
+    """S3 with a handler that reads each event whole, its id and metadata too."""
+    return await _catch_up(domain, sizes, WholeDepositTotal())
+
+
+async def _catch_up(domain: Domain, sizes: Sizes, handler: DepositTotal) -> Measured:
     accounts = domain.repository(Account)
     for i in range(sizes.s3_accounts):
         await accounts.execute(f"acc-{i}", Account.seed, owner="o", deposits=9)
-    runner = domain.handler(DepositTotal())
+    runner = domain.handler(handler)
     check = BookmarkCheck(domain.backend, runner.handler)
     start = clock()
     await runner.run_once()
@@ -256,6 +271,7 @@ SCENARIOS: dict[str, Scenario] = {
     "S2snap": s2snap,
     "S2grow": s2grow,
     "S3": s3,
+    "S3meta": s3meta,
     "S3grow": s3grow,
     "S4": s4,
     "S5": s5,
