@@ -44,7 +44,7 @@ async def passed(
     """
     if await backend.last_position(every_stream) < position:
         return False
-    page = await backend.read_streams(streams, after_position=bookmark, limit=1, metadata=False)
+    page = await backend.read_streams(streams, after_position=bookmark, limit=1)
     return not page or page[0].position > position
 
 

@@ -32,7 +32,14 @@ from ._meta import meta_of
 from ._plain import RecordDecoder
 from ._retry import NO_RETRY, RetryPolicy
 from ._storable import id_problem
-from .backends.base import Backend, EventRecord, NewEvent, SnapshotRecord, new_event_id
+from .backends.base import (
+    Backend,
+    EventRecord,
+    NewEvent,
+    SnapshotRecord,
+    accepts_keyword,
+    new_event_id,
+)
 
 P = ParamSpec("P")
 log = logging.getLogger("evtsrc")
@@ -84,7 +91,9 @@ class Repository(Generic[A]):
         self._cache = cache
         self._folds: dict[type[Event], Fold] = {}  # by exact event class, filled as met
         self._steps: dict[str, _Step] = {}  # by type name: plain events folded without meta
-        self._bare = _reads_bare(backend) and not any(f.takes_meta for f in spec.folds.values())
+        self._bare = accepts_keyword(backend.read_aggregate, "meta") and not any(
+            f.takes_meta for f in spec.folds.values()
+        )
         """Whether loads read with `meta=False`, no more than the folds need: unless a fold
         takes meta, or the backend predates the option."""
         self.aggregate = spec.cls
@@ -408,9 +417,3 @@ def _check_id(aggregate_id: object) -> None:
     problem = id_problem(aggregate_id)
     if problem is not None:
         raise InvalidAggregateId(f"an aggregate id {problem}")
-
-
-def _reads_bare(backend: Backend) -> bool:
-    """Whether `backend.read_aggregate` takes `meta` (a backend written before it does not)."""
-    parameters = inspect.signature(backend.read_aggregate).parameters
-    return "meta" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 from ._batches import Batches, Bookmark
@@ -19,11 +19,13 @@ from .backends.base import (
     AppendListener,
     Backend,
     BookmarkStore,
+    EventRecord,
     Lease,
     LeaseProvider,
     LocalLease,
     PollingListener,
     TransactionalBookmarks,
+    accepts_keyword,
 )
 
 log = logging.getLogger("evtsrc.handlers")
@@ -113,7 +115,13 @@ class HandlerRunner(Generic[H]):
         self._tail = tail_stream
         self._always_tail = always_tail_stream
         self._batch_size = batch_size
-        self._reads_metadata = self.handler.__handler_reads_metadata__
+        self._read_streams: Callable[..., Awaitable[Sequence[EventRecord]]] = (
+            functools.partial(backend.read_streams, metadata=False)
+            if not handler.__handler_reads_metadata__
+            and accepts_keyword(backend.read_streams, "metadata")
+            else backend.read_streams
+        )
+        """How catch-ups read: without ids and metadata if the handler and backend can."""
         self._poll = poll_interval
         self._standby = standby_interval
         self._lock: asyncio.Lock | None = None
@@ -237,11 +245,8 @@ class HandlerRunner(Generic[H]):
         position = await self._start_position()
         handled = 0
         while not self._stop_requested():
-            records = await self._backend.read_streams(
-                self.streams,
-                after_position=position,
-                limit=self._batch_size,
-                metadata=self._reads_metadata,
+            records = await self._read_streams(
+                self.streams, after_position=position, limit=self._batch_size
             )
             if not records:
                 break

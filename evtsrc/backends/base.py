@@ -28,13 +28,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import heapq
+import inspect
 import itertools
 import random
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import NamedTuple, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
@@ -272,6 +273,12 @@ class PollingListener:
         """Nothing to release."""
 
 
+def accepts_keyword(method: Callable[..., object], name: str) -> bool:
+    """Whether `method` takes the keyword `name`: one written before it was added does not."""
+    parameters = inspect.signature(method).parameters
+    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
 class Backend(abc.ABC):
     """Storage for events, snapshots and bookmarks. See the module docstring."""
 
@@ -279,6 +286,16 @@ class Backend(abc.ABC):
     """Whether a load requests an aggregate's next page of events while it folds the
     page it has, so that waiting on the database overlaps the fold. Backends whose
     reads never wait (the in-memory one) turn it off."""
+
+    _passes_metadata: bool = True
+    """Whether `_read_streams` takes `metadata` (one written before it was added does not)."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        parameters = inspect.signature(cls._read_streams).parameters.values()
+        cls._passes_metadata = len(parameters) > 4 or any(
+            p.kind is p.VAR_POSITIONAL for p in parameters
+        )
 
     async def append(
         self,
@@ -359,9 +376,11 @@ class Backend(abc.ABC):
         """
         if not streams:
             return []
-        return await self._read_streams(
-            tuple(dict.fromkeys(streams)), after_position, limit, metadata
-        )
+        distinct = tuple(dict.fromkeys(streams))
+        if self._passes_metadata:
+            return await self._read_streams(distinct, after_position, limit, metadata)
+        written_before = cast("Callable[..., Awaitable[Sequence[EventRecord]]]", self._read_streams)
+        return await written_before(distinct, after_position, limit)
 
     @abc.abstractmethod
     async def _read_streams(
