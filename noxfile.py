@@ -92,10 +92,14 @@ def bench(session: nox.Session) -> None:
     session.install("-r", "bench/requirements.txt", *TEST_SERVERS)
     with database_servers(session) as servers:
         session.run("python", "-m", "bench.run", "--quick", *session.posargs, env=servers)
-    # The two-commit comparison too, on the stores that need no server.
+    # The two-commit comparison and the instruction count too, on stores needing no server.
     session.run(
         "python", "-m", "bench.compare", "HEAD", "HEAD", "--quick", "--reps", "1",
         "--targets", "memory,sqlite-stdlib",
+    )  # fmt: skip
+    session.run(
+        "python", "-m", "bench.instructions", "HEAD", "--targets", "memory,sqlite-stdlib",
+        "--accounts", "5,10",
     )  # fmt: skip
 
 

@@ -20,6 +20,9 @@ UNITS = {
     "S4": "commands/s",
     "S5": "events/s (appends)",
 }
+COUNTING = "EVTSRC_BENCH_COUNTING"
+"""Set by `bench.instructions` for a run whose instructions it counts: "setup" stops a
+catch-up scenario before its catch-up, "catch-up" runs it with the collector off."""
 SNAPSHOT_EVERY = 100
 """S2snap's snapshot interval (both libraries): seeded in appends of 1000, so the last
 snapshot is at the aggregate's last version."""

@@ -152,7 +152,7 @@ class Batches:
         ]
 
     def _cause(self, record: EventRecord) -> EventRecord | EventMeta:
-        """What commands a callback runs for `record` record as their cause (`_context`)."""
+        """The cause recorded by commands that `record`'s callback runs (see `_context`)."""
         return record if self._reads_metadata else meta_without_metadata(record)
 
     async def _stop_before(

@@ -59,8 +59,8 @@ class EventHandler:
 
     `reads_metadata=False` declares that the handler asks no `EventMeta` for an
     event id, correlation or causation id or metadata, and runs no commands: its
-    reads then leave them out (a tenth less work a catch-up on a SQL store), and
-    asking for them raises `MetadataNotRead`.
+    reads then leave them out (less work an event on a SQL store), and asking for
+    them raises `MetadataNotRead`.
 
     Override the hooks to act around batches and on failures.
     """
