@@ -109,9 +109,11 @@ def main(argv: list[str]) -> int:
 
 
 def _cell(rates: list[float]) -> str:
+    """Median (min-max): in thousands from 100,000 a second, else whole (commands)."""
+    scale, unit = (1000, "k") if min(rates) >= 100_000 else (1, "")
     return (
-        f"{statistics.median(rates) / 1000:,.0f}k "
-        f"({min(rates) / 1000:,.0f}-{max(rates) / 1000:,.0f}k)"
+        f"{statistics.median(rates) / scale:,.0f}{unit} "
+        f"({min(rates) / scale:,.0f}-{max(rates) / scale:,.0f}{unit})"
     )
 
 
