@@ -20,7 +20,7 @@ on first contact only to refuse older servers with a clear error.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, LiteralString
 
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
@@ -35,8 +35,9 @@ from neo4j.time import DateTime
 
 from .._errors import UnsupportedStore, VersionConflict
 from ._support import jsontext
+from ._support.expiring import ExpiringLease
 from ._support.outage import Outage, unavailable
-from .base import Backend, EventRecord, NewEvent, SnapshotRecord, numbered
+from .base import Backend, EventRecord, Lease, NewEvent, SnapshotRecord, numbered
 from .names import TableNames
 
 CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
@@ -118,7 +119,10 @@ class Neo4jBackend(Backend):
     An unreachable server, a lost connection or no pooled connection free in time
     raises `StoreUnavailable`. The driver retries a transaction that met an outage
     for up to its `max_transaction_retry_time` (30 s) before that. The first call that
-    reaches the server raises `UnsupportedStore` if it is older than Neo4j 4.4.
+    reaches the server raises `UnsupportedStore` if it is older than Neo4j 4.4. A
+    handler's lease is a node that lasts `lease_ttl` seconds by the server's clock
+    unless its runner renews it: a runner that dies hands over to a standby within
+    that time.
     """
 
     def __init__(
@@ -128,6 +132,7 @@ class Neo4jBackend(Backend):
         database: str | None = None,
         labels: TableNames | None = None,
         owns_driver: bool = False,
+        lease_ttl: float = 10.0,
     ) -> None:
         self.driver = driver
         self.database = database
@@ -136,8 +141,13 @@ class Neo4jBackend(Backend):
         self._snapshot = _label(self.names.snapshots)
         self._bookmark = _label(self.names.bookmarks)
         self._counter = _label(f"{self.names.prefix}counter")
+        self._lease = _label(f"{self.names.prefix}lease")
         self._owns_driver = owns_driver
         self._version: tuple[int, int] | None = None
+        if not lease_ttl > 0:
+            raise ValueError(f"lease_ttl must be more than 0 seconds, not {lease_ttl!r}")
+        self.lease_ttl = lease_ttl
+        """Seconds a handler's lease lasts unless its runner renews it."""
 
     @classmethod
     def connect(
@@ -150,6 +160,7 @@ class Neo4jBackend(Backend):
         connection_acquisition_timeout: float = 10.0,
         connection_timeout: float = 10.0,
         max_transaction_retry_time: float = 30.0,
+        lease_ttl: float = 10.0,
     ) -> Neo4jBackend:
         """A backend on a new driver for `uri`; `close()` closes the driver.
 
@@ -164,7 +175,7 @@ class Neo4jBackend(Backend):
             connection_timeout=connection_timeout,
             max_transaction_retry_time=max_transaction_retry_time,
         )
-        return cls(driver, database=database, labels=labels, owns_driver=True)
+        return cls(driver, database=database, labels=labels, owns_driver=True, lease_ttl=lease_ttl)
 
     async def server_version(self) -> tuple[int, int]:
         """The server's (major, minor) version, e.g. (4, 4), (5, 26) or (2025, 10).
@@ -204,12 +215,14 @@ class Neo4jBackend(Backend):
             f"FOR (b:{self._bookmark}) REQUIRE b.name IS UNIQUE",
             f"CREATE CONSTRAINT {_label(n.prefix + 'counter_uq')} IF NOT EXISTS "
             f"FOR (c:{self._counter}) REQUIRE c.name IS UNIQUE",
+            f"CREATE CONSTRAINT {_label(n.prefix + 'lease_uq')} IF NOT EXISTS "
+            f"FOR (l:{self._lease}) REQUIRE l.name IS UNIQUE",
         ):
             await self._run(statement)
 
     async def drop_schema(self) -> None:
         """Delete every node, constraint and index of this store."""
-        for label in (self._event, self._snapshot, self._bookmark, self._counter):
+        for label in (self._event, self._snapshot, self._bookmark, self._counter, self._lease):
             while await self._delete_some(label):
                 pass
         for row in await self._run("SHOW CONSTRAINTS YIELD name, labelsOrTypes"):
@@ -230,7 +243,7 @@ class Neo4jBackend(Backend):
 
     def _labels(self) -> set[str]:
         n = self.names
-        return {n.events, n.snapshots, n.bookmarks, f"{n.prefix}counter"}
+        return {n.events, n.snapshots, n.bookmarks, f"{n.prefix}counter", f"{n.prefix}lease"}
 
     # -- events ------------------------------------------------------------------------------
 
@@ -394,10 +407,70 @@ class Neo4jBackend(Backend):
             position=position,
         )
 
+    def lease(self, name: str) -> Lease:
+        """The lease of handler `name`: a node its runner renews (see `lease_ttl`)."""
+        return ExpiringLease(
+            _Neo4jLeases(self._run, self._lease),
+            name,
+            ttl=self.lease_ttl,
+            outage=OUTAGE,
+            action=f"take the lease of handler {name!r}",
+        )
+
     async def close(self) -> None:
         """Close the driver if this backend made it."""
         if self._owns_driver:
             await self.driver.close()
+
+
+class _Neo4jLeases:
+    """The lease nodes of one store (see `ExpiringLease`), timed by the server's clock.
+
+    Each statement first writes the node, which locks it until the transaction ends,
+    and only then reads its holder: two runners cannot both find it free.
+    """
+
+    def __init__(self, run: Callable[..., Awaitable[list[dict[str, Any]]]], label: str) -> None:
+        self._run = run
+        self._label = label
+
+    async def take(self, name: str, holder: str, ttl: float) -> bool:
+        """Hold `name` if its node is new, free, expired or `holder`'s already."""
+        try:
+            rows = await self._run(
+                f"MERGE (l:{self._label} {{name: $name}}) SET l.locked = true REMOVE l.locked "
+                "WITH l WHERE l.holder IS NULL OR l.holder = $holder OR l.expires < datetime() "
+                "SET l.holder = $holder, l.expires = datetime() + duration({milliseconds: $ttl}) "
+                "RETURN count(l) AS taken",
+                name=name,
+                holder=holder,
+                ttl=round(ttl * 1000),
+            )
+        except ConstraintError:  # another runner created the node at the same time
+            return False
+        return bool(rows[0]["taken"])
+
+    async def renew(self, name: str, holder: str, ttl: float) -> bool:
+        """Push the expiry on if `holder` still holds `name`."""
+        rows = await self._run(
+            f"MATCH (l:{self._label} {{name: $name}}) SET l.locked = true REMOVE l.locked "
+            "WITH l WHERE l.holder = $holder "
+            "SET l.expires = datetime() + duration({milliseconds: $ttl}) "
+            "RETURN count(l) AS held",
+            name=name,
+            holder=holder,
+            ttl=round(ttl * 1000),
+        )
+        return bool(rows[0]["held"])
+
+    async def free(self, name: str, holder: str) -> None:
+        """Free `name` if `holder` holds it."""
+        await self._run(
+            f"MATCH (l:{self._label} {{name: $name}}) SET l.locked = true REMOVE l.locked "
+            "WITH l WHERE l.holder = $holder SET l.holder = null, l.expires = null",
+            name=name,
+            holder=holder,
+        )
 
 
 def _action(query: str) -> str:

@@ -21,10 +21,12 @@ from pymongo.errors import (
 )
 
 from ..._errors import EventEncodeError, VersionConflict
+from .._support.expiring import ExpiringLease
 from ..base import (
     AppendListener,
     Backend,
     EventRecord,
+    Lease,
     NewEvent,
     SnapshotRecord,
     merged,
@@ -33,6 +35,7 @@ from ..base import (
 from ..names import TableNames
 from ._documents import Document, document, millis, record, snapshot_id
 from ._errors import OUTAGE
+from ._leases import MongoLeases
 from ._listen import ChangeListener
 
 DUPLICATE_KEY = 11000
@@ -47,6 +50,8 @@ class MongoBackend(Backend):
     `transaction_timeout` bounds an append, retries of its transaction included
     (pymongo's own limit is 120 s); `connect()` also bounds the wait for a server
     (`serverSelectionTimeoutMS`) and for a pooled connection (`waitQueueTimeoutMS`).
+    A handler's lease is a document that lasts `lease_ttl` seconds unless its runner
+    renews it: a runner that dies hands over to a standby within that time.
     """
 
     def __init__(
@@ -57,6 +62,7 @@ class MongoBackend(Backend):
         collections: TableNames | None = None,
         owns_client: bool = False,
         transaction_timeout: float = 30.0,
+        lease_ttl: float = 10.0,
     ) -> None:
         self.client = client
         self.names = collections or TableNames()
@@ -65,9 +71,14 @@ class MongoBackend(Backend):
         self.snapshots: AsyncCollection[Document] = self.database[self.names.snapshots]
         self.bookmarks: AsyncCollection[Document] = self.database[self.names.bookmarks]
         self.counters: AsyncCollection[Document] = self.database[f"{self.names.prefix}counters"]
+        self.leases: AsyncCollection[Document] = self.database[f"{self.names.prefix}leases"]
         self._owns_client = owns_client
         self.transaction_timeout = transaction_timeout
         """Seconds an append may take, its transaction's retries included."""
+        if not lease_ttl > 0:
+            raise ValueError(f"lease_ttl must be more than 0 seconds, not {lease_ttl!r}")
+        self.lease_ttl = lease_ttl
+        """Seconds a handler's lease lasts unless its runner renews it."""
 
     @classmethod
     def connect(
@@ -79,6 +90,7 @@ class MongoBackend(Backend):
         server_selection_timeout: float = 10.0,
         wait_queue_timeout: float = 10.0,
         transaction_timeout: float = 30.0,
+        lease_ttl: float = 10.0,
     ) -> MongoBackend:
         """A backend on a new client for `uri`; `close()` closes the client.
 
@@ -99,13 +111,14 @@ class MongoBackend(Backend):
             collections=collections,
             owns_client=True,
             transaction_timeout=transaction_timeout,
+            lease_ttl=lease_ttl,
         )
 
     async def create_schema(self) -> None:
         """Create the collections and indexes that do not exist yet."""
         with OUTAGE.during("create the schema"):
             existing = set(await self.database.list_collection_names())
-            for collection in (self.events, self.snapshots, self.bookmarks, self.counters):
+            for collection in self._collections():
                 if collection.name not in existing:
                     with contextlib.suppress(OperationFailure):  # created meanwhile
                         await self.database.create_collection(collection.name)
@@ -122,10 +135,13 @@ class MongoBackend(Backend):
                 name=f"{self.names.events}_stream_ix",
             )
 
+    def _collections(self) -> tuple[AsyncCollection[Document], ...]:
+        return (self.events, self.snapshots, self.bookmarks, self.counters, self.leases)
+
     async def drop_schema(self) -> None:
         """Drop the collections (and every event in them)."""
         with OUTAGE.during("drop the schema"):
-            for collection in (self.events, self.snapshots, self.bookmarks, self.counters):
+            for collection in self._collections():
                 await collection.drop()
 
     # -- events ------------------------------------------------------------------------------
@@ -335,6 +351,16 @@ class MongoBackend(Backend):
             await self.bookmarks.update_one(
                 {"_id": name}, {"$set": {"position": position}}, upsert=True
             )
+
+    def lease(self, name: str) -> Lease:
+        """The lease of handler `name`: a document its runner renews (see `lease_ttl`)."""
+        return ExpiringLease(
+            MongoLeases(self.leases),
+            name,
+            ttl=self.lease_ttl,
+            outage=OUTAGE,
+            action=f"take the lease of handler {name!r}",
+        )
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A change stream on the events collection, woken by inserts into `streams`."""

@@ -1,4 +1,4 @@
-"""A handler process for the two-process lease test: `python -m tests.sql.lease_worker`.
+"""A handler process for the two-process lease tests: `python -m tests.lease_worker`.
 
 Arguments: target name, location, table prefix, output file. It runs the
 `seen` handler until killed, appending "<pid> <aggregate id>" per event.
@@ -13,6 +13,11 @@ import sys
 from evtsrc import Domain, EventMeta
 from evtsrc.backends import Backend, TableNames
 from tests.conformance.model import Counter, Event, Ledger, Seen
+
+MONGO_DATABASE = "evtsrc_tests"
+LEASE_TTL = 2.0
+"""The leases' time to live on MongoDB and Neo4j: short, so that the test of a killed
+holder waits little."""
 
 
 class Recorder(Seen, name="seen"):
@@ -35,6 +40,16 @@ async def open_backend(target: str, location: str, prefix: str) -> Backend:
         from evtsrc.backends.sqlite import SqliteBackend
 
         return SqliteBackend(location, tables=tables)
+    if target.startswith("neo4j"):
+        from evtsrc.backends.neo4j import Neo4jBackend
+
+        return Neo4jBackend.connect(location, labels=tables, lease_ttl=LEASE_TTL)
+    if target == "mongo":
+        from evtsrc.backends.mongo import MongoBackend
+
+        return MongoBackend.connect(
+            location, MONGO_DATABASE, collections=tables, lease_ttl=LEASE_TTL
+        )
     from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 
     return SqlAlchemyBackend(location, tables=tables)

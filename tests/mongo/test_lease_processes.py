@@ -1,0 +1,39 @@
+"""On MongoDB too, a killed runner's standby in another process takes its handler over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evtsrc.backends.mongo import MongoBackend
+from tests.backends import MONGO, server_location
+from tests.conformance.conftest import backend as backend
+from tests.lease_processes import check_expiry, hand_over
+from tests.lease_worker import LEASE_TTL
+
+
+@pytest.fixture(params=[MONGO], ids=lambda t: t.name)
+def target(request: pytest.FixtureRequest) -> Any:
+    return request.param
+
+
+async def test_killing_the_active_process_hands_the_handler_over(
+    backend: MongoBackend, tmp_path: Path
+) -> None:
+    assert MONGO.env is not None
+    location = server_location(MONGO.env, MONGO.name)
+    took_over = await hand_over(backend, "mongo", location, backend.names.prefix, tmp_path)
+    # Nothing frees a dead runner's lease document: it runs out within its time to live.
+    assert took_over < LEASE_TTL + 3, f"the standby took {took_over:.1f} s to take over"
+
+
+async def test_a_lease_is_held_by_one_holder_until_it_is_freed_or_runs_out(
+    backend: MongoBackend,
+) -> None:
+    await check_expiry(
+        MongoBackend(
+            backend.client, backend.database.name, collections=backend.names, lease_ttl=1.0
+        )
+    )
