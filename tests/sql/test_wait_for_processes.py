@@ -10,8 +10,9 @@ from evtsrc import Domain, HandlerBehind
 from evtsrc.backends import Backend
 from tests.backends import BackendTarget
 from tests.conformance.model import Counter, Ledger, Seen
+from tests.lease_processes import spawn_worker
 
-from .test_lease_processes import backend_location, spawn_worker
+from .test_lease_processes import backend_location
 
 
 async def test_wait_for_returns_once_another_process_has_handled_the_write(
@@ -21,7 +22,7 @@ async def test_wait_for_returns_once_another_process_has_handled_the_write(
     domain = Domain(sql_backend, aggregates=[Counter, Ledger])
     waiter = domain.handler(Seen())  # never run here: it only reads the stored bookmark
     location = backend_location(sql_backend, target)
-    worker = await spawn_worker(target, location, sql_backend.names.prefix, output)  # type: ignore[attr-defined]
+    worker = await spawn_worker(target.name, location, sql_backend.names.prefix, output)  # type: ignore[attr-defined]
     try:
         for n in range(3):
             counter = await domain.repository(Counter).execute(f"c{n}", Counter.do_one)
