@@ -176,12 +176,10 @@ class SqlAlchemyBackend(Backend):
             c.type,
             dialect.payload_text(c.data).label("data"),
         ]
-        if metadata:
-            columns += [dialect.event_id_text(c.event_id).label("event_id"), c.event_version]
-            columns.append(c.metadata)
-        else:
-            columns.append(c.event_version)
-        return sa.select(*columns)
+        if not metadata:
+            return sa.select(*columns, c.event_version)
+        event_id = dialect.event_id_text(c.event_id).label("event_id")
+        return sa.select(*columns, event_id, c.event_version, c.metadata)
 
     def _bare_events(self) -> sa.Select[Any]:
         """`_events` without the columns only `EventMeta` reads."""
