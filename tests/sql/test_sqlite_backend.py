@@ -302,6 +302,107 @@ async def test_the_synchronous_level_is_set(database: Path, level: Any) -> None:
         await backend.close()
 
 
+# -- appends on the event loop's thread ------------------------------------------------------
+
+
+def _writer_thread_started() -> bool:
+    return any(t.name == "evtsrc-sqlite-writer" for t in threading.enumerate())
+
+
+async def _fresh(database: Path, **options: Any) -> SqliteBackend:
+    """A backend on `database` whose schema another backend created: no thread started."""
+    creator = SqliteBackend(database)
+    await creator.create_schema()
+    await creator.close()
+    await asyncio.sleep(0.05)  # the closed backend's threads end
+    assert not _writer_thread_started()
+    return SqliteBackend(database, **options)
+
+
+@pytest.mark.parametrize(
+    ("level", "on_the_loop"), [("OFF", True), ("NORMAL", True), ("FULL", False), ("EXTRA", False)]
+)
+async def test_small_appends_commit_on_the_loop_only_where_a_commit_does_not_sync(
+    database: Path, level: Any, on_the_loop: bool
+) -> None:
+    backend = await _fresh(database, synchronous=level)
+    try:
+        for version in range(3):
+            await backend.append("s", "a", version, [_new("e", {})])
+        assert _writer_thread_started() is not on_the_loop
+        many = [_new("e", {}, seconds) for seconds in range(33)]
+        await backend.append("s", "a", 3, many)  # many events: on the writer thread
+        assert _writer_thread_started()
+        assert [r.version for r in await backend.read_aggregate("s", "a")] == list(range(1, 37))
+    finally:
+        await backend.close()
+
+
+async def test_an_append_waits_for_another_connections_lock_off_the_loop(database: Path) -> None:
+    backend = await _fresh(database)
+    await backend.append("s", "a", 0, [_new("e", {})])
+    blocker = sqlite3.connect(database, isolation_level=None)  # closed below
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        waiting = asyncio.create_task(backend.append("s", "a", 1, [_new("e", {})]))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        assert ticks >= 20  # the loop ran on while the append waited
+        blocker.commit()
+        async with asyncio.timeout(10):
+            assert [r.version for r in await waiting] == [2]
+        assert [r.version for r in await backend.append("s", "a", 2, [_new("e", {})])] == [3]
+    finally:
+        ticker.cancel()
+        blocker.close()
+        await backend.close()
+
+
+async def test_the_log_is_checkpointed_while_appends_commit_on_the_loop(database: Path) -> None:
+    backend = await _fresh(database)
+    log = database.with_name(f"{database.name}-wal")
+    try:
+        largest = 0
+        for number in range(1500):
+            await backend.append("s", f"a{number}", 0, [_new("e", {"n": number})])
+            if number % 50 == 0:
+                await asyncio.sleep(0.001)  # let the writer thread's checkpoint run
+                largest = max(largest, log.stat().st_size)
+        # Without checkpoints, 1,500 commits of about three 4 kB pages each: over 15 MB.
+        assert 0 < largest < 4_000_000
+        assert len(await backend.read_streams(["s"], limit=2000)) == 1500
+    finally:
+        await backend.close()
+
+
+async def test_appends_from_another_threads_event_loop_go_through_the_writer(
+    database: Path,
+) -> None:
+    backend = await _fresh(database)
+
+    async def write(prefix: str) -> None:
+        for number in range(100):
+            await backend.append("s", f"{prefix}{number}", 0, [_new("e", {})])
+
+    try:
+        await backend.append("s", "first", 0, [_new("e", {})])  # this loop's thread: inline
+        await asyncio.gather(write("here-"), asyncio.to_thread(asyncio.run, write("there-")))
+        records = await backend.read_streams(["s"], limit=500)
+        assert [r.position for r in records] == list(range(1, 202))
+        assert len({r.aggregate_id for r in records}) == 201
+    finally:
+        await backend.close()
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 

@@ -1,22 +1,28 @@
 """`SqliteBackend`: event storage on SQLite through the standard library's `sqlite3`.
 
-Every operation is one synchronous function run on a thread of the backend's
-own (`_worker`), so that the event loop never waits for the disk and each
-operation costs one hop between threads:
+Every operation that may wait for the disk or for a lock is one synchronous
+function run on a thread of the backend's own (`_worker`), so that the event
+loop never waits for them, at the cost of one hop between threads:
 
-* the writer thread owns the connection that appends, stores snapshots and
-  bookmarks and runs transactional handler batches; each append is
-  `BEGIN IMMEDIATE`, the version check, the insert and the commit. SQLite has
-  one writer at a time (across processes too, waiting up to `busy_timeout`),
-  so positions commit in order and handlers never skip an event;
+* the writer thread owns the connection that stores snapshots and bookmarks,
+  runs transactional handler batches, and appends when the event loop's thread
+  cannot (below). Each append is `BEGIN IMMEDIATE`, the version check, the
+  insert and the commit. SQLite has one writer at a time (across processes too,
+  waiting up to `busy_timeout`), so positions commit in order and handlers never
+  skip an event;
 * the reader thread owns a second connection for every read. In WAL mode
   readers never wait for the writer, and reads never queue behind an append
-  that waits for another process's write lock.
+  that waits for another process's write lock;
+* at `synchronous="NORMAL"` or `"OFF"`, where a commit does not sync the disk,
+  an append of a few events runs on the event loop's thread through a third
+  connection that never waits (`_inline`), and goes to the writer thread when
+  another connection holds the write lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import sqlite3
@@ -35,6 +41,7 @@ from ..sql._bookmarks import check_unmoved
 from ..sql._ddl import add_column_statements
 from ..sql._sqlite_errors import translated, version_clash_message
 from ._batch import SqliteBatchTransaction
+from ._inline import INLINE_LEVELS, MOST_EVENTS, InlineWriter
 from ._statements import SqliteStatements
 from ._values import payloads, timestamp_in, timestamp_out
 from ._worker import Worker
@@ -45,6 +52,7 @@ Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 _SYNCHRONOUS: tuple[Synchronous, ...] = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 T = TypeVar("T")
+log = logging.getLogger("evtsrc.backends.sqlite")
 
 
 class SqliteBackend(Backend):
@@ -108,16 +116,18 @@ class SqliteBackend(Backend):
         self._gate = asyncio.Lock()
         self._holder: asyncio.Task[Any] | None = None
         self._closed = False
+        self._inline: InlineWriter | None = None
+        self._inline_allowed = level in INLINE_LEVELS  # until the journal is found not WAL
 
     def __repr__(self) -> str:
         return f"SqliteBackend({str(self.path)!r})"
 
     # -- the threads ------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, busy_timeout: float) -> sqlite3.Connection:
         connection = sqlite3.connect(
             self.path,
-            timeout=self.busy_timeout,
+            timeout=busy_timeout,
             isolation_level=None,  # autocommit: the backend issues BEGIN itself
             check_same_thread=False,  # a batch's callbacks use it from the event loop
         )
@@ -137,14 +147,14 @@ class SqliteBackend(Backend):
         """The writer connection (on the writer thread), opened on first use."""
         connection = self._writer_connection
         if connection is None:
-            connection = self._writer_connection = self._connect()
+            connection = self._writer_connection = self._connect(self.busy_timeout)
         return connection
 
     def _reading(self) -> sqlite3.Connection:
         """The reader connection (on the reader thread), opened on first use."""
         connection = self._reader_connection
         if connection is None:
-            connection = self._reader_connection = self._connect()
+            connection = self._reader_connection = self._connect(self.busy_timeout)
         return connection
 
     async def _write(self, function: Callable[..., T], *args: object) -> T:
@@ -177,6 +187,15 @@ class SqliteBackend(Backend):
 
     def _commit(self) -> None:
         self._writing().commit()
+
+    def _checkpoint_later(self) -> asyncio.Future[None]:
+        """Checkpoint the log on the writer thread, for the inline writer."""
+        checkpoint = self._writer.run(self._checkpoint)
+        checkpoint.add_done_callback(_log_checkpoint_failure)
+        return checkpoint
+
+    def _checkpoint(self) -> None:
+        self._writing().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- schema -----------------------------------------------------------------------------
 
@@ -225,19 +244,80 @@ class SqliteBackend(Backend):
     async def _append(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> Sequence[EventRecord]:
-        """One transaction on the writer thread (after a transactional batch holding it)."""
+        """One transaction: on the caller's thread when nothing can make it wait (`_inline`).
+
+        Else on the writer thread, after any transactional batch holding the writer.
+        """
         if self._gate.locked():
             return await self._write(
                 self._insert_events, stream, aggregate_id, expected_version, events
             )
+        inline = self._inline or self._open_inline()
+        if inline is not None and len(events) <= MOST_EVENTS and inline.ready():
+            try:
+                records = self._insert_inline(
+                    inline, stream, aggregate_id, expected_version, events
+                )
+            except Exception as error:  # as the writer thread's jobs raise it
+                raise translated(self._insert_events, (stream, aggregate_id), error)  # noqa: B904
+            if records is not None:
+                return records
         return await self._writer.run(
             self._insert_events, stream, aggregate_id, expected_version, events
         )
 
+    def _append_on_the_writer_thread(self) -> None:
+        """Append on the writer thread from now on (where a test's commit gate waits)."""
+        self._inline_allowed = False
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
+
+    def _open_inline(self) -> InlineWriter | None:
+        if not self._inline_allowed:
+            return None
+        try:
+            inline = InlineWriter.open(self._connect, self._checkpoint_later)
+        except sqlite3.Error:
+            return None  # the writer thread appends, and meets the error if it lasts
+        self._inline = inline
+        self._inline_allowed = inline is not None
+        return inline
+
     def _insert_events(
         self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
     ) -> list[EventRecord]:
-        """Begin, check the version, insert and commit: the whole append, on the writer thread."""
+        """The whole append, on the writer thread: begin, check the version, insert, commit."""
+        rows, metadata = self._rows(stream, aggregate_id, expected_version, events)
+        connection = self._writer_connection or self._writing()
+        connection.execute("BEGIN IMMEDIATE")
+        return self._insert(
+            connection, stream, aggregate_id, expected_version, events, rows, metadata
+        )
+
+    def _insert_inline(
+        self,
+        inline: InlineWriter,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+    ) -> list[EventRecord] | None:
+        """The whole append on `inline`; None when another connection holds the write lock."""
+        rows, metadata = self._rows(stream, aggregate_id, expected_version, events)
+        if not inline.begin():
+            return None
+        records = self._insert(
+            inline.connection, stream, aggregate_id, expected_version, events, rows, metadata
+        )
+        inline.committed()
+        return records
+
+    @staticmethod
+    def _rows(
+        stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> tuple[list[tuple[Any, ...]], list[str]]:
+        """The rows to insert, and each event's metadata as stored."""
         metadata = jsontext.texts([event.metadata for event in events])
         rows = [
             (
@@ -253,9 +333,20 @@ class SqliteBackend(Backend):
             )
             for (index, event), meta in zip(enumerate(events, start=1), metadata, strict=True)
         ]
-        connection = self._writer_connection or self._writing()
+        return rows, metadata
+
+    def _insert(
+        self,
+        connection: sqlite3.Connection,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        rows: list[tuple[Any, ...]],
+        metadata: list[str],
+    ) -> list[EventRecord]:
+        """Check the version, insert and commit, in the transaction begun on `connection`."""
         sql = self._sql
-        connection.execute("BEGIN IMMEDIATE")
         try:
             version = connection.execute(sql.version, (stream, aggregate_id)).fetchone()[0] or 0
             if version != expected_version:
@@ -442,6 +533,7 @@ class SqliteBackend(Backend):
         if self._closed:
             return
         self._closed = True
+        self._append_on_the_writer_thread()
         await asyncio.gather(
             self._writer.close(self, self._close_writer),
             self._reader.close(self, self._close_reader),
@@ -456,3 +548,8 @@ class SqliteBackend(Backend):
         connection, self._reader_connection = self._reader_connection, None
         if connection is not None:
             connection.close()
+
+
+def _log_checkpoint_failure(checkpoint: asyncio.Future[None]) -> None:
+    if not checkpoint.cancelled() and (error := checkpoint.exception()) is not None:
+        log.warning("could not checkpoint the SQLite log: %s", error)

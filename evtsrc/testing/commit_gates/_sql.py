@@ -169,6 +169,7 @@ class _SqliteBackendGate(CommitGate):
 
     async def _install(self) -> None:
         if not self._installed:
+            self._backend._append_on_the_writer_thread()  # where the trigger waits
             await self._backend._write(self._create)
             self._installed = True
 
