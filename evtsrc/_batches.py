@@ -13,7 +13,13 @@ from ._errors import BookmarkMoved, EventDecodeError, HandlerError
 from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
 from ._meta import EventMeta, meta_of, meta_without_metadata
-from .backends.base import BatchTransaction, BookmarkStore, EventRecord, TransactionalBookmarks
+from .backends.base import (
+    BatchTransaction,
+    BookmarkStore,
+    EventRecord,
+    FencedBookmarks,
+    TransactionalBookmarks,
+)
 
 _Item = tuple[EventRecord, Callback, Event | EventDecodeError]
 
@@ -26,6 +32,7 @@ class Bookmark:
         self.name = name
         self.known: int | None = None
         """The position last read or written here; None when it must be read again."""
+        self._fenced = store if isinstance(store, FencedBookmarks) else None
 
     async def read(self) -> int:
         """The stored position (without remembering it)."""
@@ -34,6 +41,25 @@ class Bookmark:
     async def save(self, position: int) -> None:
         """Store `position` and remember it."""
         await self.store.set_bookmark(self.name, position)
+        self.known = position
+
+    async def advance(self, expected: int, position: int) -> None:
+        """Move the bookmark from `expected`, where a batch started, to `position`.
+
+        On a `FencedBookmarks` store only from `expected`: where another runner moved
+        it since, raise `BookmarkMoved` and move nothing. Other stores just store it.
+        """
+        if position == expected:
+            self.known = position
+            return
+        if self._fenced is None:
+            await self.save(position)
+            return
+        try:
+            await self._fenced.move_bookmark(self.name, expected, position)
+        except BookmarkMoved:
+            self.known = None
+            raise
         self.known = position
 
 
@@ -113,7 +139,7 @@ class Batches:
                 await self._report(failure, event, record)
             else:
                 handled += 1
-        await self._bookmark.save(last)
+        await self._bookmark.advance(position, last)
         return handled
 
     async def _hooked(self, records: Sequence[EventRecord], position: int, last: int) -> int:
@@ -140,7 +166,7 @@ class Batches:
                 done.append(StoredEvent(cast("Event", item), self._meta_of(record)))
         if todo:
             await self._handler.after_batch(events)
-        await self._bookmark.save(last)
+        await self._bookmark.advance(position, last)
         return len(done)
 
     def _stored(self, todo: Sequence[_Item]) -> list[StoredEvent[Event]]:
@@ -160,7 +186,9 @@ class Batches:
     ) -> None:
         """Bookmark just before `record`, which failed: what came before it stays handled."""
         index = records.index(record)
-        await self._bookmark.save(max(position, records[index - 1].position if index else 0))
+        await self._bookmark.advance(
+            position, max(position, records[index - 1].position if index else 0)
+        )
 
     def _decode(self, records: Sequence[EventRecord]) -> Iterator[_Item]:
         """The records this handler takes, decoded one at a time as the loop asks."""

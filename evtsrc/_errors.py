@@ -141,12 +141,17 @@ class HandlerBusy(EvtsrcError):
 
 
 class BookmarkMoved(EvtsrcError):
-    """A transactional handler's bookmark changed under it; its batch was rolled back."""
+    """A handler's bookmark changed under its runner: another runner moved it.
+
+    The runner moved nothing: a transactional handler's batch was rolled back; a
+    handler of the other kind handled the batch's events (at least once) and leaves
+    the bookmark where the other runner put it.
+    """
 
     def __init__(self, handler: str, expected: int, found: int | None) -> None:
         super().__init__(
             f"bookmark {handler!r} was expected at {expected} but is at {found}: another "
-            "runner handled these events, so this batch was rolled back"
+            "runner moved it, so this runner did not (a transactional batch was rolled back)"
         )
         self.handler = handler
         self.expected = expected

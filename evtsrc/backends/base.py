@@ -39,7 +39,7 @@ from typing import NamedTuple, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
-from .._errors import VersionConflict
+from .._errors import BookmarkMoved, VersionConflict
 from .._jsontypes import JSONObject
 
 C_co = TypeVar("C_co", covariant=True)
@@ -187,6 +187,37 @@ class BookmarkStore(Protocol):
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
         ...
+
+
+@runtime_checkable
+class FencedBookmarks(Protocol):
+    """A bookmark store that moves a bookmark only from where its runner last left it.
+
+    A runner moves its bookmark after each batch from the position the batch started
+    at. If another runner moved it meanwhile (this runner lost its lease, say, and
+    another took over), the move is refused, so no runner without the lease can move
+    a bookmark back or past what the holder handled.
+    """
+
+    async def move_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Store `position` for `name` if `expected` is stored (or nothing, and it is 0).
+
+        Where `position` is stored already, return: a move tried again after a lost
+        reply finds its own. Otherwise raise `BookmarkMoved`, storing nothing.
+        """
+        ...
+
+
+def check_unmoved(name: str, expected: int, found: int | None) -> None:
+    """Where bookmark `name` was not at `expected`: return if it is to be inserted, else raise.
+
+    `found` is the position stored for `name`, None if none is. A bookmark never
+    stored is at 0, so a move from 0 inserts it; any other finding means another
+    runner moved it (`BookmarkMoved`), and the move must not happen.
+    """
+    if found is None and expected == 0:
+        return
+    raise BookmarkMoved(name, expected, found)
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ from .base import (
     LocalLease,
     NewEvent,
     SnapshotRecord,
+    check_unmoved,
     merged,
     numbered,
 )
@@ -33,6 +34,13 @@ class InMemoryBookmarks:
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
+        self._positions[name] = position
+
+    async def move_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
+        found = self._positions.get(name)
+        if found not in (expected, position):
+            check_unmoved(name, expected, found)
         self._positions[name] = position
 
     def lease(self, name: str) -> Lease:
@@ -160,6 +168,10 @@ class InMemoryBackend(Backend):
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
         await self._bookmarks.set_bookmark(name, position)
+
+    async def move_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
+        await self._bookmarks.move_bookmark(name, expected, position)
 
     def forget(self, listener: _MemoryListener) -> None:
         """Stop notifying `listener`."""

@@ -33,7 +33,7 @@ from neo4j.exceptions import (
 )
 from neo4j.time import DateTime
 
-from .._errors import UnsupportedStore, VersionConflict
+from .._errors import BookmarkMoved, UnsupportedStore, VersionConflict
 from ._support import jsontext
 from ._support.expiring import ExpiringLease
 from ._support.outage import Outage, unavailable
@@ -406,6 +406,32 @@ class Neo4jBackend(Backend):
             name=name,
             position=position,
         )
+
+    async def move_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`.
+
+        The write locks the node before its position is read: two runners cannot
+        both find it where they expect it. A move the driver tries again after a
+        lost reply finds `position` stored, and returns.
+        """
+        try:
+            rows = await self._run(
+                f"MERGE (b:{self._bookmark} {{name: $name}}) "
+                "ON CREATE SET b.position = 0, b.created = true "
+                "SET b.locked = true REMOVE b.locked "
+                "WITH b, CASE WHEN b.created THEN null ELSE b.position END AS found "
+                "REMOVE b.created "
+                "WITH b, found, coalesce(found, 0) = $expected AS ok "
+                "SET b.position = CASE WHEN ok THEN $position ELSE b.position END "
+                "RETURN found, ok OR found = $position AS ok",
+                name=name,
+                expected=expected,
+                position=position,
+            )
+        except ConstraintError:  # another runner created the node at the same time
+            raise BookmarkMoved(name, expected, None) from None
+        if not rows[0]["ok"]:
+            raise BookmarkMoved(name, expected, rows[0]["found"])
 
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: a node its runner renews (see `lease_ttl`)."""

@@ -20,7 +20,7 @@ from pymongo.errors import (
     OperationFailure,
 )
 
-from ..._errors import EventEncodeError, VersionConflict
+from ..._errors import BookmarkMoved, EventEncodeError, VersionConflict
 from .._support.expiring import ExpiringLease
 from ..base import (
     AppendListener,
@@ -29,6 +29,7 @@ from ..base import (
     Lease,
     NewEvent,
     SnapshotRecord,
+    check_unmoved,
     merged,
     numbered,
 )
@@ -351,6 +352,24 @@ class MongoBackend(Backend):
             await self.bookmarks.update_one(
                 {"_id": name}, {"$set": {"position": position}}, upsert=True
             )
+
+    async def move_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
+        with OUTAGE.during("move a bookmark"):
+            moved = await self.bookmarks.update_one(
+                {"_id": name, "position": expected}, {"$set": {"position": position}}
+            )
+            if moved.matched_count:
+                return
+            document = await self.bookmarks.find_one({"_id": name})
+            found = int(document["position"]) if document else None
+            if found == position:
+                return
+            check_unmoved(name, expected, found)
+            try:
+                await self.bookmarks.insert_one({"_id": name, "position": position})
+            except DuplicateKeyError:  # another runner stored it first
+                raise BookmarkMoved(name, expected, None) from None
 
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: a document its runner renews (see `lease_ttl`)."""

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ..._errors import EventEncodeError, VersionConflict
+from ..._errors import BookmarkMoved, EventEncodeError, VersionConflict
 from .._support import jsontext
 from .._support.outage import DEFAULT_TIMEOUT, Sending
 from ..base import (
@@ -77,6 +77,16 @@ class PostgresBackend(Backend):
         bookmarks = quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
         self._bookmark_sql = bookmark_statements(bookmarks, "$")
+        # One statement: update from the expected position, or insert at none from 0.
+        self._sql_move_bookmark = (
+            f"WITH moved AS (UPDATE {bookmarks} SET position = $3 "
+            "WHERE name = $1 AND position = $2 RETURNING 1), "
+            f"inserted AS (INSERT INTO {bookmarks} (name, position) SELECT $1, $3 "
+            "WHERE $2 = 0 AND NOT EXISTS (SELECT 1 FROM moved) "
+            "ON CONFLICT (name) DO NOTHING RETURNING 1) "
+            "SELECT EXISTS (SELECT 1 FROM moved) OR EXISTS (SELECT 1 FROM inserted), "
+            f"(SELECT position FROM {bookmarks} WHERE name = $1)"
+        )
         self._sql_append = _positions.append_sql(events, notify=False)
         # Per stream, so each reads its index in order and stops at the limit (with
         # `stream = any(...)` PostgreSQL would fetch every later event and sort them).
@@ -331,6 +341,13 @@ class PostgresBackend(Backend):
             name,
             position,
         )
+
+    async def move_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
+        rows = await self._fetch("move_bookmark", self._sql_move_bookmark, name, expected, position)
+        moved, found = rows[0]
+        if not moved and found != position:
+            raise BookmarkMoved(name, expected, found)
 
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: an advisory lock on a pooled connection of its own."""

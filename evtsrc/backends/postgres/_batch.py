@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
-from ..sql._bookmarks import BookmarkStatements, check_unmoved
+from ..base import check_unmoved
+from ..sql._bookmarks import BookmarkStatements
 from ._connections import PoolConnection
 
 

@@ -3,8 +3,8 @@
 A transactional handler's batch moves its bookmark in its own transaction, only
 from the position the batch started at (`BatchTransaction.commit_bookmark`):
 `move` changes the row if it still holds that position; when it changes none,
-`check_unmoved` says whether the bookmark was never stored (the caller inserts
-it) or raises `BookmarkMoved`. The statement text is written here once, in the
+`base.check_unmoved` says whether the bookmark was never stored (the caller
+inserts it) or raises `BookmarkMoved`. The statement text is written here once, in the
 placeholder style of each driver.
 """
 
@@ -14,11 +14,8 @@ from typing import Literal
 
 import attrs
 
-from ..._errors import BookmarkMoved
-
-Placeholders = Literal["?", "$", ":"]
-"""`?` for sqlite3, `$` for asyncpg (`$1`, `$2`, ...), `:` for SQLAlchemy's `text()`
-(`:name`, `:position`, `:expected`)."""
+Placeholders = Literal["?", "$"]
+"""`?` for sqlite3, `$` for asyncpg (`$1`, `$2`, ...)."""
 
 
 @attrs.frozen
@@ -41,10 +38,8 @@ def bookmark_statements(table: str, placeholders: Placeholders) -> BookmarkState
     def render(template: str, *parameters: str) -> str:
         if placeholders == "?":
             marks = dict.fromkeys(parameters, "?")
-        elif placeholders == "$":
-            marks = {name: f"${index}" for index, name in enumerate(parameters, start=1)}
         else:
-            marks = {name: f":{name}" for name in parameters}
+            marks = {name: f"${index}" for index, name in enumerate(parameters, start=1)}
         return template.format(table=table, **marks)
 
     return BookmarkStatements(
@@ -66,15 +61,3 @@ def bookmark_statements(table: str, placeholders: Placeholders) -> BookmarkState
             "INSERT INTO {table} (name, position) VALUES ({name}, {position})", "name", "position"
         ),
     )
-
-
-def check_unmoved(name: str, expected: int, found: int | None) -> None:
-    """After `move` changed no row: return if the bookmark is to be inserted, else raise.
-
-    `found` is the position stored for `name`, None if none is. A bookmark never
-    stored is at 0, so a batch that started at 0 inserts it; any other finding
-    means another runner moved it, and the batch must not commit.
-    """
-    if found is None and expected == 0:
-        return
-    raise BookmarkMoved(name, expected, found)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from ..._errors import BookmarkMoved
 from .._support import jsontext
 from ..base import NOT_READ, AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
 from ..names import TableNames
@@ -320,6 +321,15 @@ class SqlAlchemyBackend(Backend):
         statement = self._dialect.store_bookmark(self.tables.bookmarks, name, position)
         async with self._transaction(f"store bookmark {name!r}") as connection:
             await connection.execute(statement)
+
+    async def move_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
+        try:
+            async with self.batch_transaction() as transaction:
+                await transaction.commit_bookmark(name, expected, position)
+        except BookmarkMoved as moved:
+            if moved.found != position:
+                raise
 
     # -- handlers: leases and transactions ---------------------------------------------------
 

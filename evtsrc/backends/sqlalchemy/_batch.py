@@ -5,9 +5,11 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..sql._bookmarks import bookmark_statements, check_unmoved
+from ..._errors import BookmarkMoved
+from ..base import check_unmoved
 
 
 class SqlBatchTransaction:
@@ -27,15 +29,24 @@ class SqlBatchTransaction:
         return self._connection.begin_nested()
 
     async def commit_bookmark(self, name: str, expected: int, position: int) -> None:
-        """Move bookmark `name` from `expected` to `position`, or raise `BookmarkMoved`."""
+        """Move bookmark `name` from `expected` to `position`, or raise `BookmarkMoved`.
+
+        A row that exists is read locked (`FOR UPDATE`) and then changed; a missing one
+        is inserted. A missing row is looked for without a lock: on MariaDB a locking
+        read or an `UPDATE` that finds nothing locks the gap, and two runners
+        inserting their first bookmarks into one gap would deadlock.
+        """
         connection = self._connection
-        table = connection.dialect.identifier_preparer.format_table(self._bookmarks)
-        statements = bookmark_statements(table, ":")
-        moved = await connection.execute(
-            sa.text(statements.move), {"position": position, "name": name, "expected": expected}
-        )
-        if moved.rowcount == 1:
+        table = self._bookmarks
+        where = table.c.name == name
+        if await connection.scalar(sa.select(table.c.position).where(where)) is None:
+            check_unmoved(name, expected, None)
+            try:
+                await connection.execute(sa.insert(table).values(name=name, position=position))
+            except sa_exc.IntegrityError:  # another runner stored it first
+                raise BookmarkMoved(name, expected, None) from None
             return
-        found = await connection.scalar(sa.text(statements.read), {"name": name})
-        check_unmoved(name, expected, found)
-        await connection.execute(sa.text(statements.insert), {"name": name, "position": position})
+        found = await connection.scalar(sa.select(table.c.position).where(where).with_for_update())
+        if found != expected:
+            raise BookmarkMoved(name, expected, found)
+        await connection.execute(sa.update(table).where(where).values(position=position))

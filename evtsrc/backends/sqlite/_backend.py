@@ -31,13 +31,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ..._errors import EventEncodeError, VersionConflict
+from ..._errors import BookmarkMoved, EventEncodeError, VersionConflict
 from ..._jsontypes import JSONObject
 from .._support import jsontext
 from .._support.leases import FileLease
-from ..base import NOT_READ, Backend, EventRecord, Lease, NewEvent, SnapshotRecord, numbered
+from ..base import (
+    NOT_READ,
+    Backend,
+    EventRecord,
+    Lease,
+    NewEvent,
+    SnapshotRecord,
+    check_unmoved,
+    numbered,
+)
 from ..names import TableNames
-from ..sql._bookmarks import check_unmoved
 from ..sql._ddl import add_column_statements
 from ..sql._sqlite_errors import translated, version_clash_message
 from ._batch import SqliteBatchTransaction
@@ -483,6 +491,18 @@ class SqliteBackend(Backend):
 
     def _set_bookmark(self, name: str, position: int) -> None:
         self._writing().execute(self._sql.bookmark.store, (name, position))
+
+    async def move_bookmark(self, name: str, expected: int, position: int) -> None:
+        """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
+        await self._write(self._move_bookmark_alone, name, expected, position)
+
+    def _move_bookmark_alone(self, name: str, expected: int, position: int) -> None:
+        try:
+            with self._begin():  # sqlite3 commits, or rolls back on an error
+                self._move_bookmark(name, expected, position)
+        except BookmarkMoved as moved:
+            if moved.found != position:
+                raise
 
     # -- handlers: leases and transactions --------------------------------------------------
 

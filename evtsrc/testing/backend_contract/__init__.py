@@ -28,6 +28,7 @@ pytest.register_assert_rewrite(
             "_base",
             "_commands",
             "_evolution",
+            "_fencing",
             "_handlers",
             "_leases",
             "_metadata",
@@ -46,6 +47,7 @@ from ._bad_input import BadInputContract  # noqa: E402
 from ._base import ContractBase  # noqa: E402
 from ._commands import CommandContract  # noqa: E402
 from ._evolution import EvolutionContract  # noqa: E402
+from ._fencing import FencingContract  # noqa: E402
 from ._handlers import HandlerContract  # noqa: E402
 from ._leases import LeaseContract  # noqa: E402
 from ._metadata import MetadataContract  # noqa: E402
@@ -64,6 +66,7 @@ class BackendContract(
     CommandContract,
     HandlerContract,
     LeaseContract,
+    FencingContract,
     OrderingContract,
     ReadYourWritesContract,
     SnapshotContract,
@@ -84,6 +87,7 @@ __all__ = [
     "CommitGate",
     "EvolutionContract",
     "ContractBase",
+    "FencingContract",
     "HandlerContract",
     "LeaseContract",
     "MetadataContract",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from evtsrc import EventHandler, EventMeta, StoredEvent, TransactionalHandler, on_event
+from evtsrc.backends import FencedBookmarks, InMemoryBookmarks
 from tests.typing.model import PostCreated, UserCreated
 
 
@@ -60,3 +61,15 @@ class Unsure(EventHandler, reads_metadata="no"):  # expect-error: arg-type Argum
     @on_event
     def post(self, event: PostCreated, meta: EventMeta) -> None:
         pass
+
+
+class UnfencedMove:
+    async def move_bookmark(self, name: str, position: int) -> None:
+        pass
+
+
+fenced: FencedBookmarks = UnfencedMove()  # expect-error: assignment AssignmentType
+
+
+async def moves() -> None:
+    await InMemoryBookmarks().move_bookmark("h", "0", 1)  # expect-error: arg-type ArgumentType

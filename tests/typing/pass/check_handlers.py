@@ -11,6 +11,7 @@ from typing import assert_type
 
 from evtsrc import (
     Aggregate,
+    BookmarkMoved,
     Domain,
     Event,
     EventHandler,
@@ -22,7 +23,7 @@ from evtsrc import (
     folds,
     on_event,
 )
-from evtsrc.backends import InMemoryBackend, InMemoryBookmarks
+from evtsrc.backends import FencedBookmarks, InMemoryBackend, InMemoryBookmarks
 from tests.typing.model import (
     Post,
     PostCounter,
@@ -204,11 +205,41 @@ def generic(runner: HandlerRunner[EventHandler]) -> str:
     return runner.name
 
 
+class DictBookmarks:
+    """A bookmark store of one's own that runners move by compare-and-set."""
+
+    def __init__(self) -> None:
+        self.positions: dict[str, int] = {}
+
+    async def get_bookmark(self, name: str) -> int:
+        return self.positions.get(name, 0)
+
+    async def set_bookmark(self, name: str, position: int) -> None:
+        self.positions[name] = position
+
+    async def move_bookmark(self, name: str, expected: int, position: int) -> None:
+        if self.positions.get(name, 0) != expected:
+            raise BookmarkMoved(name, expected, self.positions.get(name))
+        self.positions[name] = position
+
+
+async def fenced(domain: Domain) -> None:
+    store = DictBookmarks()
+    as_fenced: FencedBookmarks = store
+    assert isinstance(store, FencedBookmarks)
+    assert_type(await as_fenced.move_bookmark("elsewhere", 0, 3), None)
+    assert_type(await InMemoryBookmarks().move_bookmark("h", 0, 1), None)
+    runner = domain.handler(PostCounter(), bookmarks=store)
+    assert await runner.run_once() == 1
+    assert store.positions[runner.name] == await runner.position() > 0
+
+
 async def main() -> None:
     domain = make_domain(InMemoryBackend())
     await domain.repository(User).execute("alice", User.create, name="Alice")
     await domain.repository(Post).execute("p", Post.create, user_id="alice", content="Hi")
     await runners(domain)
+    await fenced(domain)
     assert generic(domain.handler(Audit())) == "typing-audit"
     positions = domain.handler(Positions())
     assert await positions.run_once() == 1
