@@ -35,13 +35,15 @@ async def spawn_worker(
     return process
 
 
-async def handled(output: Path, aggregate_id: str, seconds: float = 15) -> list[int]:
-    """The pids of the workers that handled `aggregate_id`, once one did."""
+async def handled(
+    output: Path, aggregate_id: str, seconds: float = 15, *, times: int = 1
+) -> list[int]:
+    """The pids of the workers that handled `aggregate_id`, once `times` handlings are in."""
     deadline = asyncio.get_running_loop().time() + seconds
     while True:
         lines = output.read_text().split("\n") if output.exists() else []
         pids = [int(line.split()[0]) for line in lines if line.endswith(f" {aggregate_id}")]
-        if pids:
+        if len(pids) >= times:
             return pids
         assert asyncio.get_running_loop().time() < deadline, f"{aggregate_id} never handled"
         await asyncio.sleep(0.05)
@@ -78,6 +80,42 @@ async def hand_over(
     finally:
         for process in (first, second):
             if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+
+async def freeze_and_fence(
+    backend: Backend, target: str, location: str, prefix: str, folder: Path
+) -> None:
+    """A holder frozen mid-batch past its lease's expiry cannot move the bookmark back.
+
+    The standby takes the lease over, handles the batch again and gets further; when
+    the frozen process wakes and ends its batch, its bookmark move is refused.
+    """
+    output = folder / "handled.txt"
+    domain = Domain(backend, aggregates=[Counter, Ledger])
+    first = await spawn_worker(target, location, prefix, output)
+    second = await spawn_worker(target, location, prefix, output)
+    try:
+        stalled = await domain.repository(Ledger).execute("stall", Ledger.record, street="x")
+        assert await handled(output, "stall") == [first.pid]
+        first.send_signal(signal.SIGSTOP)  # inside its callback, the bookmark not moved
+        assert await handled(output, "stall", 30, times=2) == [first.pid, second.pid]
+        after = await domain.repository(Counter).execute("after", Counter.do_one)
+        assert await handled(output, "after") == [second.pid]
+        while await backend.get_bookmark("seen") < after.last_position:
+            await asyncio.sleep(0.02)
+        first.send_signal(signal.SIGCONT)  # it ends its batch and moves its bookmark...
+        for _ in range(40):  # ...which stays where the new holder put it
+            assert await backend.get_bookmark("seen") == after.last_position
+            await asyncio.sleep(0.05)
+        assert stalled.last_position < after.last_position
+        a, b = str(first.pid), str(second.pid)
+        assert output.read_text().split() == [a, "stall", b, "stall", b, "after"]
+    finally:
+        for process in (first, second):
+            if process.returncode is None:
+                process.send_signal(signal.SIGCONT)
                 process.kill()
                 await process.wait()
 

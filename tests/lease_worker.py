@@ -1,7 +1,8 @@
 """A handler process for the two-process lease tests: `python -m tests.lease_worker`.
 
 Arguments: target name, location, table prefix, output file. It runs the
-`seen` handler until killed, appending "<pid> <aggregate id>" per event.
+`seen` handler until killed, appending "<pid> <aggregate id>" per event (and waiting
+`STALL` seconds after an address of an aggregate whose id starts with "stall").
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ import asyncio
 import os
 import sys
 
-from evtsrc import Domain, EventMeta
+from evtsrc import Domain, EventMeta, on_event
 from evtsrc.backends import Backend, TableNames
-from tests.conformance.model import Counter, Event, Ledger, Seen
+from tests.conformance.model import Address, Counter, Event, Ledger, Seen
 
 MONGO_DATABASE = "evtsrc_tests"
 LEASE_TTL = 2.0
 """The leases' time to live on MongoDB and Neo4j: short, so that the test of a killed
 holder waits little."""
+STALL = 1.5
+"""Seconds the handler's callback waits on an address of an aggregate named "stall..."."""
 
 
 class Recorder(Seen, name="seen"):
@@ -28,6 +31,12 @@ class Recorder(Seen, name="seen"):
     def _record(self, event: Event, meta: EventMeta) -> None:
         with open(self.path, "a") as out:
             out.write(f"{os.getpid()} {meta.aggregate_id}\n")
+
+    @on_event
+    async def addressed(self, event: Address, meta: EventMeta) -> None:
+        await super().addressed(event, meta)
+        if meta.aggregate_id.startswith("stall"):
+            await asyncio.sleep(STALL)  # time for the test to freeze this process mid-batch
 
 
 async def open_backend(target: str, location: str, prefix: str) -> Backend:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, LiteralString
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction
+from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, Query
 from neo4j.exceptions import (
     ConnectionAcquisitionTimeoutError,
     ConstraintError,
@@ -189,15 +189,31 @@ class Neo4jBackend(Backend):
             self._version = supported_version(info.agent)
         return self._version
 
-    async def _run(self, query: str, **parameters: Any) -> list[dict[str, Any]]:
-        """The one place statements other than appends run."""
+    async def _run(
+        self, query: str, /, *, held_for: float | None = None, **parameters: Any
+    ) -> list[dict[str, Any]]:
+        """The one place statements other than appends run.
+
+        `held_for` bounds, on the server, how long the statement's transaction may
+        stay open: one whose client froze before committing it is ended then, and its
+        locks freed.
+        """
         if self._version is None:
             await self.server_version()
         with OUTAGE.during(_action(query)):
             records, _, _ = await self.driver.execute_query(
-                _cypher(query), parameters, database_=self.database
+                Query(_cypher(query), timeout=held_for), parameters, database_=self.database
             )
         return [record.data() for record in records]
+
+    def _run_briefly(self, query: str, /, **parameters: Any) -> Awaitable[list[dict[str, Any]]]:
+        """`_run` for the statements of leases and bookmark moves, held a third of `lease_ttl`.
+
+        A frozen holder of their locks then keeps a standby from taking over no longer
+        than that and the server's check for transactions past their time (every 2 s
+        by default).
+        """
+        return self._run(query, held_for=self.lease_ttl / 3, **parameters)
 
     async def create_schema(self) -> None:
         """Create the constraints and index that do not exist yet."""
@@ -415,7 +431,7 @@ class Neo4jBackend(Backend):
         lost reply finds `position` stored, and returns.
         """
         try:
-            rows = await self._run(
+            rows = await self._run_briefly(
                 f"MERGE (b:{self._bookmark} {{name: $name}}) "
                 "ON CREATE SET b.position = 0, b.created = true "
                 "SET b.locked = true REMOVE b.locked "
@@ -436,7 +452,7 @@ class Neo4jBackend(Backend):
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: a node its runner renews (see `lease_ttl`)."""
         return ExpiringLease(
-            _Neo4jLeases(self._run, self._lease),
+            _Neo4jLeases(self._run_briefly, self._lease),
             name,
             ttl=self.lease_ttl,
             outage=OUTAGE,

@@ -10,7 +10,7 @@ import pytest
 from evtsrc.backends.mongo import MongoBackend
 from tests.backends import MONGO, server_location
 from tests.conformance.conftest import backend as backend
-from tests.lease_processes import check_expiry, hand_over
+from tests.lease_processes import check_expiry, freeze_and_fence, hand_over
 from tests.lease_worker import LEASE_TTL
 
 
@@ -27,6 +27,14 @@ async def test_killing_the_active_process_hands_the_handler_over(
     took_over = await hand_over(backend, "mongo", location, backend.names.prefix, tmp_path)
     # Nothing frees a dead runner's lease document: it runs out within its time to live.
     assert took_over < LEASE_TTL + 3, f"the standby took {took_over:.1f} s to take over"
+
+
+async def test_a_frozen_holder_cannot_move_the_bookmark_back(
+    backend: MongoBackend, tmp_path: Path
+) -> None:
+    assert MONGO.env is not None
+    location = server_location(MONGO.env, MONGO.name)
+    await freeze_and_fence(backend, "mongo", location, backend.names.prefix, tmp_path)
 
 
 async def test_a_lease_is_held_by_one_holder_until_it_is_freed_or_runs_out(
