@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import inspect
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import cast
 
 from ._codec import Codec
@@ -13,6 +15,7 @@ from ._errors import BookmarkMoved, EventDecodeError, HandlerError
 from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
 from ._meta import EventMeta, meta_of, meta_without_metadata
+from ._retry import RetryPolicy
 from .backends.base import (
     BatchTransaction,
     BookmarkStore,
@@ -68,7 +71,9 @@ class Batches:
 
     Delivery is at least once: the bookmark moves after each batch and never past
     an event that was not handled. With `transactions`, a batch instead runs in one
-    transaction of the bookmark store, which moves the bookmark as it commits.
+    transaction of the bookmark store, which moves the bookmark as it commits. With
+    `retry`, a callback that raises is called again as the policy says before its
+    event counts as failed (an event that cannot be decoded is not retried).
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class Batches:
         *,
         continue_on_error: bool,
         transactions: TransactionalBookmarks[object] | None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self._handler = handler
         self._name = handler.__handler_name__
@@ -88,6 +94,7 @@ class Batches:
         self._bookmark = bookmark
         self._continue = continue_on_error
         self._transactions = transactions
+        self._retry = retry
         self._hooks = _overrides(handler, "before_batch") or _overrides(handler, "after_batch")
         self._reads_metadata = handler.__handler_reads_metadata__
         self._meta_of = meta_of if self._reads_metadata else meta_without_metadata
@@ -133,9 +140,17 @@ class Batches:
             except Exception as error:
                 failure = HandlerError(self._name, record.position, record.type, error)
                 failure.__cause__ = error
+                if self._retry is not None and event is not None:
+                    retried = await self._retried(
+                        functools.partial(self._call, record, callback, event), failure
+                    )
+                    if retried is None:
+                        handled += 1
+                        continue
+                    failure = retried
                 if not self._continue:
                     await self._stop_before(records, record, position)
-                    raise failure from error
+                    raise failure from failure.__cause__
                 await self._report(failure, event, record)
             else:
                 handled += 1
@@ -151,16 +166,20 @@ class Batches:
         done: list[StoredEvent[Event]] = []
         for record, callback, item in todo:
             try:
-                pending = self._invoke(record, callback, item)
-                if pending is not None:
-                    await self._settle(record, pending)
-            except HandlerError as error:
+                await self._call(record, callback, item)
+            except HandlerError as first:
+                error = await self._retried_unless_undecodable(
+                    functools.partial(self._call, record, callback, item), first, item
+                )
+                if error is None:
+                    done.append(StoredEvent(cast("Event", item), self._meta_of(record)))
+                    continue
                 if not self._continue:
                     # What was handled stays handled: flush it, then bookmark just before
                     # the failing event. If the flush fails, the bookmark stays put.
                     await self._handler.after_batch(done)
                     await self._stop_before(records, record, position)
-                    raise
+                    raise error from error.__cause__
                 await self._report(error, _event(item), record)
             else:
                 done.append(StoredEvent(cast("Event", item), self._meta_of(record)))
@@ -269,18 +288,68 @@ class Batches:
         Without `continue_on_error` a failure rolls the whole batch back; with it, the
         event runs in a savepoint and only its own writes are rolled back.
         """
-        savepoint = transaction.savepoint() if self._continue else contextlib.nullcontext()
+        alone = self._continue or self._retry is not None
+        once = functools.partial(self._call_in, transaction, alone, record, callback, item)
         try:
-            async with savepoint:
-                pending = self._invoke(record, callback, item)
-                if pending is not None:
-                    await self._settle(record, pending)
-        except HandlerError as error:
+            await once()
+        except HandlerError as first:
+            error = await self._retried_unless_undecodable(once, first, item)
+            if error is None:
+                return 1
             if not self._continue:
-                raise
+                raise error from error.__cause__
             await self._report(error, _event(item), record)
             return 0
         return 1
+
+    async def _call_in(
+        self,
+        transaction: BatchTransaction[object],
+        alone: bool,
+        record: EventRecord,
+        callback: Callback,
+        item: Event | EventDecodeError,
+    ) -> None:
+        """`_call`, in a savepoint of its own if `alone`: a failure undoes its writes."""
+        async with transaction.savepoint() if alone else contextlib.nullcontext():
+            await self._call(record, callback, item)
+
+    async def _call(
+        self, record: EventRecord, callback: Callback, item: Event | EventDecodeError
+    ) -> None:
+        """Call the callback on the event and wait for it; raises `HandlerError`."""
+        pending = self._invoke(record, callback, item)
+        if pending is not None:
+            await self._settle(record, pending)
+
+    async def _retried_unless_undecodable(
+        self, once: Callable[[], Awaitable[None]], failure: HandlerError, item: object
+    ) -> HandlerError | None:
+        if isinstance(item, EventDecodeError):
+            return failure
+        return await self._retried(once, failure)
+
+    async def _retried(
+        self, once: Callable[[], Awaitable[None]], failure: HandlerError
+    ) -> HandlerError | None:
+        """After the first `failure` of a callback, `once()` again as the retry policy says.
+
+        None as soon as one succeeds; the last failure when the policy gives up.
+        """
+        retry = self._retry
+        if retry is None:
+            return failure
+        attempt, started = 1, retry.clock()
+        while (wait := retry.next_delay(attempt, retry.clock() - started)) is not None:
+            await asyncio.sleep(wait)
+            attempt += 1
+            try:
+                await once()
+            except HandlerError as again:
+                failure = again
+            else:
+                return None
+        return failure
 
 
 def _event(item: Event | EventDecodeError) -> Event | None:

@@ -122,6 +122,7 @@ class Domain:
         batch_size: int = 1000,
         poll_interval: float = 1.0,
         standby_interval: float = 1.0,
+        retry: RetryPolicy | None = None,
     ) -> HandlerRunner[H]:
         """Bind an event handler to this domain's events; see `HandlerRunner`."""
         return HandlerRunner(
@@ -136,6 +137,7 @@ class Domain:
             continue_on_error=continue_on_error,
             batch_size=batch_size,
             poll_interval=poll_interval,
+            retry=retry,
         )
 
     async def close(self) -> None:

@@ -40,6 +40,9 @@ def _check_attempts(_: object, attribute: attrs.Attribute[int], value: int) -> N
 class RetryPolicy:
     """Re-run a command up to `attempts` times in all when it raises VersionConflict.
 
+    Given to `Domain.handler(retry=...)`, it re-runs a handler's callback that raised,
+    the same way, before its event counts as failed.
+
     After the n-th conflict it waits a random time up to
     `min(max_delay, backoff * 2 ** (n - 1))` seconds, so competing writers
     spread out. With a `budget`, no wait ends more than `budget` seconds after

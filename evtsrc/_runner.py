@@ -14,6 +14,7 @@ from ._codec import Codec
 from ._errors import DefinitionError, HandlerBehind, HandlerBusy
 from ._handlers import EventHandler, TransactionalHandler, callbacks_of, streams_read
 from ._progress import FIRST_DELAY, MAX_DELAY, Progress, check_wait, passed
+from ._retry import RetryPolicy
 from ._streams import StreamMap
 from .backends.base import (
     AppendListener,
@@ -57,8 +58,10 @@ class HandlerRunner(Generic[H]):
     streams; `always_tail_stream` starts at the end whenever the runner starts
     (its first run, every `start()`, and after `reset()`); `continue_on_error`
     reports a failing event to `EventHandler.on_error()` and goes on, where
-    otherwise the handler stops at it and `run_once()` raises `HandlerError`.
-    `standby_interval` is how often a standing-by runner tries the lease.
+    otherwise the handler stops at it and `run_once()` raises `HandlerError`;
+    `retry` (a `RetryPolicy`) calls a callback that raised again, after a growing
+    random delay, before its event counts as failed. `standby_interval` is how
+    often a standing-by runner tries the lease.
     """
 
     def __init__(
@@ -75,9 +78,12 @@ class HandlerRunner(Generic[H]):
         batch_size: int = 1000,
         poll_interval: float = 1.0,
         standby_interval: float = 1.0,
+        retry: RetryPolicy | None = None,
     ) -> None:
         if not isinstance(handler, EventHandler):
             raise TypeError(f"{handler!r} is not an EventHandler")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy or None, not {retry!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         if poll_interval <= 0 or standby_interval <= 0:
@@ -111,6 +117,7 @@ class HandlerRunner(Generic[H]):
             self._bookmark,
             continue_on_error=continue_on_error,
             transactions=transactions,
+            retry=retry,
         )
         self._tail = tail_stream
         self._always_tail = always_tail_stream

@@ -16,6 +16,7 @@ from evtsrc import (
     Domain,
     EventMeta,
     HandlerError,
+    RetryPolicy,
     TransactionalHandler,
     on_event,
 )
@@ -29,9 +30,13 @@ from tests.conformance.model import Counter, Ledger, One
 class Applied(TransactionalHandler[Any], name="applied"):
     """Writes one row per event it applies, in the batch's transaction."""
 
-    def __init__(self, table: str, fail_on: set[str] | None = None) -> None:
+    def __init__(
+        self, table: str, fail_on: set[str] | None = None, flaky: dict[str, int] | None = None
+    ) -> None:
         self.table = table
         self.fail_on = fail_on or set()
+        self.flaky = flaky or {}
+        """Aggregate ids whose events fail, after their row is written, this many more times."""
         self.gate: asyncio.Event | None = None
         self.reached = asyncio.Event()
         self.errors: list[int] = []
@@ -57,6 +62,9 @@ class Applied(TransactionalHandler[Any], name="applied"):
             )
         if meta.aggregate_id in self.fail_on:
             raise RuntimeError(f"cannot apply {meta.aggregate_id}")
+        if self.flaky.get(meta.aggregate_id, 0) > 0:
+            self.flaky[meta.aggregate_id] -= 1
+            raise RuntimeError(f"{meta.aggregate_id} failed this time")
         if self.gate is not None and meta.aggregate_id == "e6":
             self.reached.set()
             await self.gate.wait()
@@ -144,6 +152,22 @@ async def test_continue_on_error_rolls_back_only_the_failing_event(
     assert await runner.run_once() == 4
     assert handler.errors == [positions[2]]
     assert await _rows(sql_backend, table) == [p for p in positions if p != positions[2]]
+    assert await sql_backend.get_bookmark("applied") == positions[-1]
+
+
+@pytest.mark.parametrize("continue_on_error", [False, True])
+async def test_a_retried_event_leaves_the_writes_of_its_one_successful_attempt(
+    sql_backend: Backend, table: str, continue_on_error: bool
+) -> None:
+    domain = Domain(sql_backend, aggregates=[Counter, Ledger])
+    positions = await _fill(domain, 5)
+    handler = Applied(table, flaky={"e2": 2, "e4": 1})
+    policy = RetryPolicy(attempts=3, backoff=0.0, max_delay=0.0)
+    runner = domain.handler(handler, retry=policy, continue_on_error=continue_on_error)
+    assert await runner.run_once() == 5
+    assert await _rows(sql_backend, table) == positions  # one row each: failed tries undone
+    assert handler.flaky == {"e2": 0, "e4": 0}
+    assert handler.errors == []
     assert await sql_backend.get_bookmark("applied") == positions[-1]
 
 

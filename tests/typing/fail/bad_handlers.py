@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from evtsrc import EventHandler, EventMeta, StoredEvent, TransactionalHandler, on_event
+from evtsrc import (
+    Domain,
+    EventHandler,
+    EventMeta,
+    StoredEvent,
+    TransactionalHandler,
+    on_event,
+)
 from evtsrc.backends import FencedBookmarks, InMemoryBookmarks
-from tests.typing.model import PostCreated, UserCreated
+from tests.typing.model import PostCounter, PostCreated, UserCreated
 
 
 class NotEvents(EventHandler):
@@ -73,3 +80,7 @@ fenced: FencedBookmarks = UnfencedMove()  # expect-error: assignment AssignmentT
 
 async def moves() -> None:
     await InMemoryBookmarks().move_bookmark("h", "0", 1)  # expect-error: arg-type ArgumentType
+
+
+def retries(domain: Domain) -> None:
+    domain.handler(PostCounter(), retry=3)  # expect-error: arg-type ArgumentType

@@ -17,6 +17,7 @@ from evtsrc import (
     EventHandler,
     EventMeta,
     HandlerRunner,
+    RetryPolicy,
     StoredEvent,
     TransactionalHandler,
     command,
@@ -192,7 +193,11 @@ async def runners(domain: Domain) -> None:
     assert_type(counter.last_error, BaseException | None)
 
     audit = domain.handler(
-        Audit(), bookmarks=InMemoryBookmarks(), tail_stream=True, continue_on_error=True
+        Audit(),
+        bookmarks=InMemoryBookmarks(),
+        tail_stream=True,
+        continue_on_error=True,
+        retry=RetryPolicy(attempts=2, backoff=0.0),
     )
     assert_type(audit.handler.lines, list[str])
     await audit.set_position(0)
