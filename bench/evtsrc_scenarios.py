@@ -116,31 +116,44 @@ async def s2grow(domain: Domain, sizes: Sizes) -> Measured:
 
 
 class BookmarkCheck:
-    """Wraps the backend's `set_bookmark` to check each position stored against the handler.
+    """Wraps how the backend stores bookmarks to check each position against the handler.
 
-    A stored position must not pass the highest position the handler was given, except
-    over events it does not take (checked afterwards, outside the timed part).
+    Runners store with `move_bookmark` where the backend has it (fenced bookmarks),
+    with `set_bookmark` before that and elsewhere: both are wrapped. A stored
+    position must not pass the highest position the handler was given, except over
+    events it does not take (checked afterwards, outside the timed part).
     """
+
+    METHODS = ("set_bookmark", "move_bookmark")
 
     def __init__(self, backend: Backend, handler: DepositTotal) -> None:
         self.stored = 0
         self.ahead: list[tuple[int, int]] = []  # (stored, highest given then)
-        self.original = original = backend.set_bookmark
+        self.originals: dict[str, Callable[..., Awaitable[None]]] = {}
+        for method in self.METHODS:
+            original = getattr(backend, method, None)
+            if original is not None:
+                self.originals[method] = original
+                setattr(backend, method, self._wrapped(original, handler))
 
-        async def set_bookmark(name: str, position: int) -> None:
+    def _wrapped(
+        self, original: Callable[..., Awaitable[None]], handler: DepositTotal
+    ) -> Callable[..., Awaitable[None]]:
+        async def store(name: str, *positions: int) -> None:
             self.stored += 1
+            position = positions[-1]  # (position) or (expected, position)
             if position > handler.highest:
                 self.ahead.append((position, handler.highest))
-            await original(name, position)
+            await original(name, *positions)
 
-        setattr(backend, "set_bookmark", set_bookmark)  # noqa: B010  (an instance attribute)
+        return store
 
     async def verify(self, backend: Backend, streams: tuple[str, ...], name: str) -> None:
         """Nothing the handler takes was skipped; the bookmark ends at the last position.
 
-        Then the backend's own `set_bookmark` is back.
+        Then the backend's own methods are back.
         """
-        assert self.stored > 0, "the runner never called backend.set_bookmark"
+        assert self.stored > 0, "the runner never stored its bookmark"
         for position, highest in self.ahead:
             gap = await backend.read_streams(streams, after_position=highest, limit=100_000)
             skipped = [
@@ -150,7 +163,8 @@ class BookmarkCheck:
         last = await backend.last_position(streams)
         bookmark = await backend.get_bookmark(name)
         assert bookmark == last, f"bookmark {bookmark} after catch-up, last position {last}"
-        setattr(backend, "set_bookmark", self.original)  # noqa: B010  (unwrapped again)
+        for method in self.originals:
+            delattr(backend, method)  # the instance attribute: the class's method is back
 
 
 async def s3(domain: Domain, sizes: Sizes) -> Measured:
