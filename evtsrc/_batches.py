@@ -15,12 +15,15 @@ from ._errors import BookmarkMoved, EventDecodeError, HandlerError
 from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
 from ._meta import EventMeta, meta_of, meta_without_metadata
+from ._parking import Parking
 from ._retry import RetryPolicy
 from .backends.base import (
     BatchTransaction,
     BookmarkStore,
     EventRecord,
     FencedBookmarks,
+    ParkedAggregate,
+    ParkingTransaction,
     TransactionalBookmarks,
 )
 
@@ -73,7 +76,8 @@ class Batches:
     an event that was not handled. With `transactions`, a batch instead runs in one
     transaction of the bookmark store, which moves the bookmark as it commits. With
     `retry`, a callback that raises is called again as the policy says before its
-    event counts as failed (an event that cannot be decoded is not retried).
+    event counts as failed (an event that cannot be decoded is not retried). With
+    `parking`, a failed event's aggregate is parked and its later events skipped.
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class Batches:
         continue_on_error: bool,
         transactions: TransactionalBookmarks[object] | None,
         retry: RetryPolicy | None = None,
+        parking: Parking | None = None,
     ) -> None:
         self._handler = handler
         self._name = handler.__handler_name__
@@ -95,6 +100,10 @@ class Batches:
         self._continue = continue_on_error
         self._transactions = transactions
         self._retry = retry
+        self._parking = parking
+        self._set_aside: list[ParkedAggregate] = []
+        """What a transactional batch parked, to store once it commits (where its
+        transaction cannot park, as a `ParkingTransaction` does)."""
         self._hooks = _overrides(handler, "before_batch") or _overrides(handler, "after_batch")
         self._reads_metadata = handler.__handler_reads_metadata__
         self._meta_of = meta_of if self._reads_metadata else meta_without_metadata
@@ -122,10 +131,14 @@ class Batches:
         callbacks = self._callbacks
         decode = self._codec.decode_record
         meta = self._meta_of
+        parking = self._parking
+        parked = parking.aggregates if parking is not None else None
         handled = 0
         for record in records:
             callback = callbacks.get(record.type)
             if callback is None:
+                continue
+            if parked and (record.stream, record.aggregate_id) in parked:
                 continue
             event: Event | None = None
             try:
@@ -148,6 +161,9 @@ class Batches:
                         handled += 1
                         continue
                     failure = retried
+                if parking is not None:
+                    await parking.park(record, failure)
+                    continue
                 if not self._continue:
                     await self._stop_before(records, record, position)
                     raise failure from failure.__cause__
@@ -157,6 +173,103 @@ class Batches:
         await self._bookmark.advance(position, last)
         return handled
 
+    async def replay(self, stream: str, aggregate_id: str, records: Sequence[EventRecord]) -> int:
+        """Handle a parked aggregate's `records` again, in order, and let it through.
+
+        The bookmark stays put. Returns how many were handled. Where one fails (after
+        the retry policy), the aggregate stays parked from that event on, and its
+        `HandlerError` is raised. In a transaction that can park, the aggregate is let
+        through or parked again as the transaction commits.
+        """
+        parking = self._parking
+        assert parking is not None
+        todo = list(self._decode(records, parked_too=True))
+        outer = CURRENT.set(None)
+        try:
+            if self._transactions is not None:
+                done, failed, settled = await self._replay_in_transaction(
+                    stream, aggregate_id, todo
+                )
+            else:
+                (done, failed), settled = await self._replay(todo), False
+        finally:
+            CURRENT.reset(outer)
+        if failed is not None:
+            record, failure = failed
+            if settled:
+                parking.set_aside(record, failure)
+            else:
+                await parking.park(record, failure)
+            raise failure from failure.__cause__
+        if settled:
+            parking.aggregates.discard((stream, aggregate_id))
+        else:
+            await parking.unpark(stream, aggregate_id)
+        return done
+
+    async def _replay(
+        self, todo: list[_Item]
+    ) -> tuple[int, tuple[EventRecord, HandlerError] | None]:
+        events = self._stored(todo)
+        if self._hooks and todo:
+            await self._handler.before_batch(events)
+        handled, failed = await self._until_failure(todo, self._call)
+        if self._hooks and todo:
+            await self._handler.after_batch(self._stored(handled))
+        return len(handled), failed
+
+    async def _replay_in_transaction(
+        self, stream: str, aggregate_id: str, todo: list[_Item]
+    ) -> tuple[int, tuple[EventRecord, HandlerError] | None, bool]:
+        """`_replay` in one transaction, each event in a savepoint: what failed is undone.
+
+        The last value says whether the transaction parked or let through the aggregate.
+        """
+        assert self._transactions is not None
+        assert self._parking is not None
+        handler = cast("TransactionalHandler[object]", self._handler)
+        events = self._stored(todo)
+        settled = False
+        async with self._transactions.batch_transaction() as transaction:
+            handler.attach(transaction.connection)
+            try:
+                if todo:
+                    await handler.before_batch(events)
+                call = functools.partial(self._call_in, transaction, True)
+                handled, failed = await self._until_failure(todo, call)
+                if todo:
+                    await handler.after_batch(events)
+            finally:
+                handler.attach(None)
+            if isinstance(transaction, ParkingTransaction):
+                settled = True
+                if failed is None:
+                    await transaction.unpark(self._name, stream, aggregate_id)
+                else:
+                    await transaction.park(self._name, self._parking.set_aside(*failed))
+        return len(handled), failed, settled
+
+    async def _until_failure(
+        self,
+        todo: list[_Item],
+        call: Callable[[EventRecord, Callback, Event | EventDecodeError], Awaitable[None]],
+    ) -> tuple[list[_Item], tuple[EventRecord, HandlerError] | None]:
+        """`call` each of `todo` in order, under the retry policy, until one fails.
+
+        Returns those handled, and the one that failed with its error, if any.
+        """
+        handled: list[_Item] = []
+        for record, callback, item in todo:
+            once = functools.partial(call, record, callback, item)
+            try:
+                await once()
+            except HandlerError as first:
+                error = await self._retried_unless_undecodable(once, first, item)
+                if error is not None:
+                    return handled, (record, error)
+            handled.append((record, callback, item))
+        return handled, None
+
     async def _hooked(self, records: Sequence[EventRecord], position: int, last: int) -> int:
         """`handle` for a handler with batch hooks: they see the batch's events at once."""
         todo = list(self._decode(records))
@@ -165,6 +278,8 @@ class Batches:
             await self._handler.before_batch(events)
         done: list[StoredEvent[Event]] = []
         for record, callback, item in todo:
+            if self._parked_now(record):
+                continue
             try:
                 await self._call(record, callback, item)
             except HandlerError as first:
@@ -173,6 +288,9 @@ class Batches:
                 )
                 if error is None:
                     done.append(StoredEvent(cast("Event", item), self._meta_of(record)))
+                    continue
+                if self._parking is not None:
+                    await self._parking.park(record, error)
                     continue
                 if not self._continue:
                     # What was handled stays handled: flush it, then bookmark just before
@@ -209,13 +327,27 @@ class Batches:
             position, max(position, records[index - 1].position if index else 0)
         )
 
-    def _decode(self, records: Sequence[EventRecord]) -> Iterator[_Item]:
-        """The records this handler takes, decoded one at a time as the loop asks."""
+    def _parked_now(self, record: EventRecord) -> bool:
+        """Whether `record`'s aggregate was parked by an earlier event of its batch."""
+        parking = self._parking
+        return parking is not None and (record.stream, record.aggregate_id) in parking.aggregates
+
+    def _decode(
+        self, records: Sequence[EventRecord], *, parked_too: bool = False
+    ) -> Iterator[_Item]:
+        """The records this handler takes, decoded one at a time as the loop asks.
+
+        Those of parked aggregates are left out, unless `parked_too`.
+        """
         decode = self._codec.decode_record
         callbacks = self._callbacks
+        parking = self._parking
+        parked = parking.aggregates if parking is not None and not parked_too else None
         for record in records:
             callback = callbacks.get(record.type)
             if callback is None:
+                continue
+            if parked and (record.stream, record.aggregate_id) in parked:
                 continue
             try:
                 item: Event | EventDecodeError = decode(record)
@@ -257,6 +389,7 @@ class Batches:
         handler = cast("TransactionalHandler[object]", self._handler)
         events = self._stored(todo)
         done = 0
+        self._set_aside = []
         try:
             async with self._transactions.batch_transaction() as transaction:
                 handler.attach(transaction.connection)
@@ -264,6 +397,8 @@ class Batches:
                     if todo:
                         await handler.before_batch(events)
                     for record, callback, item in todo:
+                        if self._parked_now(record):
+                            continue
                         done += await self._in_savepoint(transaction, record, callback, item)
                     if todo:
                         await handler.after_batch(events)
@@ -274,6 +409,8 @@ class Batches:
             self._bookmark.known = None
             raise
         self._bookmark.known = last
+        if self._parking is not None:
+            await self._parking.keep(self._set_aside)
         return done
 
     async def _in_savepoint(
@@ -288,7 +425,7 @@ class Batches:
         Without `continue_on_error` a failure rolls the whole batch back; with it, the
         event runs in a savepoint and only its own writes are rolled back.
         """
-        alone = self._continue or self._retry is not None
+        alone = self._continue or self._retry is not None or self._parking is not None
         once = functools.partial(self._call_in, transaction, alone, record, callback, item)
         try:
             await once()
@@ -296,6 +433,13 @@ class Batches:
             error = await self._retried_unless_undecodable(once, first, item)
             if error is None:
                 return 1
+            if self._parking is not None:
+                entry = self._parking.set_aside(record, error)
+                if isinstance(transaction, ParkingTransaction):  # commits with the batch
+                    await transaction.park(self._name, entry)
+                else:  # stored once the batch has committed
+                    self._set_aside.append(entry)
+                return 0
             if not self._continue:
                 raise error from error.__cause__
             await self._report(error, _event(item), record)

@@ -123,6 +123,7 @@ class Domain:
         poll_interval: float = 1.0,
         standby_interval: float = 1.0,
         retry: RetryPolicy | None = None,
+        park: bool = False,
     ) -> HandlerRunner[H]:
         """Bind an event handler to this domain's events; see `HandlerRunner`."""
         return HandlerRunner(
@@ -138,6 +139,7 @@ class Domain:
             batch_size=batch_size,
             poll_interval=poll_interval,
             retry=retry,
+            park=park,
         )
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ from ._batches import Batches, Bookmark
 from ._codec import Codec
 from ._errors import DefinitionError, HandlerBehind, HandlerBusy
 from ._handlers import EventHandler, TransactionalHandler, callbacks_of, streams_read
+from ._parking import Parking
 from ._progress import FIRST_DELAY, MAX_DELAY, Progress, check_wait, passed
 from ._retry import RetryPolicy
 from ._streams import StreamMap
@@ -24,6 +25,8 @@ from .backends.base import (
     Lease,
     LeaseProvider,
     LocalLease,
+    ParkedAggregate,
+    ParkedEvents,
     PollingListener,
     TransactionalBookmarks,
     accepts_keyword,
@@ -60,8 +63,11 @@ class HandlerRunner(Generic[H]):
     reports a failing event to `EventHandler.on_error()` and goes on, where
     otherwise the handler stops at it and `run_once()` raises `HandlerError`;
     `retry` (a `RetryPolicy`) calls a callback that raised again, after a growing
-    random delay, before its event counts as failed. `standby_interval` is how
-    often a standing-by runner tries the lease.
+    random delay, before its event counts as failed; `park` sets a failed event's
+    aggregate aside (with every later event of it) and goes on with the others, to
+    be listed, retried or discarded (`parked()`, `retry_parked()`,
+    `discard_parked()`). `standby_interval` is how often a standing-by runner tries
+    the lease.
     """
 
     def __init__(
@@ -79,11 +85,18 @@ class HandlerRunner(Generic[H]):
         poll_interval: float = 1.0,
         standby_interval: float = 1.0,
         retry: RetryPolicy | None = None,
+        park: bool = False,
     ) -> None:
         if not isinstance(handler, EventHandler):
             raise TypeError(f"{handler!r} is not an EventHandler")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy or None, not {retry!r}")
+        if not isinstance(park, bool):
+            raise TypeError(f"park must be a bool, not {park!r}")
+        if park and continue_on_error:
+            raise ValueError(
+                "park and continue_on_error both say what becomes of a failed event: choose one"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         if poll_interval <= 0 or standby_interval <= 0:
@@ -110,6 +123,14 @@ class HandlerRunner(Generic[H]):
             else LocalLease(store, self.name)
         )
         self._bookmark = Bookmark(store, self.name)
+        self._parking: Parking | None = None
+        if park:
+            if not isinstance(store, ParkedEvents):
+                raise DefinitionError(
+                    f"handler {self.name!r} parks failed events, which needs a bookmark "
+                    f"store that keeps them (ParkedEvents), not {type(store).__qualname__}"
+                )
+            self._parking = Parking(store, self.name)
         self._batches = Batches(
             self.handler,
             callbacks,
@@ -118,6 +139,7 @@ class HandlerRunner(Generic[H]):
             continue_on_error=continue_on_error,
             transactions=transactions,
             retry=retry,
+            parking=self._parking,
         )
         self._tail = tail_stream
         self._always_tail = always_tail_stream
@@ -234,6 +256,51 @@ class HandlerRunner(Generic[H]):
                 if taken and not self.running:
                     await self._lease.release()
 
+    async def parked(self) -> list[ParkedAggregate]:
+        """The aggregates this handler parked (`park=True`), oldest failure first."""
+        return await self._parked_store().store.parked(self.name)
+
+    async def retry_parked(self, stream: str, aggregate_id: str) -> int:
+        """Handle a parked aggregate's events again, in order, and let it through.
+
+        Handles its events from the failed one up to the bookmark (later ones are
+        handled as they come, once it is let through). Returns how many were handled.
+        If one fails again, the aggregate stays parked from that event, with its new
+        error, and `HandlerError` is raised. Takes the handler's lease as `run_once()`
+        does; `LookupError` if nothing of that aggregate is parked.
+        """
+        parking = self._parked_store()
+        async with self._guard():
+            taken = await self._take_lease()
+            try:
+                parked = await parking.find(stream, aggregate_id)
+                until = await self._bookmark.read()
+                records: list[EventRecord] = []
+                after = parked.version - 1
+                while page := await self._backend.read_aggregate(
+                    stream, aggregate_id, after_version=after, limit=self._batch_size
+                ):
+                    records.extend(r for r in page if r.position <= until)
+                    if page[-1].position > until or len(page) < self._batch_size:
+                        break
+                    after = page[-1].version
+                return await self._batches.replay(stream, aggregate_id, records)
+            finally:
+                if taken and not self.running:
+                    await self._lease.release()
+
+    async def discard_parked(self, stream: str, aggregate_id: str) -> None:
+        """Let a parked aggregate through without handling its parked events."""
+        parking = self._parked_store()
+        async with self._guard():
+            await parking.find(stream, aggregate_id)
+            await parking.unpark(stream, aggregate_id)
+
+    def _parked_store(self) -> Parking:
+        if self._parking is None:
+            raise RuntimeError(f"handler {self.name!r} does not park failed events (park=True)")
+        return self._parking
+
     async def _take_lease(self) -> bool:
         """Make sure this runner holds the lease; True if it was taken just now."""
         if await self._lease.check():
@@ -250,6 +317,8 @@ class HandlerRunner(Generic[H]):
 
     async def _catch_up(self) -> int:
         position = await self._start_position()
+        if self._parking is not None:
+            await self._parking.load()
         handled = 0
         while not self._stop_requested():
             records = await self._read_streams(

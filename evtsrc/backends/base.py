@@ -177,6 +177,40 @@ class SnapshotRecord:
     state: JSONObject
 
 
+@attrs.frozen(slots=True)
+class ParkedAggregate:
+    """An aggregate whose events a handler set aside: one failed, and those after wait.
+
+    `version` and `position` are the failed event's; every later event of the
+    aggregate is parked with it until it is retried or discarded. `error` says how
+    the event failed (the exception's type and message), `parked_at` when (UTC).
+    """
+
+    stream: str
+    aggregate_id: str
+    version: int
+    position: int
+    error: str
+    parked_at: datetime
+
+
+@runtime_checkable
+class ParkedEvents(Protocol):
+    """A store of handlers' parked aggregates (dead letters), for `domain.handler(park=True)`."""
+
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Store `parked` for `handler`, replacing what was stored for that aggregate."""
+        ...
+
+    async def parked(self, handler: str) -> list[ParkedAggregate]:
+        """What `handler` parked, in the order of the failed events' positions."""
+        ...
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Forget what `handler` parked of that aggregate (nothing if none)."""
+        ...
+
+
 class BookmarkStore(Protocol):
     """Where event handlers keep their positions."""
 
@@ -269,6 +303,19 @@ class BatchTransaction(Protocol[C_co]):
         Raises `BookmarkMoved` when the stored bookmark is not `expected`: another
         runner handled these events, so this transaction must not commit.
         """
+        ...
+
+
+@runtime_checkable
+class ParkingTransaction(Protocol):
+    """A batch transaction that can also park an aggregate, committing with the batch."""
+
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Store `parked` for `handler` in this transaction (as `ParkedEvents.park`)."""
+        ...
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Forget what `handler` parked of that aggregate, in this transaction."""
         ...
 
 

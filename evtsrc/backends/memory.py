@@ -15,6 +15,7 @@ from .base import (
     Lease,
     LocalLease,
     NewEvent,
+    ParkedAggregate,
     SnapshotRecord,
     check_unmoved,
     merged,
@@ -27,6 +28,7 @@ class InMemoryBookmarks:
 
     def __init__(self) -> None:
         self._positions: dict[str, int] = {}
+        self._parked: dict[tuple[str, str, str], ParkedAggregate] = {}
 
     async def get_bookmark(self, name: str) -> int:
         """The position stored for `name`; 0 if none."""
@@ -42,6 +44,19 @@ class InMemoryBookmarks:
         if found not in (expected, position):
             check_unmoved(name, expected, found)
         self._positions[name] = position
+
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Store `parked` for `handler`, replacing what was stored for that aggregate."""
+        self._parked[handler, parked.stream, parked.aggregate_id] = parked
+
+    async def parked(self, handler: str) -> list[ParkedAggregate]:
+        """What `handler` parked, in the order of the failed events' positions."""
+        found = [parked for key, parked in self._parked.items() if key[0] == handler]
+        return sorted(found, key=lambda parked: parked.position)
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Forget what `handler` parked of that aggregate."""
+        self._parked.pop((handler, stream, aggregate_id), None)
 
     def lease(self, name: str) -> Lease:
         """A lease excluding other runners of this process that use these bookmarks."""
@@ -172,6 +187,18 @@ class InMemoryBackend(Backend):
     async def move_bookmark(self, name: str, expected: int, position: int) -> None:
         """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
         await self._bookmarks.move_bookmark(name, expected, position)
+
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Store `parked` for `handler`, replacing what was stored for that aggregate."""
+        await self._bookmarks.park(handler, parked)
+
+    async def parked(self, handler: str) -> list[ParkedAggregate]:
+        """What `handler` parked, in the order of the failed events' positions."""
+        return await self._bookmarks.parked(handler)
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Forget what `handler` parked of that aggregate."""
+        await self._bookmarks.unpark(handler, stream, aggregate_id)
 
     def forget(self, listener: _MemoryListener) -> None:
         """Stop notifying `listener`."""

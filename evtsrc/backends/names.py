@@ -12,7 +12,7 @@ NAME_LENGTH = MAX_ID_LENGTH
 
 @attrs.frozen
 class TableNames:
-    """The names of an event store's tables: `prefix` + events, snapshots, bookmarks."""
+    """The names of an event store's tables: `prefix` + events, snapshots, bookmarks, parked."""
 
     prefix: str = "evtsrc_"
 
@@ -30,6 +30,11 @@ class TableNames:
     def bookmarks(self) -> str:
         """The handler bookmarks table."""
         return f"{self.prefix}bookmarks"
+
+    @property
+    def parked(self) -> str:
+        """The table of handlers' parked aggregates (dead letters)."""
+        return f"{self.prefix}parked"
 
     @property
     def version_constraint(self) -> str:

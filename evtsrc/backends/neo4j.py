@@ -19,8 +19,10 @@ on first contact only to refuse older servers with a clear error.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any, LiteralString
 
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, Query
@@ -37,7 +39,15 @@ from .._errors import BookmarkMoved, UnsupportedStore, VersionConflict
 from ._support import jsontext
 from ._support.expiring import ExpiringLease
 from ._support.outage import Outage, unavailable
-from .base import Backend, EventRecord, Lease, NewEvent, SnapshotRecord, numbered
+from .base import (
+    Backend,
+    EventRecord,
+    Lease,
+    NewEvent,
+    ParkedAggregate,
+    SnapshotRecord,
+    numbered,
+)
 from .names import TableNames
 
 CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
@@ -140,6 +150,7 @@ class Neo4jBackend(Backend):
         self._event = _label(self.names.events)
         self._snapshot = _label(self.names.snapshots)
         self._bookmark = _label(self.names.bookmarks)
+        self._parked = _label(self.names.parked)
         self._counter = _label(f"{self.names.prefix}counter")
         self._lease = _label(f"{self.names.prefix}lease")
         self._owns_driver = owns_driver
@@ -233,12 +244,15 @@ class Neo4jBackend(Backend):
             f"FOR (c:{self._counter}) REQUIRE c.name IS UNIQUE",
             f"CREATE CONSTRAINT {_label(n.prefix + 'lease_uq')} IF NOT EXISTS "
             f"FOR (l:{self._lease}) REQUIRE l.name IS UNIQUE",
+            f"CREATE CONSTRAINT {_label(n.parked + '_uq')} IF NOT EXISTS "
+            f"FOR (p:{self._parked}) REQUIRE p.key IS UNIQUE",
         ):
             await self._run(statement)
 
     async def drop_schema(self) -> None:
         """Delete every node, constraint and index of this store."""
-        for label in (self._event, self._snapshot, self._bookmark, self._counter, self._lease):
+        labels = (self._event, self._snapshot, self._bookmark, self._counter, self._lease)
+        for label in (*labels, self._parked):
             while await self._delete_some(label):
                 pass
         for row in await self._run("SHOW CONSTRAINTS YIELD name, labelsOrTypes"):
@@ -259,7 +273,14 @@ class Neo4jBackend(Backend):
 
     def _labels(self) -> set[str]:
         n = self.names
-        return {n.events, n.snapshots, n.bookmarks, f"{n.prefix}counter", f"{n.prefix}lease"}
+        return {
+            n.events,
+            n.snapshots,
+            n.bookmarks,
+            f"{n.prefix}counter",
+            f"{n.prefix}lease",
+            n.parked,
+        }
 
     # -- events ------------------------------------------------------------------------------
 
@@ -448,6 +469,49 @@ class Neo4jBackend(Backend):
             raise BookmarkMoved(name, expected, None) from None
         if not rows[0]["ok"]:
             raise BookmarkMoved(name, expected, rows[0]["found"])
+
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Store `parked` for `handler`, replacing what was stored for that aggregate."""
+        await self._run(
+            f"MERGE (p:{self._parked} {{key: $key}}) SET p.handler = $handler, "
+            "p.stream = $stream, p.aggregate_id = $id, p.version = $version, "
+            "p.position = $position, p.error = $error, p.parked_at = $at",
+            key=json.dumps([handler, parked.stream, parked.aggregate_id]),
+            handler=handler,
+            stream=parked.stream,
+            id=parked.aggregate_id,
+            version=parked.version,
+            position=parked.position,
+            error=parked.error,
+            at=parked.parked_at.isoformat(),
+        )
+
+    async def parked(self, handler: str) -> list[ParkedAggregate]:
+        """What `handler` parked, in the order of the failed events' positions."""
+        rows = await self._run(
+            f"MATCH (p:{self._parked} {{handler: $handler}}) RETURN p.stream AS stream, "
+            "p.aggregate_id AS id, p.version AS version, p.position AS position, "
+            "p.error AS error, p.parked_at AS at ORDER BY p.position",
+            handler=handler,
+        )
+        return [
+            ParkedAggregate(
+                row["stream"],
+                row["id"],
+                int(row["version"]),
+                int(row["position"]),
+                row["error"],
+                datetime.fromisoformat(row["at"]),
+            )
+            for row in rows
+        ]
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Forget what `handler` parked of that aggregate."""
+        await self._run(
+            f"MATCH (p:{self._parked} {{key: $key}}) DELETE p",
+            key=json.dumps([handler, stream, aggregate_id]),
+        )
 
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: a node its runner renews (see `lease_ttl`)."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Awaitable, Callable
 from contextlib import closing
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,7 +22,8 @@ from evtsrc import (
     TransactionalHandler,
     on_event,
 )
-from evtsrc.backends import Backend, InMemoryBackend
+from evtsrc.backends import Backend, InMemoryBackend, ParkedAggregate, ParkedEvents
+from evtsrc.backends.base import ParkingTransaction
 from evtsrc.backends.postgres import PostgresBackend
 from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 from evtsrc.backends.sqlite import SqliteBackend
@@ -171,6 +174,24 @@ async def test_a_retried_event_leaves_the_writes_of_its_one_successful_attempt(
     assert await sql_backend.get_bookmark("applied") == positions[-1]
 
 
+async def test_a_parked_event_leaves_no_row_until_its_retry_writes_it_once(
+    sql_backend: Backend, table: str
+) -> None:
+    domain = Domain(sql_backend, aggregates=[Counter, Ledger])
+    positions = await _fill(domain, 5)
+    handler = Applied(table, fail_on={"e3"})
+    runner = domain.handler(handler, park=True)
+    assert await runner.run_once() == 4
+    assert await _rows(sql_backend, table) == [p for p in positions if p != positions[2]]
+    assert [(p.aggregate_id, p.position) for p in await runner.parked()] == [("e3", positions[2])]
+    assert await sql_backend.get_bookmark("applied") == positions[-1]
+    handler.fail_on.clear()
+    assert await runner.retry_parked("counters", "e3") == 1
+    assert await _rows(sql_backend, table) == positions
+    assert await runner.parked() == []
+    assert await runner.run_once() == 0
+
+
 async def test_a_bookmark_moved_by_another_runner_refuses_the_commit(sql_backend: Backend) -> None:
     transactions: Any = sql_backend
     await sql_backend.set_bookmark("h", 5)
@@ -182,6 +203,37 @@ async def test_a_bookmark_moved_by_another_runner_refuses_the_commit(sql_backend
         await transaction.commit_bookmark("h", 5, 9)
         await transaction.commit_bookmark("new", 0, 4)
     assert (await sql_backend.get_bookmark("h"), await sql_backend.get_bookmark("new")) == (9, 4)
+
+
+async def _rolled_back(transactions: Any, step: Callable[[Any], Awaitable[None]]) -> None:
+    """`step(transaction)` in a batch transaction that then fails."""
+
+    async def failing() -> None:
+        async with transactions.batch_transaction() as transaction:
+            assert isinstance(transaction, ParkingTransaction)
+            await step(transaction)
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        await failing()
+
+
+async def test_an_aggregate_parked_in_a_batch_commits_or_rolls_back_with_it(
+    sql_backend: Backend,
+) -> None:
+    transactions: Any = sql_backend
+    assert isinstance(sql_backend, ParkedEvents)
+    entry = ParkedAggregate("counters", "e3", 1, 3, "RuntimeError: x", datetime.now(UTC))
+    await _rolled_back(transactions, lambda transaction: transaction.park("h", entry))
+    assert await sql_backend.parked("h") == []
+    async with transactions.batch_transaction() as transaction:
+        await transaction.park("h", entry)
+    assert await sql_backend.parked("h") == [entry]
+    await _rolled_back(transactions, lambda transaction: transaction.unpark("h", "counters", "e3"))
+    assert await sql_backend.parked("h") == [entry]
+    async with transactions.batch_transaction() as transaction:
+        await transaction.unpark("h", "counters", "e3")
+    assert await sql_backend.parked("h") == []
 
 
 async def test_a_bookmark_expected_where_none_is_stored_refuses_the_commit(

@@ -25,7 +25,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from evtsrc import Domain, EventHandler, EventMeta, on_event
 from evtsrc._jsontypes import JSONObject
 from evtsrc._meta import legacy_event_id, meta_of
-from evtsrc.backends import Backend, EventRecord, InMemoryBackend, NewEvent, TableNames
+from evtsrc.backends import (
+    Backend,
+    EventRecord,
+    InMemoryBackend,
+    NewEvent,
+    ParkedAggregate,
+    ParkedEvents,
+    TableNames,
+)
 from evtsrc.backends.base import new_event_id
 from evtsrc.backends.postgres import PostgresBackend
 from evtsrc.backends.sql._identifiers import quote
@@ -254,6 +262,18 @@ async def test_old_events_read_back_with_no_id_version_1_and_no_metadata(
     counters = [row for row in expected if row[0] == "counters"]
     assert _stored(await backend.read_aggregate("counters", "x")) == counters
     assert _stored(await backend.read_aggregate("counters", "x", after_version=2)) == counters[2:]
+
+
+async def test_create_schema_adds_the_table_of_parked_aggregates(upgraded: Upgraded) -> None:
+    backend = upgraded.backend
+    assert isinstance(backend, ParkedEvents)
+    await backend.create_schema()
+    at = datetime(2026, 12, 1, 21, 0, 0, 654321, tzinfo=UTC)
+    entry = ParkedAggregate("counters", "x", 2, 2, "ValueError: poison", at)
+    await backend.park("h", entry)
+    assert await backend.parked("h") == [entry]
+    domain = Domain(backend, aggregates=[Counter, Ledger])
+    assert await domain.handler(Metas(), park=True).parked() == []
 
 
 async def test_a_domain_loads_and_a_handler_catches_up_on_old_events_then_new_ones(

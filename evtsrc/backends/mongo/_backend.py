@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 import attrs
@@ -28,6 +30,7 @@ from ..base import (
     EventRecord,
     Lease,
     NewEvent,
+    ParkedAggregate,
     SnapshotRecord,
     check_unmoved,
     merged,
@@ -73,6 +76,7 @@ class MongoBackend(Backend):
         self.bookmarks: AsyncCollection[Document] = self.database[self.names.bookmarks]
         self.counters: AsyncCollection[Document] = self.database[f"{self.names.prefix}counters"]
         self.leases: AsyncCollection[Document] = self.database[f"{self.names.prefix}leases"]
+        self.parked_aggregates: AsyncCollection[Document] = self.database[self.names.parked]
         self._owns_client = owns_client
         self.transaction_timeout = transaction_timeout
         """Seconds an append may take, its transaction's retries included."""
@@ -137,7 +141,14 @@ class MongoBackend(Backend):
             )
 
     def _collections(self) -> tuple[AsyncCollection[Document], ...]:
-        return (self.events, self.snapshots, self.bookmarks, self.counters, self.leases)
+        return (
+            self.events,
+            self.snapshots,
+            self.bookmarks,
+            self.counters,
+            self.leases,
+            self.parked_aggregates,
+        )
 
     async def drop_schema(self) -> None:
         """Drop the collections (and every event in them)."""
@@ -371,6 +382,47 @@ class MongoBackend(Backend):
             except DuplicateKeyError:  # another runner stored it first
                 raise BookmarkMoved(name, expected, None) from None
 
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Store `parked` for `handler`, replacing what was stored for that aggregate."""
+        with OUTAGE.during("park an aggregate"):
+            await self.parked_aggregates.replace_one(
+                {"_id": _parked_id(handler, parked.stream, parked.aggregate_id)},
+                {
+                    "handler": handler,
+                    "stream": parked.stream,
+                    "aggregate_id": parked.aggregate_id,
+                    "version": parked.version,
+                    "position": parked.position,
+                    "error": parked.error,
+                    "parked_at": parked.parked_at.isoformat(),
+                },
+                upsert=True,
+            )
+
+    async def parked(self, handler: str) -> list[ParkedAggregate]:
+        """What `handler` parked, in the order of the failed events' positions."""
+        with OUTAGE.during("read parked aggregates"):
+            found = await self.parked_aggregates.find({"handler": handler}).to_list(None)
+        entries = [
+            ParkedAggregate(
+                d["stream"],
+                d["aggregate_id"],
+                int(d["version"]),
+                int(d["position"]),
+                d["error"],
+                datetime.fromisoformat(d["parked_at"]),
+            )
+            for d in found
+        ]
+        return sorted(entries, key=lambda entry: entry.position)
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Forget what `handler` parked of that aggregate."""
+        with OUTAGE.during("unpark an aggregate"):
+            await self.parked_aggregates.delete_one(
+                {"_id": _parked_id(handler, stream, aggregate_id)}
+            )
+
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: a document its runner renews (see `lease_ttl`)."""
         return ExpiringLease(
@@ -391,3 +443,8 @@ class MongoBackend(Backend):
         """Close the client if this backend made it."""
         if self._owns_client:
             await self.client.close()
+
+
+def _parked_id(handler: str, stream: str, aggregate_id: str) -> str:
+    """A parked aggregate's document id: the three names as a JSON array, unambiguous."""
+    return json.dumps([handler, stream, aggregate_id])

@@ -19,12 +19,13 @@ from ..base import (
     EventRecord,
     Lease,
     NewEvent,
+    ParkedAggregate,
     SnapshotRecord,
     numbered,
 )
 from ..names import TableNames
 from ..sql import _pg_positions as _positions
-from ..sql._bookmarks import bookmark_statements
+from ..sql._bookmarks import bookmark_statements, parked_statements, parked_values
 from ..sql._ddl import add_column_statements, schema_sql
 from ..sql._identifiers import quote
 from ..sql._pg_errors import LOST, OUTAGE
@@ -77,6 +78,7 @@ class PostgresBackend(Backend):
         bookmarks = quote(self.names.bookmarks)
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
         self._bookmark_sql = bookmark_statements(bookmarks, "$")
+        self._parked_sql = parked_statements(quote(self.names.parked), "$")
         # One statement: update from the expected position, or insert at none from 0.
         self._sql_move_bookmark = (
             f"WITH moved AS (UPDATE {bookmarks} SET position = $3 "
@@ -177,7 +179,8 @@ class PostgresBackend(Backend):
         """Drop the tables (and every event in them)."""
         await self._script(
             "drop_schema",
-            f"DROP TABLE IF EXISTS {self._events}, {self._snapshots}, {self._bookmarks}",
+            f"DROP TABLE IF EXISTS {self._events}, {self._snapshots}, {self._bookmarks}, "
+            f"{quote(self.names.parked)}",
         )
 
     async def _append(
@@ -349,6 +352,19 @@ class PostgresBackend(Backend):
         if not moved and found != position:
             raise BookmarkMoved(name, expected, found)
 
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Store `parked` for `handler`, replacing what was stored for that aggregate."""
+        await self._fetch("park", self._parked_sql.store, handler, *parked_values(parked))
+
+    async def parked(self, handler: str) -> list[ParkedAggregate]:
+        """What `handler` parked, in the order of the failed events' positions."""
+        rows = await self._fetch("parked", self._parked_sql.select, handler)
+        return [ParkedAggregate(*row) for row in rows]
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Forget what `handler` parked of that aggregate."""
+        await self._fetch("unpark", self._parked_sql.delete, handler, stream, aggregate_id)
+
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: an advisory lock on a pooled connection of its own."""
         return PgAdvisoryLease(
@@ -393,7 +409,7 @@ class PostgresBackend(Backend):
             connection = await self._connections.take()
         try:
             async with connection.transaction():
-                yield PgBatchTransaction(connection, self._bookmark_sql)
+                yield PgBatchTransaction(connection, self._bookmark_sql, self._parked_sql)
         finally:
             # The handler's own code ran on this connection.
             await self._reset_and_give_back(connection)

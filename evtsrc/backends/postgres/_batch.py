@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
-from ..base import check_unmoved
-from ..sql._bookmarks import BookmarkStatements
+from ..base import ParkedAggregate, check_unmoved
+from ..sql._bookmarks import BookmarkStatements, ParkedStatements, parked_values
 from ._connections import PoolConnection
 
 
 class PgBatchTransaction:
     """A handler batch's transaction on an asyncpg connection."""
 
-    def __init__(self, connection: PoolConnection, bookmarks: BookmarkStatements) -> None:
+    def __init__(
+        self, connection: PoolConnection, bookmarks: BookmarkStatements, parked: ParkedStatements
+    ) -> None:
         self._connection = connection
         self._bookmarks = bookmarks
+        self._parked = parked
 
     @property
     def connection(self) -> PoolConnection:
@@ -32,3 +35,11 @@ class PgBatchTransaction:
             return
         check_unmoved(name, expected, await self._connection.fetchval(sql.read, name))
         await self._connection.execute(sql.insert, name, position)
+
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Park an aggregate in this transaction: it commits with the batch."""
+        await self._connection.execute(self._parked.store, handler, *parked_values(parked))
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Let a parked aggregate through in this transaction."""
+        await self._connection.execute(self._parked.delete, handler, stream, aggregate_id)

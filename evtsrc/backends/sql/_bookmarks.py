@@ -1,4 +1,4 @@
-"""The statements of a bookmarks table, and the compare-and-set that moves a bookmark.
+"""The statements of the handlers' tables: bookmarks, and parked aggregates.
 
 A transactional handler's batch moves its bookmark in its own transaction, only
 from the position the batch started at (`BatchTransaction.commit_bookmark`):
@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Literal
 
 import attrs
+
+from ..base import ParkedAggregate
 
 Placeholders = Literal["?", "$"]
 """`?` for sqlite3, `$` for asyncpg (`$1`, `$2`, ...)."""
@@ -36,11 +38,7 @@ def bookmark_statements(table: str, placeholders: Placeholders) -> BookmarkState
     """The statements on the bookmarks table `table` (an identifier, quoted as needed)."""
 
     def render(template: str, *parameters: str) -> str:
-        if placeholders == "?":
-            marks = dict.fromkeys(parameters, "?")
-        else:
-            marks = {name: f"${index}" for index, name in enumerate(parameters, start=1)}
-        return template.format(table=table, **marks)
+        return _render(template, table, placeholders, parameters)
 
     return BookmarkStatements(
         read=render("SELECT position FROM {table} WHERE name = {name}", "name"),
@@ -61,3 +59,68 @@ def bookmark_statements(table: str, placeholders: Placeholders) -> BookmarkState
             "INSERT INTO {table} (name, position) VALUES ({name}, {position})", "name", "position"
         ),
     )
+
+
+@attrs.frozen
+class ParkedStatements:
+    """The statements on one table of parked aggregates, parameters in the order given."""
+
+    store: str
+    """Store (name, stream, aggregate_id, version, position, error, parked_at), replacing."""
+    select: str
+    """(stream, aggregate_id, version, position, error, parked_at) parked for (name)."""
+    delete: str
+    """Delete what is parked for (name, stream, aggregate_id)."""
+
+
+def parked_statements(table: str, placeholders: Placeholders) -> ParkedStatements:
+    """The statements on the parked-aggregates table `table` (an identifier, quoted)."""
+    fields = ("name", "stream", "aggregate_id", "version", "position", "error", "parked_at")
+    return ParkedStatements(
+        store=_render(
+            "INSERT INTO {table} (name, stream, aggregate_id, version, position, error, "
+            "parked_at) VALUES ({name}, {stream}, {aggregate_id}, {version}, {position}, "
+            "{error}, {parked_at}) ON CONFLICT (name, stream, aggregate_id) DO UPDATE SET "
+            "version = excluded.version, position = excluded.position, "
+            "error = excluded.error, parked_at = excluded.parked_at",
+            table,
+            placeholders,
+            fields,
+        ),
+        select=_render(
+            "SELECT stream, aggregate_id, version, position, error, parked_at FROM {table} "
+            "WHERE name = {name} ORDER BY position",
+            table,
+            placeholders,
+            ("name",),
+        ),
+        delete=_render(
+            "DELETE FROM {table} WHERE name = {name} AND stream = {stream} "
+            "AND aggregate_id = {aggregate_id}",
+            table,
+            placeholders,
+            ("name", "stream", "aggregate_id"),
+        ),
+    )
+
+
+def parked_values(parked: ParkedAggregate) -> tuple[object, ...]:
+    """The values `store` takes after the handler's name, in its order."""
+    return (
+        parked.stream,
+        parked.aggregate_id,
+        parked.version,
+        parked.position,
+        parked.error,
+        parked.parked_at,
+    )
+
+
+def _render(
+    template: str, table: str, placeholders: Placeholders, parameters: tuple[str, ...]
+) -> str:
+    if placeholders == "?":
+        marks = dict.fromkeys(parameters, "?")
+    else:
+        marks = {name: f"${index}" for index, name in enumerate(parameters, start=1)}
+    return template.format(table=table, **marks)

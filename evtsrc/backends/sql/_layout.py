@@ -29,6 +29,8 @@ class Kind(enum.Enum):
     JSON_TEXT = enum.auto()
     """JSON text the database keeps as written and never parses (TEXT, LONGTEXT on
     MariaDB/MySQL): read back, it is the very text written."""
+    TEXT = enum.auto()
+    """Text of any length."""
     UUID = enum.auto()
     """A UUID: `uuid` on PostgreSQL (read as text), 36 characters elsewhere."""
     TIMESTAMP = enum.auto()
@@ -78,8 +80,12 @@ class Table:
         return tuple(column for column in self.columns if column.added)
 
 
-def event_store(names: TableNames) -> tuple[Table, Table, Table]:
-    """The tables of one event store: bookmarks, events, snapshots (in their DDL's order)."""
+def event_store(names: TableNames) -> tuple[Table, Table, Table, Table]:
+    """The tables of one event store: bookmarks, events, parked, snapshots.
+
+    In SQLAlchemy's order, by name. `parked` (handlers' parked aggregates) came after
+    the first release: `create_schema()` creates it in a store made before.
+    """
     name, integer = Kind.NAME, Kind.INTEGER
     bookmarks = Table(
         names.bookmarks,
@@ -116,4 +122,17 @@ def event_store(names: TableNames) -> tuple[Table, Table, Table]:
         ),
         primary_key=("stream", "aggregate_id"),
     )
-    return bookmarks, events, snapshots
+    parked = Table(
+        names.parked,
+        (
+            Column("name", name),
+            Column("stream", name),
+            Column("aggregate_id", name),
+            Column("version", integer),
+            Column("position", Kind.BIGINT),
+            Column("error", Kind.TEXT),
+            Column("parked_at", Kind.TIMESTAMP),
+        ),
+        primary_key=("name", "stream", "aggregate_id"),
+    )
+    return bookmarks, events, parked, snapshots

@@ -51,6 +51,8 @@ def _type(kind: Kind, collation: str) -> sa.types.TypeEngine[Any]:
         return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
     if kind is Kind.JSON_TEXT:
         return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+    if kind is Kind.TEXT:
+        return sa.Text()
     if kind is Kind.UUID:
         return sa.String(36).with_variant(postgresql.UUID(as_uuid=False), "postgresql")
     return UTCDateTime()
@@ -66,12 +68,13 @@ class Tables:
         # PostgreSQL positions are computed by the appending statement (see
         # pg_positions); elsewhere the database numbers rows as they are inserted.
         numbered = dialect != "postgresql"
-        bookmarks, events, snapshots = (
+        bookmarks, events, parked, snapshots = (
             self._table(table, collation, numbered) for table in event_store(names)
         )
         self.bookmarks = bookmarks
         self.events = events
         self.snapshots = snapshots
+        self.parked = parked
 
     def _table(self, table: Table, collation: str, numbered: bool) -> sa.Table:
         return sa.Table(

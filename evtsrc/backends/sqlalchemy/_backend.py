@@ -17,9 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..._errors import BookmarkMoved
 from .._support import jsontext
-from ..base import NOT_READ, AppendListener, Backend, EventRecord, Lease, NewEvent, SnapshotRecord
+from ..base import (
+    NOT_READ,
+    AppendListener,
+    Backend,
+    EventRecord,
+    Lease,
+    NewEvent,
+    ParkedAggregate,
+    SnapshotRecord,
+)
 from ..names import TableNames
-from ._batch import SqlBatchTransaction
+from ._batch import SqlBatchTransaction, park_on, unpark_statement
 from ._dialect import Dialect
 from ._mariadb import MariaDbDialect
 from ._postgres import PostgresDialect
@@ -322,6 +331,33 @@ class SqlAlchemyBackend(Backend):
         async with self._transaction(f"store bookmark {name!r}") as connection:
             await connection.execute(statement)
 
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Store `parked` for `handler`, replacing what was stored for that aggregate."""
+        async with self._transaction(f"park {parked.stream}/{parked.aggregate_id}") as connection:
+            await park_on(connection, self.tables.parked, handler, parked)
+
+    async def parked(self, handler: str) -> list[ParkedAggregate]:
+        """What `handler` parked, in the order of the failed events' positions."""
+        table = self.tables.parked
+        columns = (
+            table.c.stream,
+            table.c.aggregate_id,
+            table.c.version,
+            table.c.position,
+            table.c.error,
+            table.c.parked_at,
+        )
+        query = sa.select(*columns).where(table.c.name == handler).order_by(table.c.position)
+        async with self._connection(f"read what {handler!r} parked") as connection:
+            rows = (await connection.execute(query)).all()
+        return [ParkedAggregate(*row) for row in rows]
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Forget what `handler` parked of that aggregate."""
+        statement = unpark_statement(self.tables.parked, handler, stream, aggregate_id)
+        async with self._transaction(f"unpark {stream}/{aggregate_id}") as connection:
+            await connection.execute(statement)
+
     async def move_bookmark(self, name: str, expected: int, position: int) -> None:
         """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
         try:
@@ -348,7 +384,7 @@ class SqlAlchemyBackend(Backend):
         async with self._connection("a handler's batch transaction") as connection:
             connection = await connection.execution_options(**self._dialect.write_options)
             async with connection.begin():
-                yield SqlBatchTransaction(connection, self.tables.bookmarks)
+                yield SqlBatchTransaction(connection, self.tables.bookmarks, self.tables.parked)
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """On PostgreSQL, a LISTEN connection woken by every commit; elsewhere polling."""

@@ -9,15 +9,16 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..._errors import BookmarkMoved
-from ..base import check_unmoved
+from ..base import ParkedAggregate, check_unmoved
 
 
 class SqlBatchTransaction:
     """A handler batch's transaction on a SQLAlchemy connection."""
 
-    def __init__(self, connection: AsyncConnection, bookmarks: sa.Table) -> None:
+    def __init__(self, connection: AsyncConnection, bookmarks: sa.Table, parked: sa.Table) -> None:
         self._connection = connection
         self._bookmarks = bookmarks
+        self._parked = parked
 
     @property
     def connection(self) -> AsyncConnection:
@@ -50,3 +51,43 @@ class SqlBatchTransaction:
         if found != expected:
             raise BookmarkMoved(name, expected, found)
         await connection.execute(sa.update(table).where(where).values(position=position))
+
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Park an aggregate in this transaction: it commits with the batch."""
+        await park_on(self._connection, self._parked, handler, parked)
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Let a parked aggregate through in this transaction."""
+        await self._connection.execute(
+            unpark_statement(self._parked, handler, stream, aggregate_id)
+        )
+
+
+async def park_on(
+    connection: AsyncConnection, table: sa.Table, handler: str, parked: ParkedAggregate
+) -> None:
+    """Store `parked` for `handler` in `connection`'s transaction, replacing what was."""
+    where = (
+        table.c.name == handler,
+        table.c.stream == parked.stream,
+        table.c.aggregate_id == parked.aggregate_id,
+    )
+    values = {
+        "version": parked.version,
+        "position": parked.position,
+        "error": parked.error,
+        "parked_at": parked.parked_at,
+    }
+    # Looked for without a lock: on MariaDB an UPDATE that finds nothing locks the gap.
+    if await connection.scalar(sa.select(sa.literal(1)).where(*where)) is None:
+        row = {"name": handler, "stream": parked.stream, "aggregate_id": parked.aggregate_id}
+        await connection.execute(sa.insert(table).values(**row, **values))
+    else:
+        await connection.execute(sa.update(table).where(*where).values(**values))
+
+
+def unpark_statement(table: sa.Table, handler: str, stream: str, aggregate_id: str) -> sa.Delete:
+    """Delete what `handler` parked of that aggregate."""
+    return sa.delete(table).where(
+        table.c.name == handler, table.c.stream == stream, table.c.aggregate_id == aggregate_id
+    )

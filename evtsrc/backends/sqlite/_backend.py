@@ -41,6 +41,7 @@ from ..base import (
     EventRecord,
     Lease,
     NewEvent,
+    ParkedAggregate,
     SnapshotRecord,
     check_unmoved,
     numbered,
@@ -504,6 +505,42 @@ class SqliteBackend(Backend):
             if moved.found != position:
                 raise
 
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Store `parked` for `handler`, replacing what was stored for that aggregate."""
+        await self._write(self._park, handler, parked)
+
+    def _park(self, handler: str, parked: ParkedAggregate) -> None:
+        """On the writer connection: in a batch's transaction, or one of its own."""
+        row = (
+            handler,
+            parked.stream,
+            parked.aggregate_id,
+            parked.version,
+            parked.position,
+            parked.error,
+            timestamp_out(parked.parked_at),
+        )
+        self._writing().execute(self._sql.parked.store, row)
+
+    async def parked(self, handler: str) -> list[ParkedAggregate]:
+        """What `handler` parked, in the order of the failed events' positions."""
+        return await self._reader.run(self._select_parked, handler)
+
+    def _select_parked(self, handler: str) -> list[ParkedAggregate]:
+        connection = self._reader_connection or self._reading()
+        rows = connection.execute(self._sql.parked.select, (handler,)).fetchall()
+        return [
+            ParkedAggregate(row[0], row[1], row[2], row[3], row[4], timestamp_in(row[5]))
+            for row in rows
+        ]
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Forget what `handler` parked of that aggregate."""
+        await self._write(self._unpark, handler, stream, aggregate_id)
+
+    def _unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        self._writing().execute(self._sql.parked.delete, (handler, stream, aggregate_id))
+
     # -- handlers: leases and transactions --------------------------------------------------
 
     def lease(self, name: str) -> Lease:
@@ -523,7 +560,9 @@ class SqliteBackend(Backend):
             self._holder = asyncio.current_task()
             try:
                 connection = await self._writer.run(self._begin)
-                yield SqliteBatchTransaction(connection, self._commit_bookmark)
+                yield SqliteBatchTransaction(
+                    connection, self._commit_bookmark, self._park, self._unpark
+                )
                 await self._writer.run(self._commit)
             except BaseException:
                 self._rollback_later()

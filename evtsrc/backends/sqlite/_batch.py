@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+from ..base import ParkedAggregate
+
 
 class SqliteBatchTransaction:
     """A handler batch's transaction on the `SqliteBackend`'s writer connection.
@@ -19,9 +21,13 @@ class SqliteBatchTransaction:
         self,
         connection: sqlite3.Connection,
         move_bookmark: Callable[[str, int, int], Awaitable[None]],
+        park: Callable[[str, ParkedAggregate], None],
+        unpark: Callable[[str, str, str], None],
     ) -> None:
         self._connection = connection
         self._move_bookmark = move_bookmark
+        self._park = park
+        self._unpark = unpark
         self._savepoints = 0
 
     @property
@@ -50,3 +56,11 @@ class SqliteBatchTransaction:
     async def commit_bookmark(self, name: str, expected: int, position: int) -> None:
         """Move bookmark `name` from `expected` to `position`, or raise `BookmarkMoved`."""
         await self._move_bookmark(name, expected, position)
+
+    async def park(self, handler: str, parked: ParkedAggregate) -> None:
+        """Park an aggregate in this transaction: it commits with the batch."""
+        self._park(handler, parked)
+
+    async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
+        """Let a parked aggregate through in this transaction."""
+        self._unpark(handler, stream, aggregate_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..names import TableNames
-from ..sql._bookmarks import bookmark_statements
+from ..sql._bookmarks import bookmark_statements, parked_statements
 from ..sql._ddl import create_statements, schema_sql, upgraded_tables
 from ..sql._identifiers import quote
 
@@ -26,9 +26,11 @@ class SqliteStatements:
         self.columns = "SELECT name FROM pragma_table_info(?)"
         """The names of a table's columns."""
         # Each table apart: what SQLAlchemy's drop_all runs.
+        parked = quote(names.parked)
         self.drop = tuple(
-            f"DROP TABLE IF EXISTS {table}" for table in (bookmarks, events, snapshots)
+            f"DROP TABLE IF EXISTS {table}" for table in (bookmarks, events, snapshots, parked)
         )
+        self.parked = parked_statements(parked, "?")
         self.version = f"SELECT max(version) FROM {events} WHERE stream = ? AND aggregate_id = ?"
         self.insert = (
             f"INSERT INTO {events} (stream, aggregate_id, version, type, data, timestamp, "

@@ -33,6 +33,7 @@ pytest.register_assert_rewrite(
             "_leases",
             "_metadata",
             "_ordering",
+            "_parking",
             "_read_your_writes",
             "_snapshots",
             "_storage",
@@ -52,6 +53,7 @@ from ._handlers import HandlerContract  # noqa: E402
 from ._leases import LeaseContract  # noqa: E402
 from ._metadata import MetadataContract  # noqa: E402
 from ._ordering import OrderingContract  # noqa: E402
+from ._parking import ParkingContract  # noqa: E402
 from ._payloads import BAD_ESCAPE, DEEP, NOT_JSON, UNDECODABLE, as_value  # noqa: E402
 from ._read_your_writes import ReadYourWritesContract  # noqa: E402
 from ._snapshots import SnapshotContract  # noqa: E402
@@ -67,6 +69,7 @@ class BackendContract(
     HandlerContract,
     LeaseContract,
     FencingContract,
+    ParkingContract,
     OrderingContract,
     ReadYourWritesContract,
     SnapshotContract,
@@ -92,6 +95,7 @@ __all__ = [
     "LeaseContract",
     "MetadataContract",
     "OrderingContract",
+    "ParkingContract",
     "ReadYourWritesContract",
     "SnapshotContract",
     "StorageContract",

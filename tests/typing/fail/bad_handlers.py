@@ -84,3 +84,4 @@ async def moves() -> None:
 
 def retries(domain: Domain) -> None:
     domain.handler(PostCounter(), retry=3)  # expect-error: arg-type ArgumentType
+    domain.handler(PostCounter(), park="yes")  # expect-error: arg-type ArgumentType

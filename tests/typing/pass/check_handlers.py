@@ -6,6 +6,7 @@ without `meta`, for an event class, a union of them or a base class.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import assert_type
 
@@ -24,7 +25,12 @@ from evtsrc import (
     folds,
     on_event,
 )
-from evtsrc.backends import FencedBookmarks, InMemoryBackend, InMemoryBookmarks
+from evtsrc.backends import (
+    FencedBookmarks,
+    InMemoryBackend,
+    InMemoryBookmarks,
+    ParkedAggregate,
+)
 from tests.typing.model import (
     Post,
     PostCounter,
@@ -239,12 +245,24 @@ async def fenced(domain: Domain) -> None:
     assert store.positions[runner.name] == await runner.position() > 0
 
 
+async def parking(domain: Domain) -> None:
+    runner = domain.handler(PostCounter(), park=True, retry=RetryPolicy(attempts=2))
+    assert_type(await runner.parked(), list[ParkedAggregate])
+    assert await runner.run_once() >= 0
+    for parked in await runner.parked():
+        assert_type(parked.error, str)
+        assert_type(await runner.retry_parked(parked.stream, parked.aggregate_id), int)
+    with contextlib.suppress(LookupError):  # nothing of it is parked
+        assert_type(await runner.discard_parked("posts", "none"), None)
+
+
 async def main() -> None:
     domain = make_domain(InMemoryBackend())
     await domain.repository(User).execute("alice", User.create, name="Alice")
     await domain.repository(Post).execute("p", Post.create, user_id="alice", content="Hi")
     await runners(domain)
     await fenced(domain)
+    await parking(domain)
     assert generic(domain.handler(Audit())) == "typing-audit"
     positions = domain.handler(Positions())
     assert await positions.run_once() == 1
