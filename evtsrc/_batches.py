@@ -196,9 +196,7 @@ class Batches:
             CURRENT.reset(outer)
         if failed is not None:
             record, failure = failed
-            if settled:
-                parking.set_aside(record, failure)
-            else:
+            if not settled:
                 await parking.park(record, failure)
             raise failure from failure.__cause__
         if settled:
