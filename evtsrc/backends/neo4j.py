@@ -246,6 +246,8 @@ class Neo4jBackend(Backend):
             f"FOR (l:{self._lease}) REQUIRE l.name IS UNIQUE",
             f"CREATE CONSTRAINT {_label(n.parked + '_uq')} IF NOT EXISTS "
             f"FOR (p:{self._parked}) REQUIRE p.key IS UNIQUE",
+            f"CREATE INDEX {_label(n.parked + '_handler_ix')} IF NOT EXISTS "
+            f"FOR (p:{self._parked}) ON (p.handler)",
         ):
             await self._run(statement)
 

@@ -47,6 +47,7 @@ async def test_hot_queries_scan_indexes_not_the_collection(filled: MongoBackend)
         "read_streams": f"{names.events}_stream_ix",
         "get_bookmark": "_id_",
         "get_snapshot": "_id_",
+        "parked": f"{names.parked}_handler_ix",
     }
     for name, index in expected.items():
         stages = _stages(plans[name]["queryPlanner"]["winningPlan"])

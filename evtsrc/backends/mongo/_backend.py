@@ -139,6 +139,10 @@ class MongoBackend(Backend):
                 [("stream", ASCENDING), ("position", ASCENDING)],
                 name=f"{self.names.events}_stream_ix",
             )
+            await self.parked_aggregates.create_index(
+                [("handler", ASCENDING), ("position", ASCENDING)],
+                name=f"{self.names.parked}_handler_ix",
+            )
 
     def _collections(self) -> tuple[AsyncCollection[Document], ...]:
         return (
@@ -250,6 +254,7 @@ class MongoBackend(Backend):
             }
             plans = {name: await cursor.explain() for name, cursor in cursors.items()}
             plans["get_bookmark"] = await self.bookmarks.find({"_id": "x"}).explain()
+            plans["parked"] = await self._parked_of("x").explain()
             plans["get_snapshot"] = await self.snapshots.find(
                 {"_id": snapshot_id(stream, aggregate_id)}
             ).explain()
@@ -402,8 +407,8 @@ class MongoBackend(Backend):
     async def parked(self, handler: str) -> list[ParkedAggregate]:
         """What `handler` parked, in the order of the failed events' positions."""
         with OUTAGE.during("read parked aggregates"):
-            found = await self.parked_aggregates.find({"handler": handler}).to_list(None)
-        entries = [
+            found = await self._parked_of(handler).to_list(None)
+        return [
             ParkedAggregate(
                 d["stream"],
                 d["aggregate_id"],
@@ -414,7 +419,9 @@ class MongoBackend(Backend):
             )
             for d in found
         ]
-        return sorted(entries, key=lambda entry: entry.position)
+
+    def _parked_of(self, handler: str) -> AsyncCursor[Document]:
+        return self.parked_aggregates.find({"handler": handler}).sort("position", ASCENDING)
 
     async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
         """Forget what `handler` parked of that aggregate."""
