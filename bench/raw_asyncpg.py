@@ -4,9 +4,9 @@ The driver's own limit for evtsrc's design, measured in the same run: a new
 account is read once (one SELECT of its events, none yet), then every command is
 the one statement evtsrc's PostgresBackend sends for an append (version check,
 insert numbered by the transaction id, with the event id and the metadata a command
-records), expecting the version this client remembers. No aggregate, no encoding
-beyond `json.dumps`, no checks, and no NOTIFY afterwards (evtsrc sends one after a
-commit, at most one every 2 ms, beside the next statement).
+records and the account's bucket key), expecting the version this client remembers.
+No aggregate, no encoding beyond `json.dumps`, no checks, and no NOTIFY afterwards
+(evtsrc sends one after a commit, at most one every 2 ms, beside the next statement).
 "raw-asyncpg-read" also reads the account before every command: the limit for evtsrc
 with no aggregate cache.
 """
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from bench.common import Measured, Sizes, clock
-from evtsrc.backends.base import new_event_id
+from evtsrc.backends.base import bucket_key, new_event_id
 from evtsrc.backends.names import TableNames
 from evtsrc.backends.sql._ddl import schema_sql
 from evtsrc.backends.sql._pg_positions import append_sql
@@ -69,6 +69,7 @@ async def s1(dsn: str, sizes: Sizes, *, read_every_command: bool = False) -> Mea
                     [event_id],
                     [1],
                     [json.dumps({"correlation_id": event_id}, separators=(",", ":"))],
+                    bucket_key(account_id),
                 )
                 assert row is not None and row[0] is not None, "version conflict"
                 version += 1

@@ -12,12 +12,13 @@ reads it every way evtsrc reads events.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from evtsrc import Domain, EventHandler, EventMeta, on_event
 from evtsrc._jsontypes import JSONObject
 from evtsrc._meta import legacy_event_id, meta_of
-from evtsrc.backends import Backend, EventRecord, NewEvent
+from evtsrc.backends import Backend, Bucket, EventRecord, NewEvent
 from evtsrc.testing.backend_contract._model import Address, Counter, Ledger, Multi, One, Two
 
 STAMP = datetime(2026, 12, 1, 9, 5, 53, 192000, tzinfo=UTC)
@@ -78,6 +79,7 @@ async def check_old_store(backend: Backend) -> None:
     assert list(await backend.read_streams(["counters", "ledgers"])) == LEGACY
     assert list(await backend.read_streams(["ledgers"])) == [LEGACY[1]]
     assert await backend.last_position(["counters"]) == OLD_TOP
+    await check_buckets(backend, LEGACY)
 
     domain = Domain(backend, aggregates=[Counter, Ledger])
     counter = await domain.repository(Counter).load("a")
@@ -109,5 +111,25 @@ async def check_old_store(backend: Backend) -> None:
     await backend.create_schema()
     everything = await backend.read_streams(["counters", "ledgers"])
     assert list(everything) == [*LEGACY, domains, *appended]
+    await check_buckets(backend, everything)
     loaded = await domain.repository(Counter).load("a")
     assert (loaded.version, loaded.one, loaded.two) == (3, 2, 1)
+
+
+async def check_buckets(backend: Backend, events: Sequence[EventRecord]) -> None:
+    """Each bucket of 1, 2 and 3 reads exactly its share of `events` (all of the store's)."""
+    for count in (1, 2, 3):
+        for index in range(count):
+            bucket = Bucket(index, count)
+            expected = [r for r in events if bucket.holds(r.aggregate_id)]
+            read = await backend.read_streams(["counters", "ledgers"], bucket=bucket)
+            assert list(read) == expected, bucket
+            paged: list[EventRecord] = []
+            while page := await backend.read_streams(
+                ["ledgers", "counters"],
+                after_position=paged[-1].position if paged else 0,
+                limit=1,
+                bucket=bucket,
+            ):
+                paged += page
+            assert paged == expected, bucket

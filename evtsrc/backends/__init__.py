@@ -10,14 +10,17 @@ from .base import (
     AppendListener,
     Backend,
     BookmarkStore,
+    Bucket,
     EventRecord,
     FencedBookmarks,
+    GroupMembers,
     NewEvent,
     ParkedAggregate,
     ParkedEvents,
     PollingListener,
     SnapshotRecord,
     UndecodablePayload,
+    bucket_key,
 )
 from .memory import InMemoryBackend, InMemoryBookmarks
 from .names import TableNames
@@ -30,8 +33,10 @@ __all__ = [
     "AppendListener",
     "Backend",
     "BookmarkStore",
+    "Bucket",
     "EventRecord",
     "FencedBookmarks",
+    "GroupMembers",
     "InMemoryBackend",
     "InMemoryBookmarks",
     "NewEvent",
@@ -42,4 +47,5 @@ __all__ = [
     "SqliteBackend",
     "TableNames",
     "UndecodablePayload",
+    "bucket_key",
 ]

@@ -30,12 +30,15 @@ import asyncio
 import heapq
 import inspect
 import itertools
+import math
 import random
+import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import NamedTuple, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, NamedTuple, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
@@ -166,6 +169,37 @@ def numbered(
     ]
 
 
+def bucket_key(aggregate_id: str) -> int:
+    """The key that places an aggregate in a bucket: its id's CRC-32, from 0 to 2**31 - 1.
+
+    The same in every process, on every machine and Python version (unlike `hash()`).
+    Of a handler group with `count` buckets, the aggregate's events are in bucket
+    `bucket_key(aggregate_id) % count`. Backends store it with each event, so that a
+    bucket's events are read without reading the others'.
+    """
+    return zlib.crc32(aggregate_id.encode("utf-8", "surrogatepass")) & 0x7FFFFFFF
+
+
+@attrs.frozen(slots=True)
+class Bucket:
+    """Bucket `index` of `count`: the events of the aggregates whose key % `count` is `index`."""
+
+    index: int
+    count: int
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise ValueError(f"a bucket count is an int of 1 or more, not {self.count!r}")
+        if isinstance(self.index, bool) or not isinstance(self.index, int):
+            raise ValueError(f"a bucket index is an int, not {self.index!r}")
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"bucket {self.index} is not one of 0 to {self.count - 1}")
+
+    def holds(self, aggregate_id: str) -> bool:
+        """Whether the aggregate `aggregate_id`'s events are in this bucket."""
+        return bucket_key(aggregate_id) % self.count == self.index
+
+
 @attrs.frozen(slots=True)
 class SnapshotRecord:
     """An aggregate's state after `version` events, stored under `key`."""
@@ -240,6 +274,50 @@ class FencedBookmarks(Protocol):
         reply finds its own. Otherwise raise `BookmarkMoved`, storing nothing.
         """
         ...
+
+
+@runtime_checkable
+class GroupMembers(Protocol):
+    """A store of the live workers (members) of partitioned handler groups.
+
+    Each member beats while it runs; one that stops beating (killed, frozen, cut off)
+    is gone once `ttl` seconds have passed since its last beat. Expiry is written and
+    compared by the members' clocks, which must agree to within a tenth of `ttl`.
+    """
+
+    async def beat(self, group: str, member: str, ttl: float) -> list[str]:
+        """Keep `member` of `group` alive `ttl` seconds from now; the live members, sorted.
+
+        The list holds `member` itself. Members whose time ran out are forgotten.
+        """
+        ...
+
+    async def leave(self, group: str, member: str) -> None:
+        """Forget `member` of `group` at once (nothing if it is not there)."""
+        ...
+
+
+def expiry_millis(ttl: float) -> tuple[int, int]:
+    """Now and `ttl` seconds from now, in whole milliseconds since the epoch (this clock)."""
+    now = int(time.time() * 1000)
+    return now, now + math.ceil(ttl * 1000)
+
+
+def live_members(rows: Iterable[Iterable[Any]], member: str, now: int) -> tuple[list[str], bool]:
+    """The group's live members, sorted, `member` among them; whether others' time ran out.
+
+    `rows` are the group's (member, expires) as `member`'s beat read them at `now`.
+    """
+    live = {member}
+    expired = False
+    for other, expires in rows:
+        if other == member:
+            continue
+        if expires < now:
+            expired = True
+        else:
+            live.add(other)
+    return sorted(live), expired
 
 
 def check_unmoved(name: str, expected: int, found: int | None) -> None:
@@ -445,16 +523,20 @@ class Backend(abc.ABC):
         after_position: int = 0,
         limit: int = 1000,
         metadata: bool = True,
+        bucket: Bucket | None = None,
     ) -> Sequence[EventRecord]:
         """At most `limit` events of `streams` after `after_position`, by position.
 
         `metadata=False` says the caller reads no event ids or metadata (a handler
         declared with `reads_metadata=False`): a backend may then leave them out and
-        return records with `event_id` and `metadata` None.
+        return records with `event_id` and `metadata` None. With `bucket`, only the
+        events of the aggregates in it.
         """
         if not streams:
             return []
         distinct = tuple(dict.fromkeys(streams))
+        if bucket is not None:
+            return await self._read_bucket(distinct, after_position, limit, metadata, bucket)
         if self._passes_metadata:
             return await self._read_streams(distinct, after_position, limit, metadata)
         written_before = cast("Callable[..., Awaitable[Sequence[EventRecord]]]", self._read_streams)
@@ -468,6 +550,31 @@ class Backend(abc.ABC):
 
         By position, and never one a reader could later see an earlier event before.
         """
+
+    async def _read_bucket(
+        self,
+        streams: tuple[str, ...],
+        after_position: int,
+        limit: int,
+        metadata: bool,
+        bucket: Bucket,
+    ) -> Sequence[EventRecord]:
+        """`_read_streams` of the events in `bucket` only.
+
+        By default, pages of every event are read and those of other buckets dropped:
+        a backend that stores `bucket_key` with its events reads the bucket's alone.
+        """
+        found: list[EventRecord] = []
+        page_size = max(limit, 100)
+        while len(found) < limit:
+            page = await self.read_streams(
+                streams, after_position=after_position, limit=page_size, metadata=metadata
+            )
+            found.extend(r for r in page if bucket.holds(r.aggregate_id))
+            if len(page) < page_size:
+                break
+            after_position = page[-1].position
+        return found[:limit]
 
     @abc.abstractmethod
     async def last_position(self, streams: Sequence[str]) -> int:

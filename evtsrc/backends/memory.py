@@ -11,6 +11,7 @@ from .._errors import VersionConflict
 from .base import (
     AppendListener,
     Backend,
+    Bucket,
     EventRecord,
     Lease,
     LocalLease,
@@ -18,6 +19,7 @@ from .base import (
     ParkedAggregate,
     SnapshotRecord,
     check_unmoved,
+    expiry_millis,
     merged,
     numbered,
 )
@@ -29,6 +31,8 @@ class InMemoryBookmarks:
     def __init__(self) -> None:
         self._positions: dict[str, int] = {}
         self._parked: dict[tuple[str, str, str], ParkedAggregate] = {}
+        self._members: dict[str, dict[str, int]] = {}
+        """Each group's members, with when each one's time runs out (ms since the epoch)."""
 
     async def get_bookmark(self, name: str) -> int:
         """The position stored for `name`; 0 if none."""
@@ -57,6 +61,19 @@ class InMemoryBookmarks:
     async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
         """Forget what `handler` parked of that aggregate."""
         self._parked.pop((handler, stream, aggregate_id), None)
+
+    async def beat(self, group: str, member: str, ttl: float) -> list[str]:
+        """Keep `member` of `group` alive `ttl` seconds more; the live members, sorted."""
+        now, expires = expiry_millis(ttl)
+        members = self._members.setdefault(group, {})
+        members[member] = expires
+        for gone in [m for m, until in members.items() if until < now]:
+            del members[gone]
+        return sorted(members)
+
+    async def leave(self, group: str, member: str) -> None:
+        """Forget `member` of `group`."""
+        self._members.get(group, {}).pop(member, None)
 
     def lease(self, name: str) -> Lease:
         """A lease excluding other runners of this process that use these bookmarks."""
@@ -157,6 +174,28 @@ class InMemoryBackend(Backend):
             pages.append(records[start : start + limit])
         return merged(pages, limit)
 
+    async def _read_bucket(
+        self,
+        streams: tuple[str, ...],
+        after_position: int,
+        limit: int,
+        metadata: bool,
+        bucket: Bucket,
+    ) -> Sequence[EventRecord]:
+        """`_read_streams` of the aggregates in `bucket`."""
+        pages: list[list[EventRecord]] = []
+        for stream in streams:
+            records = self._by_stream.get(stream, [])
+            start = bisect.bisect_right(records, after_position, key=_position)
+            found: list[EventRecord] = []
+            for record in records[start:]:
+                if bucket.holds(record.aggregate_id):
+                    found.append(record)
+                    if len(found) == limit:
+                        break
+            pages.append(found)
+        return merged(pages, limit)
+
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position in `streams`; 0 if they are empty."""
         return max(
@@ -199,6 +238,14 @@ class InMemoryBackend(Backend):
     async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
         """Forget what `handler` parked of that aggregate."""
         await self._bookmarks.unpark(handler, stream, aggregate_id)
+
+    async def beat(self, group: str, member: str, ttl: float) -> list[str]:
+        """Keep `member` of `group` alive `ttl` seconds more; the live members, sorted."""
+        return await self._bookmarks.beat(group, member, ttl)
+
+    async def leave(self, group: str, member: str) -> None:
+        """Forget `member` of `group`."""
+        await self._bookmarks.leave(group, member)
 
     def forget(self, listener: _MemoryListener) -> None:
         """Stop notifying `listener`."""

@@ -12,7 +12,7 @@ NAME_LENGTH = MAX_ID_LENGTH
 
 @attrs.frozen
 class TableNames:
-    """The names of an event store's tables: `prefix` + events, snapshots, bookmarks, parked."""
+    """The names of a store's tables: `prefix` + events, snapshots, bookmarks, parked, members."""
 
     prefix: str = "evtsrc_"
 
@@ -35,6 +35,11 @@ class TableNames:
     def parked(self) -> str:
         """The table of handlers' parked aggregates (dead letters)."""
         return f"{self.prefix}parked"
+
+    @property
+    def members(self) -> str:
+        """The table of the live members of handler groups."""
+        return f"{self.prefix}members"
 
     @property
     def version_constraint(self) -> str:

@@ -5,6 +5,8 @@ composite uniqueness constraint on (stream, aggregate_id, version). Payloads
 and metadata are JSON text (node properties cannot hold maps); records carry the
 metadata text unparsed. Nodes written before stores kept ids and metadata have no
 `event_id`, `event_version` or `metadata` property and read back as None, 1 and None.
+Each node also holds its aggregate's `bucket_key` (`base.bucket_key`), which bucket
+reads filter on; `create_schema()` adds it to the nodes written before it.
 
 Global order: an append increments one counter node in its own transaction.
 Neo4j holds the counter's write lock until commit, so appends commit in
@@ -37,18 +39,24 @@ from neo4j.time import DateTime
 
 from .._errors import BookmarkMoved, UnsupportedStore, VersionConflict
 from ._support import jsontext
+from ._support.buckets import KeyedPage, read_bucket
 from ._support.expiring import ExpiringLease
 from ._support.outage import Outage, unavailable
 from .base import (
     Backend,
+    Bucket,
     EventRecord,
     Lease,
     NewEvent,
     ParkedAggregate,
     SnapshotRecord,
+    bucket_key,
+    expiry_millis,
+    live_members,
     numbered,
 )
 from .names import TableNames
+from .sql._buckets import FILL_BATCH, NO_POSITION_ABOVE, fill_values
 
 CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
 DATABASE_UNAVAILABLE = frozenset(
@@ -151,6 +159,7 @@ class Neo4jBackend(Backend):
         self._snapshot = _label(self.names.snapshots)
         self._bookmark = _label(self.names.bookmarks)
         self._parked = _label(self.names.parked)
+        self._member = _label(self.names.members)
         self._counter = _label(f"{self.names.prefix}counter")
         self._lease = _label(f"{self.names.prefix}lease")
         self._owns_driver = owns_driver
@@ -227,7 +236,10 @@ class Neo4jBackend(Backend):
         return self._run(query, held_for=self.lease_ttl / 3, **parameters)
 
     async def create_schema(self) -> None:
-        """Create the constraints and index that do not exist yet."""
+        """Create the constraints and index that do not exist yet; fill in bucket keys.
+
+        The event nodes stored before bucket keys get theirs (see `_fill_bucket_keys`).
+        """
         n = self.names
         for statement in (
             f"CREATE CONSTRAINT {_label(n.version_constraint)} IF NOT EXISTS FOR (e:{self._event}) "
@@ -248,13 +260,60 @@ class Neo4jBackend(Backend):
             f"FOR (p:{self._parked}) REQUIRE p.key IS UNIQUE",
             f"CREATE INDEX {_label(n.parked + '_handler_ix')} IF NOT EXISTS "
             f"FOR (p:{self._parked}) ON (p.handler)",
+            f"CREATE CONSTRAINT {_label(n.members + '_uq')} IF NOT EXISTS "
+            f"FOR (m:{self._member}) REQUIRE m.key IS UNIQUE",
+            f"CREATE INDEX {_label(n.members + '_group_ix')} IF NOT EXISTS "
+            f"FOR (m:{self._member}) ON (m.group)",
         ):
             await self._run(statement)
+        await self._fill_bucket_keys()
+
+    async def _fill_bucket_keys(self) -> None:
+        """Set `bucket_key` on the event nodes stored without it, as the SQL stores do.
+
+        Down from the newest node without one, `sql._buckets.FILL_BATCH` at a time, each
+        batch a transaction of its own that updates each aggregate it found from its
+        lowest position on. So nodes without a key are all below those with one, and if
+        neither the oldest nor the newest lacks it (two looks at the position index),
+        none does: that is all a filled store costs.
+        """
+        for way in ("ASC", "DESC"):
+            end = await self._run(
+                f"MATCH (e:{self._event}) WHERE e.position IS NOT NULL "
+                f"RETURN e.bucket_key IS NULL AS missing ORDER BY e.position {way} LIMIT 1"
+            )
+            if end and end[0]["missing"]:
+                break
+        else:
+            return
+        before = NO_POSITION_ABOVE
+        while True:
+            found = await self._run(
+                f"MATCH (e:{self._event}) WHERE e.position < $before AND e.bucket_key IS NULL "
+                "RETURN e.position AS position, e.stream AS stream, e.aggregate_id AS id "
+                "ORDER BY e.position DESC LIMIT $limit",
+                before=before,
+                limit=FILL_BATCH,
+            )
+            if found:
+                rows = [(row["position"], row["stream"], row["id"]) for row in found]
+                await self._run(
+                    f"UNWIND $rows AS row MATCH (e:{self._event}) WHERE e.stream = row.stream "
+                    "AND e.aggregate_id = row.id AND e.position >= row.low "
+                    "AND e.bucket_key IS NULL SET e.bucket_key = row.key",
+                    rows=[
+                        {"key": key, "stream": stream, "id": aggregate_id, "low": low}
+                        for key, stream, aggregate_id, low in fill_values(rows)
+                    ],
+                )
+            if len(found) < FILL_BATCH:
+                return
+            before = found[-1]["position"]
 
     async def drop_schema(self) -> None:
         """Delete every node, constraint and index of this store."""
         labels = (self._event, self._snapshot, self._bookmark, self._counter, self._lease)
-        for label in (*labels, self._parked):
+        for label in (*labels, self._parked, self._member):
             while await self._delete_some(label):
                 pass
         for row in await self._run("SHOW CONSTRAINTS YIELD name, labelsOrTypes"):
@@ -282,6 +341,7 @@ class Neo4jBackend(Backend):
             f"{n.prefix}counter",
             f"{n.prefix}lease",
             n.parked,
+            n.members,
         }
 
     # -- events ------------------------------------------------------------------------------
@@ -345,9 +405,10 @@ class Neo4jBackend(Backend):
         first = (await counted.single(strict=True))["top"] - len(events) + 1
         metadata = [jsontext.dumps(e.metadata) for e in events]
         records = numbered(stream, aggregate_id, expected_version, first, events, metadata)
+        key = bucket_key(aggregate_id)
         await tx.run(
             _cypher(f"UNWIND $rows AS row CREATE (e:{self._event}) SET e = row"),
-            rows=[_properties(r) for r in records],
+            rows=[_properties(r, key) for r in records],
         )
         return records
 
@@ -390,6 +451,36 @@ class Neo4jBackend(Backend):
             limit=limit,
         )
         return [_record(row["e"]) for row in rows]
+
+    async def _read_bucket(
+        self,
+        streams: tuple[str, ...],
+        after_position: int,
+        limit: int,
+        metadata: bool,
+        bucket: Bucket,
+    ) -> Sequence[EventRecord]:
+        """`_read_streams` of `bucket` only.
+
+        The same query, with the bucket filtered (`%` of the stored key) as the
+        (stream, position) index is read.
+        """
+
+        async def read(after: int, wanted: int) -> KeyedPage:
+            rows = await self._run(
+                f"MATCH (e:{self._event}) WHERE e.position > $after AND e.stream IN $streams "
+                "AND (e.bucket_key % $count = $index OR e.bucket_key IS NULL) "
+                "RETURN e ORDER BY e.position LIMIT $limit",
+                streams=list(streams),
+                after=after,
+                limit=wanted,
+                count=bucket.count,
+                index=bucket.index,
+            )
+            nodes = [row["e"] for row in rows]
+            return [_record(node) for node in nodes], [node.get("bucket_key") for node in nodes]
+
+        return await read_bucket(read, after_position, limit, bucket)
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position of `streams`; 0 if they are empty."""
@@ -515,6 +606,41 @@ class Neo4jBackend(Backend):
             key=json.dumps([handler, stream, aggregate_id]),
         )
 
+    async def beat(self, group: str, member: str, ttl: float) -> list[str]:
+        """Keep `member` of `group` alive `ttl` seconds more; the live members, sorted.
+
+        One transaction stores its expiry and reads the group; only if some member's time
+        ran out, a second forgets them, locking each node before it reads its expiry
+        again (a beat committed meanwhile keeps it). One transaction doing both would
+        deadlock with another member's. Both are held as a lease's statements.
+        """
+        now, expires = expiry_millis(ttl)
+        rows = await self._run_briefly(
+            f"MERGE (m:{self._member} {{key: $key}}) "
+            "SET m.group = $group, m.member = $member, m.expires = $expires "
+            f"WITH DISTINCT true AS stored MATCH (o:{self._member} {{group: $group}}) "
+            "RETURN o.member AS member, o.expires AS expires",
+            key=json.dumps([group, member]),
+            group=group,
+            member=member,
+            expires=expires,
+        )
+        live, expired = live_members(((r["member"], r["expires"]) for r in rows), member, now)
+        if expired:
+            await self._run_briefly(
+                f"MATCH (o:{self._member} {{group: $group}}) WHERE o.expires < $now "
+                "SET o.locked = true REMOVE o.locked WITH o WHERE o.expires < $now DELETE o",
+                group=group,
+                now=now,
+            )
+        return live
+
+    async def leave(self, group: str, member: str) -> None:
+        """Forget `member` of `group`."""
+        await self._run_briefly(
+            f"MATCH (m:{self._member} {{key: $key}}) DELETE m", key=json.dumps([group, member])
+        )
+
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: a node its runner renews (see `lease_ttl`)."""
         return ExpiringLease(
@@ -586,9 +712,9 @@ def _action(query: str) -> str:
     return "run " + " ".join(query.split()[:3]) + " ..."
 
 
-def _properties(record: EventRecord) -> dict[str, Any]:
+def _properties(record: EventRecord, bucket_key: int) -> dict[str, Any]:
     """An event node's properties: the record's fields, its metadata already JSON text."""
-    return {**record._asdict(), "data": jsontext.dumps(record.data)}
+    return {**record._asdict(), "data": jsontext.dumps(record.data), "bucket_key": bucket_key}
 
 
 def _record(node: dict[str, Any]) -> EventRecord:

@@ -1,4 +1,4 @@
-"""A Neo4j store written before events kept ids and metadata reads as it did, and grows."""
+"""A Neo4j store written before events kept ids, metadata and bucket keys reads as it did."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from evtsrc.backends import NewEvent
+from evtsrc.backends import NewEvent, bucket_key
+from evtsrc.backends import neo4j as neo4j_backend
 from evtsrc.backends.neo4j import Neo4jBackend
 from tests.backends import NEO4J, NEO4J44
 from tests.conformance.conftest import backend as backend
-from tests.legacy_store import OLD_EVENTS, OLD_TOP, STAMP, check_old_store
+from tests.legacy_store import OLD_EVENTS, OLD_TOP, STAMP, check_buckets, check_old_store
 
 
 @pytest.fixture(params=[NEO4J, NEO4J44], ids=lambda t: t.name)
@@ -19,7 +20,7 @@ def target(request: pytest.FixtureRequest) -> Any:
 
 
 async def test_events_stored_before_ids_and_metadata_read_back_without_them(
-    backend: Neo4jBackend,
+    backend: Neo4jBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each node exactly as Neo4jBackend of afe64e4 created it (see tests/legacy_store).
     names = backend.names
@@ -46,7 +47,21 @@ async def test_events_stored_before_ids_and_metadata_read_back_without_them(
         f"CREATE (:`{names.prefix}counter` {{name: $name, position: $top}})",
         {"name": names.events, "top": OLD_TOP},
     )
+    monkeypatch.setattr(neo4j_backend, "FILL_BATCH", 2)  # create_schema fills in batches
     await check_old_store(backend)
+    records, _, _ = await backend.driver.execute_query(
+        f"MATCH (e:`{names.events}`) RETURN e.aggregate_id AS id, e.bucket_key AS key"
+    )
+    assert {(r["id"], r["key"]) for r in records} == {
+        (a, bucket_key(a)) for a in ("a", "b", "c", "x")
+    }
+
+    # Nodes an older evtsrc creates after the upgrade have no key: bucket reads keep them.
+    await backend.driver.execute_query(
+        f"MATCH (e:`{names.events}` {{aggregate_id: 'b'}}) REMOVE e.bucket_key"
+    )
+    everything = await backend.read_streams(["counters", "ledgers"])
+    await check_buckets(backend, everything)
 
 
 async def test_new_nodes_hold_the_id_event_version_and_metadata_text(
@@ -71,5 +86,6 @@ async def test_new_nodes_hold_the_id_event_version_and_metadata_text(
         "event_id": "e-1",
         "event_version": 1,
         "metadata": '{"k":[1]}',
+        "bucket_key": bucket_key("a"),
     }
     assert appended.metadata == '{"k":[1]}'

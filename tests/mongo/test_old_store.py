@@ -1,4 +1,4 @@
-"""A MongoDB store written before events kept ids and metadata reads as it did, and grows."""
+"""A MongoDB store written before events kept ids, metadata and bucket keys reads as it did."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from evtsrc.backends import NewEvent
+from evtsrc.backends import NewEvent, bucket_key
 from evtsrc.backends.mongo import MongoBackend
+from evtsrc.backends.mongo import _backend as mongo_backend
 from tests.backends import MONGO
 from tests.conformance.conftest import backend as backend
-from tests.legacy_store import OLD_EVENTS, OLD_TOP, STAMP, check_old_store
+from tests.legacy_store import OLD_EVENTS, OLD_TOP, STAMP, check_buckets, check_old_store
 
 
 @pytest.fixture(params=[MONGO], ids=lambda t: t.name)
@@ -19,7 +20,7 @@ def target(request: pytest.FixtureRequest) -> Any:
 
 
 async def test_events_stored_before_ids_and_metadata_read_back_without_them(
-    backend: MongoBackend,
+    backend: MongoBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each document exactly as MongoBackend of afe64e4 inserted it (see tests/legacy_store).
     await backend.events.insert_many(
@@ -37,7 +38,15 @@ async def test_events_stored_before_ids_and_metadata_read_back_without_them(
         ]
     )
     await backend.counters.insert_one({"_id": backend.names.events, "position": OLD_TOP})
+    monkeypatch.setattr(mongo_backend, "FILL_BATCH", 2)  # create_schema fills in batches
     await check_old_store(backend)
+    stored = await backend.events.find({}, {"_id": 0}).sort("position", 1).to_list(None)
+    assert [d["bucket_key"] for d in stored] == [bucket_key(d["aggregate_id"]) for d in stored]
+
+    # Documents an older evtsrc inserts after the upgrade have no key: bucket reads keep them.
+    await backend.events.update_many({"aggregate_id": "b"}, {"$unset": {"bucket_key": ""}})
+    everything = await backend.read_streams(["counters", "ledgers"])
+    await check_buckets(backend, everything)
 
 
 async def test_new_documents_hold_the_id_event_version_and_metadata(
@@ -58,4 +67,5 @@ async def test_new_documents_hold_the_id_event_version_and_metadata(
         "event_id": "e-1",
         "event_version": 1,
         "metadata": {"k": [1]},
+        "bucket_key": bucket_key("a"),
     }

@@ -45,9 +45,11 @@ async def test_hot_queries_scan_indexes_not_the_collection(filled: MongoBackend)
     expected = {
         "read_aggregate": names.version_constraint,
         "read_streams": f"{names.events}_stream_ix",
+        "read_bucket": f"{names.events}_stream_ix",  # the bucket filtered as it is read
         "get_bookmark": "_id_",
         "get_snapshot": "_id_",
         "parked": f"{names.parked}_handler_ix",
+        "beat": f"{names.members}_group_ix",
     }
     for name, index in expected.items():
         stages = _stages(plans[name]["queryPlanner"]["winningPlan"])

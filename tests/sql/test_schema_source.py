@@ -80,21 +80,21 @@ def test_the_ddl_text_is_what_sqlalchemy_compiles(prefix: str, dialect: Dialect)
     assert schema_sql(names, dialect) == tables.ddl(SA_DIALECTS[dialect])
 
 
-ADDED = ("\tevent_id ", "\tevent_version ", "\tmetadata ")
+ADDED = ("\tevent_id ", "\tevent_version ", "\tmetadata ", "\tbucket_key ")
 """How the lines of the columns added since the old DDL start."""
 ADDED_TABLE = "CREATE TABLE {exists}{table} ("
-"""How the statement of the table added since then (the parked aggregates) starts."""
+"""How the statements of the tables added since then (parked aggregates, members) start."""
 
 
 def _without_added(ddl: str) -> str:
-    """`ddl` without the added columns and without the added table's statement."""
+    """`ddl` without the added columns and without the added tables' statements."""
     statements = [
         statement
         for statement in ddl.split(";\n\n")
         if not any(
             statement.startswith(ADDED_TABLE.format(exists=exists, table=table))
             for exists in ("", "IF NOT EXISTS ")
-            for table in ("evtsrc_parked", '"evtsrc_parked"')
+            for table in ("evtsrc_parked", '"evtsrc_parked"', "evtsrc_members", '"evtsrc_members"')
         )
     ]
     kept = ";\n\n".join(statements)
@@ -105,8 +105,9 @@ def test_the_default_ddl_is_what_the_backends_ran_before_and_the_added_columns()
     for dialect in ("sqlite", "postgresql", "mariadb"):
         new = schema_sql(TableNames(), dialect)
         assert _without_added(new) == (OLD / f"sqlalchemy_{dialect}.sql").read_text()
-        assert sum(line.startswith(ADDED) for line in new.splitlines()) == 3
+        assert sum(line.startswith(ADDED) for line in new.splitlines()) == 4
         assert "CREATE TABLE evtsrc_parked (" in new or 'CREATE TABLE "evtsrc_parked" (' in new
+        assert "CREATE TABLE evtsrc_members (" in new or 'CREATE TABLE "evtsrc_members" (' in new
     old_sqlite = ";\n\n".join(_old("sqlite_backend", "evtsrc_")) + ";"
     new_sqlite = ";\n\n".join(create_statements(TableNames(), "sqlite", if_not_exists=True))
     assert _without_added(new_sqlite + ";") == old_sqlite
@@ -202,10 +203,11 @@ async def test_sqlite_old_ddl_upgraded_and_new_ddl_create_the_same_schema(tmp_pa
     schemas = [_sqlite_schema(tmp_path / f"{name}.sqlite") for name in stores]
     assert schemas[0] == schemas[1] == schemas[2] == schemas[3]
     events = next(row for row in schemas[0] if row[1] == "evtsrc_events")
-    assert [column[1:5] for column in events[2][-3:]] == [
+    assert [column[1:5] for column in events[2][-4:]] == [
         ("event_id", "VARCHAR(36)", 0, None),
         ("event_version", "INTEGER", 1, "1"),
         ("metadata", "TEXT", 0, None),
+        ("bucket_key", "INTEGER", 0, None),
     ]
     assert {row[1] for row in schemas[0]} >= {"evtsrc_events", "evtsrc_events_stream_ix"}
 
@@ -267,6 +269,7 @@ async def test_postgresql_old_ddl_upgraded_and_new_ddl_create_the_same_schema() 
         assert ("<p>events", "event_id", 8, "uuid", False, None) in schemas[0]
         assert ("<p>events", "event_version", 9, "integer", True, "1") in schemas[0]
         assert ("<p>events", "metadata", 10, "text", False, None) in schemas[0]
+        assert ("<p>events", "bucket_key", 11, "integer", False, None) in schemas[0]
     finally:
         for prefix in prefixes.values():
             names = TableNames(prefix)
@@ -306,6 +309,7 @@ async def test_mariadb_old_ddl_upgraded_and_new_ddl_create_the_same_schema() -> 
         assert schemas[0] == schemas[1] == schemas[2]
         assert "utf8mb4_nopad_bin" in schemas[0][0]
         assert "`event_version` int(11) NOT NULL DEFAULT 1" in schemas[0][0]
+        assert "`bucket_key` int(11) DEFAULT NULL" in schemas[0][0]
     finally:
         async with engine.begin() as connection:
             for prefix in prefixes.values():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
@@ -27,12 +28,15 @@ from evtsrc._jsontypes import JSONObject
 from evtsrc._meta import legacy_event_id, meta_of
 from evtsrc.backends import (
     Backend,
+    Bucket,
     EventRecord,
+    GroupMembers,
     InMemoryBackend,
     NewEvent,
     ParkedAggregate,
     ParkedEvents,
     TableNames,
+    bucket_key,
 )
 from evtsrc.backends.base import new_event_id
 from evtsrc.backends.postgres import PostgresBackend
@@ -276,6 +280,17 @@ async def test_create_schema_adds_the_table_of_parked_aggregates(upgraded: Upgra
     assert await domain.handler(Metas(), park=True).parked() == []
 
 
+async def test_create_schema_adds_the_table_of_group_members(upgraded: Upgraded) -> None:
+    backend = upgraded.backend
+    assert isinstance(backend, GroupMembers)
+    await backend.create_schema()
+    await backend.create_schema()  # finds it there
+    assert await backend.beat("group", "b", 30) == ["b"]
+    assert await backend.beat("group", "a", 30) == ["a", "b"]
+    await backend.leave("group", "b")
+    assert await backend.beat("group", "a", 30) == ["a"]
+
+
 async def test_a_domain_loads_and_a_handler_catches_up_on_old_events_then_new_ones(
     upgraded: Upgraded,
 ) -> None:
@@ -330,7 +345,12 @@ ODD = 'Odd "50%" `x`:1 '
 async def _drop_added(backend: Backend) -> None:
     """Make a new store look old: drop the added columns (what an upgrade must quote)."""
     names: TableNames = getattr(backend, "names")  # noqa: B009
-    drops = ["DROP COLUMN event_id", "DROP COLUMN event_version", "DROP COLUMN metadata"]
+    drops = [
+        "DROP COLUMN event_id",
+        "DROP COLUMN event_version",
+        "DROP COLUMN metadata",
+        "DROP COLUMN bucket_key",
+    ]
     if isinstance(backend, SqliteBackend):
         with closing(sqlite3.connect(backend.path, isolation_level=None)) as connection:
             for drop in drops:
@@ -377,6 +397,158 @@ async def test_the_upgrade_quotes_awkward_table_names(old: Old, tmp_path: Path) 
         [new] = await backend.append("s", "a", 1, [given])
         assert (await backend.read_streams(["s"]))[1:] == [new]
         assert meta_of(new).event_version == 3
+        assert {key for _, _, _, key in await _stored_keys(backend)} == {bucket_key("a")}
+        bucket = Bucket(bucket_key("a") % 3, 3)
+        assert list(await backend.read_streams(["s"], bucket=bucket)) == [stored, new]
+    finally:
+        await backend.drop_schema()
+        await backend.close()
+
+
+# -- bucket keys -----------------------------------------------------------------------------
+
+
+def _mark(backend: Backend) -> str:
+    mysql = isinstance(backend, SqlAlchemyBackend) and backend.dialect in ("mysql", "mariadb")
+    return "`" if mysql else '"'
+
+
+def _events_table(backend: Backend) -> str:
+    names: TableNames = getattr(backend, "names")  # noqa: B009
+    return quote(names.events, _mark(backend))
+
+
+async def _sql(backend: Backend, statement: str) -> list[tuple[Any, ...]]:
+    """The rows of `statement`, run on the backend's database past the backend."""
+    if isinstance(backend, SqliteBackend):
+        with closing(sqlite3.connect(backend.path, isolation_level=None)) as connection:
+            return [tuple(row) for row in connection.execute(statement).fetchall()]
+    if isinstance(backend, PostgresBackend):
+        async with backend.pool.acquire() as connection:
+            return [tuple(row) for row in await connection.fetch(statement)]
+    assert isinstance(backend, SqlAlchemyBackend)
+    if backend.engine.dialect.paramstyle in ("format", "pyformat"):
+        statement = statement.replace("%", "%%")
+    async with backend.engine.begin() as connection:
+        result = await connection.exec_driver_sql(statement)
+        return [tuple(row) for row in result.all()] if result.returns_rows else []
+
+
+async def _stored_keys(backend: Backend) -> list[tuple[int, str, str, int | None]]:
+    """(position, stream, aggregate id, bucket key) of every stored event, by position."""
+    position = _mark(backend).join(("", "position", ""))
+    rows = await _sql(
+        backend,
+        f"SELECT {position}, stream, aggregate_id, bucket_key FROM {_events_table(backend)} "
+        f"ORDER BY {position}",
+    )
+    return [(int(p), s, a, k) for p, s, a, k in rows]
+
+
+async def _read_by_bucket(backend: Backend, streams: list[str], total: int) -> None:
+    """Each bucket of 1, 2 and 3 reads exactly its events of `streams`, in pages too."""
+    every = list(await backend.read_streams(streams, limit=10_000))
+    assert len(every) == total
+    for count in (1, 2, 3):
+        for index in range(count):
+            bucket = Bucket(index, count)
+            expected = [r for r in every if bucket.holds(r.aggregate_id)]
+            assert list(await backend.read_streams(streams, bucket=bucket)) == expected
+            paged: list[EventRecord] = []
+            while page := await backend.read_streams(
+                streams,
+                after_position=paged[-1].position if paged else 0,
+                limit=2,
+                metadata=False,
+                bucket=bucket,
+            ):
+                paged += page
+            assert [r.position for r in paged] == [r.position for r in expected]
+
+
+def _in_small_batches(monkeypatch: pytest.MonkeyPatch, backend: Backend, size: int) -> Any:
+    """Make `create_schema()` fill in bucket keys `size` events at a time; the module."""
+    module = sys.modules[type(backend).__module__]
+    monkeypatch.setattr(module, "FILL_BATCH", size)
+    return module
+
+
+async def test_old_events_get_their_bucket_keys_and_read_by_bucket(
+    upgraded: Upgraded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend, old = upgraded.backend, upgraded.old
+    _in_small_batches(monkeypatch, backend, 2)
+    await backend.create_schema()
+    assert [(s, a, k) for _, s, a, k in await _stored_keys(backend)] == [
+        (e.stream, e.aggregate_id, bucket_key(e.aggregate_id)) for e in old
+    ]
+    await _read_by_bucket(backend, ["counters", "ledgers"], len(old))
+    domain = Domain(backend, aggregates=[Counter, Ledger])
+    await domain.repository(Counter).execute("x", Counter.do_one)
+    await backend.create_schema()
+    assert {(a, k) for _, _, a, k in await _stored_keys(backend)} == {
+        ("x", bucket_key("x")),
+        ("l", bucket_key("l")),
+    }
+    await _read_by_bucket(backend, ["counters", "ledgers"], len(old) + 1)
+
+
+@pytest.mark.parametrize("old", OLD, ids=lambda old: old.name)
+async def test_a_store_made_before_bucket_keys_gets_them_batch_by_batch(
+    old: Old, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release before bucket keys made the store; a fill stopped half way goes on."""
+    location = str(tmp_path / "keys.sqlite")
+    if old.env is not None:
+        location = server_location(old.env, "upgrading an old store")
+    backend = await old.open(location, ODD + unique_prefix())
+    try:
+        await backend.create_schema()
+        now = datetime.now(UTC)
+        aggregates = [f"a{n}" for n in range(12)]
+        for version in range(2):
+            for n, aggregate in enumerate(aggregates):
+                events = [NewEvent("t", {"n": n}, now)] * (1 + n % 2)
+                await backend.append(f"s{n % 2}", aggregate, version * (1 + n % 2), events)
+        total = 2 * sum(1 + n % 2 for n in range(12))
+        await _sql(backend, f"ALTER TABLE {_events_table(backend)} DROP COLUMN bucket_key")
+
+        module = _in_small_batches(monkeypatch, backend, 5)
+        filled = module.fill_values
+        batches: list[int] = []
+
+        def stopping(rows: Any) -> Any:
+            batches.append(len(rows))
+            if len(batches) == 3:
+                raise RuntimeError("stopped half way")
+            return filled(rows)
+
+        monkeypatch.setattr(module, "fill_values", stopping)
+        with pytest.raises(RuntimeError, match="stopped half way"):
+            await backend.create_schema()
+        keys = [k for _, _, _, k in await _stored_keys(backend)]
+        # Filled from the newest down, two batches' worth: none below, all above.
+        missing = keys.count(None)
+        assert 0 < missing < total - 5 and keys[:missing] == [None] * missing
+        assert None not in keys[missing:]
+
+        monkeypatch.setattr(module, "fill_values", filled)
+        [late] = await backend.append("s0", "late", 0, [NewEvent("t", {}, now)])
+        await backend.create_schema()
+        stored = await _stored_keys(backend)
+        assert [k for _, _, a, k in stored] == [bucket_key(a) for _, _, a, _ in stored]
+        assert stored[-1][0] == late.position
+        await _read_by_bucket(backend, ["s0", "s1"], total + 1)
+
+        # Events an older evtsrc appends meanwhile have no key: bucket reads keep them.
+        await _sql(
+            backend,
+            f"UPDATE {_events_table(backend)} SET bucket_key = NULL "
+            "WHERE aggregate_id IN ('a3', 'a4', 'a8')",
+        )
+        await _read_by_bucket(backend, ["s0", "s1"], total + 1)
+        await backend.create_schema()
+        await _read_by_bucket(backend, ["s0", "s1"], total + 1)
     finally:
         await backend.drop_schema()
         await backend.close()

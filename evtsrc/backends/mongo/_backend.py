@@ -11,7 +11,7 @@ from typing import Any, cast
 import attrs
 import pymongo
 from bson.errors import InvalidDocument
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, UpdateMany
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.cursor import AsyncCursor
@@ -23,20 +23,26 @@ from pymongo.errors import (
 )
 
 from ..._errors import BookmarkMoved, EventEncodeError, VersionConflict
+from .._support.buckets import KeyedPage, read_bucket
 from .._support.expiring import ExpiringLease
 from ..base import (
     AppendListener,
     Backend,
+    Bucket,
     EventRecord,
     Lease,
     NewEvent,
     ParkedAggregate,
     SnapshotRecord,
+    bucket_key,
     check_unmoved,
+    expiry_millis,
+    live_members,
     merged,
     numbered,
 )
 from ..names import TableNames
+from ..sql._buckets import FILL_BATCH, fill_values
 from ._documents import Document, document, millis, record, snapshot_id
 from ._errors import OUTAGE
 from ._leases import MongoLeases
@@ -77,6 +83,7 @@ class MongoBackend(Backend):
         self.counters: AsyncCollection[Document] = self.database[f"{self.names.prefix}counters"]
         self.leases: AsyncCollection[Document] = self.database[f"{self.names.prefix}leases"]
         self.parked_aggregates: AsyncCollection[Document] = self.database[self.names.parked]
+        self.members: AsyncCollection[Document] = self.database[self.names.members]
         self._owns_client = owns_client
         self.transaction_timeout = transaction_timeout
         """Seconds an append may take, its transaction's retries included."""
@@ -120,7 +127,10 @@ class MongoBackend(Backend):
         )
 
     async def create_schema(self) -> None:
-        """Create the collections and indexes that do not exist yet."""
+        """Create the collections and indexes that do not exist yet; fill in bucket keys.
+
+        The events stored before bucket keys get theirs (see `_fill_bucket_keys`).
+        """
         with OUTAGE.during("create the schema"):
             existing = set(await self.database.list_collection_names())
             for collection in self._collections():
@@ -143,6 +153,59 @@ class MongoBackend(Backend):
                 [("handler", ASCENDING), ("position", ASCENDING)],
                 name=f"{self.names.parked}_handler_ix",
             )
+            await self.members.create_index(
+                [("group", ASCENDING), ("expires", ASCENDING)],
+                name=f"{self.names.members}_group_ix",
+            )
+        with OUTAGE.during("fill in bucket keys"):
+            await self._fill_bucket_keys()
+
+    async def _fill_bucket_keys(self) -> None:
+        """Add `bucket_key` to the event documents stored without it, as the SQL stores do.
+
+        Down from the newest document without one, `sql._buckets.FILL_BATCH` at a time:
+        each batch is one bulk write, an update of each aggregate it found from its lowest
+        position on (by the version index). So documents without a key are all below
+        those with one, and if neither the oldest nor the newest lacks it (two looks at
+        the position index), none does: that is all a filled store costs.
+        """
+        by_position = f"{self.names.events}_position_uq"  # named: some servers would scan
+        ends = [
+            await self.events.find_one(
+                {}, {"_id": 0, "bucket_key": 1}, sort=[("position", way)], hint=by_position
+            )
+            for way in (ASCENDING, DESCENDING)
+        ]
+        if all(end is None or end.get("bucket_key") is not None for end in ends):
+            return
+        unkeyed: Document = {"bucket_key": None}  # missing (or null)
+        while True:
+            found = await (
+                self.events.find(unkeyed, {"_id": 0, "position": 1, "stream": 1, "aggregate_id": 1})
+                .sort("position", DESCENDING)
+                .limit(FILL_BATCH)
+                .hint(by_position)
+                .to_list(None)
+            )
+            if found:
+                rows = [(d["position"], d["stream"], d["aggregate_id"]) for d in found]
+                updates = [
+                    UpdateMany(
+                        {
+                            "stream": stream,
+                            "aggregate_id": aggregate_id,
+                            "position": {"$gte": low},
+                            "bucket_key": None,
+                        },
+                        {"$set": {"bucket_key": key}},
+                        hint=self.names.version_constraint,
+                    )
+                    for key, stream, aggregate_id, low in fill_values(rows)
+                ]
+                await self.events.bulk_write(updates, ordered=False)
+            if len(found) < FILL_BATCH:
+                return
+            unkeyed = {"bucket_key": None, "position": {"$lt": found[-1]["position"]}}
 
     def _collections(self) -> tuple[AsyncCollection[Document], ...]:
         return (
@@ -152,6 +215,7 @@ class MongoBackend(Backend):
             self.counters,
             self.leases,
             self.parked_aggregates,
+            self.members,
         )
 
     async def drop_schema(self) -> None:
@@ -208,7 +272,8 @@ class MongoBackend(Backend):
         assert counter is not None
         first = int(counter["position"]) - len(events) + 1
         records = numbered(stream, aggregate_id, expected_version, first, events)
-        await self.events.insert_many([document(r) for r in records], session=session)
+        key = bucket_key(aggregate_id)
+        await self.events.insert_many([document(r, key) for r in records], session=session)
         return records
 
     def _is_version_clash(self, error: Exception) -> bool:
@@ -235,10 +300,19 @@ class MongoBackend(Backend):
         return self.events.find(query).sort("version", ASCENDING)
 
     def _stream_window(
-        self, stream: str, start: int, end: int, limit: int
+        self, stream: str, start: int, end: int, limit: int, bucket: Bucket | None = None
     ) -> AsyncCursor[Document]:
-        query = {"stream": stream, "position": {"$gt": start, "$lte": end}}
-        return self.events.find(query).sort("position", ASCENDING).limit(limit)
+        query: Document = {"stream": stream, "position": {"$gt": start, "$lte": end}}
+        if bucket is None:
+            return self.events.find(query).sort("position", ASCENDING).limit(limit)
+        # Its events, and those without a key (`_support.buckets`), filtered as the
+        # (stream, position) index is read: named, since some servers would scan.
+        query["$or"] = [
+            {"bucket_key": {"$mod": [bucket.count, bucket.index]}},
+            {"bucket_key": None},
+        ]
+        found = self.events.find(query).sort("position", ASCENDING).limit(limit)
+        return found.hint(f"{self.names.events}_stream_ix")
 
     async def query_plans(self, stream: str, aggregate_id: str) -> dict[str, Document]:
         """The server's `explain` of each query handlers and loads run, by name.
@@ -251,10 +325,12 @@ class MongoBackend(Backend):
             cursors = {
                 "read_aggregate": self._aggregate_page(stream, aggregate_id, 0, 1000),
                 "read_streams": self._stream_window(stream, 0, max(top, 1), 1000),
+                "read_bucket": self._stream_window(stream, 0, max(top, 1), 1000, Bucket(0, 2)),
             }
             plans = {name: await cursor.explain() for name, cursor in cursors.items()}
             plans["get_bookmark"] = await self.bookmarks.find({"_id": "x"}).explain()
             plans["parked"] = await self._parked_of("x").explain()
+            plans["beat"] = await self._members_of("x").explain()
             plans["get_snapshot"] = await self.snapshots.find(
                 {"_id": snapshot_id(stream, aggregate_id)}
             ).explain()
@@ -299,6 +375,41 @@ class MongoBackend(Backend):
                 found.extend(merged(pages, limit - len(found)))
                 start = end
             return found
+
+    async def _read_bucket(
+        self,
+        streams: tuple[str, ...],
+        after_position: int,
+        limit: int,
+        metadata: bool,
+        bucket: Bucket,
+    ) -> Sequence[EventRecord]:
+        """`_read_streams` of `bucket` only.
+
+        The same windows of each stream's (stream, position) index, the bucket filtered
+        there (`$mod` of the stored key).
+        """
+
+        async def read(after: int, wanted: int) -> KeyedPage:
+            top = await self._committed()
+            found: list[EventRecord] = []
+            keys: dict[int, int | None] = {}
+            start = after
+            while start < top and len(found) < wanted:
+                end = min(top, start + max(wanted, WINDOW))
+                pages = [
+                    [
+                        _keyed(d, keys)
+                        async for d in self._stream_window(stream, start, end, wanted, bucket)
+                    ]
+                    for stream in streams
+                ]
+                found.extend(merged(pages, wanted - len(found)))
+                start = end
+            return found, [keys[r.position] for r in found]
+
+        with OUTAGE.during("read streams"):
+            return await read_bucket(read, after_position, limit, bucket)
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position of `streams`; 0 if they are empty."""
@@ -430,6 +541,33 @@ class MongoBackend(Backend):
                 {"_id": _parked_id(handler, stream, aggregate_id)}
             )
 
+    async def beat(self, group: str, member: str, ttl: float) -> list[str]:
+        """Keep `member` of `group` alive `ttl` seconds more; the live members, sorted.
+
+        Stores its expiry, then reads the group; only if some member's time ran out,
+        forgets them.
+        """
+        now, expires = expiry_millis(ttl)
+        with OUTAGE.during(f"beat in group {group!r}"):
+            await self.members.update_one(
+                {"_id": _member_id(group, member)},
+                {"$set": {"group": group, "member": member, "expires": expires}},
+                upsert=True,
+            )
+            found = await self._members_of(group).to_list(None)
+            live, expired = live_members(((d["member"], d["expires"]) for d in found), member, now)
+            if expired:
+                await self.members.delete_many({"group": group, "expires": {"$lt": now}})
+        return live
+
+    def _members_of(self, group: str) -> AsyncCursor[Document]:
+        return self.members.find({"group": group}, {"_id": 0, "member": 1, "expires": 1})
+
+    async def leave(self, group: str, member: str) -> None:
+        """Forget `member` of `group`."""
+        with OUTAGE.during(f"leave group {group!r}"):
+            await self.members.delete_one({"_id": _member_id(group, member)})
+
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: a document its runner renews (see `lease_ttl`)."""
         return ExpiringLease(
@@ -452,6 +590,18 @@ class MongoBackend(Backend):
             await self.client.close()
 
 
+def _keyed(document: Document, keys: dict[int, int | None]) -> EventRecord:
+    """The record of `document`, its bucket key put in `keys` by position."""
+    found = record(document)
+    keys[found.position] = document.get("bucket_key")
+    return found
+
+
 def _parked_id(handler: str, stream: str, aggregate_id: str) -> str:
     """A parked aggregate's document id: the three names as a JSON array, unambiguous."""
     return json.dumps([handler, stream, aggregate_id])
+
+
+def _member_id(group: str, member: str) -> str:
+    """A group member's document id: the two names as a JSON array, unambiguous."""
+    return json.dumps([group, member])

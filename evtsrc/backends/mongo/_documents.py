@@ -3,6 +3,8 @@
 An event document holds the fields of its `EventRecord`: `data` and `metadata` are
 subdocuments, `event_id` a string and `event_version` an integer. Documents written
 before stores kept ids and metadata lack those three; they read back as None, 1 and None.
+It also holds its aggregate's `bucket_key` (`base.bucket_key`), which bucket reads
+filter on; `create_schema()` adds it to the documents written before it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ def millis(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def document(record: EventRecord) -> Document:
-    return record._asdict()  # every field, event_id, event_version and metadata included
+def document(record: EventRecord, bucket_key: int) -> Document:
+    stored = record._asdict()  # every field, event_id, event_version and metadata included
+    stored["bucket_key"] = bucket_key
+    return stored
 
 
 def record(document: Document) -> EventRecord:

@@ -11,21 +11,31 @@ from asyncpg.pool import PoolConnectionProxy
 
 from ..._errors import BookmarkMoved, EventEncodeError, VersionConflict
 from .._support import jsontext
+from .._support.buckets import KeyedPage, read_bucket
 from .._support.outage import DEFAULT_TIMEOUT, Sending
 from ..base import (
     NOT_READ,
     AppendListener,
     Backend,
+    Bucket,
     EventRecord,
     Lease,
     NewEvent,
     ParkedAggregate,
     SnapshotRecord,
+    expiry_millis,
+    live_members,
     numbered,
 )
 from ..names import TableNames
 from ..sql import _pg_positions as _positions
-from ..sql._bookmarks import bookmark_statements, parked_statements, parked_values
+from ..sql._bookmarks import (
+    bookmark_statements,
+    member_statements,
+    parked_statements,
+    parked_values,
+)
+from ..sql._buckets import FILL_BATCH, NO_POSITION_ABOVE, fill_statements, fill_values
 from ..sql._ddl import add_column_statements, schema_sql
 from ..sql._identifiers import quote
 from ..sql._pg_errors import LOST, OUTAGE
@@ -79,6 +89,9 @@ class PostgresBackend(Backend):
         self._events, self._snapshots, self._bookmarks = events, snapshots, bookmarks
         self._bookmark_sql = bookmark_statements(bookmarks, "$")
         self._parked_sql = parked_statements(quote(self.names.parked), "$")
+        self._member_sql = member_statements(quote(self.names.members), "$")
+        # One statement: store the expiry, read the group as it was before.
+        self._sql_beat = f"WITH beat AS ({self._member_sql.store}) {self._member_sql.select}"
         # One statement: update from the expected position, or insert at none from 0.
         self._sql_move_bookmark = (
             f"WITH moved AS (UPDATE {bookmarks} SET position = $3 "
@@ -108,13 +121,21 @@ class PostgresBackend(Backend):
         )
         self._sql_read_bare = f"SELECT position, version, type, data, event_version {one_aggregate}"
         """`_sql_read_aggregate` without the columns only `EventMeta` reads."""
-        page = (
-            f"FROM {events} WHERE stream = s.name AND position > $2 AND position < h.horizon "
-            "ORDER BY position LIMIT $3) AS e ORDER BY e.position LIMIT $3"
-        )
-        self._sql_read_streams = f"{per_stream}(SELECT {_METADATA_COLUMNS} {page}"
-        self._sql_read_streams_bare = f"{per_stream}(SELECT {_COLUMNS} {page}"
+
+        def page(condition: str = "") -> str:
+            return (
+                f"FROM {events} WHERE stream = s.name AND position > $2 AND position < h.horizon "
+                f"{condition}ORDER BY position LIMIT $3) AS e ORDER BY e.position LIMIT $3"
+            )
+
+        self._sql_read_streams = f"{per_stream}(SELECT {_METADATA_COLUMNS} {page()}"
+        self._sql_read_streams_bare = f"{per_stream}(SELECT {_COLUMNS} {page()}"
         """`_sql_read_streams` without event ids and metadata."""
+        # A bucket's: the same, of bucket $5 of $4 and the events without a key.
+        bucket = page("AND (bucket_key % $4 = $5 OR bucket_key IS NULL) ")
+        self._sql_read_bucket = f"{per_stream}(SELECT {_METADATA_COLUMNS}, bucket_key {bucket}"
+        self._sql_read_bucket_bare = f"{per_stream}(SELECT {_COLUMNS}, bucket_key {bucket}"
+        self._fill_sql = fill_statements(self.names.events, "postgresql", "$")
         self._sql_last_position = (
             f"SELECT max(e.position) FROM ({per_stream}(SELECT position FROM {events} "
             "WHERE stream = s.name AND position < h.horizon ORDER BY position DESC LIMIT 1) "
@@ -161,7 +182,9 @@ class PostgresBackend(Backend):
         A store made before event ids and metadata gets their columns (its events read
         back with none). Each ALTER TABLE runs only if a column is missing: even one
         that adds nothing waits for every transaction reading the table, and blocks
-        reads while it waits.
+        reads while it waits. Then the events stored before bucket keys get theirs,
+        `sql._buckets.FILL_BATCH` at a time, each batch in a transaction of its own; on a
+        filled store, that is one look at the first and the last event.
         """
         with OUTAGE.during("create_schema"):
             async with self.pool.acquire(timeout=self._connections.timeout) as connection:
@@ -174,13 +197,23 @@ class PostgresBackend(Backend):
                 present = {self.names.events: {row[0] for row in rows}}
                 for statement in add_column_statements(self.names, "postgresql", present):
                     await connection.execute(statement)
+                fill = self._fill_sql
+                before: int | None = (
+                    NO_POSITION_ABOVE if await connection.fetch(fill.probe) else None
+                )
+                while before is not None:
+                    async with connection.transaction():
+                        found = await connection.fetch(fill.unkeyed, before, FILL_BATCH)
+                        if found:
+                            await connection.executemany(fill.fill, fill_values(found))
+                    before = found[-1][0] if len(found) == FILL_BATCH else None
 
     async def drop_schema(self) -> None:
         """Drop the tables (and every event in them)."""
         await self._script(
             "drop_schema",
             f"DROP TABLE IF EXISTS {self._events}, {self._snapshots}, {self._bookmarks}, "
-            f"{quote(self.names.parked)}",
+            f"{quote(self.names.parked)}, {quote(self.names.members)}",
         )
 
     async def _append(
@@ -295,6 +328,29 @@ class PostgresBackend(Backend):
         rows = await self._fetch("read_streams", statement, streams, after_position, limit)
         return self._records(rows, metadata)
 
+    async def _read_bucket(
+        self,
+        streams: tuple[str, ...],
+        after_position: int,
+        limit: int,
+        metadata: bool,
+        bucket: Bucket,
+    ) -> Sequence[EventRecord]:
+        """`_read_streams` of `bucket` only.
+
+        The same statement, with the bucket filtered as each stream's (stream, position)
+        index is read, below the same horizon.
+        """
+        statement = self._sql_read_bucket if metadata else self._sql_read_bucket_bare
+
+        async def read(after: int, wanted: int) -> KeyedPage:
+            rows = await self._fetch(
+                "read_streams", statement, streams, after, wanted, bucket.count, bucket.index
+            )
+            return self._records(rows, metadata), [r[-1] for r in rows]
+
+        return await read_bucket(read, after_position, limit, bucket)
+
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position a reader of `streams` can see now; 0 if none."""
         found: int | None = (
@@ -364,6 +420,24 @@ class PostgresBackend(Backend):
     async def unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
         """Forget what `handler` parked of that aggregate."""
         await self._fetch("unpark", self._parked_sql.delete, handler, stream, aggregate_id)
+
+    async def beat(self, group: str, member: str, ttl: float) -> list[str]:
+        """Keep `member` of `group` alive `ttl` seconds more; the live members, sorted.
+
+        One statement stores its expiry and reads the group; only if some member's time
+        ran out, a second forgets them. Each commits alone, holding no lock the other
+        waits for: members beating at once never deadlock.
+        """
+        now, expires = expiry_millis(ttl)
+        rows = await self._fetch("beat", self._sql_beat, group, member, expires)
+        live, expired = live_members(rows, member, now)
+        if expired:
+            await self._fetch("beat", self._member_sql.expire, group, now)
+        return live
+
+    async def leave(self, group: str, member: str) -> None:
+        """Forget `member` of `group`."""
+        await self._fetch("leave", self._member_sql.delete, group, member)
 
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: an advisory lock on a pooled connection of its own."""

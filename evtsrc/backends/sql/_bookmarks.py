@@ -1,4 +1,4 @@
-"""The statements of the handlers' tables: bookmarks, and parked aggregates.
+"""The statements of the handlers' tables: bookmarks, parked aggregates, group members.
 
 A transactional handler's batch moves its bookmark in its own transaction, only
 from the position the batch started at (`BatchTransaction.commit_bookmark`):
@@ -100,6 +100,55 @@ def parked_statements(table: str, placeholders: Placeholders) -> ParkedStatement
             table,
             placeholders,
             ("name", "stream", "aggregate_id"),
+        ),
+    )
+
+
+@attrs.frozen
+class MemberStatements:
+    """The statements on one table of handler groups' members, parameters in the order given.
+
+    Expiries are milliseconds since the epoch, by the members' clocks (`expiry_millis`).
+    """
+
+    store: str
+    """Store (group_name, member, expires), replacing the expiry stored."""
+    select: str
+    """(member, expires) of the members of (group_name)."""
+    expire: str
+    """Delete the members of (group_name) whose time ran out before (now)."""
+    delete: str
+    """Delete the member (group_name, member)."""
+
+
+def member_statements(table: str, placeholders: Placeholders) -> MemberStatements:
+    """The statements on the group-members table `table` (an identifier, quoted)."""
+    return MemberStatements(
+        store=_render(
+            "INSERT INTO {table} (group_name, member, expires) "
+            "VALUES ({group_name}, {member}, {expires}) "
+            "ON CONFLICT (group_name, member) DO UPDATE SET expires = excluded.expires",
+            table,
+            placeholders,
+            ("group_name", "member", "expires"),
+        ),
+        select=_render(
+            "SELECT member, expires FROM {table} WHERE group_name = {group_name}",
+            table,
+            placeholders,
+            ("group_name",),
+        ),
+        expire=_render(
+            "DELETE FROM {table} WHERE group_name = {group_name} AND expires < {now}",
+            table,
+            placeholders,
+            ("group_name", "now"),
+        ),
+        delete=_render(
+            "DELETE FROM {table} WHERE group_name = {group_name} AND member = {member}",
+            table,
+            placeholders,
+            ("group_name", "member"),
         ),
     )
 

@@ -113,7 +113,9 @@ _FLAVOURS: Mapping[Dialect, _Flavour] = {
     "mariadb": _mysql(
         EXACT_COLLATIONS["mariadb"], frozenset({"key", "position"}), add_if_not_exists=True
     ),
-    "mysql": _mysql(EXACT_COLLATIONS["mysql"], frozenset({"key"}), add_if_not_exists=False),
+    "mysql": _mysql(
+        EXACT_COLLATIONS["mysql"], frozenset({"key", "member"}), add_if_not_exists=False
+    ),
 }
 
 

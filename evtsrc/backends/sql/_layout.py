@@ -80,11 +80,12 @@ class Table:
         return tuple(column for column in self.columns if column.added)
 
 
-def event_store(names: TableNames) -> tuple[Table, Table, Table, Table]:
-    """The tables of one event store: bookmarks, events, parked, snapshots.
+def event_store(names: TableNames) -> tuple[Table, Table, Table, Table, Table]:
+    """The tables of one event store: bookmarks, events, members, parked, snapshots.
 
-    In SQLAlchemy's order, by name. `parked` (handlers' parked aggregates) came after
-    the first release: `create_schema()` creates it in a store made before.
+    In SQLAlchemy's order, by name. `parked` (handlers' parked aggregates) and `members`
+    (the live members of handler groups) came after the first release: `create_schema()`
+    creates them in a store made before.
     """
     name, integer = Kind.NAME, Kind.INTEGER
     bookmarks = Table(
@@ -106,6 +107,9 @@ def event_store(names: TableNames) -> tuple[Table, Table, Table, Table]:
             Column("event_id", Kind.UUID, nullable=True, added=True),
             Column("event_version", integer, default="1", added=True),
             Column("metadata", Kind.JSON_TEXT, nullable=True, added=True),
+            # Since handler groups read buckets: `base.bucket_key(aggregate_id)`, which
+            # `create_schema()` fills in for the events stored before it (`_buckets`).
+            Column("bucket_key", integer, nullable=True, added=True),
         ),
         primary_key=("position",),
         uniques=(Key(names.version_constraint, ("stream", "aggregate_id", "version")),),
@@ -135,4 +139,13 @@ def event_store(names: TableNames) -> tuple[Table, Table, Table, Table]:
         ),
         primary_key=("name", "stream", "aggregate_id"),
     )
-    return bookmarks, events, parked, snapshots
+    members = Table(
+        names.members,
+        (
+            Column("group_name", name),
+            Column("member", name),
+            Column("expires", Kind.BIGINT),  # ms since the epoch, by the member's clock
+        ),
+        primary_key=("group_name", "member"),
+    )
+    return bookmarks, events, members, parked, snapshots

@@ -68,13 +68,14 @@ class Tables:
         # PostgreSQL positions are computed by the appending statement (see
         # pg_positions); elsewhere the database numbers rows as they are inserted.
         numbered = dialect != "postgresql"
-        bookmarks, events, parked, snapshots = (
+        bookmarks, events, members, parked, snapshots = (
             self._table(table, collation, numbered) for table in event_store(names)
         )
         self.bookmarks = bookmarks
         self.events = events
         self.snapshots = snapshots
         self.parked = parked
+        self.members = members
 
     def _table(self, table: Table, collation: str, numbered: bool) -> sa.Table:
         return sa.Table(

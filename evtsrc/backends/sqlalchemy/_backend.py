@@ -17,17 +17,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..._errors import BookmarkMoved
 from .._support import jsontext
+from .._support.buckets import KeyedPage, read_bucket
 from ..base import (
     NOT_READ,
     AppendListener,
     Backend,
+    Bucket,
     EventRecord,
     Lease,
     NewEvent,
     ParkedAggregate,
     SnapshotRecord,
+    expiry_millis,
+    live_members,
 )
 from ..names import TableNames
+from ..sql._buckets import FILL_BATCH, NO_POSITION_ABOVE, fill_values
 from ._batch import SqlBatchTransaction, park_on, unpark_statement
 from ._dialect import Dialect
 from ._mariadb import MariaDbDialect
@@ -106,11 +111,30 @@ class SqlAlchemyBackend(Backend):
         """Create the tables and indexes that do not exist yet; add the columns a store lacks.
 
         A store made before event ids and metadata gets their columns (its events read
-        back with none); ALTER TABLE runs only if a column is missing.
+        back with none); ALTER TABLE runs only if a column is missing. Then the events
+        stored before bucket keys get theirs, `sql._buckets.FILL_BATCH` at a time, each
+        batch in a transaction of its own; on a filled store, that is one look at the
+        first and the last event.
         """
         async with self._transaction("create the schema", write=True) as connection:
             self.tables = self._dialect.tables()
             await connection.run_sync(self._dialect.create_schema, self.tables)
+        await self._fill_bucket_keys()
+
+    async def _fill_bucket_keys(self) -> None:
+        statements = self._dialect.bucket_fill()
+        action = "fill in bucket keys"
+        async with self._connection(action) as connection:
+            if (await connection.exec_driver_sql(statements.probe)).first() is None:
+                return
+        before: int | None = NO_POSITION_ABOVE
+        while before is not None:
+            async with self._transaction(action, write=True) as connection:
+                result = await connection.exec_driver_sql(statements.unkeyed, (before, FILL_BATCH))
+                rows = result.all()
+                if rows:
+                    await connection.exec_driver_sql(statements.fill, fill_values(rows))
+            before = int(rows[-1][0]) if len(rows) == FILL_BATCH else None
 
     def schema_sql(self) -> str:
         """The CREATE statements `create_schema()` runs, as SQL text for this engine's dialect.
@@ -214,7 +238,10 @@ class SqlAlchemyBackend(Backend):
         ]
 
     def _rows(self, result: sa.CursorResult[Any], metadata: bool = True) -> list[EventRecord]:
-        rows = cast("Sequence[Sequence[Any]]", result.all())  # see _events
+        return self._records(cast("Sequence[Sequence[Any]]", result.all()), metadata)
+
+    def _records(self, rows: Sequence[Sequence[Any]], metadata: bool) -> list[EventRecord]:
+        """Records of rows that start with the columns of `_events(metadata)`."""
         payloads = self._dialect.payloads([r[6] for r in rows])
         if metadata:
             return [
@@ -260,6 +287,30 @@ class SqlAlchemyBackend(Backend):
         )
         async with self._connection("read streams") as connection:
             return self._rows(await connection.execute(query), metadata)
+
+    async def _read_bucket(
+        self,
+        streams: tuple[str, ...],
+        after_position: int,
+        limit: int,
+        metadata: bool,
+        bucket: Bucket,
+    ) -> Sequence[EventRecord]:
+        """`_read_streams` of `bucket` only.
+
+        The same query, with the bucket filtered as each stream's (stream, position)
+        index is read (and, on PostgreSQL, below the same horizon).
+        """
+        table = self.tables.events
+        events = self._events(metadata).add_columns(table.c.bucket_key)
+
+        async def read(after: int, wanted: int) -> KeyedPage:
+            query = self._dialect.stream_page(events, table, streams, after, wanted, bucket)
+            async with self._connection("read streams") as connection:
+                rows = cast("Sequence[Sequence[Any]]", (await connection.execute(query)).all())
+            return self._records(rows, metadata), [r[-1] for r in rows]
+
+        return await read_bucket(read, after_position, limit, bucket)
 
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position a reader of `streams` can see now; 0 if none."""
@@ -356,6 +407,34 @@ class SqlAlchemyBackend(Backend):
         """Forget what `handler` parked of that aggregate."""
         statement = unpark_statement(self.tables.parked, handler, stream, aggregate_id)
         async with self._transaction(f"unpark {stream}/{aggregate_id}") as connection:
+            await connection.execute(statement)
+
+    async def beat(self, group: str, member: str, ttl: float) -> list[str]:
+        """Keep `member` of `group` alive `ttl` seconds more; the live members, sorted.
+
+        One transaction reads the group and stores the expiry; only if some member's
+        time ran out, a second forgets them. Neither holds a lock the other waits for:
+        members beating at once never deadlock (MariaDB's gap locks included).
+        """
+        table = self.tables.members
+        now, expires = expiry_millis(ttl)
+        read = sa.select(table.c.member, table.c.expires).where(table.c.group_name == group)
+        action = f"beat as {member!r} of group {group!r}"
+        async with self._transaction(action, write=True) as connection:
+            rows = (await connection.execute(read)).all()
+            await connection.execute(self._dialect.store_member(table, group, member, expires))
+        live, expired = live_members(rows, member, now)
+        if expired:
+            where = (table.c.group_name == group, table.c.expires < now)
+            async with self._transaction(action) as connection:
+                await connection.execute(sa.delete(table).where(*where))
+        return live
+
+    async def leave(self, group: str, member: str) -> None:
+        """Forget `member` of `group`."""
+        table = self.tables.members
+        statement = sa.delete(table).where(table.c.group_name == group, table.c.member == member)
+        async with self._transaction(f"leave group {group!r} as {member!r}") as connection:
             await connection.execute(statement)
 
     async def move_bookmark(self, name: str, expected: int, position: int) -> None:

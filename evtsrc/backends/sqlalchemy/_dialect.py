@@ -21,8 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from ..._errors import VersionConflict
 from ..._jsontypes import JSONObject
 from .._support import jsontext
-from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload
+from ..base import (
+    AppendListener,
+    Bucket,
+    EventRecord,
+    Lease,
+    NewEvent,
+    UndecodablePayload,
+    bucket_key,
+)
 from ..names import TableNames
+from ..sql._buckets import FillStatements, Placeholders, fill_statements
 from ..sql._ddl import Dialect as SchemaDialect
 from ..sql._ddl import add_column_statements, upgraded_tables
 from ..sql._tables import Tables
@@ -88,6 +97,7 @@ class Dialect(abc.ABC):
     ) -> Sequence[EventRecord]:
         """Check the version and insert in one `writing()` transaction; the rows as stored."""
         table = tables.events
+        key = bucket_key(aggregate_id)
         current_version = (
             sa.select(sa.func.coalesce(sa.func.max(table.c.version), 0))
             .where(table.c.stream == stream, table.c.aggregate_id == aggregate_id)
@@ -104,6 +114,7 @@ class Dialect(abc.ABC):
                 "event_id": event.event_id,
                 "event_version": event.event_version,
                 "metadata": metadata,
+                "bucket_key": key,
             }
             for (index, event), metadata in zip(
                 enumerate(events, start=1),
@@ -172,14 +183,21 @@ class Dialect(abc.ABC):
         streams: Sequence[str],
         after_position: int,
         limit: int,
+        bucket: Bucket | None = None,
     ) -> sa.Select[Any] | sa.CompoundSelect[Any]:
         """`events` of `streams` a reader may see, the first `limit` after a position.
 
         One ordered, limited read per stream, merged: each stops early in its index,
         where `stream IN (...)` would fetch every later event of them all and sort.
+        With `bucket`, only its events and those without a stored key (see
+        `_support.buckets`): filtered as each stream's index is read.
         """
+        also: list[sa.ColumnElement[bool]] = []
+        if bucket is not None:
+            key = table.c.bucket_key
+            also.append(sa.or_(key % bucket.count == bucket.index, key.is_(None)))
         parts = [
-            events.where(table.c.position > after_position, *self.visible(table, stream))
+            events.where(table.c.position > after_position, *self.visible(table, stream), *also)
             .order_by(table.c.position)
             .limit(limit)
             for stream in streams
@@ -195,13 +213,33 @@ class Dialect(abc.ABC):
     def store_bookmark(self, table: sa.Table, name: str, position: int) -> sa.Executable:
         """The statement that stores `position` for bookmark `name`, replacing what is stored."""
 
+    @abc.abstractmethod
+    def store_member(self, table: sa.Table, group: str, member: str, expires: int) -> sa.Executable:
+        """The statement that stores `member` of `group` until `expires`, replacing its expiry."""
+
     def lease(self, name: str) -> Lease | None:
         """A lease other processes see, or None for the backend's in-process default."""
         return None
 
+    def bucket_fill(self) -> FillStatements:
+        """The statements that fill in bucket keys (`sql._buckets`), in the driver's style."""
+        dialect = self.engine.dialect
+        return fill_statements(self.names.events, _schema_dialect(dialect), _placeholders(dialect))
+
     async def listen(self, streams: Sequence[str]) -> AppendListener | None:
         """A listener the database pushes appends to, or None to poll."""
         return None
+
+
+def _placeholders(dialect: sa.engine.Dialect) -> Placeholders:
+    """The parameter markers of `dialect`'s driver, in `exec_driver_sql` statements."""
+    if dialect.paramstyle == "qmark":
+        return "?"
+    if dialect.paramstyle == "numeric_dollar":
+        return "$"
+    if dialect.paramstyle in ("format", "pyformat"):
+        return "%s"
+    raise ValueError(f"evtsrc does not support the {dialect.paramstyle!r} parameter style")
 
 
 def _schema_dialect(dialect: sa.engine.Dialect) -> SchemaDialect:

@@ -71,6 +71,13 @@ class MariaDbDialect(Dialect):
         insert = mysql_dialect.insert(table).values(name=name, position=position)
         return insert.on_duplicate_key_update(position=insert.inserted.position)
 
+    def store_member(self, table: sa.Table, group: str, member: str, expires: int) -> sa.Executable:
+        """`INSERT ... ON DUPLICATE KEY UPDATE`."""
+        insert = mysql_dialect.insert(table).values(
+            group_name=group, member=member, expires=expires
+        )
+        return insert.on_duplicate_key_update(expires=insert.inserted.expires)
+
     def lease(self, name: str) -> Lease | None:
         """A named lock on a connection of its own."""
         return named_lock_lease(self.engine, f"evtsrc:{self.names.events}:{name}", self.outage)

@@ -105,6 +105,14 @@ class PostgresDialect(Dialect):
             index_elements=[table.c.name], set_={"position": upsert.excluded.position}
         )
 
+    def store_member(self, table: sa.Table, group: str, member: str, expires: int) -> sa.Executable:
+        """`INSERT ... ON CONFLICT DO UPDATE`."""
+        upsert = pg_dialect.insert(table).values(group_name=group, member=member, expires=expires)
+        return upsert.on_conflict_do_update(
+            index_elements=[table.c.group_name, table.c.member],
+            set_={"expires": upsert.excluded.expires},
+        )
+
     def lease(self, name: str) -> Lease | None:
         """An advisory lock on an asyncpg connection of its own."""
         from .._support.outage import DEFAULT_TIMEOUT

@@ -68,6 +68,16 @@ class SqliteDialect(Dialect):
             index_elements=[table.c.name], set_={"position": upsert.excluded.position}
         )
 
+    def store_member(self, table: sa.Table, group: str, member: str, expires: int) -> sa.Executable:
+        """`INSERT ... ON CONFLICT DO UPDATE`."""
+        upsert = sqlite_dialect.insert(table).values(
+            group_name=group, member=member, expires=expires
+        )
+        return upsert.on_conflict_do_update(
+            index_elements=[table.c.group_name, table.c.member],
+            set_={"expires": upsert.excluded.expires},
+        )
+
     def lease(self, name: str) -> Lease | None:
         """A lock on a file beside the database (in-process only for in-memory SQLite)."""
         database = self.engine.url.database

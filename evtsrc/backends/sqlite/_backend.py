@@ -34,19 +34,24 @@ from typing import Any, Literal, TypeVar
 from ..._errors import BookmarkMoved, EventEncodeError, VersionConflict
 from ..._jsontypes import JSONObject
 from .._support import jsontext
+from .._support.buckets import KeyedPage, read_bucket
 from .._support.leases import FileLease
 from ..base import (
     NOT_READ,
     Backend,
+    Bucket,
     EventRecord,
     Lease,
     NewEvent,
     ParkedAggregate,
     SnapshotRecord,
+    bucket_key,
     check_unmoved,
+    expiry_millis,
     numbered,
 )
 from ..names import TableNames
+from ..sql._buckets import FILL_BATCH, NO_POSITION_ABOVE, fill_values
 from ..sql._ddl import add_column_statements
 from ..sql._sqlite_errors import translated, version_clash_message
 from ._batch import SqliteBatchTransaction
@@ -212,9 +217,16 @@ class SqliteBackend(Backend):
         """Create the tables and the index that do not exist yet; add the columns a store lacks.
 
         A store made before event ids and metadata gets their columns (its events read
-        back with none). All in one write transaction.
+        back with none). All in one write transaction. Then the events stored before
+        bucket keys get theirs, `sql._buckets.FILL_BATCH` at a time, each batch in a write
+        transaction of its own; on a filled store, that is one look at the first and the
+        last event.
         """
         await self._write(self._create_schema)
+        if await self._write(self._lacks_bucket_keys):
+            before: int | None = NO_POSITION_ABOVE
+            while before is not None:
+                before = await self._write(self._fill_bucket_keys, before)
 
     def _create_schema(self) -> None:
         sql = self._sql
@@ -227,6 +239,18 @@ class SqliteBackend(Backend):
             }
             for statement in add_column_statements(self.names, "sqlite", present):
                 connection.execute(statement)
+
+    def _lacks_bucket_keys(self) -> bool:
+        return self._writing().execute(self._sql.fill.probe).fetchone() is not None
+
+    def _fill_bucket_keys(self, before: int) -> int | None:
+        """One batch of the fill below `before` (see `sql._buckets`); where the next starts."""
+        statements = self._sql.fill
+        with self._begin() as connection:  # sqlite3 commits, or rolls back on an error
+            rows = connection.execute(statements.unkeyed, (before, FILL_BATCH)).fetchall()
+            if rows:
+                connection.executemany(statements.fill, fill_values(rows))
+        return int(rows[-1][0]) if len(rows) == FILL_BATCH else None
 
     def schema_sql(self) -> str:
         """The CREATE statements `create_schema()` runs, as SQL text (as `SqlAlchemyBackend`'s).
@@ -328,6 +352,7 @@ class SqliteBackend(Backend):
     ) -> tuple[list[tuple[Any, ...]], list[str]]:
         """The rows to insert, and each event's metadata as stored."""
         metadata = jsontext.texts([event.metadata for event in events])
+        key = bucket_key(aggregate_id)
         rows = [
             (
                 stream,
@@ -339,6 +364,7 @@ class SqliteBackend(Backend):
                 event.event_id,
                 event.event_version,
                 meta,
+                key,
             )
             for (index, event), meta in zip(enumerate(events, start=1), metadata, strict=True)
         ]
@@ -441,6 +467,56 @@ class SqliteBackend(Backend):
             for (p, s, a, v, at, t, ev, _, _), data in zip(rows, payloads(rows), strict=True)
         ]
 
+    async def _read_bucket(
+        self,
+        streams: tuple[str, ...],
+        after_position: int,
+        limit: int,
+        metadata: bool,
+        bucket: Bucket,
+    ) -> Sequence[EventRecord]:
+        """`_read_streams` of `bucket` only.
+
+        Each stream's (stream, position) index read as there, the bucket filtered on the
+        stored key as it is read.
+        """
+
+        async def read(after: int, wanted: int) -> KeyedPage:
+            return await self._reader.run(
+                self._select_bucket, streams, after, wanted, metadata, bucket
+            )
+
+        return await read_bucket(read, after_position, limit, bucket)
+
+    def _select_bucket(
+        self,
+        streams: tuple[str, ...],
+        after_position: int,
+        limit: int,
+        metadata: bool,
+        bucket: Bucket,
+    ) -> KeyedPage:
+        connection = self._reader_connection or self._reading()
+        parameters: list[object] = []
+        for stream in streams:
+            parameters += (stream, after_position, bucket.count, bucket.index, limit)
+        if len(streams) > 1:
+            parameters.append(limit)
+        statement = self._sql.read_streams(len(streams), metadata, bucket=True)
+        rows = connection.execute(statement, parameters).fetchall()
+        keys: list[int | None] = [row[0] for row in rows]
+        if metadata:
+            return [
+                EventRecord(s, a, v, p, timestamp_in(at), t, data, id_, ev, meta)
+                for (_, p, s, a, v, at, t, id_, ev, meta, _, _), data in zip(
+                    rows, payloads(rows), strict=True
+                )
+            ], keys
+        return [
+            EventRecord(s, a, v, p, timestamp_in(at), t, data, None, ev)
+            for (_, p, s, a, v, at, t, ev, _, _), data in zip(rows, payloads(rows), strict=True)
+        ], keys
+
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position in `streams`; 0 if none."""
         if not streams:
@@ -540,6 +616,30 @@ class SqliteBackend(Backend):
 
     def _unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
         self._writing().execute(self._sql.parked.delete, (handler, stream, aggregate_id))
+
+    async def beat(self, group: str, member: str, ttl: float) -> list[str]:
+        """Keep `member` of `group` alive `ttl` seconds more; the live members, sorted.
+
+        One write transaction: store its expiry, forget the members whose time ran out,
+        read the others.
+        """
+        return await self._write(self._beat, group, member, ttl)
+
+    def _beat(self, group: str, member: str, ttl: float) -> list[str]:
+        now, expires = expiry_millis(ttl)
+        statements = self._sql.members
+        with self._begin() as connection:  # sqlite3 commits, or rolls back on an error
+            connection.execute(statements.store, (group, member, expires))
+            connection.execute(statements.expire, (group, now))
+            rows = connection.execute(statements.select, (group,)).fetchall()
+        return sorted(row[0] for row in rows)
+
+    async def leave(self, group: str, member: str) -> None:
+        """Forget `member` of `group`."""
+        await self._write(self._leave, group, member)
+
+    def _leave(self, group: str, member: str) -> None:
+        self._writing().execute(self._sql.members.delete, (group, member))
 
     # -- handlers: leases and transactions --------------------------------------------------
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..names import TableNames
-from ..sql._bookmarks import bookmark_statements, parked_statements
+from ..sql._bookmarks import bookmark_statements, member_statements, parked_statements
+from ..sql._buckets import fill_statements
 from ..sql._ddl import create_statements, schema_sql, upgraded_tables
 from ..sql._identifiers import quote
 
@@ -25,16 +26,21 @@ class SqliteStatements:
         """The tables `create_schema()` may have to add columns to."""
         self.columns = "SELECT name FROM pragma_table_info(?)"
         """The names of a table's columns."""
+        self.fill = fill_statements(names.events, "sqlite", "?")
+        """What fills in the bucket keys of events stored before the store had them."""
         # Each table apart: what SQLAlchemy's drop_all runs.
-        parked = quote(names.parked)
+        parked, members = quote(names.parked), quote(names.members)
         self.drop = tuple(
-            f"DROP TABLE IF EXISTS {table}" for table in (bookmarks, events, snapshots, parked)
+            f"DROP TABLE IF EXISTS {table}"
+            for table in (bookmarks, events, snapshots, parked, members)
         )
         self.parked = parked_statements(parked, "?")
+        self.members = member_statements(members, "?")
         self.version = f"SELECT max(version) FROM {events} WHERE stream = ? AND aggregate_id = ?"
         self.insert = (
             f"INSERT INTO {events} (stream, aggregate_id, version, type, data, timestamp, "
-            "event_id, event_version, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "event_id, event_version, metadata, bucket_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         )
         # Each read ends (data, json_valid(data)), which `payloads` reads.
         self.read_aggregate = (
@@ -48,7 +54,7 @@ class SqliteStatements:
             "WHERE stream = ? AND aggregate_id = ? AND version > ? ORDER BY version LIMIT ?"
         )
         """`read_aggregate` without the columns only `EventMeta` reads."""
-        self._read_streams: dict[tuple[int, bool], str] = {}
+        self._read_streams: dict[tuple[int, bool, bool], str] = {}
         self._last_position: dict[int, str] = {}
         self.get_snapshot = (
             f'SELECT version, "key", state FROM {snapshots} WHERE stream = ? AND aggregate_id = ?'
@@ -61,22 +67,32 @@ class SqliteStatements:
         )
         self.bookmark = bookmark_statements(bookmarks, "?")
 
-    def read_streams(self, count: int, metadata: bool) -> str:
+    def read_streams(self, count: int, metadata: bool, bucket: bool = False) -> str:
         """Each stream's page read in its index order, then merged.
 
         Parameters: stream, after and limit per stream, then the limit. With
         `stream IN (...)` SQLite would sort every later event of the streams.
         Without `metadata`, the event ids and metadata are left out.
+
+        With `bucket`, a stream's parameters are stream, after, bucket count, bucket
+        index and limit, and each row starts with the stored bucket key: the stream's
+        index is read as without, and the bucket filtered there, keeping the events
+        without a key (see `_support.buckets`).
         """
-        found = self._read_streams.get((count, metadata))
+        found = self._read_streams.get((count, metadata, bucket))
         if found is None:
             extra = "event_id, event_version, metadata" if metadata else "event_version"
-            one = (
-                f"SELECT position, stream, aggregate_id, version, timestamp, type, {extra}, "
-                f"data, json_valid(data) FROM {self.events} "
-                "WHERE stream = ? AND position > ? ORDER BY position LIMIT ?"
+            key, condition = (
+                ("bucket_key, ", " AND (bucket_key % ? = ? OR bucket_key IS NULL)")
+                if bucket
+                else ("", "")
             )
-            found = self._read_streams[count, metadata] = (
+            one = (
+                f"SELECT {key}position, stream, aggregate_id, version, timestamp, type, "
+                f"{extra}, data, json_valid(data) FROM {self.events} "
+                f"WHERE stream = ? AND position > ?{condition} ORDER BY position LIMIT ?"
+            )
+            found = self._read_streams[count, metadata, bucket] = (
                 one
                 if count == 1
                 else " UNION ALL ".join([f"SELECT * FROM ({one})"] * count)

@@ -26,9 +26,11 @@ pytest.register_assert_rewrite(
         for module in (
             "_bad_input",
             "_base",
+            "_buckets",
             "_commands",
             "_evolution",
             "_fencing",
+            "_groups",
             "_handlers",
             "_leases",
             "_metadata",
@@ -46,9 +48,11 @@ pytest.register_assert_rewrite(
 from ..commit_gates import CommitGate  # noqa: E402
 from ._bad_input import BadInputContract  # noqa: E402
 from ._base import ContractBase  # noqa: E402
+from ._buckets import BucketContract  # noqa: E402
 from ._commands import CommandContract  # noqa: E402
 from ._evolution import EvolutionContract  # noqa: E402
 from ._fencing import FencingContract  # noqa: E402
+from ._groups import GroupMembersContract  # noqa: E402
 from ._handlers import HandlerContract  # noqa: E402
 from ._leases import LeaseContract  # noqa: E402
 from ._metadata import MetadataContract  # noqa: E402
@@ -70,6 +74,8 @@ class BackendContract(
     LeaseContract,
     FencingContract,
     ParkingContract,
+    GroupMembersContract,
+    BucketContract,
     OrderingContract,
     ReadYourWritesContract,
     SnapshotContract,
@@ -86,11 +92,13 @@ __all__ = [
     "UNDECODABLE",
     "BackendContract",
     "BadInputContract",
+    "BucketContract",
     "CommandContract",
     "CommitGate",
     "EvolutionContract",
     "ContractBase",
     "FencingContract",
+    "GroupMembersContract",
     "HandlerContract",
     "LeaseContract",
     "MetadataContract",
