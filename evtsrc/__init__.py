@@ -24,6 +24,7 @@ from ._errors import (
     VersionConflict,
 )
 from ._events import Event, StoredEvent, Upcaster, upcaster
+from ._group import HandlerGroup
 from ._handlers import EventHandler, TransactionalHandler, on_event
 from ._jsontypes import JSON, JSONObject
 from ._meta import EventMeta
@@ -49,6 +50,7 @@ __all__ = [
     "HandlerBehind",
     "HandlerBusy",
     "HandlerError",
+    "HandlerGroup",
     "HandlerRunner",
     "InvalidAggregateId",
     "JSON",

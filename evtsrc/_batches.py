@@ -402,7 +402,7 @@ class Batches:
                         await handler.after_batch(events)
                 finally:
                     handler.attach(None)
-                await transaction.commit_bookmark(self._name, position, last)
+                await transaction.commit_bookmark(self._bookmark.name, position, last)
         except BookmarkMoved:
             self._bookmark.known = None
             raise

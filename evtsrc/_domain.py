@@ -14,6 +14,7 @@ from ._converter import default_converter
 from ._definition import AggregateSpec
 from ._errors import DefinitionError
 from ._events import Event
+from ._group import HandlerGroup
 from ._handlers import EventHandler
 from ._repository import Repository
 from ._retry import NO_RETRY, RetryPolicy
@@ -135,6 +136,37 @@ class Domain:
             bookmarks=bookmarks,
             tail_stream=tail_stream,
             always_tail_stream=always_tail_stream,
+            continue_on_error=continue_on_error,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            retry=retry,
+            park=park,
+        )
+
+    def handler_group(
+        self,
+        handler: H,
+        *,
+        buckets: int,
+        concurrency: int = 1,
+        member_ttl: float = 10.0,
+        bookmarks: BookmarkStore | None = None,
+        continue_on_error: bool = False,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+        retry: RetryPolicy | None = None,
+        park: bool = False,
+    ) -> HandlerGroup[H]:
+        """Bind an event handler to this domain's events, partitioned; see `HandlerGroup`."""
+        return HandlerGroup(
+            handler,
+            backend=self.backend,
+            codec=self.codec,
+            streams=self._streams,
+            buckets=buckets,
+            concurrency=concurrency,
+            member_ttl=member_ttl,
+            bookmarks=bookmarks,
             continue_on_error=continue_on_error,
             batch_size=batch_size,
             poll_interval=poll_interval,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import attrs
@@ -140,20 +141,29 @@ class TransactionalHandler(EventHandler, Generic[C]):
     `SqliteBackend`).
     """
 
-    _connection: C | None = None
+    __connection: ContextVar[C | None] | None = None
 
     @property
     def connection(self) -> C:
         """The connection of the batch being handled (only valid inside a batch)."""
-        if self._connection is None:
+        var = self.__connection
+        connection = None if var is None else var.get()
+        if connection is None:
             raise RuntimeError(
                 f"{type(self).__qualname__}.connection is only available while a batch runs"
             )
-        return self._connection
+        return connection
 
     def attach(self, connection: C | None) -> None:
-        """Set (or, with None, clear) the batch's connection: the runner's job."""
-        self._connection = connection
+        """Set (or, with None, clear) the batch's connection: the runner's job.
+
+        Set for the task running the batch only, so that batches of a partitioned
+        handler's buckets can run at once, each on its own connection.
+        """
+        var = self.__connection
+        if var is None:
+            var = self.__connection = ContextVar(f"connection of {type(self).__qualname__}")
+        var.set(connection)
 
 
 @attrs.frozen

@@ -9,6 +9,12 @@ from collections.abc import Callable
 
 import attrs
 
+MAX_FAILURE_BACKOFF = 30.0
+"""The longest a started handler waits, in seconds, before it retries a failed run.
+
+The wait starts at `poll_interval` and doubles with each failure in a row, up to this.
+"""
+
 
 def _seconds(
     *, zero: bool, optional: bool = False

@@ -13,9 +13,9 @@ from ._batches import Batches, Bookmark
 from ._codec import Codec
 from ._errors import DefinitionError, HandlerBehind, HandlerBusy
 from ._handlers import EventHandler, TransactionalHandler, callbacks_of, streams_read
-from ._parking import Parking
+from ._parking import Parking, parked_records
 from ._progress import FIRST_DELAY, MAX_DELAY, Progress, check_wait, passed
-from ._retry import RetryPolicy
+from ._retry import MAX_FAILURE_BACKOFF, RetryPolicy
 from ._streams import StreamMap
 from .backends.base import (
     AppendListener,
@@ -33,11 +33,6 @@ from .backends.base import (
 )
 
 log = logging.getLogger("evtsrc.handlers")
-MAX_FAILURE_BACKOFF = 30.0
-"""The longest a started handler waits, in seconds, before it retries a failed run.
-
-The wait starts at `poll_interval` and doubles with each failure in a row, up to this.
-"""
 
 H = TypeVar("H", bound=EventHandler)
 
@@ -275,15 +270,7 @@ class HandlerRunner(Generic[H]):
             try:
                 parked = await parking.find(stream, aggregate_id)
                 until = await self._bookmark.read()
-                records: list[EventRecord] = []
-                after = parked.version - 1
-                while page := await self._backend.read_aggregate(
-                    stream, aggregate_id, after_version=after, limit=self._batch_size
-                ):
-                    records.extend(r for r in page if r.position <= until)
-                    if page[-1].position > until or len(page) < self._batch_size:
-                        break
-                    after = page[-1].version
+                records = await parked_records(self._backend, parked, until, self._batch_size)
                 return await self._batches.replay(stream, aggregate_id, records)
             finally:
                 if taken and not self.running:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from evtsrc.backends.neo4j import Neo4jBackend
 from tests.backends import NEO4J, NEO4J44, BackendTarget, server_location
 from tests.conformance.conftest import backend as backend
+from tests.group_processes import churn, noted_until
 from tests.lease_processes import check_expiry, freeze_and_fence, hand_over
 from tests.lease_worker import LEASE_TTL
 
@@ -56,3 +58,24 @@ async def test_create_schema_adds_the_lease_constraint_to_a_store_made_before_it
 async def _constraints(backend: Neo4jBackend) -> set[str]:
     records, _, _ = await backend.driver.execute_query("SHOW CONSTRAINTS YIELD name")
     return {record["name"] for record in records}
+
+
+async def test_a_partitioned_group_of_processes_handles_every_event_in_order(
+    backend: Neo4jBackend, target: BackendTarget, tmp_path: Path
+) -> None:
+    assert target.env is not None
+    location = server_location(target.env, target.name)
+    churned = await churn(
+        backend,
+        target.name,
+        location,
+        backend.names.prefix,
+        tmp_path,
+        aggregates=100,
+        rounds=5,
+        per=4,
+        buckets=8,
+        handled=functools.partial(noted_until, tmp_path / "group.txt"),
+        lease_ttl=LEASE_TTL,
+    )
+    assert len(set(churned.pairs)) == 2_000

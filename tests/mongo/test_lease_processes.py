@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from evtsrc.backends.mongo import MongoBackend
 from tests.backends import MONGO, server_location
 from tests.conformance.conftest import backend as backend
+from tests.group_processes import churn, noted_until
 from tests.lease_processes import check_expiry, freeze_and_fence, hand_over
 from tests.lease_worker import LEASE_TTL
 
@@ -45,3 +47,24 @@ async def test_a_lease_is_held_by_one_holder_until_it_is_freed_or_runs_out(
             backend.client, backend.database.name, collections=backend.names, lease_ttl=1.0
         )
     )
+
+
+async def test_a_partitioned_group_of_processes_handles_every_event_in_order(
+    backend: MongoBackend, tmp_path: Path
+) -> None:
+    assert MONGO.env is not None
+    location = server_location(MONGO.env, MONGO.name)
+    churned = await churn(
+        backend,
+        "mongo",
+        location,
+        backend.names.prefix,
+        tmp_path,
+        aggregates=100,
+        rounds=5,
+        per=4,
+        buckets=8,
+        handled=functools.partial(noted_until, tmp_path / "group.txt"),
+        lease_ttl=LEASE_TTL,
+    )
+    assert len(set(churned.pairs)) == 2_000

@@ -250,3 +250,19 @@ def test_a_transactional_handler_needs_a_transactional_store() -> None:
     domain = Domain(InMemoryBackend(), aggregates=[Counter, Ledger])
     with pytest.raises(DefinitionError, match="needs a bookmark store with transactions"):
         domain.handler(Applied("t"))
+
+
+async def test_a_group_handling_buckets_at_once_writes_each_event_once(
+    sql_backend: Backend, table: str
+) -> None:
+    domain = Domain(sql_backend, aggregates=[Counter, Ledger])
+    positions = await _fill(domain, 24)
+    handler = Applied(table)
+    group = domain.handler_group(handler, buckets=6, concurrency=6, member_ttl=0.3)
+    await group.start()
+    try:
+        await group.wait_for(positions[-1], timeout=20)
+    finally:
+        await group.stop()
+    assert await _rows(sql_backend, table) == positions
+    assert handler.errors == []

@@ -85,3 +85,6 @@ async def moves() -> None:
 def retries(domain: Domain) -> None:
     domain.handler(PostCounter(), retry=3)  # expect-error: arg-type ArgumentType
     domain.handler(PostCounter(), park="yes")  # expect-error: arg-type ArgumentType
+    domain.handler_group(PostCounter())  # expect-error: call-arg CallIssue
+    domain.handler_group(PostCounter(), buckets="4")  # expect-error: arg-type ArgumentType
+    domain.handler_group(PostCounter(), buckets=4, park=1)  # expect-error: arg-type ArgumentType

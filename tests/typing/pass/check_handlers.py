@@ -17,6 +17,7 @@ from evtsrc import (
     Event,
     EventHandler,
     EventMeta,
+    HandlerGroup,
     HandlerRunner,
     RetryPolicy,
     StoredEvent,
@@ -26,10 +27,13 @@ from evtsrc import (
     on_event,
 )
 from evtsrc.backends import (
+    Bucket,
     FencedBookmarks,
+    GroupMembers,
     InMemoryBackend,
     InMemoryBookmarks,
     ParkedAggregate,
+    bucket_key,
 )
 from tests.typing.model import (
     Post,
@@ -256,11 +260,31 @@ async def parking(domain: Domain) -> None:
         assert_type(await runner.discard_parked("posts", "none"), None)
 
 
+async def groups(domain: Domain) -> None:
+    group = domain.handler_group(PostCounter(), buckets=4, concurrency=2, member_ttl=0.3)
+    assert_type(group, HandlerGroup[PostCounter])
+    assert_type(group.handler, PostCounter)
+    assert_type(group.held, tuple[int, ...])
+    assert_type(await group.positions(), dict[int, int])
+    await group.start()
+    await group.wait_for(0, timeout=1)
+    await group.stop()
+    parking = domain.handler_group(PostCounter(), buckets=2, park=True, retry=RetryPolicy())
+    assert_type(await parking.parked(), list[ParkedAggregate])
+    with contextlib.suppress(LookupError):
+        assert_type(await parking.retry_parked("posts", "none"), int)
+    assert_type(bucket_key("p"), int)
+    assert Bucket(bucket_key("p") % 4, 4).holds("p")
+    members: GroupMembers = InMemoryBookmarks()
+    assert_type(await members.beat("g", "m", 1.0), list[str])
+
+
 async def main() -> None:
     domain = make_domain(InMemoryBackend())
     await domain.repository(User).execute("alice", User.create, name="Alice")
     await domain.repository(Post).execute("p", Post.create, user_id="alice", content="Hi")
     await runners(domain)
+    await groups(domain)
     await fenced(domain)
     await parking(domain)
     assert generic(domain.handler(Audit())) == "typing-audit"
