@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCENARIOS = ("S1", "S2", "S2snap", "S2grow", "S3", "S3grow", "S4", "S5")
+SCENARIOS = ("S1", "S2", "S2snap", "S2grow", "S3", "S3grow", "S4", "S5", "S6")
 UNITS = {
     "S1": "commands/s",
     "S2": "events/s",
@@ -19,6 +19,7 @@ UNITS = {
     "S3grow": "events/s (largest)",
     "S4": "commands/s",
     "S5": "events/s (appends)",
+    "S6": "events/s (4 workers)",
 }
 COUNTING = "EVTSRC_BENCH_COUNTING"
 """Set by `bench.instructions` for a run whose instructions it counts: "setup" stops a
@@ -44,6 +45,9 @@ class Sizes:
     s4_deposits: int = 500  # deposits per writer
     s5_appends: int = 200  # appends timed from commit to handler delivery
     s5_gap_ms: tuple[float, float] = (5.0, 10.0)  # pause between appends, uniform
+    s6_events: int = 50_000  # caught up on by a handler waiting 1 ms per event
+    s6_buckets: int = 16  # the handler group's buckets
+    s6_concurrency: int = 8  # buckets handled at once in the one-process run
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -59,6 +63,7 @@ class Sizes:
             grow_peer_max_events=300,
             s4_deposits=5,
             s5_appends=20,
+            s6_events=500,
         )
 
     def as_dict(self) -> dict[str, Any]:

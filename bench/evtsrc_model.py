@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import types
 
 from bench.common import SNAPSHOT_EVERY, clock
 from evtsrc import (
@@ -90,6 +92,33 @@ class DepositTotal(EventHandler, name="deposit-total", **READS_NO_METADATA):
 
 class WholeDepositTotal(DepositTotal, name="deposit-total-whole", **READS_METADATA):
     """S3meta's handler: `DepositTotal` reading each event whole, ids and metadata too."""
+
+
+class IOTotal(EventHandler, name="io-total", **READS_NO_METADATA):
+    """S6's handler: each event waits `IO_SECONDS` as if it called a remote service."""
+
+    def __init__(self) -> None:
+        self.handled = 0
+
+    @on_event
+    async def opened(self, event: Opened) -> None:
+        await asyncio.sleep(IO_SECONDS)
+        self.handled += 1
+
+    @on_event
+    async def deposited(self, event: Deposited) -> None:
+        await asyncio.sleep(IO_SECONDS)
+        self.handled += 1
+
+
+IO_SECONDS = 0.001
+
+
+def io_total(name: str) -> IOTotal:
+    """An `IOTotal` with a bookmark (and bucket bookmarks) of its own, named `name`."""
+    cls = types.new_class(f"IOTotal_{name}", (IOTotal,), {"name": name})
+    handler: IOTotal = cls()
+    return handler
 
 
 class DeliveryTimes(EventHandler, name="delivery-times"):

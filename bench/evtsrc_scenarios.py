@@ -7,6 +7,7 @@ import gc
 import os
 import random
 import statistics
+import sys
 import types
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,6 +20,7 @@ from bench.evtsrc_model import (
     DepositTotal,
     SnapshotAccount,
     WholeDepositTotal,
+    io_total,
 )
 from evtsrc import Aggregate, Domain, Repository
 from evtsrc.backends import Backend
@@ -286,6 +288,112 @@ async def s5(domain: Domain, sizes: Sizes) -> Measured:
     return push_latencies(committed, arrived, elapsed)
 
 
+async def s6(domain: Domain, sizes: Sizes, backend_kind: str, target: str) -> Measured:
+    """Catch-up by an I/O-bound handler (1 ms per event), alone and in handler groups.
+
+    Alone: one `HandlerRunner`. Concurrent: one process, `s6_concurrency` of the group's
+    `s6_buckets` buckets at once. Workers: 1, 2 and 4 processes (`bench.group_worker`),
+    one bucket at a time each, timed from their joining to the last bucket caught up.
+    Each run has its own handler name, so each catches up on every event.
+    """
+    accounts = domain.repository(Account)
+    events = sizes.s6_events
+    assert events % 10 == 0, f"S6 is accounts of 10 events, not {events}"
+    for i in range(events // 10):
+        await accounts.execute(f"acc-{i}", Account.seed, owner="o", deposits=9)
+    last = await domain.backend.last_position(["accounts"])
+    timeout = events * IO_BOUND + 120
+    rates: dict[str, float] = {}
+    runner = domain.handler(io_total("io-alone"))
+    start = clock()
+    await runner.run_once()
+    rates["alone"] = events / (clock() - start)
+    assert runner.handler.handled == events, runner.handler.handled
+    group = domain.handler_group(
+        io_total("io-concurrent"),
+        buckets=sizes.s6_buckets,
+        concurrency=sizes.s6_concurrency,
+        member_ttl=1.5,
+        batch_size=100,
+    )
+    start = clock()
+    await group.start()
+    await group.wait_for(last, timeout=timeout)
+    rates["concurrent"] = events / (clock() - start)
+    await group.stop()
+    assert group.handler.handled == events, group.handler.handled
+    for workers in (1, 2, 4):
+        name = f"io-workers-{workers}"
+        rates[f"workers-{workers}"] = await _workers(
+            domain, backend_kind, target, name, workers, sizes.s6_buckets, last, timeout
+        )
+    return Measured(
+        events,
+        events / rates["workers-4"],
+        {
+            "rates": rates,
+            "workers_4_over_1": rates["workers-4"] / rates["workers-1"],
+            "workers_2_over_1": rates["workers-2"] / rates["workers-1"],
+            "concurrent_over_alone": rates["concurrent"] / rates["alone"],
+        },
+    )
+
+
+IO_BOUND = 0.0015
+"""Seconds an event of S6 takes at most, alone, for the runs' timeouts."""
+
+
+async def _workers(
+    domain: Domain,
+    backend_kind: str,
+    target: str,
+    name: str,
+    workers: int,
+    buckets: int,
+    last: int,
+    timeout: float,
+) -> float:
+    """Events/s of `workers` processes of group `name` catching up to `last`."""
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.group_worker",
+            backend_kind,
+            target,
+            name,
+            str(buckets),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(workers)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            line = await asyncio.wait_for(process.stdout.readline(), 60)
+            assert line.strip() == b"ready", line
+        watcher = domain.handler_group(io_total(name), buckets=buckets)  # reads bookmarks
+        start = clock()
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write(b"go\n")
+        await watcher.wait_for(last, timeout=timeout)
+        elapsed = clock() - start
+    finally:
+        for process in processes:
+            if process.stdin is not None:
+                process.stdin.close()
+        for process in processes:
+            try:
+                await asyncio.wait_for(process.wait(), 60)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+    assert all(process.returncode == 0 for process in processes), "a worker failed"
+    return (await domain.backend.last_position(["accounts"])) / elapsed
+
+
 Scenario = Callable[[Domain, Sizes], Awaitable[Measured]]
 SCENARIOS: dict[str, Scenario] = {
     "S1": s1,
@@ -319,7 +427,10 @@ async def run(
     options: dict[str, Any] = {"cache_size": 0} if off else {}
     domain = Domain(backend, aggregates=[aggregate], **options)
     try:
-        measured = await SCENARIOS[scenario](domain, sizes)
+        if scenario == "S6":  # worker processes open the store again
+            measured = await s6(domain, sizes, backend_kind, target)
+        else:
+            measured = await SCENARIOS[scenario](domain, sizes)
         settings = await store_settings(backend_kind, backend)
         if settings:
             measured.extra["store"] = settings

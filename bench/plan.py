@@ -44,6 +44,8 @@ WRITES = ("S1", "S3", "S4")
 """Scenarios that commit on every command or batch: run at `synchronous="FULL"` too."""
 CACHE_VARIANT_BACKENDS = ("postgres", "sqlite-stdlib")
 """Where evtsrc also runs with no aggregate cache (S1 and S4)."""
+GROUP_BACKENDS = ("postgres", "sqlite-stdlib")
+"""Where evtsrc runs S6: handler groups of worker processes sharing one store."""
 SERVER_OF = {
     "postgres": "postgres",
     "sqlalchemy-postgres": "postgres",
@@ -66,6 +68,8 @@ class Job:
 def applies(library: str, backend: str, scenario: str) -> bool:
     """Whether `library` runs `scenario` on `backend`."""
     if library == "evtsrc":
+        if scenario == "S6":
+            return backend in GROUP_BACKENDS
         if scenario in GROWTH:
             return backend in GROWTH_BACKENDS
         if backend == "sqlite-stdlib-full":

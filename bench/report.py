@@ -41,6 +41,9 @@ def summarise(runs: list[Run]) -> list[Row]:
                 row[key] = statistics.median(e[key] for e in extras)
             row["max_ms"] = max(e["max_ms"] for e in extras)
             row["early"] = sum(e["before_execute_returned"] for e in extras)
+        if scenario == "S6":
+            for key in extras[0]["rates"]:
+                row[f"rate_{key}"] = statistics.median(e["rates"][key] for e in extras)
         if scenario == "S2snap":
             row["load_s"] = _median_by_size(extras, "load_s")
             row["seed_s"] = _median_by_size(extras, "seed_s")
@@ -201,6 +204,40 @@ def push(rows: list[Row]) -> list[Row]:
     return found
 
 
+def groups(rows: list[Row]) -> list[Row]:
+    """S6: an I/O-bound catch-up in handler groups, against one worker and one runner."""
+    found: list[Row] = []
+    for r in rows:
+        if r["scenario"] != "S6":
+            continue
+        workers = r["rate_workers-4"] / r["rate_workers-1"]
+        concurrent = r["rate_concurrent"] / r["rate_alone"]
+        on_postgres = r["backend"] in targets.POSTGRES
+        found.append(
+            {
+                **r,
+                "workers_ratio": workers,
+                "workers_ok": workers >= targets.GROUP_WORKERS_MINIMUM if on_postgres else None,
+                "concurrent_ratio": concurrent,
+                "concurrent_ok": concurrent >= targets.GROUP_CONCURRENCY_MINIMUM,
+            }
+        )
+    return found
+
+
+def _group_line(r: Row) -> str:
+    rates = " | ".join(
+        _rate(r[f"rate_{key}"])
+        for key in ("alone", "concurrent", "workers-1", "workers-2", "workers-4")
+    )
+    workers_target = f">= {targets.GROUP_WORKERS_MINIMUM:g}x" if r["workers_ok"] is not None else ""
+    return (
+        f"| {r['backend']} | {rates} | {r['workers_ratio']:.2f}x | {workers_target} | "
+        f"{mark(r['workers_ok'])} | {r['concurrent_ratio']:.2f}x | "
+        f">= {targets.GROUP_CONCURRENCY_MINIMUM:g}x | {mark(r['concurrent_ok'])} |"
+    )
+
+
 def _rate(value: float) -> str:
     return f"{value / 1000:.1f}k" if value >= 10_000 else f"{value:.0f}"
 
@@ -226,7 +263,7 @@ def _table(header: str, align: str, body: list[str]) -> list[str]:
 
 
 def format_tables(rows: list[Row]) -> str:
-    """The results, the ratios with their targets, S4/S1, S2snap, growth and S5, as Markdown."""
+    """The results, the ratios with their targets, S4/S1, S2snap, growth, S5, S6, as Markdown."""
     lines = _table(
         "| scenario | backend | library | median | min-max | unit | peak RSS MB |",
         "lllrrlr",
@@ -275,6 +312,12 @@ def format_tables(rows: list[Row]) -> str:
         "| target p99 | ok | peak RSS MB |",
         "llrrrrrlr",
         [_push_line(r) for r in push(rows)],
+    )
+    lines += _table(
+        "| S6 backend | alone | 1 process, buckets at once | 1 worker | 2 workers | 4 workers "
+        "| 4 / 1 workers | target | ok | at once / alone | target | ok |",
+        "lrrrrrrrlrrl",
+        [_group_line(r) for r in groups(rows)],
     )
     return "\n".join(lines).lstrip("\n")
 

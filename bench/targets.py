@@ -56,6 +56,10 @@ S4_OVER_S1_BACKENDS = (*POSTGRES, "mariadb", "mongo")
 S4_OVER_S1_MINIMUM = 2.0
 SNAPSHOT_LOAD_MAXIMUM = 2.0
 """S2snap: the largest aggregate's load time over the smallest's, at most."""
+GROUP_WORKERS_MINIMUM = 3.0
+"""S6 on PostgreSQL: 4 worker processes of a handler group over 1, in events/s, at least."""
+GROUP_CONCURRENCY_MINIMUM = 5.0
+"""S6: one process handling buckets at once over one unpartitioned runner, at least."""
 PUSH_P99_MAXIMUM_MS = 20.0
 PUSH_P99_BACKENDS = POSTGRES
 GROWTH_PER_EVENT_MAXIMUM = 1.5
