@@ -39,7 +39,7 @@ from ..sql._buckets import FILL_BATCH, NO_POSITION_ABOVE, fill_statements, fill_
 from ..sql._ddl import add_column_statements, schema_sql
 from ..sql._identifiers import quote
 from ..sql._pg_errors import LOST, OUTAGE
-from ..sql._pg_lease import PgAdvisoryLease, PgConnection, advisory_key
+from ..sql._pg_lease import PgConnection, advisory_key, advisory_leases
 from ..sql._pg_listen import PgListener
 from ._batch import PgBatchTransaction
 from ._connections import HeldConnections, PoolConnection, log
@@ -83,6 +83,10 @@ class PostgresBackend(Backend):
         self._dsn = dsn
         self._owns_pool = False
         self._connections = HeldConnections(pool, limit=0, timeout=timeout)
+        self._leases = advisory_leases(
+            self._lease_connection, self._give_back_lent, self._discard_lent, timeout=timeout
+        )
+        """The locks of every lease of this backend, on one connection of the pool."""
         self._notifier = AfterCommitNotifier(self._notify, interval=notify_interval)
         events, snapshots = quote(self.names.events), quote(self.names.snapshots)
         bookmarks = quote(self.names.bookmarks)
@@ -440,14 +444,8 @@ class PostgresBackend(Backend):
         await self._fetch("leave", self._member_sql.delete, group, member)
 
     def lease(self, name: str) -> Lease:
-        """The lease of handler `name`: an advisory lock on a pooled connection of its own."""
-        return PgAdvisoryLease(
-            advisory_key(self.names.events, name),
-            self._lease_connection,
-            self._give_back_lent,
-            self._discard_lent,
-            timeout=self._connections.timeout,
-        )
+        """The lease of handler `name`: an advisory lock on the leases' pooled connection."""
+        return self._leases.lease(advisory_key(self.names.events, name), "taking a handler lease")
 
     async def _lease_connection(self) -> PoolConnection:
         return await self._connections.take()

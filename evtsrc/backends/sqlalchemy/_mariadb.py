@@ -2,7 +2,7 @@
 
 An append takes the event store's named lock (`GET_LOCK`) before it inserts and
 releases it once committed: independent writers queue on it. Handler leases are
-named locks too, each on a connection of its own.
+named locks too, held together on one connection of their own.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .._support.lease import SharedSession
 from ..base import Lease
 from ._dialect import Dialect
 from ._errors import AppendLockTimeout
-from ._named_lock import named_lock_lease
+from ._named_lock import lock_name, named_lock_leases
 
 DUPLICATE_ENTRY = 1062
 """The server's error for a duplicate key."""
@@ -26,6 +27,9 @@ DUPLICATE_ENTRY = 1062
 
 class MariaDbDialect(Dialect):
     """MariaDB or MySQL through asyncmy (or another MySQL driver)."""
+
+    _leases: SharedSession[AsyncConnection, str] | None = None
+    """The locks of every lease, on one connection: opened with the first."""
 
     store = "MariaDB/MySQL"
 
@@ -79,5 +83,8 @@ class MariaDbDialect(Dialect):
         return insert.on_duplicate_key_update(expires=insert.inserted.expires)
 
     def lease(self, name: str) -> Lease | None:
-        """A named lock on a connection of its own."""
-        return named_lock_lease(self.engine, f"evtsrc:{self.names.events}:{name}", self.outage)
+        """A named lock on the leases' connection (one for all of them)."""
+        if self._leases is None:
+            self._leases = named_lock_leases(self.engine, self.outage)
+        key = lock_name(f"evtsrc:{self.names.events}:{name}")
+        return self._leases.lease(key, f"take the handler lease {key!r}")

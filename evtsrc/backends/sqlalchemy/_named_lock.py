@@ -1,4 +1,4 @@
-"""A handler lease on MariaDB/MySQL: a named lock (`GET_LOCK`) on a connection of its own."""
+"""Handler leases on MariaDB/MySQL: named locks (`GET_LOCK`) on a connection of their own."""
 
 from __future__ import annotations
 
@@ -8,65 +8,69 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .._support.lease import ConnectionLease
+from .._support.lease import SharedSession
 from .._support.outage import DEFAULT_TIMEOUT, Outage
 
 MAX_LOCK_NAME = 64
 """The longest lock name MariaDB and MySQL take."""
 
 
-def named_lock_lease(
-    engine: AsyncEngine, name: str, outage: Outage
-) -> ConnectionLease[AsyncConnection]:
-    """A lease held as the named lock `name` on a connection of `engine`'s."""
-    lock = NamedLock(engine, name, outage)
-    return ConnectionLease(
-        lock, outage=outage, action=f"take the handler lease {lock.name!r}", timeout=DEFAULT_TIMEOUT
-    )
+def lock_name(name: str) -> str:
+    """`name` as a lock name: long ones cut, and kept unique with a digest."""
+    if len(name) > MAX_LOCK_NAME:
+        return name[:40] + hashlib.sha256(name.encode()).hexdigest()[:24]
+    return name
 
 
-class NamedLock:
-    """The `SessionLock` of a MariaDB/MySQL handler lease: `GET_LOCK(name, 0)`."""
+def named_lock_leases(engine: AsyncEngine, outage: Outage) -> SharedSession[AsyncConnection, str]:
+    """A backend's leases, as named locks on one connection of `engine`'s."""
+    return SharedSession(NamedLocks(engine, outage), outage=outage, timeout=DEFAULT_TIMEOUT)
 
-    def __init__(self, engine: AsyncEngine, name: str, outage: Outage) -> None:
-        if len(name) > MAX_LOCK_NAME:  # keep long names unique with a digest
-            name = name[:40] + hashlib.sha256(name.encode()).hexdigest()[:24]
-        self.name = name
+
+class NamedLocks:
+    """The `SessionLocks` of MariaDB/MySQL handler leases: `GET_LOCK(name, 0)`."""
+
+    def __init__(self, engine: AsyncEngine, outage: Outage) -> None:
         self._engine = engine
         self._outage = outage
 
     async def connect(self) -> AsyncConnection:
-        """A connection of the engine's, for the lock alone."""
+        """A connection of the engine's, for the locks alone."""
         return await self._engine.connect()
 
-    async def try_lock(self, connection: AsyncConnection) -> bool:
+    async def try_lock(self, connection: AsyncConnection, key: str) -> bool:
         """Take the lock if no session holds it; whether taken."""
-        taken = await connection.scalar(sa.select(sa.func.get_lock(self.name, 0)))
+        taken = await connection.scalar(sa.select(sa.func.get_lock(key, 0)))
         await connection.commit()
         return taken == 1
 
-    async def holds(self, connection: AsyncConnection) -> bool:
+    async def holds(self, connection: AsyncConnection, key: str) -> bool:
         """Whether this connection's session holds the lock."""
         mine = await connection.scalar(
-            sa.select(sa.func.is_used_lock(self.name) == sa.func.connection_id())
+            sa.select(sa.func.is_used_lock(key) == sa.func.connection_id())
         )
         await connection.commit()
         return bool(mine)
 
+    async def unlock(self, connection: AsyncConnection, key: str) -> None:
+        """Release the lock."""
+        await connection.scalar(sa.select(sa.func.release_lock(key)))
+        await connection.commit()
+
     async def give_back(self, connection: AsyncConnection) -> None:
-        """Release the lock and close the connection."""
+        """Release every lock and close the connection."""
         try:
-            await connection.scalar(sa.select(sa.func.release_lock(self.name)))
+            await connection.scalar(sa.select(sa.func.release_all_locks()))
             await connection.commit()
         except sa_exc.DBAPIError as error:
             if not self._outage(error):
                 raise
-            # The connection is gone, and the server freed the lock with it.
+            # The connection is gone, and the server freed the locks with it.
         finally:
             await connection.close()
 
     async def discard(self, connection: AsyncConnection) -> None:
-        """End the connection's session, so the server frees the lock."""
+        """End the connection's session, so the server frees the locks."""
         await connection.invalidate()
         await connection.close()
 

@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from ..._errors import EventEncodeError, VersionConflict
 from ..._jsontypes import JSONObject
 from .._support import jsontext
+from .._support.lease import SharedSession
 from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload, numbered
 from ..sql import _pg_positions as pg_positions
 from ..sql._identifiers import quote
@@ -33,6 +34,9 @@ _HORIZON: sa.ColumnElement[int] = sa.literal_column(pg_positions.HORIZON)
 
 class PostgresDialect(Dialect):
     """PostgreSQL through asyncpg."""
+
+    _leases: SharedSession[Any, int] | None = None
+    """The locks of every lease, on one asyncpg connection: opened with the first."""
 
     store = "PostgreSQL"
 
@@ -114,17 +118,15 @@ class PostgresDialect(Dialect):
         )
 
     def lease(self, name: str) -> Lease | None:
-        """An advisory lock on an asyncpg connection of its own."""
+        """An advisory lock on the leases' asyncpg connection (one for all of them)."""
         from .._support.outage import DEFAULT_TIMEOUT
-        from ..sql._pg_lease import PgAdvisoryLease, advisory_key
+        from ..sql._pg_lease import advisory_key, advisory_leases
 
-        return PgAdvisoryLease(
-            advisory_key(self.names.events, name),
-            self._asyncpg_connect,
-            _close_asyncpg,
-            _terminate_asyncpg,
-            timeout=DEFAULT_TIMEOUT,
-        )
+        if self._leases is None:
+            self._leases = advisory_leases(
+                self._asyncpg_connect, _close_asyncpg, _terminate_asyncpg, timeout=DEFAULT_TIMEOUT
+            )
+        return self._leases.lease(advisory_key(self.names.events, name), "taking a handler lease")
 
     async def _asyncpg_connect(self) -> Any:
         import asyncpg
