@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from evtsrc import StoreUnavailable
+from evtsrc.backends._support.expiring import ExpiringLease
 from evtsrc.backends._support.lease import SessionLease, SharedSession
 from evtsrc.backends._support.outage import Outage
 
@@ -171,3 +172,24 @@ async def test_a_lock_statement_that_fails_discards_its_connection() -> None:
     with pytest.raises(Lost):
         await _lease(_session(locks), "a").acquire()
     assert locks.connections[0].state == "discarded"
+
+
+class SlowRecords:
+    """Lease records whose taking never answers, as during a server restart."""
+
+    async def take(self, name: str, holder: str, ttl: float) -> bool:
+        await asyncio.sleep(10)
+        return True
+
+    async def renew(self, name: str, holder: str, ttl: float) -> bool:
+        return True
+
+    async def free(self, name: str, holder: str) -> None:
+        pass
+
+
+async def test_an_expiring_lease_that_cannot_be_taken_in_time_is_an_outage() -> None:
+    lease = ExpiringLease(SlowRecords(), "h", ttl=0.2, outage=OUTAGE, action="taking a lease")
+    with pytest.raises(StoreUnavailable, match="taking a lease failed.*TimeoutError"):
+        await lease.acquire()
+    assert not await lease.check()

@@ -15,7 +15,7 @@ import logging
 from typing import Protocol
 
 from ..base import new_event_id
-from .outage import Outage
+from .outage import Outage, unavailable
 
 log = logging.getLogger("evtsrc.handlers")
 HOLD = 0.9
@@ -70,8 +70,11 @@ class ExpiringLease:
         loop = asyncio.get_running_loop()
         started = loop.time()
         with self._outage.during(self._action):
-            async with asyncio.timeout(self._ttl * HOLD):  # longer, and the hold is over
-                taken = await self._records.take(self._name, self._holder, self._ttl)
+            try:
+                async with asyncio.timeout(self._ttl * HOLD):  # longer, and the hold is over
+                    taken = await self._records.take(self._name, self._holder, self._ttl)
+            except TimeoutError as error:  # a record it may have written runs out by itself
+                raise unavailable(self._outage.store, self._action, error) from error
         if not taken:
             return False
         self._until = started + self._ttl * HOLD
