@@ -50,4 +50,3 @@ async def test_workers_joining_leaving_and_killed_handle_every_event_once_in_ord
     )
     # Exactly once: the primary key refuses a second row, and every event has its row.
     assert len(churned.pairs) == AGGREGATES * ROUNDS * PER
-    print(f"\n{target.name}: takeover {churned.takeover:.2f} s, {churned.holds} holds checked")
