@@ -147,7 +147,7 @@ class TransactionalHandler(EventHandler, Generic[C]):
     def connection(self) -> C:
         """The connection of the batch being handled (only valid inside a batch)."""
         var = self.__connection
-        connection = None if var is None else var.get()
+        connection = None if var is None else var.get(None)
         if connection is None:
             raise RuntimeError(
                 f"{type(self).__qualname__}.connection is only available while a batch runs"

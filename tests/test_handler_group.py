@@ -16,6 +16,7 @@ from evtsrc import (
     HandlerBehind,
     HandlerBusy,
     HandlerGroup,
+    TransactionalHandler,
     on_event,
 )
 from evtsrc.backends import Bucket, InMemoryBackend, InMemoryBookmarks, bucket_key
@@ -283,3 +284,23 @@ async def test_a_parked_aggregate_is_retried_by_the_member_holding_its_bucket() 
     finally:
         await group.stop()
     assert handler.versions["c2"] == [1, 2]
+
+
+async def test_a_transactional_handlers_connection_is_the_running_tasks_own() -> None:
+    class Model(TransactionalHandler[str], name="model"):
+        @on_event
+        def one(self, event: One) -> None:
+            pass
+
+    model = Model()
+    seen: dict[str, str] = {}
+
+    async def batch(connection: str) -> None:
+        model.attach(connection)
+        await asyncio.sleep(0.01)  # the other batch attaches meanwhile
+        seen[connection] = model.connection
+
+    await asyncio.gather(batch("first"), batch("second"))
+    assert seen == {"first": "first", "second": "second"}
+    with pytest.raises(RuntimeError, match="only available while a batch runs"):
+        model.connection  # noqa: B018  # this task never attached one
