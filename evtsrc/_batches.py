@@ -11,7 +11,7 @@ from typing import cast
 
 from ._codec import Codec
 from ._context import CURRENT, await_with_cause
-from ._errors import BookmarkMoved, EventDecodeError, HandlerError
+from ._errors import EventDecodeError, HandlerError
 from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
 from ._meta import EventMeta, meta_of, meta_without_metadata
@@ -46,7 +46,8 @@ class Bookmark:
 
     async def save(self, position: int) -> None:
         """Store `position` and remember it."""
-        await self.store.set_bookmark(self.name, position)
+        with self.unknown_on_failure():
+            await self.store.set_bookmark(self.name, position)
         self.known = position
 
     async def advance(self, expected: int, position: int) -> None:
@@ -61,12 +62,22 @@ class Bookmark:
         if self._fenced is None:
             await self.save(position)
             return
-        try:
+        with self.unknown_on_failure():
             await self._fenced.move_bookmark(self.name, expected, position)
-        except BookmarkMoved:
+        self.known = position
+
+    @contextlib.contextmanager
+    def unknown_on_failure(self) -> Iterator[None]:
+        """Forget the known position if the write in the block fails.
+
+        A write whose reply was lost may have landed: the next run reads the bookmark
+        again rather than start where the failed batch did (and find it moved).
+        """
+        try:
+            yield
+        except BaseException:
             self.known = None
             raise
-        self.known = position
 
 
 class Batches:
@@ -388,7 +399,7 @@ class Batches:
         events = self._stored(todo)
         done = 0
         self._set_aside = []
-        try:
+        with self._bookmark.unknown_on_failure():
             async with self._transactions.batch_transaction() as transaction:
                 handler.attach(transaction.connection)
                 try:
@@ -403,9 +414,6 @@ class Batches:
                 finally:
                     handler.attach(None)
                 await transaction.commit_bookmark(self._bookmark.name, position, last)
-        except BookmarkMoved:
-            self._bookmark.known = None
-            raise
         self._bookmark.known = last
         if self._parking is not None:
             await self._parking.keep(self._set_aside)

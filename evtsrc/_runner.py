@@ -138,6 +138,8 @@ class HandlerRunner(Generic[H]):
         )
         self._tail = tail_stream
         self._always_tail = always_tail_stream
+        self._tail_next = always_tail_stream
+        """Whether the next run starts at the end (set on creation, `start()` and `reset()`)."""
         self._batch_size = batch_size
         self._read_streams: Callable[..., Awaitable[Sequence[EventRecord]]] = (
             functools.partial(backend.read_streams, metadata=False)
@@ -236,6 +238,7 @@ class HandlerRunner(Generic[H]):
             await self.handler.on_reset()
             await self._bookmark.save(0)
             self._bookmark.known = None
+            self._tail_next = self._always_tail
 
     async def run_once(self) -> int:
         """Handle events until caught up (or `stop()` is called between two batches).
@@ -320,17 +323,22 @@ class HandlerRunner(Generic[H]):
         return handled
 
     async def _start_position(self) -> int:
+        if self._tail_next:
+            position = await self._tail_end()
+            self._tail_next = False
+            return position
         if self._bookmark.known is not None:
             return self._bookmark.known
-        if self._always_tail:
-            position = await self._backend.last_position(self.streams)
-            await self._bookmark.save(position)
-            return position
         position = await self._bookmark.read()
         if position == 0 and self._tail:
-            position = await self._backend.last_position(self.streams)
-            await self._bookmark.save(position)
+            return await self._tail_end()
         self._bookmark.known = position
+        return position
+
+    async def _tail_end(self) -> int:
+        """Move the bookmark to the end of the streams (handling nothing before it)."""
+        position = await self._backend.last_position(self.streams)
+        await self._bookmark.save(position)
         return position
 
     def _guard(self) -> asyncio.Lock:
@@ -349,8 +357,7 @@ class HandlerRunner(Generic[H]):
         if self.running:
             raise RuntimeError(f"handler {self.name!r} is already running")
         async with self._guard():
-            if self._always_tail:
-                self._bookmark.known = None
+            self._tail_next = self._always_tail
             if await self._lease.acquire():
                 # Fix where to start before returning, so no event appended after
                 # start() returns can fall before a tailing handler's starting point.

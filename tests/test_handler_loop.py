@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from evtsrc import Domain, EventHandler, EventMeta, HandlerError, on_event
-from evtsrc.backends import InMemoryBackend
+from evtsrc.backends import InMemoryBackend, InMemoryBookmarks
 
 from .conformance.model import Counter, Ledger, One
 
@@ -108,3 +109,45 @@ async def test_run_once_and_the_loop_do_not_overlap(domain: Domain) -> None:
     await until(lambda: len(runner.handler.seen) == 20)
     await runner.stop()
     assert runner.handler.seen == list(range(1, 21))
+
+
+class LostReply(InMemoryBookmarks):
+    """Bookmarks whose first move is stored, then answered with a lost connection."""
+
+    def __init__(self, meanwhile: Callable[[], Awaitable[object]]) -> None:
+        super().__init__()
+        self.meanwhile = meanwhile
+        """What happens between the lost reply and the retry."""
+        self.lost = False
+
+    async def move_bookmark(self, name: str, expected: int, position: int) -> None:
+        await super().move_bookmark(name, expected, position)
+        if not self.lost:
+            self.lost = True
+            await self.meanwhile()
+            raise ConnectionResetError("the reply to the move was lost")
+
+
+@pytest.mark.parametrize("always_tail_stream", [False, True])
+async def test_after_a_lost_reply_the_loop_reads_where_its_bookmark_is(
+    domain: Domain, always_tail_stream: bool
+) -> None:
+    counters = domain.repository(Counter)
+    bookmarks = LostReply(lambda: counters.execute("c", Counter.do_one))
+    runner = domain.handler(
+        Flaky(0), bookmarks=bookmarks, poll_interval=0.01, always_tail_stream=always_tail_stream
+    )
+    await runner.start()
+    try:
+        await counters.execute("a", Counter.do_one)
+        await counters.execute("b", Counter.do_one)
+        await until(lambda: len(runner.handler.seen) >= 3)
+        await runner.wait_for(3, timeout=5)
+    finally:
+        await runner.stop()
+    # The move landed, so the retry goes on from it: it neither handles a and b again
+    # and then finds the bookmark moved, nor (tailing) skips c.
+    assert runner.handler.seen[-1] == 3
+    assert runner.handler.seen.count(3) == 1
+    assert isinstance(runner.last_error, ConnectionResetError)
+    assert await bookmarks.get_bookmark("flaky") == 3

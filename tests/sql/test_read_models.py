@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
@@ -266,3 +267,40 @@ async def test_a_group_handling_buckets_at_once_writes_each_event_once(
         await group.stop()
     assert await _rows(sql_backend, table) == positions
     assert handler.errors == []
+
+
+async def test_a_batch_whose_commit_reply_was_lost_is_not_applied_twice(
+    sql_backend: Backend, table: str
+) -> None:
+    domain = Domain(sql_backend, aggregates=[Counter, Ledger])
+    positions = await _fill(domain, 4)
+    transactions: Any = sql_backend
+    committing = transactions.batch_transaction
+    lost: list[int] = []
+
+    @contextlib.asynccontextmanager
+    async def losing_the_first_reply() -> AsyncIterator[object]:
+        async with committing() as transaction:
+            yield transaction
+        if not lost:  # committed; then the connection drops before its reply arrives
+            lost.append(len(positions))
+            positions.extend(await _fill_more(domain, 2))
+            raise ConnectionResetError("the reply to the commit was lost")
+
+    transactions.batch_transaction = losing_the_first_reply
+    handler = Applied(table)
+    runner = domain.handler(handler, poll_interval=0.01)
+    await runner.start()
+    try:
+        await runner.wait_for(positions[-1], timeout=10)
+    finally:
+        await runner.stop()
+    assert lost == [4]
+    assert await _rows(sql_backend, table) == positions
+    assert isinstance(runner.last_error, ConnectionResetError)
+
+
+async def _fill_more(domain: Domain, count: int) -> list[int]:
+    counters = domain.repository(Counter)
+    done = [await counters.execute(f"more{n}", Counter.do_one) for n in range(count)]
+    return [counter.last_position for counter in done]
