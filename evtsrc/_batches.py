@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
 from typing import cast
 
 from ._codec import Codec
@@ -67,7 +67,7 @@ class Bookmark:
         self.known = position
 
     @contextlib.contextmanager
-    def unknown_on_failure(self) -> Iterator[None]:
+    def unknown_on_failure(self) -> Generator[None]:
         """Forget the known position if the write in the block fails.
 
         A write whose reply was lost may have landed: the next run reads the bookmark

@@ -354,8 +354,10 @@ class HandlerGroup(Generic[H]):
                     self.last_error = error
                     log.exception("handler group %s: the beat failed", self.name)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._ttl / 3)
+                    async with asyncio.timeout(self._ttl / 3):
+                        await self._stopping.wait()
         finally:
+            self._stopping.set()  # also ends a wake-up loop whose listener ate the cancel
             waking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await waking
@@ -376,7 +378,7 @@ class HandlerGroup(Generic[H]):
 
     async def _wake_on_appends(self, listener: AppendListener) -> None:
         """Wake every held bucket when events may have come, and at least every poll."""
-        while True:
+        while not self._stopping.is_set():
             try:
                 await listener.wait(self._poll)
             except Exception:
@@ -514,7 +516,8 @@ class HandlerGroup(Generic[H]):
             if held.stopping():
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(held.wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await held.wake.wait()
 
     async def _catch_up(self, held: _Held) -> None:
         position = held.bookmark.known

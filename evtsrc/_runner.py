@@ -217,7 +217,8 @@ class HandlerRunner(Generic[H]):
                 asked = progress.next_run()
                 progress.nudge()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asked.wait(), deadline - clock())
+                async with asyncio.timeout(deadline - clock()):
+                    await asked.wait()
 
     async def _passed(self, bookmark: int, position: int) -> bool:
         return await passed(self._backend, self.streams, self._every_stream, bookmark, position)

@@ -16,6 +16,7 @@ SIGKILL. To the output file it appends, one line each:
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -31,6 +32,8 @@ from tests.lease_worker import open_backend
 MEMBER_TTL = 1.5
 """Seconds a member lasts without beating: short, so that a killed one's buckets move soon."""
 BATCH = 50
+STOP_REPORT = 10.0
+"""Seconds after SIGTERM at which a worker still stopping prints what it waits on."""
 
 
 def _out(path: str, line: str) -> None:
@@ -125,8 +128,21 @@ async def main(target: str, location: str, prefix: str, output: str, buckets: st
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
     print("started", flush=True)
     await stopping.wait()
+    faulthandler.dump_traceback_later(STOP_REPORT + 1)  # a blocked loop: where its thread is
+    watchdog = asyncio.create_task(_report_tasks_after(STOP_REPORT))
     await group.stop()
     await backend.close()
+    watchdog.cancel()
+    faulthandler.cancel_dump_traceback_later()
+
+
+async def _report_tasks_after(seconds: float) -> None:
+    """If stopping takes `seconds`, print every task's stack to stderr (to see what waits)."""
+    await asyncio.sleep(seconds)
+    print(f"still stopping after {seconds} s; its tasks:", file=sys.stderr, flush=True)
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

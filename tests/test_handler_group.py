@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 
@@ -20,7 +21,7 @@ from evtsrc import (
     on_event,
 )
 from evtsrc.backends import Bucket, InMemoryBackend, InMemoryBookmarks, bucket_key
-from evtsrc.backends.base import BookmarkStore
+from evtsrc.backends.base import AppendListener, BookmarkStore
 from tests.conformance.model import Counter, Ledger, One
 
 TTL = 0.3  # members beat every 0.1 s
@@ -304,3 +305,29 @@ async def test_a_transactional_handlers_connection_is_the_running_tasks_own() ->
     assert seen == {"first": "first", "second": "second"}
     with pytest.raises(RuntimeError, match="only available while a batch runs"):
         model.connection  # noqa: B018  # this task never attached one
+
+
+class Deaf:
+    """An append listener whose wait eats a cancellation, as 3.11's `wait_for` can."""
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(timeout)
+
+    async def close(self) -> None:
+        pass
+
+
+class DeafBackend(InMemoryBackend):
+    async def listen(self, streams: Sequence[str]) -> AppendListener:
+        return Deaf()
+
+
+async def test_a_member_stops_even_if_its_listener_eats_the_cancel() -> None:
+    domain = Domain(DeafBackend(), aggregates=[Counter, Ledger])
+    group = domain.handler_group(Seen(), buckets=2, member_ttl=TTL, poll_interval=0.05)
+    await group.start()
+    await _until(lambda: len(group.held) == 2)
+    async with asyncio.timeout(5):
+        await group.stop()
+    assert not group.running

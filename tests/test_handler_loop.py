@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -151,3 +152,18 @@ async def test_after_a_lost_reply_the_loop_reads_where_its_bookmark_is(
     assert runner.handler.seen.count(3) == 1
     assert isinstance(runner.last_error, ConnectionResetError)
     assert await bookmarks.get_bookmark("flaky") == 3
+
+
+async def test_a_memory_wait_cancelled_as_an_append_wakes_it_is_still_cancelled(
+    domain: Domain,
+) -> None:
+    listener: Any = await domain.backend.listen(["counters"])
+    waiting = asyncio.create_task(listener.wait(10))
+    await asyncio.sleep(0)
+    listener.notify()  # as an append does
+    await asyncio.sleep(0)  # the wake is on its way to the wait
+    assert not waiting.done()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await listener.close()

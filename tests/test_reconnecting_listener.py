@@ -95,3 +95,19 @@ async def test_a_database_that_cannot_push_leaves_a_polling_listener(
     assert not await _woken(listener, 0.1)
     assert follow.attempts == 1
     await listener.close()
+
+
+async def test_a_wait_cancelled_as_a_push_wakes_it_is_still_cancelled() -> None:
+    # Python 3.11's wait_for loses a cancellation that comes as the awaited thing
+    # finishes; a loop around wait() would then never see that it was cancelled.
+    follow = Scripted()
+    listener = ReconnectingListener(follow, name="test", log=log)
+    await listener.start()
+    waiting = asyncio.create_task(listener.wait(10))
+    await asyncio.sleep(0)
+    assert follow.push is not None
+    follow.push()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await listener.close()

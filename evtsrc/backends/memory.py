@@ -97,7 +97,8 @@ class _MemoryListener:
         if not self.flagged:
             self._waiter = asyncio.get_running_loop().create_future()
             try:
-                await asyncio.wait_for(asyncio.shield(self._waiter), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._waiter
             except TimeoutError:
                 pass
             finally:

@@ -73,7 +73,8 @@ class ReconnectingListener:
         """
         first = self._launch(raise_first=False)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(first), patience)
+            async with asyncio.timeout(patience):
+                await asyncio.shield(first)
 
     def _launch(self, *, raise_first: bool) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
@@ -114,7 +115,8 @@ class ReconnectingListener:
     async def wait(self, timeout: float) -> None:
         """Return on a push for one of the streams, or after `timeout` seconds."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), timeout)
+            async with asyncio.timeout(timeout):  # unlike 3.11's wait_for, never eats a cancel
+                await self._woken.wait()
         self._woken.clear()
 
     async def close(self) -> None:

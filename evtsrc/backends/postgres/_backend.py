@@ -506,7 +506,8 @@ class PostgresBackend(Backend):
         await self._connections.release_all()
         if self._owns_pool:
             try:
-                await asyncio.wait_for(self.pool.close(), self._connections.timeout)
+                async with asyncio.timeout(self._connections.timeout):
+                    await self.pool.close()
             except TimeoutError:
                 log.warning(
                     "closing the PostgreSQL pool: connections still in use after %.1f s "
