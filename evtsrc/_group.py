@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Generic, TypeVar
 
 from ._batches import Batches, Bookmark
 from ._codec import Codec
 from ._errors import BookmarkMoved, DefinitionError, HandlerBehind, HandlerBusy
-from ._handlers import EventHandler, TransactionalHandler, callbacks_of, streams_read
+from ._handlers import EventHandler
 from ._parking import Parking, parked_records
 from ._progress import FIRST_DELAY, MAX_DELAY, check_wait
 from ._retry import MAX_FAILURE_BACKOFF, RetryPolicy
+from ._setup import set_up
 from ._storable import id_problem
 from ._streams import StreamMap
 from .backends.base import (
@@ -23,16 +23,9 @@ from .backends.base import (
     Backend,
     BookmarkStore,
     Bucket,
-    EventRecord,
     GroupMembers,
     Lease,
-    LeaseProvider,
-    LocalLease,
     ParkedAggregate,
-    ParkedEvents,
-    PollingListener,
-    TransactionalBookmarks,
-    accepts_keyword,
     bucket_key,
     new_event_id,
 )
@@ -144,74 +137,47 @@ class HandlerGroup(Generic[H]):
         retry: RetryPolicy | None = None,
         park: bool = False,
     ) -> None:
-        if not isinstance(handler, EventHandler):
-            raise TypeError(f"{handler!r} is not an EventHandler")
         for option, value in (("buckets", buckets), ("concurrency", concurrency)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{option} must be an int of 1 or more, not {value!r}")
         if not member_ttl > 0:
             raise ValueError(f"member_ttl must be more than 0 seconds, not {member_ttl!r}")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy or None, not {retry!r}")
-        if park and continue_on_error:
-            raise ValueError(
-                "park and continue_on_error both say what becomes of a failed event: choose one"
-            )
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        if poll_interval <= 0:
-            raise ValueError("poll_interval must be positive")
+        setup = set_up(
+            handler,
+            backend=backend,
+            codec=codec,
+            streams=streams,
+            bookmarks=bookmarks,
+            continue_on_error=continue_on_error,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            retry=retry,
+            park=park,
+        )
         self.handler: H = handler
         """The handler this group's buckets feed."""
-        self.name = handler.__handler_name__
+        self.name = setup.name
         problem = id_problem(bucket_bookmark(self.name, buckets - 1, buckets))
         if problem is not None:
             raise DefinitionError(f"handler {self.name!r}: its buckets' bookmark name {problem}")
-        self.buckets = buckets
-        """How many buckets the handler's events are shared out in."""
-        self._callbacks = callbacks_of(handler, codec.classes)
-        self.streams: tuple[str, ...] = streams_read(
-            handler, self._callbacks, codec.classes, streams
-        )
-        self._every_stream = tuple(sorted(streams.streams))
-        self._backend = backend
-        self._codec = codec
-        store: BookmarkStore = bookmarks if bookmarks is not None else backend
+        store = setup.store
         if not isinstance(store, GroupMembers):
             raise DefinitionError(
                 f"handler {self.name!r} runs in a group, which needs a bookmark store that "
                 f"keeps members (GroupMembers), not {type(store).__qualname__}"
             )
+        self.buckets = buckets
+        """How many buckets the handler's events are shared out in."""
+        self.streams: tuple[str, ...] = setup.streams
+        self._setup = setup
+        self._backend = backend
         self._store = store
         self._members: GroupMembers = store
-        self._transactions: TransactionalBookmarks[object] | None = None
-        if isinstance(handler, TransactionalHandler):
-            if not isinstance(store, TransactionalBookmarks):
-                raise DefinitionError(
-                    f"transactional handler {self.name!r} needs a bookmark store with "
-                    f"transactions (a SQL backend), not {type(store).__qualname__}"
-                )
-            self._transactions = store
-        self._parked_store: ParkedEvents | None = None
-        if park:
-            if not isinstance(store, ParkedEvents):
-                raise DefinitionError(
-                    f"handler {self.name!r} parks failed events, which needs a bookmark "
-                    f"store that keeps them (ParkedEvents), not {type(store).__qualname__}"
-                )
-            self._parked_store = store
         self._concurrency = concurrency
         self._ttl = float(member_ttl)
-        self._continue = continue_on_error
-        self._retry = retry
         self._batch_size = batch_size
         self._poll = poll_interval
-        self._read: Callable[..., Awaitable[Sequence[EventRecord]]] = (
-            functools.partial(backend.read_streams, metadata=False)
-            if not handler.__handler_reads_metadata__
-            and accepts_keyword(backend.read_streams, "metadata")
-            else backend.read_streams
-        )
+        self._read = setup.read
         self.member = f"{buckets}:{new_event_id()}"
         """This worker's id in the group: its bucket count, and a random id."""
         self._held: dict[int, _Held] = {}
@@ -285,7 +251,7 @@ class HandlerGroup(Generic[H]):
 
     async def _behind(self, position: int) -> int | None:
         """The lowest bookmark of a bucket that has not handled up to `position`; None if none."""
-        if await self._backend.last_position(self._every_stream) < position:
+        if await self._backend.last_position(self._setup.every_stream) < position:
             return 0
         lowest: int | None = None
         for index, bookmark in (await self.positions()).items():
@@ -303,9 +269,7 @@ class HandlerGroup(Generic[H]):
 
     async def parked(self) -> list[ParkedAggregate]:
         """The aggregates the handler parked (`park=True`), oldest failure first."""
-        if self._parked_store is None:
-            raise RuntimeError(f"handler {self.name!r} does not park failed events (park=True)")
-        return await self._parked_store.parked(self.name)
+        return await self._setup.parking_store().parked(self.name)
 
     async def retry_parked(self, stream: str, aggregate_id: str) -> int:
         """Handle a parked aggregate's events again, in order, and let it through.
@@ -314,9 +278,7 @@ class HandlerGroup(Generic[H]):
         This member handles it if it holds the bucket, else takes the bucket's lease for
         the call: `HandlerBusy` if another member holds it.
         """
-        store = self._parked_store
-        if store is None:
-            raise RuntimeError(f"handler {self.name!r} does not park failed events (park=True)")
+        self._setup.parking_store()
         async with self._holding(bucket_key(aggregate_id) % self.buckets) as held:
             assert held.parking is not None
             parked = await held.parking.find(stream, aggregate_id)
@@ -329,8 +291,7 @@ class HandlerGroup(Generic[H]):
 
         Takes the aggregate's bucket as `retry_parked` does.
         """
-        if self._parked_store is None:
-            raise RuntimeError(f"handler {self.name!r} does not park failed events (park=True)")
+        self._setup.parking_store()
         async with self._holding(bucket_key(aggregate_id) % self.buckets) as held:
             assert held.parking is not None
             await held.parking.find(stream, aggregate_id)
@@ -339,7 +300,7 @@ class HandlerGroup(Generic[H]):
     # -- the worker ---------------------------------------------------------------------------
 
     async def _loop(self) -> None:
-        listener = await self._listen()
+        listener = await self._setup.listen(f"handler group {self.name}")
         waking = asyncio.get_running_loop().create_task(self._wake_on_appends(listener))
         joined = False  # the first beat only joins: members started together then share
         try:
@@ -368,13 +329,6 @@ class HandlerGroup(Generic[H]):
                 await self._members.leave(self.name, self.member)
             except Exception as error:  # it is gone once its time runs out
                 log.warning("handler group %s: could not leave: %r", self.name, error)
-
-    async def _listen(self) -> AppendListener:
-        try:
-            return await self._backend.listen(self.streams)
-        except Exception:
-            log.exception("handler group %s cannot listen for appends; polling", self.name)
-            return PollingListener()
 
     async def _wake_on_appends(self, listener: AppendListener) -> None:
         """Wake every held bucket when events may have come, and at least every poll."""
@@ -417,28 +371,15 @@ class HandlerGroup(Generic[H]):
                 await self._try_to_take(index)
 
     def _lease_of(self, index: int) -> Lease:
-        name = bucket_bookmark(self.name, index, self.buckets)
-        store = self._store
-        return store.lease(name) if isinstance(store, LeaseProvider) else LocalLease(store, name)
+        return self._setup.lease(bucket_bookmark(self.name, index, self.buckets))
 
     def _bucket(self, index: int, lease: Lease) -> _Held:
         """Bucket `index`'s bookmark, parked aggregates and batches, under `lease` (held)."""
         bookmark = Bookmark(self._store, bucket_bookmark(self.name, index, self.buckets))
         bucket = Bucket(index, self.buckets)
-        parking = None
-        if self._parked_store is not None:
-            parking = Parking(self._parked_store, self.name, bucket=bucket)
-        batches = Batches(
-            self.handler,
-            self._callbacks,
-            self._codec,
-            bookmark,
-            continue_on_error=self._continue,
-            transactions=self._transactions,
-            retry=self._retry,
-            parking=parking,
-        )
-        return _Held(bucket, lease, bookmark, batches, parking)
+        parked = self._setup.parked
+        parking = None if parked is None else Parking(parked, self.name, bucket=bucket)
+        return _Held(bucket, lease, bookmark, self._setup.batches(bookmark, parking), parking)
 
     async def _try_to_take(self, index: int) -> None:
         lease = self._lease_of(index)

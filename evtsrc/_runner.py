@@ -6,30 +6,24 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
 from typing import Generic, TypeVar
 
-from ._batches import Batches, Bookmark
+from ._batches import Bookmark
 from ._codec import Codec
-from ._errors import DefinitionError, HandlerBehind, HandlerBusy
-from ._handlers import EventHandler, TransactionalHandler, callbacks_of, streams_read
+from ._errors import HandlerBehind, HandlerBusy
+from ._handlers import EventHandler
 from ._parking import Parking, parked_records
 from ._progress import FIRST_DELAY, MAX_DELAY, Progress, check_wait, passed
 from ._retry import MAX_FAILURE_BACKOFF, RetryPolicy
+from ._setup import set_up
 from ._streams import StreamMap
 from .backends.base import (
     AppendListener,
     Backend,
     BookmarkStore,
-    EventRecord,
-    Lease,
-    LeaseProvider,
-    LocalLease,
     ParkedAggregate,
-    ParkedEvents,
     PollingListener,
-    TransactionalBookmarks,
-    accepts_keyword,
 )
 
 log = logging.getLogger("evtsrc.handlers")
@@ -82,72 +76,36 @@ class HandlerRunner(Generic[H]):
         retry: RetryPolicy | None = None,
         park: bool = False,
     ) -> None:
-        if not isinstance(handler, EventHandler):
-            raise TypeError(f"{handler!r} is not an EventHandler")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a RetryPolicy or None, not {retry!r}")
-        if not isinstance(park, bool):
-            raise TypeError(f"park must be a bool, not {park!r}")
-        if park and continue_on_error:
-            raise ValueError(
-                "park and continue_on_error both say what becomes of a failed event: choose one"
-            )
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
-        if poll_interval <= 0 or standby_interval <= 0:
-            raise ValueError("poll_interval and standby_interval must be positive")
+        if not standby_interval > 0:
+            raise ValueError(f"standby_interval must be positive, not {standby_interval!r}")
+        setup = set_up(
+            handler,
+            backend=backend,
+            codec=codec,
+            streams=streams,
+            bookmarks=bookmarks,
+            continue_on_error=continue_on_error,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            retry=retry,
+            park=park,
+        )
         self.handler: H = handler
         """The handler this runner feeds."""
-        self.name = handler.__handler_name__
-        callbacks = callbacks_of(handler, codec.classes)
-        self.streams: tuple[str, ...] = streams_read(handler, callbacks, codec.classes, streams)
-        self._every_stream = tuple(sorted(streams.streams))
+        self.name = setup.name
+        self.streams: tuple[str, ...] = setup.streams
+        self._setup = setup
         self._backend = backend
-        store: BookmarkStore = bookmarks if bookmarks is not None else backend
-        transactions: TransactionalBookmarks[object] | None = None
-        if isinstance(handler, TransactionalHandler):
-            if not isinstance(store, TransactionalBookmarks):
-                raise DefinitionError(
-                    f"transactional handler {self.name!r} needs a bookmark store with "
-                    f"transactions (a SQL backend), not {type(store).__qualname__}"
-                )
-            transactions = store
-        self._lease: Lease = (
-            store.lease(self.name)
-            if isinstance(store, LeaseProvider)
-            else LocalLease(store, self.name)
-        )
-        self._bookmark = Bookmark(store, self.name)
-        self._parking: Parking | None = None
-        if park:
-            if not isinstance(store, ParkedEvents):
-                raise DefinitionError(
-                    f"handler {self.name!r} parks failed events, which needs a bookmark "
-                    f"store that keeps them (ParkedEvents), not {type(store).__qualname__}"
-                )
-            self._parking = Parking(store, self.name)
-        self._batches = Batches(
-            self.handler,
-            callbacks,
-            codec,
-            self._bookmark,
-            continue_on_error=continue_on_error,
-            transactions=transactions,
-            retry=retry,
-            parking=self._parking,
-        )
+        self._lease = setup.lease(self.name)
+        self._bookmark = Bookmark(setup.store, self.name)
+        self._parking = None if setup.parked is None else Parking(setup.parked, self.name)
+        self._batches = setup.batches(self._bookmark, self._parking)
         self._tail = tail_stream
         self._always_tail = always_tail_stream
         self._tail_next = always_tail_stream
         """Whether the next run starts at the end (set on creation, `start()` and `reset()`)."""
         self._batch_size = batch_size
-        self._read_streams: Callable[..., Awaitable[Sequence[EventRecord]]] = (
-            functools.partial(backend.read_streams, metadata=False)
-            if not handler.__handler_reads_metadata__
-            and accepts_keyword(backend.read_streams, "metadata")
-            else backend.read_streams
-        )
-        """How catch-ups read: without ids and metadata if the handler and backend can."""
+        self._read_streams = setup.read
         self._poll = poll_interval
         self._standby = standby_interval
         self._lock: asyncio.Lock | None = None
@@ -221,7 +179,8 @@ class HandlerRunner(Generic[H]):
                     await asked.wait()
 
     async def _passed(self, bookmark: int, position: int) -> bool:
-        return await passed(self._backend, self.streams, self._every_stream, bookmark, position)
+        every = self._setup.every_stream
+        return await passed(self._backend, self.streams, every, bookmark, position)
 
     async def set_position(self, position: int) -> None:
         """Move the bookmark: the next run handles events after `position`."""
@@ -288,8 +247,8 @@ class HandlerRunner(Generic[H]):
             await parking.unpark(stream, aggregate_id)
 
     def _parked_store(self) -> Parking:
-        if self._parking is None:
-            raise RuntimeError(f"handler {self.name!r} does not park failed events (park=True)")
+        self._setup.parking_store()
+        assert self._parking is not None
         return self._parking
 
     async def _take_lease(self) -> bool:
@@ -401,19 +360,12 @@ class HandlerRunner(Generic[H]):
         finally:
             self._waiting = False
 
-    async def _listen(self) -> AppendListener:
-        try:
-            return await self._backend.listen(self.streams)
-        except Exception:
-            log.exception("handler %s cannot listen for appends; polling instead", self.name)
-            return PollingListener()
-
     async def _loop(self) -> None:
         failures = 0
         listener: AppendListener = PollingListener()
         progress = Progress()
         try:
-            listener = await self._listen()
+            listener = await self._setup.listen(f"handler {self.name}")
             while not self._stop_requested():
                 delay = self._poll
                 try:

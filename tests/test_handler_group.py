@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -209,14 +210,17 @@ async def test_members_with_different_bucket_counts_hold_nothing(
 
 async def test_bad_options_are_refused() -> None:
     domain, _ = await _domain(1)
-    for options, message in (
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"buckets": 0}, "buckets must be an int of 1 or more, not 0"),
         ({"buckets": 4, "concurrency": 0}, "concurrency must be an int of 1 or more, not 0"),
         ({"buckets": 4, "member_ttl": 0}, "member_ttl must be more than 0 seconds"),
         ({"buckets": True}, "buckets must be an int of 1 or more, not True"),
-    ):
+        ({"buckets": 4, "poll_interval": 0}, "poll_interval must be positive, not 0"),
+        ({"buckets": 4, "batch_size": 0}, "batch_size must be at least 1, not 0"),
+    ]
+    for options, message in cases:
         with pytest.raises(ValueError, match=message):
-            domain.handler_group(Seen(), **options)  # type: ignore[arg-type]
+            domain.handler_group(Seen(), **options)
 
     class Plain:
         async def get_bookmark(self, name: str) -> int:

@@ -167,3 +167,18 @@ async def test_a_memory_wait_cancelled_as_an_append_wakes_it_is_still_cancelled(
     with pytest.raises(asyncio.CancelledError):
         await waiting
     await listener.close()
+
+
+def test_bad_options_are_refused(domain: Domain) -> None:
+    cases: list[tuple[dict[str, Any], type[Exception], str]] = [
+        ({"batch_size": 0}, ValueError, "batch_size must be at least 1, not 0"),
+        ({"poll_interval": 0}, ValueError, "poll_interval must be positive, not 0"),
+        ({"standby_interval": -1}, ValueError, "standby_interval must be positive, not -1"),
+        ({"park": 1}, TypeError, "park must be a bool, not 1"),
+        ({"park": True, "continue_on_error": True}, ValueError, "choose one"),
+    ]
+    for options, error, message in cases:
+        with pytest.raises(error, match=message):
+            domain.handler(Flaky(0), **options)
+    with pytest.raises(TypeError, match="is not an EventHandler"):
+        domain.handler(object())  # type: ignore[type-var]
