@@ -1,9 +1,9 @@
 """Development sessions: ``nox`` runs lint, types and tests; ``nox -s docs`` builds the docs.
 
 Extra arguments after ``--`` go to pytest: ``nox -s tests -- -k handlers -x``.
-Every extra of pyproject.toml that is not a tool set (backend drivers, as they
-are added) is installed for ``tests`` and ``types``, so every backend is tested
-and type-checked.
+Every extra of pyproject.toml that is not a tool set (backend drivers and message
+broker clients, as they are added) is installed for ``tests`` and ``types``, so every
+backend is tested and type-checked.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ SERVER_VARIABLES = (
     "EVTSRC_TEST_MONGO_URI",
     "EVTSRC_TEST_NEO4J_URI",
     "EVTSRC_TEST_NEO4J44_URI",
+    "EVTSRC_TEST_KAFKA_BOOTSTRAP",
+    "EVTSRC_TEST_NATS_URL",
+    "EVTSRC_TEST_RABBITMQ_URL",
 )
 TEST_SERVERS = ["SecantusDB==0.7.0b3"]
 """Servers installed from PyPI into the tests session (a MongoDB-wire server)."""

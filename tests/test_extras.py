@@ -18,6 +18,9 @@ DRIVERS = {
     "postgres": ("asyncpg",),
     "mongo": ("pymongo", "bson"),
     "neo4j": ("neo4j",),
+    "kafka": ("aiokafka",),
+    "nats": ("nats",),
+    "rabbitmq": ("aio_pika", "aiormq", "pamqp"),
     "core": (),
 }
 ALL = sorted({name for names in DRIVERS.values() for name in names} | {"hypothesis"})
