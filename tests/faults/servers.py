@@ -66,7 +66,8 @@ class Server:
                 self.url = line.split("=", 1)[1].strip()
         if not self.url:
             raise ServerUnavailable(f"scripts/dbservers serve {self.name} printed no address")
-        port = self.url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
+        # A URL, or Kafka's bare host:port.
+        port = self.url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[1]
         self.port = int(port.split("?", 1)[0])
 
     def stop(self, mode: str = "fast") -> None:
