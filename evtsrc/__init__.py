@@ -5,6 +5,7 @@ from ._context import MAX_METADATA_BYTES, context, metadata_as
 from ._converter import default_converter
 from ._domain import DEFAULT_CACHE_SIZE, Domain
 from ._errors import (
+    AlreadyProcessed,
     BookmarkMoved,
     CommandError,
     CorruptStreamError,
@@ -35,6 +36,7 @@ from ._runner import HandlerRunner
 __all__ = [
     "DEFAULT_CACHE_SIZE",
     "Aggregate",
+    "AlreadyProcessed",
     "BookmarkMoved",
     "CommandError",
     "CorruptStreamError",

@@ -140,6 +140,20 @@ class HandlerBusy(EvtsrcError):
         self.handler = handler
 
 
+class AlreadyProcessed(EvtsrcError):
+    """An append made for an inbox's message was made before: this one stored nothing.
+
+    Raised by `Backend.append` with `once`, when the inbox already recorded that key
+    (a message delivered again). The repository running the command answers it by
+    loading the aggregate as stored.
+    """
+
+    def __init__(self, inbox: str, key: str) -> None:
+        super().__init__(f"inbox {inbox!r} already appended for message key {key!r}")
+        self.inbox = inbox
+        self.key = key
+
+
 class BookmarkMoved(EvtsrcError):
     """A handler's bookmark changed under its runner: another runner moved it.
 

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
-from .._errors import BookmarkMoved, VersionConflict
+from .._errors import AlreadyProcessed, BookmarkMoved, VersionConflict
 from .._jsontypes import JSONObject
 
 C_co = TypeVar("C_co", covariant=True)
@@ -276,6 +276,31 @@ class FencedBookmarks(Protocol):
         ...
 
 
+class Once(NamedTuple):
+    """What makes an append happen once: the inbox and the key of the message behind it."""
+
+    inbox: str
+    key: str
+
+
+@runtime_checkable
+class ProcessedMessages(Protocol):
+    """A store that records the messages an inbox processed, so that none runs twice.
+
+    A key is recorded either by `mark_processed` or by an append with `once` (in
+    `Backend.append`), in the transaction that stores the events: then the events
+    are stored if and only if the key is recorded.
+    """
+
+    async def processed(self, inbox: str, key: str) -> bool:
+        """Whether `inbox` recorded `key`."""
+        ...
+
+    async def mark_processed(self, inbox: str, key: str) -> None:
+        """Record `key` for `inbox` (nothing if it is recorded already)."""
+        ...
+
+
 @runtime_checkable
 class GroupMembers(Protocol):
     """A store of the live workers (members) of partitioned handler groups.
@@ -459,18 +484,33 @@ class Backend(abc.ABC):
         aggregate_id: str,
         expected_version: int,
         events: Sequence[NewEvent],
+        *,
+        once: Once | None = None,
     ) -> Sequence[EventRecord]:
         """Append `events` after `expected_version`, atomically; return them as stored.
 
         Raises `VersionConflict` when the aggregate is not at `expected_version`,
         including when the database refused a duplicate version (`_is_version_clash`).
         An empty `events` stores nothing and returns nothing, unchecked.
+
+        With `once` (on a `ProcessedMessages` store), its key is recorded in the same
+        transaction; if it was recorded before, nothing is stored and `AlreadyProcessed`
+        is raised (checked before the version, as a message delivered again after its
+        append finds the aggregate moved on).
         """
         if not events:
             return []
         try:
-            return await self._append(stream, aggregate_id, expected_version, events)
-        except VersionConflict:
+            if once is None:
+                return await self._append(stream, aggregate_id, expected_version, events)
+            if not accepts_keyword(self._append, "once"):
+                raise TypeError(
+                    f"{type(self).__qualname__} cannot record an inbox's messages with "
+                    "its appends (it is not a ProcessedMessages store)"
+                )
+            appending = cast("Callable[..., Awaitable[Sequence[EventRecord]]]", self._append)
+            return await appending(stream, aggregate_id, expected_version, events, once=once)
+        except (VersionConflict, AlreadyProcessed):
             raise
         except Exception as error:
             if self._is_version_clash(error):
@@ -489,7 +529,9 @@ class Backend(abc.ABC):
 
         `append` calls it with one event or more. Raise `VersionConflict` when the stored
         version is not `expected_version`; a database error that `_is_version_clash`
-        recognises becomes one in `append`.
+        recognises becomes one in `append`. A `ProcessedMessages` backend takes the
+        keyword `once` too: in the same transaction, first, record its key, and if it
+        was recorded already raise `AlreadyProcessed` and store nothing.
         """
 
     def _is_version_clash(self, error: Exception) -> bool:

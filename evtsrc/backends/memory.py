@@ -7,7 +7,7 @@ import bisect
 import threading
 from collections.abc import Sequence
 
-from .._errors import VersionConflict
+from .._errors import AlreadyProcessed, VersionConflict
 from .base import (
     AppendListener,
     Backend,
@@ -16,6 +16,7 @@ from .base import (
     Lease,
     LocalLease,
     NewEvent,
+    Once,
     ParkedAggregate,
     SnapshotRecord,
     check_unmoved,
@@ -127,12 +128,21 @@ class InMemoryBackend(Backend):
         self._snapshots: dict[tuple[str, str], SnapshotRecord] = {}
         self._bookmarks = InMemoryBookmarks()
         self._listeners: set[_MemoryListener] = set()
+        self._processed: set[tuple[str, str]] = set()
 
     async def _append(
-        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+        self,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        once: Once | None = None,
     ) -> Sequence[EventRecord]:
-        """Check the version, take positions and store, under one lock."""
+        """Check the inbox's key and the version, take positions and store, under one lock."""
         with self._lock:
+            if once is not None and once in self._processed:
+                raise AlreadyProcessed(once.inbox, once.key)
             key = (stream, aggregate_id)
             history = self._by_aggregate.get(key)
             current = len(history) if history else 0
@@ -144,10 +154,21 @@ class InMemoryBackend(Backend):
                 history = self._by_aggregate[key] = []
             history.extend(records)
             self._by_stream.setdefault(stream, []).extend(records)
+            if once is not None:
+                self._processed.add(once)
             listeners = [x for x in self._listeners if stream in x.streams]
         for listener in listeners:
             listener.notify()
         return records
+
+    async def processed(self, inbox: str, key: str) -> bool:
+        """Whether `inbox` recorded `key`."""
+        return (inbox, key) in self._processed
+
+    async def mark_processed(self, inbox: str, key: str) -> None:
+        """Record `key` for `inbox`."""
+        with self._lock:
+            self._processed.add(Once(inbox, key))
 
     async def read_aggregate(
         self,

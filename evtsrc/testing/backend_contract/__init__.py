@@ -36,6 +36,7 @@ pytest.register_assert_rewrite(
             "_metadata",
             "_ordering",
             "_parking",
+            "_processed",
             "_read_your_writes",
             "_snapshots",
             "_storage",
@@ -59,6 +60,7 @@ from ._metadata import MetadataContract  # noqa: E402
 from ._ordering import OrderingContract  # noqa: E402
 from ._parking import ParkingContract  # noqa: E402
 from ._payloads import BAD_ESCAPE, DEEP, NOT_JSON, UNDECODABLE, as_value  # noqa: E402
+from ._processed import ProcessedMessagesContract  # noqa: E402
 from ._read_your_writes import ReadYourWritesContract  # noqa: E402
 from ._snapshots import SnapshotContract  # noqa: E402
 from ._storage import StorageContract  # noqa: E402
@@ -76,6 +78,7 @@ class BackendContract(
     ParkingContract,
     GroupMembersContract,
     BucketContract,
+    ProcessedMessagesContract,
     OrderingContract,
     ReadYourWritesContract,
     SnapshotContract,
@@ -104,6 +107,7 @@ __all__ = [
     "MetadataContract",
     "OrderingContract",
     "ParkingContract",
+    "ProcessedMessagesContract",
     "ReadYourWritesContract",
     "SnapshotContract",
     "StorageContract",
