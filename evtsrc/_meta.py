@@ -231,6 +231,13 @@ def _bad_metadata(record: _Record, problem: str) -> EventDecodeError:
 
 _new_meta = object.__new__
 _set_record: Callable[[EventMeta, _Record], None] = EventMeta.__dict__["_record"].__set__
+_get_record: Callable[[EventMeta], _Record] = EventMeta.__dict__["_record"].__get__
+
+
+def stored_data(meta: EventMeta) -> JSONObject | None:
+    """The payload stored with `meta`'s event, if `meta` was read from a store."""
+    data: object = getattr(_get_record(meta), "data", None)
+    return cast("JSONObject", data) if isinstance(data, dict) else None
 
 
 def meta_of(record: _Record) -> EventMeta:

@@ -1,0 +1,62 @@
+"""A message for a broker: what a relay publishes, and what an inbox receives."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import attrs
+
+MESSAGE_ID = "evtsrc-message-id"
+"""The message's id, where the broker has no place of its own for one."""
+TYPE = "evtsrc-type"
+"""The message's type name: the stored event's, or the integration message class's."""
+TYPE_VERSION = "evtsrc-type-version"
+"""The version of that class that wrote the payload."""
+EVENT_ID = "evtsrc-event-id"
+"""The id of the stored event the message comes from."""
+CORRELATION_ID = "evtsrc-correlation-id"
+CAUSATION_ID = "evtsrc-causation-id"
+"""The id of the event that caused the message: the stored event itself for an integration
+message, the event that caused the stored one (if any) for a forwarded event."""
+STREAM = "evtsrc-stream"
+AGGREGATE_ID = "evtsrc-aggregate-id"
+AGGREGATE_VERSION = "evtsrc-aggregate-version"
+POSITION = "evtsrc-position"
+TIMESTAMP = "evtsrc-timestamp"
+
+
+@attrs.frozen
+class Message:
+    """One message for a broker.
+
+    `message_id` is the same each time the message is published again (after a crash
+    before the bookmark moved), so that brokers and consumers can drop the repeat.
+    `key` is the aggregate id: brokers that partition keep one key's messages in
+    order. `payload` is JSON; `headers` carry the event's identity and meta (the
+    `evtsrc-*` names of this module). `destination` is the topic, subject or routing
+    key, or None for the publisher's default.
+    """
+
+    message_id: str
+    key: str
+    type: str
+    payload: bytes
+    headers: Mapping[str, str]
+    destination: str | None = None
+
+
+class Publisher(Protocol):
+    """Sends messages to one broker, for a `Relay`."""
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Send `messages` in order; return once the broker has acknowledged every one.
+
+        Raise if any was not acknowledged: the relay then sends the batch again.
+        Connects on first use, and again after the connection is lost.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Let go of the connection (after what is under way)."""
+        ...
