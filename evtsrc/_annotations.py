@@ -41,9 +41,12 @@ def type_hints(owner: type, fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 def event_parameter(
-    owner: type, name: str, fn: Callable[..., Any], kind: str
+    owner: type, name: str, fn: Callable[..., Any], kind: str, meta: type = EventMeta
 ) -> tuple[tuple[type[Event], ...], bool]:
-    """The event classes a `(self, event[, meta])` method takes, and whether it takes meta."""
+    """The event classes a `(self, event[, meta])` method takes, and whether it takes meta.
+
+    `meta` is the class the second parameter receives.
+    """
     where = f"{owner.__qualname__}.{name}"
     params = list(inspect.signature(fn).parameters.values())[1:]
     if len(params) not in (1, 2) or any(
@@ -61,6 +64,6 @@ def event_parameter(
             f"{kind} {where}: {params[0].name} must be annotated with Event subclasses, "
             f"not {', '.join(map(name_of, bad))}"
         )
-    if len(params) == 2 and hints.get(params[1].name, EventMeta) is not EventMeta:
-        raise DefinitionError(f"{kind} {where}: its second parameter receives EventMeta")
+    if len(params) == 2 and hints.get(params[1].name, meta) is not meta:
+        raise DefinitionError(f"{kind} {where}: its second parameter receives {meta.__name__}")
     return tuple(events), len(params) == 2

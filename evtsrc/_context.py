@@ -22,7 +22,7 @@ from ._errors import EventEncodeError, MetadataError
 from ._jsontypes import JSON, JSONObject
 from ._meta import CAUSATION_ID, CORRELATION_ID, RESERVED_METADATA, EventMeta, meta_of
 from ._storable import id_problem
-from .backends.base import EventRecord
+from .backends.base import EventRecord, Once
 
 M = TypeVar("M")
 
@@ -61,6 +61,35 @@ async def await_with_cause(record: EventRecord | EventMeta, pending: Awaitable[o
         await pending
     finally:
         CURRENT.reset(token)
+
+
+@attrs.define
+class InboxScope:
+    """The message an inbox runs a callback for: each command it runs appends once.
+
+    The commands are numbered in the order they run, so that a message delivered
+    again gives each the key it had the first time.
+    """
+
+    inbox: str
+    key: str
+    commands: int = 0
+
+    def next_once(self) -> Once:
+        """The `Once` of the next command of the callback."""
+        once = Once(self.inbox, f"{self.key}#{self.commands}")
+        self.commands += 1
+        return once
+
+
+INBOX: ContextVar[InboxScope | None] = ContextVar("evtsrc_inbox", default=None)
+"""Set while an inbox runs a callback for a message."""
+
+
+def next_once() -> Once | None:
+    """What makes the command starting now append once, inside an inbox's callback."""
+    scope = INBOX.get()
+    return None if scope is None else scope.next_once()
 
 
 def current() -> Cause | None:

@@ -16,9 +16,10 @@ from ._aggregate import A, AggregateLoader, Decision, command_loader
 from ._cache import LRUCache
 from ._codec import Codec, StateCodec
 from ._context import current as current_context
-from ._context import stored_metadata
+from ._context import next_once, stored_metadata
 from ._definition import AggregateSpec, CommandSpec, Fold
 from ._errors import (
+    AlreadyProcessed,
     CorruptStreamError,
     DefinitionError,
     EventDecodeError,
@@ -36,6 +37,7 @@ from .backends.base import (
     Backend,
     EventRecord,
     NewEvent,
+    Once,
     SnapshotRecord,
     accepts_keyword,
     new_event_id,
@@ -156,6 +158,7 @@ class Repository(Generic[A]):
         except TypeError as error:
             raise TypeError(f"{self.aggregate.__qualname__}.{spec.name}(): {error}") from None
         _check_id(aggregate_id)
+        once = next_once()  # the same for each try of this command
         attempt = 1
         trust_cache = True
         started = self._retry.clock()
@@ -171,8 +174,19 @@ class Repository(Generic[A]):
                 aggregate, snapshot_version = await self._load(aggregate_id)
             try:
                 return await self._run(
-                    aggregate, spec, snapshot_version, args, kwargs, unverified=cached is not None
+                    aggregate,
+                    spec,
+                    snapshot_version,
+                    args,
+                    kwargs,
+                    unverified=cached is not None,
+                    once=once,
                 )
+            except AlreadyProcessed:  # an inbox's message delivered again: done before
+                if self._cache is not None:
+                    self._cache.discard(aggregate_id)
+                aggregate, _ = await self._load(aggregate_id)
+                return aggregate
             except _StaleCache:
                 trust_cache = False
             except VersionConflict:
@@ -331,6 +345,7 @@ class Repository(Generic[A]):
         kwargs: Any,
         *,
         unverified: bool,
+        once: Once | None,
     ) -> A:
         loading = command_loader.set(self._loader)  # what `Aggregate.load` loads through
         try:
@@ -361,7 +376,12 @@ class Repository(Generic[A]):
             version = type(event).__event_version__
             new_events.append(NewEvent(type_name, data, now, event_id, version, metadata))
         before = aggregate.version
-        records = await self._backend.append(self.stream, aggregate.id, before, new_events)
+        if once is None:  # (a backend written before inboxes takes no `once`)
+            records = await self._backend.append(self.stream, aggregate.id, before, new_events)
+        else:
+            records = await self._backend.append(
+                self.stream, aggregate.id, before, new_events, once=once
+            )
         for event, record in zip(as_read, records, strict=True):
             self._fold(aggregate, event, record)
         aggregate.last_position = records[-1].position

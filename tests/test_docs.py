@@ -303,3 +303,41 @@ def test_every_docs_page_is_in_the_nav() -> None:
     listed = set(re.findall(r"^\s*-\s*(?:[^:\n]+:\s*)?([\w./-]+\.md)\s*$", config, re.M))
     pages = {path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md")}
     assert pages == listed
+
+
+TWO_SERVICES_TAIL = [
+    "ann owes 27.00",
+    "bob owes 42.00",
+]
+
+
+def _check_two_services(result: subprocess.CompletedProcess[str], skipped: int) -> None:
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1:] == [
+        f"billing charged 3 orders and skipped {skipped} repeats",
+        *TWO_SERVICES_TAIL,
+    ]
+
+
+def test_the_two_services_example_charges_each_order_once_in_process(tmp_path: Path) -> None:
+    result = run_python(["-m", "examples.two_services"], tmp_path)
+    _check_two_services(result, 3)
+    assert result.stdout.startswith("published 3 orders twice, in process")
+
+
+@pytest.mark.parametrize(
+    ("variable", "scheme", "skipped"),
+    [
+        ("EVTSRC_TEST_NATS_URL", "", 0),  # JetStream drops the repeats by their ids
+        ("EVTSRC_TEST_KAFKA_BOOTSTRAP", "kafka://", 3),
+        ("EVTSRC_TEST_RABBITMQ_URL", "", 3),
+    ],
+)
+def test_the_two_services_example_charges_each_order_once_through_each_broker(
+    tmp_path: Path, variable: str, scheme: str, skipped: int
+) -> None:
+    location = backends.server_location(variable, "the two-services example")
+    _check_two_services(
+        run_python(["-m", "examples.two_services", scheme + location], tmp_path), skipped
+    )

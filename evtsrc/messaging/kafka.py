@@ -1,4 +1,4 @@
-"""Publishing to Kafka through aiokafka (the `kafka` extra)."""
+"""Publishing to Kafka and receiving from it, through aiokafka (the `kafka` extra)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from ._inbox import Inbox
 from ._message import MESSAGE_ID, Message
 from ._publishing import abandon, acknowledgements, give_up_after
+from ._receiving import Receiver
 
 log = logging.getLogger("evtsrc.messaging")
 
@@ -96,3 +98,68 @@ class KafkaPublisher:
                     await producer.stop()
             except Exception as error:
                 log.warning("closing the Kafka producer: %r", error)
+
+
+class KafkaReceiver(Receiver):
+    """Feeds an `Inbox` from Kafka topics, as a member of consumer group `group_id`.
+
+    Offsets are committed as the inbox takes the messages (a message delivered again
+    after a crash is a repeat the inbox skips); a group's members share the
+    partitions, and each partition keeps its order. Messages are those of an evtsrc
+    relay (their type, version and id in headers). See `Receiver` for retries.
+    """
+
+    broker = "Kafka"
+
+    def __init__(
+        self,
+        bootstrap_servers: str | Sequence[str],
+        *,
+        topics: Sequence[str],
+        group_id: str,
+        retry_delay: float = 0.5,
+        client_id: str = "evtsrc-inbox",
+    ) -> None:
+        super().__init__(retry_delay=retry_delay)
+        if isinstance(topics, str) or not topics:
+            raise ValueError(f"topics is a non-empty list of topic names, not {topics!r}")
+        self.topics = tuple(topics)
+        self.group_id = group_id
+        self._servers = (
+            bootstrap_servers if isinstance(bootstrap_servers, str) else list(bootstrap_servers)
+        )
+        self._client_id = client_id
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def _receive(self, inbox: Inbox[Any]) -> None:
+        consumer = self._consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self._servers,
+            client_id=self._client_id,
+            group_id=self.group_id,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        while not self.stopping():
+            batches = await consumer.getmany(timeout_ms=500)
+            for partition, records in batches.items():
+                done: int | None = None
+                try:
+                    for record in records:
+                        headers = {k: v.decode("utf-8", "replace") for k, v in record.headers}
+                        key = None if record.key is None else record.key.decode("utf-8", "replace")
+                        await self.deliver_raw(inbox, record.value or b"", headers, key=key)
+                        done = record.offset
+                finally:
+                    if done is not None:
+                        await consumer.commit({partition: done + 1})
+
+    async def _disconnect(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                async with asyncio.timeout(10):
+                    await consumer.stop()
+            except Exception as error:
+                log.warning("closing the Kafka consumer: %r", error)

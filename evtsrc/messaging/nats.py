@@ -1,4 +1,4 @@
-"""Publishing to NATS JetStream through nats-py (the `nats` extra)."""
+"""Publishing to NATS JetStream and receiving from it, through nats-py (the `nats` extra)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from typing import Any
 
 import nats
 from nats.aio.client import Client
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 
+from ._inbox import Inbox
 from ._message import MESSAGE_ID, Message
 from ._publishing import abandon, acknowledgements, give_up_after
+from ._receiving import Outcome, Receiver
 
 log = logging.getLogger("evtsrc.messaging")
 
@@ -88,3 +91,67 @@ class NatsPublisher:
             except Exception as error:
                 log.warning("closing the NATS connection: %r", error)
                 await client.close()
+
+
+class NatsReceiver(Receiver):
+    """Feeds an `Inbox` from a JetStream stream, through durable pull consumer `durable`.
+
+    Messages on `subject` (the stream's every subject if None) are fetched `batch` at
+    a time and acknowledged as the inbox takes them; one that cannot be decoded is
+    terminated (JetStream does not send it again). Several receivers with one
+    `durable` share its messages. Messages are those of an evtsrc relay. See
+    `Receiver` for retries.
+    """
+
+    broker = "NATS JetStream"
+
+    def __init__(
+        self,
+        servers: str | Sequence[str],
+        *,
+        stream: str,
+        durable: str,
+        subject: str | None = None,
+        batch: int = 100,
+        retry_delay: float = 0.5,
+        name: str = "evtsrc-inbox",
+    ) -> None:
+        super().__init__(retry_delay=retry_delay)
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        self.stream = stream
+        self.durable = durable
+        self.subject = subject
+        self._servers = [servers] if isinstance(servers, str) else list(servers)
+        self._batch = batch
+        self._name = name
+        self._client: Client | None = None
+
+    async def _receive(self, inbox: Inbox[Any]) -> None:
+        client = self._client = await nats.connect(  # pyright: ignore[reportUnknownMemberType]
+            self._servers, name=self._name, connect_timeout=10, max_reconnect_attempts=-1
+        )
+        stream = client.jetstream()  # pyright: ignore[reportUnknownMemberType]
+        subscription = await stream.pull_subscribe(
+            self.subject or ">", durable=self.durable, stream=self.stream
+        )
+        while not self.stopping():
+            try:
+                messages = await subscription.fetch(self._batch, timeout=1.0)
+            except (TimeoutError, NatsTimeout):
+                continue
+            for message in messages:
+                outcome = await self.deliver_raw(inbox, message.data, dict(message.headers or {}))
+                if outcome is Outcome.REJECTED:
+                    await message.term()
+                else:
+                    await message.ack()
+
+    async def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                async with asyncio.timeout(10):
+                    await client.close()
+            except Exception as error:
+                log.warning("closing the NATS connection: %r", error)

@@ -1,4 +1,4 @@
-"""Publishing to RabbitMQ through aio-pika (the `rabbitmq` extra)."""
+"""Publishing to RabbitMQ and receiving from it, through aio-pika (the `rabbitmq` extra)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustConnection,
+)
 
+from ._inbox import Inbox
 from ._message import MESSAGE_ID, Message
 from ._publishing import abandon, acknowledgements, give_up_after
+from ._receiving import Outcome, Receiver
 
 log = logging.getLogger("evtsrc.messaging")
 
@@ -95,3 +102,62 @@ class RabbitPublisher:
                     await connection.close()
             except Exception as error:
                 log.warning("closing the RabbitMQ connection: %r", error)
+
+
+class RabbitReceiver(Receiver):
+    """Feeds an `Inbox` from RabbitMQ queue `queue`, `prefetch` messages in flight.
+
+    Messages are acknowledged as the inbox takes them; one that cannot be decoded is
+    rejected without requeueing (to the queue's dead-letter exchange, if it has one).
+    Messages are those of an evtsrc relay. See `Receiver` for retries.
+    """
+
+    broker = "RabbitMQ"
+
+    def __init__(
+        self, url: str, *, queue: str, prefetch: int = 100, retry_delay: float = 0.5
+    ) -> None:
+        super().__init__(retry_delay=retry_delay)
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be at least 1, not {prefetch}")
+        self.queue = queue
+        self._url = url
+        self._prefetch = prefetch
+        self._connection: aio_pika.abc.AbstractConnection | None = None
+
+    async def _receive(self, inbox: Inbox[Any]) -> None:
+        connection = self._connection = await aio_pika.connect(self._url, timeout=10)
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self._prefetch)
+        queue = await channel.get_queue(self.queue, ensure=True)
+        arrived: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        await queue.consume(arrived.put, no_ack=False)
+        while not self.stopping():
+            try:
+                async with asyncio.timeout(0.5):
+                    message = await arrived.get()
+            except TimeoutError:
+                if connection.is_closed:
+                    raise ConnectionError("the RabbitMQ connection closed") from None
+                continue
+            headers = {name: _text(value) for name, value in (message.headers or {}).items()}
+            outcome = await self.deliver_raw(
+                inbox, message.body, headers, message_id=message.message_id
+            )
+            if outcome is Outcome.REJECTED:
+                await message.reject(requeue=False)
+            else:
+                await message.ack()
+
+    async def _disconnect(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                async with asyncio.timeout(10):
+                    await connection.close()
+            except Exception as error:
+                log.warning("closing the RabbitMQ connection: %r", error)
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -15,13 +15,13 @@ from typing import Protocol
 import aio_pika
 import attrs
 import nats
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from evtsrc.messaging import MESSAGE_ID, Publisher
-from evtsrc.messaging.kafka import KafkaPublisher
-from evtsrc.messaging.nats import NatsPublisher
-from evtsrc.messaging.rabbitmq import RabbitPublisher
+from evtsrc.messaging import MESSAGE_ID, Publisher, Receiver
+from evtsrc.messaging.kafka import KafkaPublisher, KafkaReceiver
+from evtsrc.messaging.nats import NatsPublisher, NatsReceiver
+from evtsrc.messaging.rabbitmq import RabbitPublisher, RabbitReceiver
 from tests.backends import server_location
 
 
@@ -40,8 +40,18 @@ class Destination(Protocol):
     """One test's topic, stream or queue on a broker."""
 
     name: str
+    location: str
+    broker: str
 
     def publisher(self, timeout: float = 10.0) -> Publisher: ...
+
+    def receiver(self, group: str = "inbox") -> Receiver:
+        """A receiver of everything sent here, as member of `group` (a durable, a queue)."""
+        ...
+
+    async def send_raw(self, payload: bytes, headers: dict[str, str]) -> None:
+        """Send one message with the broker's client, as something other than a relay would."""
+        ...
 
     async def read(self, count: int, *, quiet: float = 1.0, bound: float = 60.0) -> list[Delivered]:
         """Everything delivered, once `count` came and then nothing for `quiet` seconds."""
@@ -84,8 +94,24 @@ class _KafkaTopic:
     name: str
     location: str
 
+    broker = "kafka"
+
     def publisher(self, timeout: float = 10.0) -> Publisher:
         return KafkaPublisher(self.location, topic=self.name, timeout=timeout)
+
+    def receiver(self, group: str = "inbox") -> Receiver:
+        return KafkaReceiver(
+            self.location, topics=[self.name], group_id=f"{self.name}-{group}", retry_delay=0.05
+        )
+
+    async def send_raw(self, payload: bytes, headers: dict[str, str]) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=self.location)
+        await producer.start()
+        try:
+            pairs = [(k, v.encode()) for k, v in headers.items()]
+            await producer.send_and_wait(self.name, payload, headers=pairs)
+        finally:
+            await producer.stop()
 
     async def read(self, count: int, *, quiet: float = 1.0, bound: float = 60.0) -> list[Delivered]:
         consumer = AIOKafkaConsumer(
@@ -135,8 +161,20 @@ class _NatsStream:
     def stream(self) -> str:
         return self.name.replace("-", "_").upper()
 
+    broker = "nats"
+
     def publisher(self, timeout: float = 10.0) -> Publisher:
         return NatsPublisher(self.location, subject=f"{self.name}.events", timeout=timeout)
+
+    def receiver(self, group: str = "inbox") -> Receiver:
+        return NatsReceiver(self.location, stream=self.stream, durable=group, retry_delay=0.05)
+
+    async def send_raw(self, payload: bytes, headers: dict[str, str]) -> None:
+        client = await nats.connect(self.location)
+        try:
+            await client.jetstream().publish(f"{self.name}.events", payload, headers=headers)
+        finally:
+            await client.close()
 
     async def read(self, count: int, *, quiet: float = 1.0, bound: float = 60.0) -> list[Delivered]:
         client = await nats.connect(self.location)
@@ -190,8 +228,20 @@ class _RabbitQueue:
     name: str
     location: str
 
+    broker = "rabbitmq"
+
     def publisher(self, timeout: float = 10.0) -> Publisher:
         return RabbitPublisher(self.location, routing_key=self.name, timeout=timeout)
+
+    def receiver(self, group: str = "inbox") -> Receiver:
+        return RabbitReceiver(self.location, queue=self.name, retry_delay=0.05)
+
+    async def send_raw(self, payload: bytes, headers: dict[str, str]) -> None:
+        connection = await aio_pika.connect(self.location)
+        async with connection:
+            channel = await connection.channel()
+            message = aio_pika.Message(payload, headers=dict(headers))
+            await channel.default_exchange.publish(message, routing_key=self.name)
 
     async def read(self, count: int, *, quiet: float = 1.0, bound: float = 60.0) -> list[Delivered]:
         connection = await aio_pika.connect(self.location)

@@ -1,0 +1,34 @@
+"""The relay and the inbox: what must not type-check."""
+
+from __future__ import annotations
+
+from evtsrc import Domain, EventMeta, on_event
+from evtsrc.messaging import Inbox, InboxHandler, InMemoryPublisher, Received, Relay, on_message
+from tests.typing.model import PostCreated
+
+
+class Out(Relay, name="out"):
+    @on_event
+    def created(self, event: PostCreated, meta: EventMeta) -> None:
+        self.forward(meta, event)  # expect-error: arg-type ArgumentType
+        self.publish("text", meta)  # expect-error: arg-type ArgumentType
+        self.forward(event, meta, to=5)  # expect-error: arg-type ArgumentType
+
+
+class In(InboxHandler, name="in"):
+    @on_message  # expect-error: type-var ArgumentType
+    def number(self, message: int) -> None:
+        pass
+
+    @on_message  # expect-error: arg-type ArgumentType
+    def wrong_second(self, message: PostCreated, received: EventMeta) -> None:
+        pass
+
+
+async def check(domain: Domain) -> None:
+    Out("not a publisher")  # expect-error: arg-type ArgumentType
+    Out(InMemoryPublisher(), converter="no")  # expect-error: arg-type ArgumentType
+    Inbox(object(), domain)  # expect-error: type-var ArgumentType
+    Inbox(In(), "domain")  # expect-error: arg-type ArgumentType
+    await Inbox(In(), domain).receive(b"{}")  # expect-error: arg-type ArgumentType
+    Received("m", "t", "not bytes")  # expect-error: arg-type ArgumentType
