@@ -83,7 +83,7 @@ def test_the_ddl_text_is_what_sqlalchemy_compiles(prefix: str, dialect: Dialect)
 ADDED = ("\tevent_id ", "\tevent_version ", "\tmetadata ", "\tbucket_key ")
 """How the lines of the columns added since the old DDL start."""
 ADDED_TABLE = "CREATE TABLE {exists}{table} ("
-"""How the statements of the tables added since then (parked aggregates, members) start."""
+"""How the statements of the tables added since then (parked, members, processed) start."""
 
 
 def _without_added(ddl: str) -> str:
@@ -94,7 +94,8 @@ def _without_added(ddl: str) -> str:
         if not any(
             statement.startswith(ADDED_TABLE.format(exists=exists, table=table))
             for exists in ("", "IF NOT EXISTS ")
-            for table in ("evtsrc_parked", '"evtsrc_parked"', "evtsrc_members", '"evtsrc_members"')
+            for name in ("parked", "members", "processed")
+            for table in (f"evtsrc_{name}", f'"evtsrc_{name}"')
         )
     ]
     kept = ";\n\n".join(statements)
@@ -108,6 +109,9 @@ def test_the_default_ddl_is_what_the_backends_ran_before_and_the_added_columns()
         assert sum(line.startswith(ADDED) for line in new.splitlines()) == 4
         assert "CREATE TABLE evtsrc_parked (" in new or 'CREATE TABLE "evtsrc_parked" (' in new
         assert "CREATE TABLE evtsrc_members (" in new or 'CREATE TABLE "evtsrc_members" (' in new
+        assert (
+            "CREATE TABLE evtsrc_processed (" in new or 'CREATE TABLE "evtsrc_processed" (' in new
+        )
     old_sqlite = ";\n\n".join(_old("sqlite_backend", "evtsrc_")) + ";"
     new_sqlite = ";\n\n".join(create_statements(TableNames(), "sqlite", if_not_exists=True))
     assert _without_added(new_sqlite + ";") == old_sqlite

@@ -1,5 +1,7 @@
 """A store made before event ids and metadata, upgraded by `create_schema()`, on every SQL backend.
 
+Also stores of later layouts, each without what came after it (bucket keys, processed messages).
+
 `pre_metadata/` holds the tables as the release before them created them (and the
 statement the PostgreSQL backends appended with). Each test makes those tables, writes
 events into them with plain SQL as that release's backends did, then lets today's
@@ -13,7 +15,7 @@ import json
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ import attrs
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from evtsrc import Domain, EventHandler, EventMeta, on_event
+from evtsrc import AlreadyProcessed, Domain, EventHandler, EventMeta, on_event
 from evtsrc._jsontypes import JSONObject
 from evtsrc._meta import legacy_event_id, meta_of
 from evtsrc.backends import (
@@ -33,8 +35,10 @@ from evtsrc.backends import (
     GroupMembers,
     InMemoryBackend,
     NewEvent,
+    Once,
     ParkedAggregate,
     ParkedEvents,
+    ProcessedMessages,
     TableNames,
     bucket_key,
 )
@@ -291,6 +295,45 @@ async def test_create_schema_adds_the_table_of_group_members(upgraded: Upgraded)
     assert await backend.beat("group", "a", 30) == ["a"]
 
 
+async def _check_processed_messages(backend: Backend) -> None:
+    """Appends with `once` and `mark_processed` work, as on a new store."""
+    assert isinstance(backend, ProcessedMessages)
+    event = NewEvent("one", {}, datetime.now(UTC))
+    once = Once("inbox", "m1#0")
+    [appended] = await backend.append("counters", "y", 0, [event], once=once)
+    with pytest.raises(AlreadyProcessed):
+        await backend.append("counters", "y", 1, [event], once=once)
+    assert list(await backend.read_aggregate("counters", "y")) == [appended]
+    await backend.mark_processed("inbox", "m2")
+    await backend.mark_processed("inbox", "m2")
+    assert await backend.processed("inbox", "m1#0")
+    assert await backend.processed("inbox", "m2")
+    assert not await backend.processed("inbox", "M2")
+
+
+async def test_create_schema_adds_the_table_of_processed_messages(upgraded: Upgraded) -> None:
+    backend = upgraded.backend
+    await backend.create_schema()
+    await backend.create_schema()  # finds it there
+    await _check_processed_messages(backend)
+
+
+@pytest.mark.parametrize("old", OLD, ids=lambda old: old.name)
+async def test_a_store_of_the_layout_before_processed_messages_gets_their_table(
+    old: Old, tmp_path: Path
+) -> None:
+    """The release before `ProcessedMessages` made the store: all tables but `processed`."""
+    async with _new_store(old, tmp_path) as backend:
+        await backend.create_schema()
+        event = NewEvent("one", {}, datetime.now(UTC))
+        [before] = await backend.append("counters", "x", 0, [event])
+        names: TableNames = getattr(backend, "names")  # noqa: B009
+        await _sql(backend, f"DROP TABLE {quote(names.processed, _mark(backend))}")
+        await backend.create_schema()
+        assert list(await backend.read_aggregate("counters", "x")) == [before]
+        await _check_processed_messages(backend)
+
+
 async def test_a_domain_loads_and_a_handler_catches_up_on_old_events_then_new_ones(
     upgraded: Upgraded,
 ) -> None:
@@ -340,6 +383,20 @@ async def test_a_domain_loads_and_a_handler_catches_up_on_old_events_then_new_on
 # -- awkward table names ---------------------------------------------------------------------
 
 ODD = 'Odd "50%" `x`:1 '
+
+
+@asynccontextmanager
+async def _new_store(old: Old, tmp_path: Path) -> AsyncIterator[Backend]:
+    """Today's backend on a new store (tables not made yet) whose names need quoting."""
+    location = str(tmp_path / "new.sqlite")
+    if old.env is not None:
+        location = server_location(old.env, "upgrading an old store")
+    backend = await old.open(location, ODD + unique_prefix())
+    try:
+        yield backend
+    finally:
+        await backend.drop_schema()
+        await backend.close()
 
 
 async def _drop_added(backend: Backend) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from ..._errors import BookmarkMoved, EventEncodeError, VersionConflict
+from ..._errors import BookmarkMoved, EventEncodeError
 from .._support import jsontext
 from .._support.buckets import KeyedPage, read_bucket
 from .._support.outage import DEFAULT_TIMEOUT, Sending
@@ -21,6 +22,7 @@ from ..base import (
     EventRecord,
     Lease,
     NewEvent,
+    Once,
     ParkedAggregate,
     SnapshotRecord,
     expiry_millis,
@@ -34,6 +36,7 @@ from ..sql._bookmarks import (
     member_statements,
     parked_statements,
     parked_values,
+    processed_statements,
 )
 from ..sql._buckets import FILL_BATCH, NO_POSITION_ABOVE, fill_statements, fill_values
 from ..sql._ddl import add_column_statements, schema_sql
@@ -107,6 +110,9 @@ class PostgresBackend(Backend):
             f"(SELECT position FROM {bookmarks} WHERE name = $1)"
         )
         self._sql_append = _positions.append_sql(events, notify=False)
+        processed = quote(self.names.processed)
+        self._sql_append_once = _positions.append_sql(events, notify=False, processed=processed)
+        self._processed_sql = processed_statements(processed, "$")
         # Per stream, so each reads its index in order and stops at the limit (with
         # `stream = any(...)` PostgreSQL would fetch every later event and sort them).
         # One stream too: named as a constant, on a table not yet analysed, the planner
@@ -217,29 +223,47 @@ class PostgresBackend(Backend):
         await self._script(
             "drop_schema",
             f"DROP TABLE IF EXISTS {self._events}, {self._snapshots}, {self._bookmarks}, "
-            f"{quote(self.names.parked)}, {quote(self.names.members)}",
+            f"{quote(self.names.parked)}, {quote(self.names.members)}, "
+            f"{quote(self.names.processed)}",
         )
 
     async def _append(
-        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+        self,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        once: Once | None = None,
     ) -> Sequence[EventRecord]:
-        """Append atomically after `expected_version`: one statement, one round trip."""
+        """Append atomically after `expected_version`: one statement, one round trip.
+
+        With `once`, the same statement records its key first (`_pg_positions.append_sql`).
+        """
         metadata = jsontext.texts([e.metadata for e in events])
         arguments = _positions.append_arguments(
-            stream, aggregate_id, expected_version, events, metadata
+            stream, aggregate_id, expected_version, events, metadata, once=once
         )
+        statement = self._sql_append if once is None else self._sql_append_once
         try:
             with OUTAGE.appending(stream, aggregate_id) as sending:
-                rows = await self._statement(self._sql_append, arguments, sending)
+                rows = await self._statement(statement, arguments, sending)
         except asyncpg.UntranslatableCharacterError as error:
             raise EventEncodeError(
                 "PostgreSQL cannot store the NUL character (\\u0000) in JSON strings"
             ) from error
-        first: int | None = rows[0][0]
-        if first is None:  # the version check failed: nothing was inserted
-            raise VersionConflict(stream, aggregate_id, expected_version)
+        first = _positions.outcome(rows[0], stream, aggregate_id, expected_version, once)
         self._notifier.announce(stream)
         return numbered(stream, aggregate_id, expected_version, first, events, metadata)
+
+    async def processed(self, inbox: str, key: str) -> bool:
+        """Whether `inbox` recorded `key`."""
+        return bool(await self._fetch("processed", self._processed_sql.read, inbox, key))
+
+    async def mark_processed(self, inbox: str, key: str) -> None:
+        """Record `key` for `inbox` (nothing if it is recorded already)."""
+        now = datetime.now(UTC)
+        await self._fetch("mark_processed", self._processed_sql.record, inbox, key, now)
 
     def _is_version_clash(self, error: Exception) -> bool:
         """Whether `error` is a second event at one version: the version constraint refused it."""

@@ -1,4 +1,4 @@
-"""The statements of the handlers' tables: bookmarks, parked aggregates, group members.
+"""The statements of the handlers' and inboxes' tables: bookmarks, parked, members, processed.
 
 A transactional handler's batch moves its bookmark in its own transaction, only
 from the position the batch started at (`BatchTransaction.commit_bookmark`):
@@ -149,6 +149,37 @@ def member_statements(table: str, placeholders: Placeholders) -> MemberStatement
             table,
             placeholders,
             ("group_name", "member"),
+        ),
+    )
+
+
+@attrs.frozen
+class ProcessedStatements:
+    """The statements on one table of inboxes' processed message keys, parameters in order."""
+
+    read: str
+    """A row if (inbox, message_key) is recorded."""
+    record: str
+    """Record (inbox, message_key, processed_at) unless it is: changes one row, or none if it
+    was recorded already (SQLite's and PostgreSQL's syntax)."""
+
+
+def processed_statements(table: str, placeholders: Placeholders) -> ProcessedStatements:
+    """The statements on the processed-messages table `table` (an identifier, quoted)."""
+    return ProcessedStatements(
+        read=_render(
+            "SELECT 1 FROM {table} WHERE inbox = {inbox} AND message_key = {message_key}",
+            table,
+            placeholders,
+            ("inbox", "message_key"),
+        ),
+        record=_render(
+            "INSERT INTO {table} (inbox, message_key, processed_at) "
+            "VALUES ({inbox}, {message_key}, {processed_at}) "
+            "ON CONFLICT (inbox, message_key) DO NOTHING",
+            table,
+            placeholders,
+            ("inbox", "message_key", "processed_at"),
         ),
     )
 

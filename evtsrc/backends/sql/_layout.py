@@ -80,12 +80,13 @@ class Table:
         return tuple(column for column in self.columns if column.added)
 
 
-def event_store(names: TableNames) -> tuple[Table, Table, Table, Table, Table]:
-    """The tables of one event store: bookmarks, events, members, parked, snapshots.
+def event_store(names: TableNames) -> tuple[Table, Table, Table, Table, Table, Table]:
+    """The tables of one event store: bookmarks, events, members, parked, processed, snapshots.
 
-    In SQLAlchemy's order, by name. `parked` (handlers' parked aggregates) and `members`
-    (the live members of handler groups) came after the first release: `create_schema()`
-    creates them in a store made before.
+    In SQLAlchemy's order, by name. `parked` (handlers' parked aggregates), `members`
+    (the live members of handler groups) and `processed` (the message keys inboxes
+    processed) came after the first release: `create_schema()` creates them in a store
+    made before.
     """
     name, integer = Kind.NAME, Kind.INTEGER
     bookmarks = Table(
@@ -148,4 +149,13 @@ def event_store(names: TableNames) -> tuple[Table, Table, Table, Table, Table]:
         ),
         primary_key=("group_name", "member"),
     )
-    return bookmarks, events, members, parked, snapshots
+    processed = Table(
+        names.processed,
+        (
+            Column("inbox", name),
+            Column("message_key", name),  # at most NAME_LENGTH: inboxes hash longer ids
+            Column("processed_at", Kind.TIMESTAMP),
+        ),
+        primary_key=("inbox", "message_key"),
+    )
+    return bookmarks, events, members, parked, processed, snapshots

@@ -68,7 +68,7 @@ class Tables:
         # PostgreSQL positions are computed by the appending statement (see
         # pg_positions); elsewhere the database numbers rows as they are inserted.
         numbered = dialect != "postgresql"
-        bookmarks, events, members, parked, snapshots = (
+        bookmarks, events, members, parked, processed, snapshots = (
             self._table(table, collation, numbered) for table in event_store(names)
         )
         self.bookmarks = bookmarks
@@ -76,6 +76,7 @@ class Tables:
         self.snapshots = snapshots
         self.parked = parked
         self.members = members
+        self.processed = processed
 
     def _table(self, table: Table, collation: str, numbered: bool) -> sa.Table:
         return sa.Table(

@@ -26,6 +26,7 @@ from ..base import (
     EventRecord,
     Lease,
     NewEvent,
+    Once,
     ParkedAggregate,
     SnapshotRecord,
     expiry_millis,
@@ -176,12 +177,34 @@ class SqlAlchemyBackend(Backend):
     # -- events ------------------------------------------------------------------------------
 
     async def _append(
-        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+        self,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        once: Once | None = None,
     ) -> Sequence[EventRecord]:
-        """As the dialect appends: see docs/concepts/ordering."""
+        """As the dialect appends: see docs/concepts/ordering.
+
+        With `once`, in the same transaction, its key is recorded first.
+        """
         return await self._dialect.append(
-            self.tables, stream, aggregate_id, expected_version, events
+            self.tables, stream, aggregate_id, expected_version, events, once
         )
+
+    async def processed(self, inbox: str, key: str) -> bool:
+        """Whether `inbox` recorded `key`."""
+        table = self.tables.processed
+        query = sa.select(sa.literal(1)).where(table.c.inbox == inbox, table.c.message_key == key)
+        async with self._connection(f"read whether {inbox!r} processed a message") as connection:
+            return await connection.scalar(query) is not None
+
+    async def mark_processed(self, inbox: str, key: str) -> None:
+        """Record `key` for `inbox` (nothing if it is recorded already)."""
+        statement = self._dialect.record_processed(self.tables.processed, Once(inbox, key))
+        async with self._transaction(f"record a message {inbox!r} processed") as connection:
+            await connection.execute(statement)
 
     def _is_version_clash(self, error: Exception) -> bool:
         return self._dialect.is_version_clash(error)

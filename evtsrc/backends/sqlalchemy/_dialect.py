@@ -13,12 +13,13 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ..._errors import VersionConflict
+from ..._errors import AlreadyProcessed, VersionConflict
 from ..._jsontypes import JSONObject
 from .._support import jsontext
 from ..base import (
@@ -27,6 +28,7 @@ from ..base import (
     EventRecord,
     Lease,
     NewEvent,
+    Once,
     UndecodablePayload,
     bucket_key,
 )
@@ -94,8 +96,13 @@ class Dialect(abc.ABC):
         aggregate_id: str,
         expected_version: int,
         events: Sequence[NewEvent],
+        once: Once | None = None,
     ) -> Sequence[EventRecord]:
-        """Check the version and insert in one `writing()` transaction; the rows as stored."""
+        """Check the version and insert in one `writing()` transaction; the rows as stored.
+
+        With `once`, its key is recorded first in the transaction (`record_processed`):
+        if it was recorded before, the transaction rolls back and `AlreadyProcessed`.
+        """
         table = tables.events
         key = bucket_key(aggregate_id)
         current_version = (
@@ -124,6 +131,12 @@ class Dialect(abc.ABC):
         ]
         with self.outage.appending(stream, aggregate_id) as sending:
             async with self.writing() as connection:
+                if once is not None:
+                    recorded = await connection.execute(
+                        self.record_processed(tables.processed, once)
+                    )
+                    if self.recorded_before(recorded):
+                        raise AlreadyProcessed(once.inbox, once.key)
                 version = await connection.scalar(sa.select(current_version))
                 if version != expected_version:
                     raise VersionConflict(stream, aggregate_id, expected_version)
@@ -214,6 +227,17 @@ class Dialect(abc.ABC):
         """The statement that stores `position` for bookmark `name`, replacing what is stored."""
 
     @abc.abstractmethod
+    def record_processed(self, table: sa.Table, once: Once) -> sa.Executable:
+        """The statement that records `once`'s key, changing nothing if it is recorded.
+
+        `recorded_before` reads from its result whether it was.
+        """
+
+    def recorded_before(self, result: sa.CursorResult[Any]) -> bool:
+        """Whether `record_processed` found its key recorded: it inserted no row."""
+        return result.rowcount == 0
+
+    @abc.abstractmethod
     def store_member(self, table: sa.Table, group: str, member: str, expires: int) -> sa.Executable:
         """The statement that stores `member` of `group` until `expires`, replacing its expiry."""
 
@@ -229,6 +253,11 @@ class Dialect(abc.ABC):
     async def listen(self, streams: Sequence[str]) -> AppendListener | None:
         """A listener the database pushes appends to, or None to poll."""
         return None
+
+
+def record_values(once: Once) -> dict[str, object]:
+    """The row `record_processed` inserts for `once`, recorded now."""
+    return {"inbox": once.inbox, "message_key": once.key, "processed_at": datetime.now(UTC)}
 
 
 def _placeholders(dialect: sa.engine.Dialect) -> Placeholders:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -16,8 +17,8 @@ from sqlalchemy.dialects import mysql as mysql_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .._support.lease import SharedSession
-from ..base import Lease
-from ._dialect import Dialect
+from ..base import Lease, Once
+from ._dialect import Dialect, record_values
 from ._errors import AppendLockTimeout
 from ._named_lock import lock_name, named_lock_leases
 
@@ -74,6 +75,26 @@ class MariaDbDialect(Dialect):
         """`INSERT ... ON DUPLICATE KEY UPDATE`."""
         insert = mysql_dialect.insert(table).values(name=name, position=position)
         return insert.on_duplicate_key_update(position=insert.inserted.position)
+
+    def record_processed(self, table: sa.Table, once: Once) -> sa.Executable:
+        """`INSERT ... ON DUPLICATE KEY UPDATE` that changes nothing but `LAST_INSERT_ID`.
+
+        SQLAlchemy's MySQL drivers connect with `CLIENT_FOUND_ROWS`, under which a row
+        found and left as it was counts as affected, as an inserted one does: the count
+        cannot tell. The update of a key recorded before sets `LAST_INSERT_ID(1)`, which
+        the server returns as the statement's insert id (0 when it inserted, as the table
+        numbers nothing): `recorded_before` reads that. No `INSERT IGNORE`: it would turn
+        other errors (a key too long, truncated) into warnings.
+        """
+        insert = mysql_dialect.insert(table).values(record_values(once))
+        inbox = table.c.inbox
+        return insert.on_duplicate_key_update(
+            inbox=sa.func.if_(sa.func.last_insert_id(1), inbox, inbox)
+        )
+
+    def recorded_before(self, result: sa.CursorResult[Any]) -> bool:
+        """Whether `record_processed` set `LAST_INSERT_ID(1)`: it found its key recorded."""
+        return result.lastrowid == 1
 
     def store_member(self, table: sa.Table, group: str, member: str, expires: int) -> sa.Executable:
         """`INSERT ... ON DUPLICATE KEY UPDATE`."""

@@ -18,15 +18,23 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
 
-from ..._errors import EventEncodeError, VersionConflict
+from ..._errors import EventEncodeError
 from ..._jsontypes import JSONObject
 from .._support import jsontext
 from .._support.lease import SharedSession
-from ..base import AppendListener, EventRecord, Lease, NewEvent, UndecodablePayload, numbered
+from ..base import (
+    AppendListener,
+    EventRecord,
+    Lease,
+    NewEvent,
+    Once,
+    UndecodablePayload,
+    numbered,
+)
 from ..sql import _pg_positions as pg_positions
 from ..sql._identifiers import quote
 from ..sql._tables import Tables
-from ._dialect import Dialect
+from ._dialect import Dialect, record_values
 from ._errors import NUL_MESSAGE, UNIQUE_VIOLATION, UNTRANSLATABLE_CHARACTER, sqlstate
 
 _HORIZON: sa.ColumnElement[int] = sa.literal_column(pg_positions.HORIZON)
@@ -44,6 +52,11 @@ class PostgresDialect(Dialect):
     def _sql_append(self) -> str:
         return pg_positions.append_sql(quote(self.names.events), notify=True)
 
+    @cached_property
+    def _sql_append_once(self) -> str:
+        processed = quote(self.names.processed)
+        return pg_positions.append_sql(quote(self.names.events), notify=True, processed=processed)
+
     @property
     def channel(self) -> str:
         """The NOTIFY channel appends announce themselves on."""
@@ -56,26 +69,29 @@ class PostgresDialect(Dialect):
         aggregate_id: str,
         expected_version: int,
         events: Sequence[NewEvent],
+        once: Once | None = None,
     ) -> Sequence[EventRecord]:
-        """The one statement `PostgresBackend` sends, committed on its own."""
+        """The one statement `PostgresBackend` sends, committed on its own.
+
+        With `once`, the statement that records its key first (`pg_positions.append_sql`).
+        """
         metadata = jsontext.texts([e.metadata for e in events])
         arguments = pg_positions.append_arguments(
-            stream, aggregate_id, expected_version, events, metadata, self.channel
+            stream, aggregate_id, expected_version, events, metadata, self.channel, once
         )
-        first: int | None
+        statement = self._sql_append if once is None else self._sql_append_once
         with self.outage.appending(stream, aggregate_id) as sending:
             try:
                 async with self.engine.connect() as connection:
                     sending.sent()
                     autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-                    result = await autocommit.exec_driver_sql(self._sql_append, arguments)
-                    first = result.scalar_one()
+                    result = await autocommit.exec_driver_sql(statement, arguments)
+                    row = result.one()
             except sa_exc.DBAPIError as error:
                 if sqlstate(error) == UNTRANSLATABLE_CHARACTER:
                     raise EventEncodeError(NUL_MESSAGE) from error
                 raise
-        if first is None:  # the version check failed: nothing was inserted
-            raise VersionConflict(stream, aggregate_id, expected_version)
+        first = pg_positions.outcome(row, stream, aggregate_id, expected_version, once)
         return numbered(stream, aggregate_id, expected_version, first, events, metadata)
 
     def is_version_clash(self, error: Exception) -> bool:
@@ -108,6 +124,10 @@ class PostgresDialect(Dialect):
         return upsert.on_conflict_do_update(
             index_elements=[table.c.name], set_={"position": upsert.excluded.position}
         )
+
+    def record_processed(self, table: sa.Table, once: Once) -> sa.Executable:
+        """`INSERT ... ON CONFLICT DO NOTHING`."""
+        return pg_dialect.insert(table).values(record_values(once)).on_conflict_do_nothing()
 
     def store_member(self, table: sa.Table, group: str, member: str, expires: int) -> sa.Executable:
         """`INSERT ... ON CONFLICT DO UPDATE`."""

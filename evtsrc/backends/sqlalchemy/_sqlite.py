@@ -18,9 +18,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from .._support.leases import FileLease
-from ..base import Lease
+from ..base import Lease, Once
 from ..sql._sqlite_errors import version_clash_message
-from ._dialect import Dialect
+from ._dialect import Dialect, record_values
 
 
 def _sqlite_connect(dbapi_connection: Any, _: object) -> None:
@@ -67,6 +67,10 @@ class SqliteDialect(Dialect):
         return upsert.on_conflict_do_update(
             index_elements=[table.c.name], set_={"position": upsert.excluded.position}
         )
+
+    def record_processed(self, table: sa.Table, once: Once) -> sa.Executable:
+        """`INSERT ... ON CONFLICT DO NOTHING`."""
+        return sqlite_dialect.insert(table).values(record_values(once)).on_conflict_do_nothing()
 
     def store_member(self, table: sa.Table, group: str, member: str, expires: int) -> sa.Executable:
         """`INSERT ... ON CONFLICT DO UPDATE`."""

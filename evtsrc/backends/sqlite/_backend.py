@@ -28,10 +28,11 @@ import os
 import sqlite3
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from ..._errors import BookmarkMoved, EventEncodeError, VersionConflict
+from ..._errors import AlreadyProcessed, BookmarkMoved, EventEncodeError, VersionConflict
 from ..._jsontypes import JSONObject
 from .._support import jsontext
 from .._support.buckets import KeyedPage, read_bucket
@@ -43,6 +44,7 @@ from ..base import (
     EventRecord,
     Lease,
     NewEvent,
+    Once,
     ParkedAggregate,
     SnapshotRecord,
     bucket_key,
@@ -275,28 +277,35 @@ class SqliteBackend(Backend):
     # -- events -----------------------------------------------------------------------------
 
     async def _append(
-        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+        self,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        once: Once | None = None,
     ) -> Sequence[EventRecord]:
         """One transaction: on the caller's thread when nothing can make it wait (`_inline`).
 
-        Else on the writer thread, after any transactional batch holding the writer.
+        Else on the writer thread, after any transactional batch holding the writer. With
+        `once`, the transaction records its key first.
         """
         if self._gate.locked():
             return await self._write(
-                self._insert_events, stream, aggregate_id, expected_version, events
+                self._insert_events, stream, aggregate_id, expected_version, events, once
             )
         inline = self._inline or self._open_inline()
         if inline is not None and len(events) <= MOST_EVENTS and inline.ready():
             try:
                 records = self._insert_inline(
-                    inline, stream, aggregate_id, expected_version, events
+                    inline, stream, aggregate_id, expected_version, events, once
                 )
             except Exception as error:  # as the writer thread's jobs raise it
                 raise translated(self._insert_events, (stream, aggregate_id), error)  # noqa: B904
             if records is not None:
                 return records
         return await self._writer.run(
-            self._insert_events, stream, aggregate_id, expected_version, events
+            self._insert_events, stream, aggregate_id, expected_version, events, once
         )
 
     def _append_on_the_writer_thread(self) -> None:
@@ -318,14 +327,19 @@ class SqliteBackend(Backend):
         return inline
 
     def _insert_events(
-        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+        self,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        once: Once | None = None,
     ) -> list[EventRecord]:
         """The whole append, on the writer thread: begin, check the version, insert, commit."""
         rows, metadata = self._rows(stream, aggregate_id, expected_version, events)
         connection = self._writer_connection or self._writing()
         connection.execute("BEGIN IMMEDIATE")
         return self._insert(
-            connection, stream, aggregate_id, expected_version, events, rows, metadata
+            connection, stream, aggregate_id, expected_version, events, rows, metadata, once
         )
 
     def _insert_inline(
@@ -335,13 +349,14 @@ class SqliteBackend(Backend):
         aggregate_id: str,
         expected_version: int,
         events: Sequence[NewEvent],
+        once: Once | None,
     ) -> list[EventRecord] | None:
         """The whole append on `inline`; None when another connection holds the write lock."""
         rows, metadata = self._rows(stream, aggregate_id, expected_version, events)
         if not inline.begin():
             return None
         records = self._insert(
-            inline.connection, stream, aggregate_id, expected_version, events, rows, metadata
+            inline.connection, stream, aggregate_id, expected_version, events, rows, metadata, once
         )
         inline.committed()
         return records
@@ -379,10 +394,19 @@ class SqliteBackend(Backend):
         events: Sequence[NewEvent],
         rows: list[tuple[Any, ...]],
         metadata: list[str],
+        once: Once | None,
     ) -> list[EventRecord]:
-        """Check the version, insert and commit, in the transaction begun on `connection`."""
+        """Check the version, insert and commit, in the transaction begun on `connection`.
+
+        With `once`, record its key first: `INSERT ... ON CONFLICT DO NOTHING` changes
+        no row if it was recorded, and the append stores nothing.
+        """
         sql = self._sql
         try:
+            if once is not None:
+                record = (*once, timestamp_out(datetime.now(UTC)))
+                if connection.execute(sql.processed.record, record).rowcount == 0:
+                    raise AlreadyProcessed(once.inbox, once.key)
             version = connection.execute(sql.version, (stream, aggregate_id)).fetchone()[0] or 0
             if version != expected_version:
                 raise VersionConflict(stream, aggregate_id, expected_version)
@@ -616,6 +640,23 @@ class SqliteBackend(Backend):
 
     def _unpark(self, handler: str, stream: str, aggregate_id: str) -> None:
         self._writing().execute(self._sql.parked.delete, (handler, stream, aggregate_id))
+
+    async def processed(self, inbox: str, key: str) -> bool:
+        """Whether `inbox` recorded `key`."""
+        return await self._reader.run(self._select_processed, inbox, key)
+
+    def _select_processed(self, inbox: str, key: str) -> bool:
+        connection = self._reader_connection or self._reading()
+        return connection.execute(self._sql.processed.read, (inbox, key)).fetchone() is not None
+
+    async def mark_processed(self, inbox: str, key: str) -> None:
+        """Record `key` for `inbox` (nothing if it is recorded already)."""
+        await self._write(self._mark_processed, inbox, key)
+
+    def _mark_processed(self, inbox: str, key: str) -> None:
+        """On the writer connection, in a transaction of its own (autocommitted)."""
+        record = (inbox, key, timestamp_out(datetime.now(UTC)))
+        self._writing().execute(self._sql.processed.record, record)
 
     async def beat(self, group: str, member: str, ttl: float) -> list[str]:
         """Keep `member` of `group` alive `ttl` seconds more; the live members, sorted.

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from ..names import TableNames
-from ..sql._bookmarks import bookmark_statements, member_statements, parked_statements
+from ..sql._bookmarks import (
+    bookmark_statements,
+    member_statements,
+    parked_statements,
+    processed_statements,
+)
 from ..sql._buckets import fill_statements
 from ..sql._ddl import create_statements, schema_sql, upgraded_tables
 from ..sql._identifiers import quote
@@ -29,13 +34,18 @@ class SqliteStatements:
         self.fill = fill_statements(names.events, "sqlite", "?")
         """What fills in the bucket keys of events stored before the store had them."""
         # Each table apart: what SQLAlchemy's drop_all runs.
-        parked, members = quote(names.parked), quote(names.members)
+        parked, members, processed = (
+            quote(names.parked),
+            quote(names.members),
+            quote(names.processed),
+        )
         self.drop = tuple(
             f"DROP TABLE IF EXISTS {table}"
-            for table in (bookmarks, events, snapshots, parked, members)
+            for table in (bookmarks, events, snapshots, parked, members, processed)
         )
         self.parked = parked_statements(parked, "?")
         self.members = member_statements(members, "?")
+        self.processed = processed_statements(processed, "?")
         self.version = f"SELECT max(version) FROM {events} WHERE stream = ? AND aggregate_id = ?"
         self.insert = (
             f"INSERT INTO {events} (stream, aggregate_id, version, type, data, timestamp, "
