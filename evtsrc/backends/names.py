@@ -12,7 +12,7 @@ NAME_LENGTH = MAX_ID_LENGTH
 
 @attrs.frozen
 class TableNames:
-    """The names of a store's tables: `prefix` + events, snapshots, bookmarks, parked, members."""
+    """A store's tables: `prefix` + events, snapshots, bookmarks, parked, members, processed."""
 
     prefix: str = "evtsrc_"
 
@@ -40,6 +40,11 @@ class TableNames:
     def members(self) -> str:
         """The table of the live members of handler groups."""
         return f"{self.prefix}members"
+
+    @property
+    def processed(self) -> str:
+        """The table of the message keys inboxes processed (`ProcessedMessages`)."""
+        return f"{self.prefix}processed"
 
     @property
     def version_constraint(self) -> str:
