@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from evtsrc import Domain, EventHandler, EventMeta, on_event
+import pytest
+
+from evtsrc import AlreadyProcessed, Domain, EventHandler, EventMeta, on_event
 from evtsrc._jsontypes import JSONObject
 from evtsrc._meta import legacy_event_id, meta_of
-from evtsrc.backends import Backend, Bucket, EventRecord, NewEvent
+from evtsrc.backends import Backend, Bucket, EventRecord, NewEvent, Once, ProcessedMessages
 from evtsrc.testing.backend_contract._model import Address, Counter, Ledger, Multi, One, Two
 
 STAMP = datetime(2026, 12, 1, 9, 5, 53, 192000, tzinfo=UTC)
@@ -133,3 +135,22 @@ async def check_buckets(backend: Backend, events: Sequence[EventRecord]) -> None
             ):
                 paged += page
             assert paged == expected, bucket
+
+
+async def check_processed_upgrade(backend: Backend) -> None:
+    """Upgrade a store made before `ProcessedMessages` (without its collection or label's
+    uniqueness), then check that a key is recorded with its append, once.
+    """
+    assert isinstance(backend, ProcessedMessages)
+    await backend.create_schema()
+    given = [NewEvent("one", {}, STAMP)]
+    await backend.append("counters", "a", 0, given, once=Once("inbox", "m#0"))
+    with pytest.raises(AlreadyProcessed):
+        await backend.append("counters", "b", 0, given, once=Once("inbox", "m#0"))
+    await backend.mark_processed("inbox", "m#1")
+    await backend.mark_processed("inbox", "m#1")
+    assert await backend.processed("inbox", "m#0") and await backend.processed("inbox", "m#1")
+    assert await backend.read_aggregate("counters", "b") == []
+    await backend.create_schema()  # again: changes nothing
+    with pytest.raises(AlreadyProcessed):
+        await backend.append("counters", "b", 0, given, once=Once("inbox", "m#1"))

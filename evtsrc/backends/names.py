@@ -12,10 +12,7 @@ NAME_LENGTH = MAX_ID_LENGTH
 
 @attrs.frozen
 class TableNames:
-    """The names of a store's tables: `prefix` + what each holds.
-
-    Events, snapshots, bookmarks, parked, members and processed.
-    """
+    """A store's tables: `prefix` + events, snapshots, bookmarks, parked, members, processed."""
 
     prefix: str = "evtsrc_"
 

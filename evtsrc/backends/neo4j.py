@@ -6,7 +6,8 @@ and metadata are JSON text (node properties cannot hold maps); records carry the
 metadata text unparsed. Nodes written before stores kept ids and metadata have no
 `event_id`, `event_version` or `metadata` property and read back as None, 1 and None.
 Each node also holds its aggregate's `bucket_key` (`base.bucket_key`), which bucket
-reads filter on; `create_schema()` adds it to the nodes written before it.
+reads filter on; `create_schema()` adds it to the nodes written before it. The keys
+inboxes processed (`ProcessedMessages`) are nodes unique by (inbox, key).
 
 Global order: an append increments one counter node in its own transaction.
 Neo4j holds the counter's write lock until commit, so appends commit in
@@ -21,6 +22,7 @@ on first contact only to refuse older servers with a clear error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,7 +39,7 @@ from neo4j.exceptions import (
 )
 from neo4j.time import DateTime
 
-from .._errors import BookmarkMoved, UnsupportedStore, VersionConflict
+from .._errors import AlreadyProcessed, BookmarkMoved, UnsupportedStore, VersionConflict
 from ._support import jsontext
 from ._support.buckets import KeyedPage, read_bucket
 from ._support.expiring import ExpiringLease
@@ -48,6 +50,7 @@ from .base import (
     EventRecord,
     Lease,
     NewEvent,
+    Once,
     ParkedAggregate,
     SnapshotRecord,
     bucket_key,
@@ -160,6 +163,7 @@ class Neo4jBackend(Backend):
         self._bookmark = _label(self.names.bookmarks)
         self._parked = _label(self.names.parked)
         self._member = _label(self.names.members)
+        self._processed = _label(self.names.processed)
         self._counter = _label(f"{self.names.prefix}counter")
         self._lease = _label(f"{self.names.prefix}lease")
         self._owns_driver = owns_driver
@@ -264,6 +268,12 @@ class Neo4jBackend(Backend):
             f"FOR (m:{self._member}) REQUIRE m.key IS UNIQUE",
             f"CREATE INDEX {_label(n.members + '_group_ix')} IF NOT EXISTS "
             f"FOR (m:{self._member}) ON (m.group)",
+            # Composite, like the events' version constraint: a node property uniqueness
+            # constraint, which Community has on 4.4 and 5 whatever its number of
+            # properties (only node key and existence constraints are Enterprise's). So
+            # the pair is stored as given, not as one encoded text.
+            f"CREATE CONSTRAINT {_label(n.processed + '_uq')} IF NOT EXISTS "
+            f"FOR (p:{self._processed}) REQUIRE (p.inbox, p.key) IS UNIQUE",
         ):
             await self._run(statement)
         await self._fill_bucket_keys()
@@ -313,7 +323,7 @@ class Neo4jBackend(Backend):
     async def drop_schema(self) -> None:
         """Delete every node, constraint and index of this store."""
         labels = (self._event, self._snapshot, self._bookmark, self._counter, self._lease)
-        for label in (*labels, self._parked, self._member):
+        for label in (*labels, self._parked, self._member, self._processed):
             while await self._delete_some(label):
                 pass
         for row in await self._run("SHOW CONSTRAINTS YIELD name, labelsOrTypes"):
@@ -342,17 +352,29 @@ class Neo4jBackend(Backend):
             f"{n.prefix}lease",
             n.parked,
             n.members,
+            n.processed,
         }
 
     # -- events ------------------------------------------------------------------------------
 
     async def _append(
-        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+        self,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        once: Once | None = None,
     ) -> Sequence[EventRecord]:
-        """Append in one transaction, which the driver retries after a transient failure."""
+        """Append in one transaction, which the driver retries after a transient failure.
+
+        With `once`, the transaction first creates its key's node (see `_record_once`).
+        """
 
         async def write(tx: AsyncManagedTransaction) -> list[EventRecord]:
             retried = sending.was_sent
+            if once is not None:
+                await self._record_once(tx, once)
             records = await self._write(tx, stream, aggregate_id, expected_version, events, retried)
             sending.sent()  # the driver commits next
             return records
@@ -367,6 +389,31 @@ class Neo4jBackend(Backend):
             raise unavailable(
                 "Neo4j", f"append to {stream}/{aggregate_id}", error, outcome_unknown=True
             ) from error
+
+    async def _record_once(self, tx: AsyncManagedTransaction, once: Once) -> None:
+        """Create `once`'s node in the append's transaction; `AlreadyProcessed` if it exists.
+
+        The uniqueness constraint makes a second append with the key wait for the
+        first one's transaction: if it commits, the create fails (a `ConstraintError`
+        of this statement, the only constraint a processed node can break, so never
+        mistaken for a version clash); if it rolls back, the create goes on.
+        `AlreadyProcessed` is not a driver error: the driver rolls back and does not
+        retry. A try the driver repeats after an earlier one reached its commit may
+        find the earlier one's key: `AlreadyProcessed` is then still true (the
+        message's append is stored once), unlike a version found taken.
+        """
+        try:
+            created = await tx.run(
+                _cypher(
+                    f"CREATE (:{self._processed} "
+                    "{inbox: $inbox, key: $key, processed_at: datetime()})"
+                ),
+                inbox=once.inbox,
+                key=once.key,
+            )
+            await created.consume()
+        except ConstraintError:
+            raise AlreadyProcessed(once.inbox, once.key) from None
 
     async def _write(
         self,
@@ -634,6 +681,28 @@ class Neo4jBackend(Backend):
                 now=now,
             )
         return live
+
+    async def processed(self, inbox: str, key: str) -> bool:
+        """Whether `inbox` recorded `key` (by the constraint's index)."""
+        rows = await self._run(
+            f"MATCH (p:{self._processed} {{inbox: $inbox, key: $key}}) RETURN count(p) AS n",
+            inbox=inbox,
+            key=key,
+        )
+        return bool(rows[0]["n"])
+
+    async def mark_processed(self, inbox: str, key: str) -> None:
+        """Record `key` for `inbox`: a MERGE, which the uniqueness constraint makes safe.
+
+        Two at once may still meet the constraint, which then means it is recorded.
+        """
+        with contextlib.suppress(ConstraintError):
+            await self._run(
+                f"MERGE (p:{self._processed} {{inbox: $inbox, key: $key}}) "
+                "ON CREATE SET p.processed_at = datetime()",
+                inbox=inbox,
+                key=key,
+            )
 
     async def leave(self, group: str, member: str) -> None:
         """Forget `member` of `group`."""

@@ -11,7 +11,14 @@ from evtsrc.backends import neo4j as neo4j_backend
 from evtsrc.backends.neo4j import Neo4jBackend
 from tests.backends import NEO4J, NEO4J44
 from tests.conformance.conftest import backend as backend
-from tests.legacy_store import OLD_EVENTS, OLD_TOP, STAMP, check_buckets, check_old_store
+from tests.legacy_store import (
+    OLD_EVENTS,
+    OLD_TOP,
+    STAMP,
+    check_buckets,
+    check_old_store,
+    check_processed_upgrade,
+)
 
 
 @pytest.fixture(params=[NEO4J, NEO4J44], ids=lambda t: t.name)
@@ -62,6 +69,29 @@ async def test_events_stored_before_ids_and_metadata_read_back_without_them(
     )
     everything = await backend.read_streams(["counters", "ledgers"])
     await check_buckets(backend, everything)
+
+
+async def test_a_store_from_before_inboxes_gets_their_uniqueness_constraint(
+    backend: Neo4jBackend,
+) -> None:
+    names = backend.names
+    constraint = f"{names.processed}_uq"
+    show = "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties"
+    await backend.driver.execute_query(f"DROP CONSTRAINT `{constraint}`")  # the layout before
+    records, _, _ = await backend.driver.execute_query(show)
+    assert constraint not in [r["name"] for r in records]
+    await check_processed_upgrade(backend)
+    records, _, _ = await backend.driver.execute_query(show)
+    [found] = [r for r in records if r["name"] == constraint]
+    assert (found["labelsOrTypes"], found["properties"]) == ([names.processed], ["inbox", "key"])
+    records, _, _ = await backend.driver.execute_query(
+        f"MATCH (p:`{names.processed}`) RETURN p.inbox AS inbox, p.key AS key, "
+        "p.processed_at IS NOT NULL AS stamped ORDER BY key"
+    )
+    assert [(r["inbox"], r["key"], r["stamped"]) for r in records] == [
+        ("inbox", "m#0", True),
+        ("inbox", "m#1", True),
+    ]
 
 
 async def test_new_nodes_hold_the_id_event_version_and_metadata_text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,14 @@ from evtsrc.backends.mongo import MongoBackend
 from evtsrc.backends.mongo import _backend as mongo_backend
 from tests.backends import MONGO
 from tests.conformance.conftest import backend as backend
-from tests.legacy_store import OLD_EVENTS, OLD_TOP, STAMP, check_buckets, check_old_store
+from tests.legacy_store import (
+    OLD_EVENTS,
+    OLD_TOP,
+    STAMP,
+    check_buckets,
+    check_old_store,
+    check_processed_upgrade,
+)
 
 
 @pytest.fixture(params=[MONGO], ids=lambda t: t.name)
@@ -47,6 +55,20 @@ async def test_events_stored_before_ids_and_metadata_read_back_without_them(
     await backend.events.update_many({"aggregate_id": "b"}, {"$unset": {"bucket_key": ""}})
     everything = await backend.read_streams(["counters", "ledgers"])
     await check_buckets(backend, everything)
+
+
+async def test_a_store_from_before_inboxes_gets_their_collection_and_index(
+    backend: MongoBackend,
+) -> None:
+    names = backend.names
+    await backend.processed_messages.drop()  # the layout before ProcessedMessages
+    assert names.processed not in await backend.database.list_collection_names()
+    await check_processed_upgrade(backend)
+    index = (await backend.processed_messages.index_information())[f"{names.processed}_uq"]
+    assert (index["key"], index["unique"]) == ([("inbox", 1), ("key", 1)], True)
+    stored = await backend.processed_messages.find({}, {"_id": 0}).to_list(None)
+    assert [(d["inbox"], d["key"]) for d in stored] == [("inbox", "m#0"), ("inbox", "m#1")]
+    assert all(isinstance(d["processed_at"], datetime) for d in stored)
 
 
 async def test_new_documents_hold_the_id_event_version_and_metadata(

@@ -50,6 +50,7 @@ async def test_hot_queries_scan_indexes_not_the_collection(filled: MongoBackend)
         "get_snapshot": "_id_",
         "parked": f"{names.parked}_handler_ix",
         "beat": f"{names.members}_group_ix",
+        "processed": f"{names.processed}_uq",
     }
     for name, index in expected.items():
         stages = _stages(plans[name]["queryPlanner"]["winningPlan"])

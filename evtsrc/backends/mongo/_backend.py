@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import attrs
@@ -22,7 +22,7 @@ from pymongo.errors import (
     OperationFailure,
 )
 
-from ..._errors import BookmarkMoved, EventEncodeError, VersionConflict
+from ..._errors import AlreadyProcessed, BookmarkMoved, EventEncodeError, VersionConflict
 from .._support.buckets import KeyedPage, read_bucket
 from .._support.expiring import ExpiringLease
 from ..base import (
@@ -32,6 +32,7 @@ from ..base import (
     EventRecord,
     Lease,
     NewEvent,
+    Once,
     ParkedAggregate,
     SnapshotRecord,
     bucket_key,
@@ -84,6 +85,7 @@ class MongoBackend(Backend):
         self.leases: AsyncCollection[Document] = self.database[f"{self.names.prefix}leases"]
         self.parked_aggregates: AsyncCollection[Document] = self.database[self.names.parked]
         self.members: AsyncCollection[Document] = self.database[self.names.members]
+        self.processed_messages: AsyncCollection[Document] = self.database[self.names.processed]
         self._owns_client = owns_client
         self.transaction_timeout = transaction_timeout
         """Seconds an append may take, its transaction's retries included."""
@@ -157,6 +159,11 @@ class MongoBackend(Backend):
                 [("group", ASCENDING), ("expires", ASCENDING)],
                 name=f"{self.names.members}_group_ix",
             )
+            await self.processed_messages.create_index(
+                [("inbox", ASCENDING), ("key", ASCENDING)],
+                unique=True,
+                name=f"{self.names.processed}_uq",
+            )
         with OUTAGE.during("fill in bucket keys"):
             await self._fill_bucket_keys()
 
@@ -216,6 +223,7 @@ class MongoBackend(Backend):
             self.leases,
             self.parked_aggregates,
             self.members,
+            self.processed_messages,
         )
 
     async def drop_schema(self) -> None:
@@ -227,13 +235,24 @@ class MongoBackend(Backend):
     # -- events ------------------------------------------------------------------------------
 
     async def _append(
-        self, stream: str, aggregate_id: str, expected_version: int, events: Sequence[NewEvent]
+        self,
+        stream: str,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        *,
+        once: Once | None = None,
     ) -> Sequence[EventRecord]:
-        """Append in one transaction, which `with_transaction` retries on a write conflict."""
+        """Append in one transaction, which `with_transaction` retries on a write conflict.
+
+        With `once`, the transaction first inserts its key's document (see `_record_once`).
+        """
         # BSON dates keep milliseconds: store and return the same instant.
         stamped = [attrs.evolve(e, timestamp=millis(e.timestamp)) for e in events]
 
         async def write(session: AsyncClientSession) -> list[EventRecord]:
+            if once is not None:
+                await self._record_once(session, once)
             return await self._write(session, stream, aggregate_id, expected_version, stamped)
 
         try:
@@ -244,6 +263,23 @@ class MongoBackend(Backend):
                         return await session.with_transaction(write)
         except (InvalidDocument, OverflowError) as error:
             raise EventEncodeError(f"MongoDB cannot store this event: {error}") from error
+
+    async def _record_once(self, session: AsyncClientSession, once: Once) -> None:
+        """Insert `once`'s key in the append's transaction; `AlreadyProcessed` if it is stored.
+
+        Only this insert's duplicate key becomes `AlreadyProcessed` (the unique index on
+        (inbox, key) is the collection's only one besides `_id`), never a version clash.
+        An append with the same key in a transaction still open meets a write conflict
+        instead, which `with_transaction` retries: once that one commits, the retry finds
+        the key; if it aborts, the retry stores. `AlreadyProcessed` is not a driver
+        error, so it ends the transaction (aborted: nothing stored) and is not retried.
+        """
+        try:
+            await self.processed_messages.insert_one(
+                _processed_document(once.inbox, once.key), session=session
+            )
+        except DuplicateKeyError:
+            raise AlreadyProcessed(once.inbox, once.key) from None
 
     async def _write(
         self,
@@ -331,6 +367,9 @@ class MongoBackend(Backend):
             plans["get_bookmark"] = await self.bookmarks.find({"_id": "x"}).explain()
             plans["parked"] = await self._parked_of("x").explain()
             plans["beat"] = await self._members_of("x").explain()
+            plans["processed"] = await self.processed_messages.find(
+                {"inbox": "x", "key": "y"}, {"_id": 1}
+            ).explain()
             plans["get_snapshot"] = await self.snapshots.find(
                 {"_id": snapshot_id(stream, aggregate_id)}
             ).explain()
@@ -563,6 +602,20 @@ class MongoBackend(Backend):
     def _members_of(self, group: str) -> AsyncCursor[Document]:
         return self.members.find({"group": group}, {"_id": 0, "member": 1, "expires": 1})
 
+    async def processed(self, inbox: str, key: str) -> bool:
+        """Whether `inbox` recorded `key` (by its unique index)."""
+        with OUTAGE.during(f"read inbox {inbox!r}"):
+            found = await self.processed_messages.find_one({"inbox": inbox, "key": key}, {"_id": 1})
+        return found is not None
+
+    async def mark_processed(self, inbox: str, key: str) -> None:
+        """Record `key` for `inbox`: an insert, whose duplicate key means it is recorded."""
+        with (
+            OUTAGE.during(f"record a message of inbox {inbox!r}"),
+            contextlib.suppress(DuplicateKeyError),
+        ):
+            await self.processed_messages.insert_one(_processed_document(inbox, key))
+
     async def leave(self, group: str, member: str) -> None:
         """Forget `member` of `group`."""
         with OUTAGE.during(f"leave group {group!r}"):
@@ -600,6 +653,11 @@ def _keyed(document: Document, keys: dict[int, int | None]) -> EventRecord:
 def _parked_id(handler: str, stream: str, aggregate_id: str) -> str:
     """A parked aggregate's document id: the three names as a JSON array, unambiguous."""
     return json.dumps([handler, stream, aggregate_id])
+
+
+def _processed_document(inbox: str, key: str) -> Document:
+    """A processed message's document, with when it was recorded (a BSON date)."""
+    return {"inbox": inbox, "key": key, "processed_at": millis(datetime.now(UTC))}
 
 
 def _member_id(group: str, member: str) -> str:
