@@ -37,7 +37,7 @@ def publisher_for(broker: str, location: str, name: str) -> Publisher:
         return NatsPublisher(location, subject=f"{name}.events", timeout=5)
     from evtsrc.messaging.rabbitmq import RabbitPublisher
 
-    return RabbitPublisher(location, routing_key=name, timeout=5)
+    return RabbitPublisher(location, exchange=name, routing_key="events", timeout=5)
 
 
 async def main(broker: str, location: str, name: str, path: str) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
-    AbstractRobustConnection,
 )
 
 from ._inbox import Inbox
@@ -32,7 +32,8 @@ class RabbitPublisher:
     channel has publisher confirms, and messages are mandatory: one no queue takes
     is an error, not lost. Messages are sent without waiting for each other, in
     order on one channel, and `publish` waits at most `timeout` seconds for their
-    confirms. The connection reconnects on its own. `url` is an AMQP URL.
+    confirms. After the connection or channel closes (a broker restart), the next
+    batch connects anew. `url` is an AMQP URL.
     """
 
     def __init__(
@@ -47,7 +48,7 @@ class RabbitPublisher:
         self.routing_key = routing_key
         self._url = url
         self._timeout = timeout
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
 
@@ -62,7 +63,14 @@ class RabbitPublisher:
                 await acknowledgements("RabbitMQ", sent)
         except BaseException:
             abandon(sent)
+            if self._broken():
+                await self.close()  # the next batch connects anew
             raise
+
+    def _broken(self) -> bool:
+        """Whether the connection or channel closed (a broker restart, a lost link)."""
+        connection, channel = self._connection, self._channel
+        return connection is None or connection.is_closed or channel is None or channel.is_closed
 
     async def _send(self, exchange: AbstractExchange, message: Message) -> object:
         headers: dict[str, aio_pika.abc.FieldValue] = dict(message.headers)
@@ -83,7 +91,7 @@ class RabbitPublisher:
     async def _connected(self) -> AbstractExchange:
         if self._exchange is None:
             if self._connection is None:
-                self._connection = await aio_pika.connect_robust(self._url, timeout=self._timeout)
+                self._connection = await aio_pika.connect(self._url, timeout=self._timeout)
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             self._channel = channel
             if self.exchange_name:

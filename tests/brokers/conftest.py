@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.backends import server_location
+from tests.faults.servers import Servers
 
 
 @pytest.fixture
@@ -21,3 +24,13 @@ def nats_url() -> str:
 def rabbitmq_url() -> str:
     """The RabbitMQ broker's AMQP URL (EVTSRC_TEST_RABBITMQ_URL)."""
     return server_location("EVTSRC_TEST_RABBITMQ_URL", "RabbitMQ")
+
+
+@pytest.fixture(scope="session")
+def private_brokers() -> Iterator[Servers]:
+    """Brokers a test owns and restarts (started on first use, stopped at the end)."""
+    owned = Servers()
+    try:
+        yield owned
+    finally:
+        owned.close()

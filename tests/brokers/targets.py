@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
@@ -18,7 +19,7 @@ import nats
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from evtsrc.messaging import MESSAGE_ID, Publisher, Receiver
+from evtsrc.messaging import AGGREGATE_ID, AGGREGATE_VERSION, MESSAGE_ID, Publisher, Receiver
 from evtsrc.messaging.kafka import KafkaPublisher, KafkaReceiver
 from evtsrc.messaging.nats import NatsPublisher, NatsReceiver
 from evtsrc.messaging.rabbitmq import RabbitPublisher, RabbitReceiver
@@ -59,6 +60,8 @@ class Destination(Protocol):
 
 
 BROKERS = ("kafka", "nats", "rabbitmq")
+GROUPS = ("inbox", "relay-kills")
+"""The receivers' groups a test may use (RabbitMQ gives each a queue of its own)."""
 VARIABLES = {
     "kafka": ("EVTSRC_TEST_KAFKA_BOOTSTRAP", "Kafka"),
     "nats": ("EVTSRC_TEST_NATS_URL", "NATS"),
@@ -225,23 +228,27 @@ async def _nats(location: str, name: str) -> AsyncIterator[_NatsStream]:
 
 @attrs.define
 class _RabbitQueue:
+    """A direct exchange `name`, whose routing key `events` feeds two queues: one that
+    `read` empties and one for the test's receiver (`<name>-<group>`)."""
+
     name: str
     location: str
-
     broker = "rabbitmq"
 
     def publisher(self, timeout: float = 10.0) -> Publisher:
-        return RabbitPublisher(self.location, routing_key=self.name, timeout=timeout)
+        return RabbitPublisher(
+            self.location, exchange=self.name, routing_key="events", timeout=timeout
+        )
 
     def receiver(self, group: str = "inbox") -> Receiver:
-        return RabbitReceiver(self.location, queue=self.name, retry_delay=0.05)
+        return RabbitReceiver(self.location, queue=f"{self.name}-{group}", retry_delay=0.05)
 
     async def send_raw(self, payload: bytes, headers: dict[str, str]) -> None:
         connection = await aio_pika.connect(self.location)
         async with connection:
             channel = await connection.channel()
-            message = aio_pika.Message(payload, headers=dict(headers))
-            await channel.default_exchange.publish(message, routing_key=self.name)
+            exchange = await channel.get_exchange(self.name)
+            await exchange.publish(aio_pika.Message(payload, headers=dict(headers)), "events")
 
     async def read(self, count: int, *, quiet: float = 1.0, bound: float = 60.0) -> list[Delivered]:
         connection = await aio_pika.connect(self.location)
@@ -272,10 +279,38 @@ async def _rabbitmq(location: str, name: str) -> AsyncIterator[_RabbitQueue]:
     connection = await aio_pika.connect(location)
     async with connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue(name, durable=True)
-        yield _RabbitQueue(name, location)
-        await queue.delete(if_unused=False, if_empty=False)
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.DIRECT, durable=True)
+        for queue_name in (name, *(f"{name}-{group}" for group in GROUPS)):
+            queue = await channel.declare_queue(queue_name, durable=True)
+            await queue.bind(exchange, routing_key="events")
+    yield _RabbitQueue(name, location)
+    connection = await aio_pika.connect(location)  # anew: the test may restart the broker
+    async with connection:
+        channel = await connection.channel()
+        for queue_name in (name, *(f"{name}-{group}" for group in GROUPS)):
+            await channel.queue_delete(queue_name)
+        await channel.exchange_delete(name)
 
 
 def _delivered(headers: dict[str, str], key: str | None, payload: bytes) -> Delivered:
     return Delivered(headers[MESSAGE_ID], key, headers.get("evtsrc-type"), headers, payload)
+
+
+def check_order(delivered: list[Delivered], aggregates: int, per_aggregate: int) -> int:
+    """Each aggregate `c<n>`'s versions as delivered: consecutive, or a batch sent again.
+
+    Every version from 1 to `per_aggregate` arrived, and none came before the one
+    ahead of it had. Returns how many messages were repeats.
+    """
+    versions: defaultdict[str, list[int]] = defaultdict(list)
+    for message in delivered:
+        versions[message.headers[AGGREGATE_ID]].append(int(message.headers[AGGREGATE_VERSION]))
+    assert sorted(versions) == sorted(f"c{n}" for n in range(aggregates))
+    for aggregate, seen in versions.items():
+        highest = 0
+        for before, after in zip([0, *seen], seen, strict=False):
+            # The next one, or (a batch sent again) back to one already sent, never a gap.
+            assert after == before + 1 or after <= highest, (aggregate, before, after, seen)
+            highest = max(highest, after)
+        assert highest == per_aggregate, (aggregate, seen)
+    return len(delivered) - aggregates * per_aggregate

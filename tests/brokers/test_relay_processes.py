@@ -13,17 +13,16 @@ import asyncio
 import signal
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from evtsrc import Domain
 from evtsrc.backends import SqliteBackend
-from evtsrc.messaging import AGGREGATE_ID, AGGREGATE_VERSION, Inbox
+from evtsrc.messaging import Inbox
 from tests.conformance.model import Counter, Ledger
 
-from .targets import BROKERS, Delivered, destination
+from .targets import BROKERS, check_order, destination
 from .test_receivers import Mirror
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +36,7 @@ BOUND = 300.0
 
 async def _fill(path: Path) -> None:
     backend = SqliteBackend(str(path))
+    await backend.create_schema()
     domain = Domain(backend, aggregates=[Counter, Ledger])
     counters = domain.repository(Counter)
     for _ in range(PER_AGGREGATE):
@@ -94,38 +94,21 @@ async def _relay_with_kills(broker: str, location: str, name: str, path: Path) -
     return killed
 
 
-def _check_order(delivered: list[Delivered]) -> int:
-    """Each aggregate's versions in delivery order: consecutive, or a batch sent again.
-
-    Returns how many repeats there were.
-    """
-    versions: defaultdict[str, list[int]] = defaultdict(list)
-    for message in delivered:
-        versions[message.headers[AGGREGATE_ID]].append(int(message.headers[AGGREGATE_VERSION]))
-    assert sorted(versions) == sorted(f"c{n}" for n in range(AGGREGATES))
-    for aggregate, seen in versions.items():
-        highest = 0
-        for before, after in zip([0, *seen], seen, strict=False):
-            # The next one, or (a batch sent again) back to one already sent, never a gap.
-            assert after == before + 1 or after <= highest, (aggregate, before, after, seen)
-            highest = max(highest, after)
-        assert highest == PER_AGGREGATE, (aggregate, seen)
-    return len(delivered) - TOTAL
-
-
 @pytest.mark.parametrize("broker", BROKERS)
 async def test_a_relay_killed_twice_loses_nothing_and_an_inbox_applies_each_event_once(
     broker: str, tmp_path: Path
 ) -> None:
     path = tmp_path / "events.sqlite"
     await _fill(path)
-    receiving = Domain(SqliteBackend(str(tmp_path / "inbox.sqlite")), aggregates=[Counter, Ledger])
+    inbox_store = SqliteBackend(str(tmp_path / "inbox.sqlite"))
+    await inbox_store.create_schema()
+    receiving = Domain(inbox_store, aggregates=[Counter, Ledger])
     async with asyncio.timeout(BOUND), destination(broker) as target:
         started = time.monotonic()
         killed = await _relay_with_kills(broker, target.location, target.name, path)
         relayed = time.monotonic() - started
         delivered = await target.read(TOTAL, quiet=2.0, bound=BOUND)
-        repeats = _check_order(delivered)
+        repeats = check_order(delivered, AGGREGATES, PER_AGGREGATE)
         assert {m.message_id for m in delivered} == {
             f"out:{r.event_id}"
             for r in await SqliteBackend(str(path)).read_streams(
