@@ -74,15 +74,15 @@ class Received:
         """
         found_id = message_id or headers.get(MESSAGE_ID)
         type_name = headers.get(TYPE)
-        version = headers.get(TYPE_VERSION, "1")
-        if not found_id or not type_name or not version.isdigit() or int(version) < 1:
+        version = _version(headers.get(TYPE_VERSION, "1"))
+        if not found_id or not type_name or version is None:
             raise MessageDecodeError(
                 str(found_id),
                 str(type_name),
                 f"it lacks the headers {MESSAGE_ID}, {TYPE} and {TYPE_VERSION} an evtsrc "
                 f"relay writes (it has {sorted(headers)})",
             )
-        return cls(found_id, type_name, payload, dict(headers), int(version), key)
+        return cls(found_id, type_name, payload, dict(headers), version, key)
 
 
 # With the received message first: a wrong one is then reported against that signature.
@@ -236,6 +236,14 @@ class Inbox(Generic[H]):
             raise MessageDecodeError(
                 received.message_id, received.type, str(error.__cause__ or error)
             ) from error
+
+
+def _version(text: str) -> int | None:
+    """A type version header's value, if it is a whole number from 1 (ASCII digits)."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    version = int(text)
+    return version if version >= 1 else None
 
 
 def _usable(found: str | None) -> str | None:

@@ -262,3 +262,9 @@ def test_an_inbox_needs_a_backend_that_records_processed_messages() -> None:
     domain = Domain(backend, aggregates=[Counter, Ledger])
     with pytest.raises(DefinitionError, match="ProcessedMessages"):
         Inbox(Visits(domain), domain)
+
+
+@pytest.mark.parametrize("version", ["0", "-1", "²", "1.5", ""])
+def test_received_of_refuses_a_version_that_is_not_a_whole_number_from_1(version: str) -> None:
+    with pytest.raises(MessageDecodeError, match="lacks the headers"):
+        Received.of(b"{}", {TYPE: "visit", TYPE_VERSION: version, MESSAGE_ID: "m"})
