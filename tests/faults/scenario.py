@@ -30,6 +30,7 @@ from evtsrc import (
     EventHandler,
     EventMeta,
     StoreUnavailable,
+    VersionConflict,
     command,
     folds,
     on_event,
@@ -94,6 +95,9 @@ class Figures:
     unknown: int = 0
     unknown_stored: int = 0
     retried: int = 0
+    late_conflicts: int = 0
+    """VersionConflicts right after an unknown outcome of the same writer: its write had
+    not landed when the next command loaded, and landed before that one appended."""
     longest_call: float = 0.0
     push_latency: float | None = None
     connections: str = ""
@@ -106,6 +110,7 @@ class Figures:
             f"{self.target} {self.fault} x{self.faults}: acknowledged={self.acknowledged} "
             f"stored={self.stored} seen={self.seen} duplicates={self.duplicates} "
             f"unknown={self.unknown} (stored {self.unknown_stored}) retried={self.retried} "
+            f"late conflicts={self.late_conflicts} "
             f"longest call={self.longest_call:.2f}s{push} connections: {self.connections}"
         )
 
@@ -170,6 +175,7 @@ async def run(
 
     async def writer(aggregate: str) -> None:
         loop = asyncio.get_running_loop()
+        unsure = False  # the last write's outcome was unknown: it may still land
         while not stop.is_set():
             deadline = loop.time() + RETRY_WINDOW
             while loop.time() < deadline:
@@ -178,18 +184,28 @@ async def run(
                 except StoreUnavailable as error:
                     if error.outcome_unknown:
                         figures.unknown += 1
+                        unsure = True
                         break
                     figures.retried += 1
                     await asyncio.sleep(0.05)
                     continue
                 except TimeoutError:
                     return  # recorded as hung
+                except VersionConflict as error:
+                    # The only other writer of this aggregate is this one's unknown write,
+                    # still committing on the server when the next command loaded.
+                    if not unsure:
+                        figures.errors.append(f"execute raised {error!r}")
+                    figures.late_conflicts += unsure
+                    await asyncio.sleep(0.05)
+                    continue
                 except Exception as error:  # anything else is a finding
                     figures.errors.append(f"execute raised {error!r}")
                     await asyncio.sleep(0.05)
                     continue
                 acknowledged[aggregate] = max(acknowledged.get(aggregate, 0), state.version)
                 figures.acknowledged += 1
+                unsure = False
                 break
             else:
                 figures.errors.append(f"{aggregate}: still failing after {RETRY_WINDOW:.0f} s")
