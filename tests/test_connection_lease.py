@@ -29,6 +29,7 @@ class FakeLocks:
         self.connections: list[Connection] = []
         self.check_fails: Exception | None = None
         self.check_hangs = False
+        self.unlock_hangs = False
 
     async def connect(self) -> Connection:
         connection = Connection()
@@ -47,6 +48,8 @@ class FakeLocks:
         return self.holders.get(key) is connection
 
     async def unlock(self, connection: Connection, key: str) -> None:
+        if self.unlock_hangs:
+            await asyncio.sleep(10)
         if self.holders.get(key) is connection:
             del self.holders[key]
 
@@ -193,3 +196,25 @@ async def test_an_expiring_lease_that_cannot_be_taken_in_time_is_an_outage() -> 
     with pytest.raises(StoreUnavailable, match="taking a lease failed.*TimeoutError"):
         await lease.acquire()
     assert not await lease.check()
+
+
+@pytest.mark.parametrize("statement", ["check", "release"])
+async def test_a_statement_cancelled_half_way_ends_the_session(statement: str) -> None:
+    # Cancelled mid-statement, the connection's state is unknown (asyncpg refuses the next
+    # statement while the cancelled one is in flight), and a cancelled unlock would leave
+    # its lock held with no lease to free it: the session ends, the server frees its locks.
+    locks = FakeLocks()
+    session = _session(locks)
+    first, second = _lease(session, "a"), _lease(session, "b")
+    assert await first.acquire() and await second.acquire()
+    locks.check_hangs = locks.unlock_hangs = True
+    call = asyncio.create_task(first.check() if statement == "check" else first.release())
+    await asyncio.sleep(0.01)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert locks.connections[0].state == "discarded"
+    assert locks.holders == {}
+    locks.check_hangs = locks.unlock_hangs = False
+    assert not await second.check()
+    assert await _lease(_session(locks), "a").acquire()

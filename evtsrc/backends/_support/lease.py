@@ -60,10 +60,11 @@ class SharedSession(Generic[C, K]):
 
     The connection opens with the first lease taken and is given back when the last
     one is freed. Each statement takes at most `timeout` seconds, one at a time; a
-    check that fails or runs out of time ends the session, and every lease on it is
-    lost. A key is held by one lease at a time, also within this process (a session
-    may take its own lock again). `outage` turns the errors of an unreachable server,
-    met while taking a lease, into `StoreUnavailable`.
+    statement that fails, runs out of time or is cancelled half way ends the session
+    (the server frees its locks), and every lease on it is lost. A key is held by one
+    lease at a time, also within this process (a session may take its own lock again).
+    `outage` turns the errors of an unreachable server, met while taking a lease, into
+    `StoreUnavailable`.
     """
 
     def __init__(self, locks: SessionLocks[C, K], *, outage: Outage, timeout: float) -> None:
@@ -121,6 +122,9 @@ class SharedSession(Generic[C, K]):
                     raise
                 await self._end()
                 return False
+            except BaseException:  # cancelled mid-statement: the connection is in doubt
+                await self._end()
+                raise
             if not held:
                 self._held.discard(key)
                 if not self._held:
@@ -144,6 +148,9 @@ class SharedSession(Generic[C, K]):
                 if not isinstance(error, TimeoutError) and not self._locks.lost(error):
                     raise
                 await self._end()  # the server frees the locks with the session
+            except BaseException:  # cancelled: the lock may still be held, with no lease
+                await self._end()
+                raise
 
     async def _give_back(self) -> None:
         connection, self._connection = self._connection, None
