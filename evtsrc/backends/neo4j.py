@@ -68,6 +68,8 @@ DATABASE_UNAVAILABLE = frozenset(
         "Neo.TransientError.Database.DatabaseUnavailable",  # Neo4j 4.4, as it stops or starts
     }
 )
+FORGET_AFTER_MS = 60_000
+"""How long after its time ran out a group member's node is deleted (see `beat`)."""
 DELETE_BATCH = 10_000
 """Nodes `drop_schema` deletes per transaction, so a large store never needs one huge one."""
 
@@ -656,10 +658,13 @@ class Neo4jBackend(Backend):
     async def beat(self, group: str, member: str, ttl: float) -> list[str]:
         """Keep `member` of `group` alive `ttl` seconds more; the live members, sorted.
 
-        One transaction stores its expiry and reads the group; only if some member's time
-        ran out, a second forgets them, locking each node before it reads its expiry
-        again (a beat committed meanwhile keeps it). One transaction doing both would
-        deadlock with another member's. Both are held as a lease's statements.
+        One transaction stores its expiry and reads the group (members whose time ran
+        out are left out of the list). Only members whose time ran out `FORGET_AFTER_MS`
+        ago are deleted, by a second transaction (one doing both would deadlock with
+        another member's): a member's MERGE that found its node just before another's
+        cleanup deleted it sets the deleted node, and its beat is lost, so a member
+        beating again soon after its time ran out must not be deleted. Both are held as
+        a lease's statements.
         """
         now, expires = expiry_millis(ttl)
         rows = await self._run_briefly(
@@ -672,13 +677,14 @@ class Neo4jBackend(Backend):
             member=member,
             expires=expires,
         )
-        live, expired = live_members(((r["member"], r["expires"]) for r in rows), member, now)
-        if expired:
+        live, _ = live_members(((r["member"], r["expires"]) for r in rows), member, now)
+        forget = now - FORGET_AFTER_MS
+        if any(r["expires"] < forget for r in rows):
             await self._run_briefly(
-                f"MATCH (o:{self._member} {{group: $group}}) WHERE o.expires < $now "
-                "SET o.locked = true REMOVE o.locked WITH o WHERE o.expires < $now DELETE o",
+                f"MATCH (o:{self._member} {{group: $group}}) "
+                "SET o.locked = true REMOVE o.locked WITH o WHERE o.expires < $forget DELETE o",
                 group=group,
-                now=now,
+                forget=forget,
             )
         return live
 
