@@ -9,11 +9,13 @@ import inspect
 from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
 from typing import cast
 
+from ._batch_events import BatchEvents
 from ._codec import Codec
 from ._context import CURRENT, await_with_cause
 from ._errors import EventDecodeError, HandlerError
 from ._events import Event, StoredEvent
 from ._handlers import Callback, EventHandler, TransactionalHandler
+from ._in_flight import IN_FLIGHT, InFlight
 from ._meta import EventMeta, meta_of, meta_without_metadata
 from ._parking import Parking
 from ._retry import RetryPolicy
@@ -89,6 +91,10 @@ class Batches:
     `retry`, a callback that raises is called again as the policy says before its
     event counts as failed (an event that cannot be decoded is not retried). With
     `parking`, a failed event's aggregate is parked and its later events skipped.
+
+    Where `after_batch` returns an awaitable, the batch is in flight (`in_flight`):
+    the next batches are handled meanwhile, and the bookmark moves past batches in
+    order as they complete. Run the batches of one run in `in_flight.settling()`.
     """
 
     def __init__(
@@ -98,6 +104,7 @@ class Batches:
         codec: Codec,
         bookmark: Bookmark,
         *,
+        batch_size: int,
         continue_on_error: bool,
         transactions: TransactionalBookmarks[object] | None,
         retry: RetryPolicy | None = None,
@@ -118,10 +125,13 @@ class Batches:
         self._hooks = _overrides(handler, "before_batch") or _overrides(handler, "after_batch")
         self._reads_metadata = handler.__handler_reads_metadata__
         self._meta_of = meta_of if self._reads_metadata else meta_without_metadata
+        self.in_flight = InFlight(bookmark.advance, IN_FLIGHT * batch_size)
+        """The batches whose bookmark move waits for what their `after_batch` returned."""
 
     async def handle(self, records: Sequence[EventRecord], position: int) -> int:
         """Handle one batch, read after `position`, and move the bookmark past it.
 
+        (Or leave it in flight, if `after_batch` returned something to wait for.)
         Returns how many events a callback handled without raising.
         """
         # What a callback appends has its event as the cause, and nothing else's (`_context`).
@@ -135,15 +145,18 @@ class Batches:
         last = records[-1].position
         if self._transactions is not None:
             return await self._transactional(list(self._decode(records)), position, last)
-        if self._hooks:
-            return await self._hooked(records, position, last)
-        # The common case, kept to one tight loop: each event is decoded just before its
-        # callback, so few objects stay alive (and the garbage collector idle).
+        # One tight loop: each event is decoded just before its callback, so few objects
+        # stay alive (and the garbage collector idle). The hooks' events are decoded only
+        # if a hook reads them; then the callbacks get those same events.
         callbacks = self._callbacks
         decode = self._codec.decode_record
         meta = self._meta_of
         parking = self._parking
         parked = parking.aggregates if parking is not None else None
+        events = self._batch_events(records) if self._hooks else None
+        if events is not None:
+            await self._handler.before_batch(events)
+        decoded = events.decoded if events is not None else None
         handled = 0
         for record in records:
             callback = callbacks.get(record.type)
@@ -153,9 +166,10 @@ class Batches:
                 continue
             event: Event | None = None
             try:
-                event = decode(record)
+                one = decoded.get(id(record)) if decoded is not None else None
+                event = decode(record) if one is None else one.event
                 result = (
-                    callback.function(event, meta(record))
+                    callback.function(event, meta(record) if one is None else one.meta)
                     if callback.takes_meta
                     else callback.function(event)
                 )
@@ -176,13 +190,38 @@ class Batches:
                     await parking.park(record, failure)
                     continue
                 if not self._continue:
+                    # What was handled stays handled: flush it, then bookmark just before
+                    # the failing event. If the flush fails, the bookmark stays put.
+                    if events is not None:
+                        await _completed(await self._handler.after_batch(events.before(record)))
+                    await self.in_flight.settle()
                     await self._stop_before(records, record, position)
                     raise failure from failure.__cause__
                 await self._report(failure, event, record)
             else:
                 handled += 1
-        await self._bookmark.advance(position, last)
+        pending = await self._handler.after_batch(events) if events is not None else None
+        await self.in_flight.move_past(position, last, len(records), pending)
         return handled
+
+    def _batch_events(self, records: Sequence[EventRecord]) -> BatchEvents | None:
+        """The hooks' view of the events of `records` for this handler.
+
+        Those that have a callback and whose aggregate is not parked; None if there
+        are none (the hooks are not called).
+        """
+        callbacks = self._callbacks
+        parking = self._parking
+        parked = parking.aggregates if parking is not None else None
+        taken = [
+            record
+            for record in records
+            if record.type in callbacks
+            and not (parked and (record.stream, record.aggregate_id) in parked)
+        ]
+        if not taken:
+            return None
+        return BatchEvents(taken, self._codec.decode_record, self._meta_of)
 
     async def replay(self, stream: str, aggregate_id: str, records: Sequence[EventRecord]) -> int:
         """Handle a parked aggregate's `records` again, in order, and let it through.
@@ -224,7 +263,7 @@ class Batches:
             await self._handler.before_batch(events)
         handled, failed = await self._until_failure(todo, self._call)
         if self._hooks and todo:
-            await self._handler.after_batch(self._stored(handled))
+            await _completed(await self._handler.after_batch(self._stored(handled)))
         return len(handled), failed
 
     async def _replay_in_transaction(
@@ -247,7 +286,7 @@ class Batches:
                 call = functools.partial(self._call_in, transaction, True)
                 handled, failed = await self._until_failure(todo, call)
                 if todo:
-                    await handler.after_batch(events)
+                    await _completed(await handler.after_batch(events))
             finally:
                 handler.attach(None)
             if isinstance(transaction, ParkingTransaction):
@@ -278,42 +317,6 @@ class Batches:
                     return handled, (record, error)
             handled.append((record, callback, item))
         return handled, None
-
-    async def _hooked(self, records: Sequence[EventRecord], position: int, last: int) -> int:
-        """`handle` for a handler with batch hooks: they see the batch's events at once."""
-        todo = list(self._decode(records))
-        events = self._stored(todo)
-        if todo:
-            await self._handler.before_batch(events)
-        done: list[StoredEvent[Event]] = []
-        for record, callback, item in todo:
-            if self._parked_now(record):
-                continue
-            try:
-                await self._call(record, callback, item)
-            except HandlerError as first:
-                error = await self._retried_unless_undecodable(
-                    functools.partial(self._call, record, callback, item), first, item
-                )
-                if error is None:
-                    done.append(StoredEvent(cast("Event", item), self._meta_of(record)))
-                    continue
-                if self._parking is not None:
-                    await self._parking.park(record, error)
-                    continue
-                if not self._continue:
-                    # What was handled stays handled: flush it, then bookmark just before
-                    # the failing event. If the flush fails, the bookmark stays put.
-                    await self._handler.after_batch(done)
-                    await self._stop_before(records, record, position)
-                    raise error from error.__cause__
-                await self._report(error, _event(item), record)
-            else:
-                done.append(StoredEvent(cast("Event", item), self._meta_of(record)))
-        if todo:
-            await self._handler.after_batch(events)
-        await self._bookmark.advance(position, last)
-        return len(done)
 
     def _stored(self, todo: Sequence[_Item]) -> list[StoredEvent[Event]]:
         """The events of `todo` that decoded, with their meta, for the batch hooks."""
@@ -410,7 +413,7 @@ class Batches:
                             continue
                         done += await self._in_savepoint(transaction, record, callback, item)
                     if todo:
-                        await handler.after_batch(events)
+                        await _completed(await handler.after_batch(events))
                 finally:
                     handler.attach(None)
                 await transaction.commit_bookmark(self._bookmark.name, position, last)
@@ -500,6 +503,12 @@ class Batches:
             else:
                 return None
         return failure
+
+
+async def _completed(pending: Awaitable[None] | None) -> None:
+    """Wait for what an `after_batch` returned (where the batch cannot be in flight)."""
+    if pending is not None:
+        await pending
 
 
 def _event(item: Event | EventDecodeError) -> Event | None:

@@ -468,20 +468,21 @@ class HandlerGroup(Generic[H]):
             await held.parking.load()
         gate = self._gate
         assert gate is not None
-        while not held.stopping():
-            async with gate:
-                records = await self._read(
-                    self.streams,
-                    after_position=position,
-                    limit=self._batch_size,
-                    bucket=held.bucket,
-                )
-                if not records:
+        async with held.batches.in_flight.settling(everything=True):
+            while not held.stopping():
+                async with gate:
+                    records = await self._read(
+                        self.streams,
+                        after_position=position,
+                        limit=self._batch_size,
+                        bucket=held.bucket,
+                    )
+                    if not records:
+                        return
+                    await held.batches.handle(records, position)
+                position = records[-1].position
+                if len(records) < self._batch_size:
                     return
-                await held.batches.handle(records, position)
-            position = records[-1].position
-            if len(records) < self._batch_size:
-                return
 
     async def _start_position(self, held: _Held) -> int:
         """The bucket's stored bookmark; the first time, the handler's unpartitioned one."""

@@ -102,8 +102,16 @@ class EventHandler:
     async def before_batch(self, events: Sequence[StoredEvent[Event]]) -> None:
         """Called before a batch's events are handled."""
 
-    async def after_batch(self, events: Sequence[StoredEvent[Event]]) -> None:
-        """Called after every event of a batch was handled, before the bookmark is stored."""
+    async def after_batch(self, events: Sequence[StoredEvent[Event]]) -> Awaitable[None] | None:
+        """Called after every event of a batch was handled, before the bookmark is stored.
+
+        It may return an awaitable that completes once the batch's effects are done
+        elsewhere (a relay's broker acknowledgements): the runner then goes on with the
+        next batches meanwhile, a few at most, and moves the bookmark past a batch only
+        once its awaitable, and those of the batches before it, have completed. If one
+        raises, the run ends with that error and the bookmark stays before its batch.
+        """
+        return None
 
     async def on_error(self, error: Exception, event: Event | None, meta: EventMeta) -> None:
         """Called, with `continue_on_error`, for an event that failed; then the handler goes on.

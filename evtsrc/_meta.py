@@ -169,19 +169,7 @@ class EventMeta:
         }
 
     def _stored_metadata(self) -> JSONObject:
-        r = self._record
-        stored = r.metadata
-        if stored is None:
-            return {}
-        if isinstance(stored, str):
-            try:
-                parsed = _parse(stored)
-            except msgspec.DecodeError as error:
-                raise _bad_metadata(r, f"cannot be parsed: {error}") from error
-            if not isinstance(parsed, dict):
-                raise _bad_metadata(r, f"is {type(parsed).__name__}, not a JSON object")
-            return cast(JSONObject, parsed)
-        return stored
+        return _metadata_of(self._record)
 
     def _fields(self) -> tuple[object, ...]:
         r = self._record
@@ -218,6 +206,22 @@ class EventMeta:
         return meta_of, (given,)
 
 
+def _metadata_of(record: _Record) -> JSONObject:
+    """The metadata stored with `record`, parsed if the store kept it as text."""
+    stored = record.metadata
+    if stored is None:
+        return {}
+    if isinstance(stored, str):
+        try:
+            parsed = _parse(stored)
+        except msgspec.DecodeError as error:
+            raise _bad_metadata(record, f"cannot be parsed: {error}") from error
+        if not isinstance(parsed, dict):
+            raise _bad_metadata(record, f"is {type(parsed).__name__}, not a JSON object")
+        return cast(JSONObject, parsed)
+    return stored
+
+
 def _bad_metadata(record: _Record, problem: str) -> EventDecodeError:
     return EventDecodeError(
         f"stored metadata of {record.type} {problem}",
@@ -238,6 +242,18 @@ def stored_data(meta: EventMeta) -> JSONObject | None:
     """The payload stored with `meta`'s event, if `meta` was read from a store."""
     data: object = getattr(_get_record(meta), "data", None)
     return cast("JSONObject", data) if isinstance(data, dict) else None
+
+
+def correlation_and_causation(meta: EventMeta) -> tuple[str, str | None]:
+    """`meta.correlation_id` and `meta.causation_id`, its stored metadata read once."""
+    if isinstance(meta, _MetaWithoutMetadata):  # its metadata was not read: it raises
+        return meta.correlation_id, meta.causation_id
+    stored = _metadata_of(_get_record(meta))
+    correlation, causation = stored.get(CORRELATION_ID), stored.get(CAUSATION_ID)
+    return (
+        correlation if isinstance(correlation, str) else meta.event_id,
+        causation if isinstance(causation, str) else None,
+    )
 
 
 def meta_of(record: _Record) -> EventMeta:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Generic, TypeVar
 
 from ._batches import Bookmark
@@ -15,6 +15,7 @@ from ._errors import HandlerBehind, HandlerBusy
 from ._handlers import EventHandler
 from ._parking import Parking, parked_records
 from ._progress import FIRST_DELAY, MAX_DELAY, Progress, check_wait, passed
+from ._reading import ReadAhead
 from ._retry import MAX_FAILURE_BACKOFF, RetryPolicy
 from ._setup import set_up
 from ._streams import StreamMap
@@ -22,6 +23,7 @@ from .backends.base import (
     AppendListener,
     Backend,
     BookmarkStore,
+    EventRecord,
     ParkedAggregate,
     PollingListener,
 )
@@ -187,6 +189,7 @@ class HandlerRunner(Generic[H]):
         if position < 0:
             raise ValueError(f"a position is 0 or more, not {position}")
         async with self._guard():
+            self._batches.in_flight.abandon()  # sent again from the new position, if ever
             await self._bookmark.save(position)
 
     async def reset(self) -> None:
@@ -195,6 +198,7 @@ class HandlerRunner(Generic[H]):
         With `always_tail_stream` the next run starts at the end instead.
         """
         async with self._guard():
+            self._batches.in_flight.abandon()
             await self.handler.on_reset()
             await self._bookmark.save(0)
             self._bookmark.known = None
@@ -206,10 +210,14 @@ class HandlerRunner(Generic[H]):
         Returns how many events a callback handled without raising. Raises
         `HandlerBusy` when another runner holds this handler's lease.
         """
+        return await self._run(settle=True)
+
+    async def _run(self, *, settle: bool) -> int:
+        """`run_once`; unless `settle`, batches still in flight at its end stay so."""
         async with self._guard():
             taken = await self._take_lease()
             try:
-                return await self._catch_up()
+                return await self._catch_up(settle)
             finally:
                 if taken and not self.running:
                     await self._lease.release()
@@ -265,22 +273,35 @@ class HandlerRunner(Generic[H]):
         if self._bookmark.known is not None:
             self._bookmark.known = await self._bookmark.read()
 
-    async def _catch_up(self) -> int:
-        position = await self._start_position()
+    async def _catch_up(self, settle: bool) -> int:
+        """Handle what there is to handle.
+
+        Batches whose `after_batch` left something to wait for (a relay's
+        acknowledgements) may still be in flight at the end unless `settle`; the next
+        run goes on after them.
+        """
+        in_flight = self._batches.in_flight
+        position = in_flight.sent_through
+        if position is None:
+            position = await self._start_position()
         if self._parking is not None:
             await self._parking.load()
         handled = 0
-        while not self._stop_requested():
-            records = await self._read_streams(
-                self.streams, after_position=position, limit=self._batch_size
-            )
-            if not records:
-                break
-            handled += await self._batches.handle(records, position)
-            position = records[-1].position
-            if len(records) < self._batch_size:
-                break
+        reads = ReadAhead(self._read_after, position, self._batch_size)
+        try:
+            async with in_flight.settling(everything=settle):
+                while not self._stop_requested():
+                    records = await reads.next()
+                    if not records:
+                        break
+                    handled += await self._batches.handle(records, position)
+                    position = records[-1].position
+        finally:
+            await reads.close()
         return handled
+
+    def _read_after(self, position: int) -> Awaitable[Sequence[EventRecord]]:
+        return self._read_streams(self.streams, after_position=position, limit=self._batch_size)
 
     async def _start_position(self) -> int:
         if self._tail_next:
@@ -370,6 +391,7 @@ class HandlerRunner(Generic[H]):
                 delay = self._poll
                 try:
                     if not await self._lease.check():
+                        self._batches.in_flight.abandon()  # the new holder sends them again
                         self._stand_by(progress)
                         if not await self._lease.acquire():
                             await self._pause(asyncio.sleep(self._standby))
@@ -378,7 +400,7 @@ class HandlerRunner(Generic[H]):
                         await self._reread_position()
                     self._progress = progress  # holding the lease: waiters follow this loop
                     progress.starting()
-                    await self.run_once()
+                    await self._run(settle=False)
                     failures = 0
                 except Exception as error:
                     failures += 1
@@ -388,14 +410,41 @@ class HandlerRunner(Generic[H]):
                 progress.ended()
                 if self._stop_requested():
                     break
-                heard = functools.partial(listener.wait, delay)
+                heard = functools.partial(self._heard, listener, delay)
                 # A failing run waits out its backoff: a waiter's nudge would retry it at once.
-                await self._pause(heard() if failures else progress.pause(heard))
+                await self._pause(listener.wait(delay) if failures else progress.pause(heard))
         finally:
             self._stand_by(progress)
+            await self._settle_in_flight()
             with contextlib.suppress(Exception):
                 await listener.close()
             await self._lease.release()
+
+    async def _heard(self, listener: AppendListener, delay: float) -> None:
+        """Wait for new events (at most `delay` seconds), or for a batch in flight.
+
+        The oldest one done, the bookmark moves past it.
+        """
+        oldest = self._batches.in_flight.oldest()
+        if oldest is None:
+            await listener.wait(delay)
+            return
+        heard = asyncio.ensure_future(listener.wait(delay))
+        try:
+            await asyncio.wait((heard, oldest), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            heard.cancel()
+            await asyncio.wait((heard,))
+        if not heard.cancelled():
+            heard.result()  # a listener's failure ends the loop
+
+    async def _settle_in_flight(self) -> None:
+        """As the loop ends: move the bookmark past the batches in flight once done."""
+        try:
+            async with self._guard():
+                await self._batches.in_flight.settle()
+        except Exception:
+            log.exception("handler %s: batches in flight failed as it stopped", self.name)
 
     def _stand_by(self, progress: Progress) -> None:
         """Waiters read the stored bookmark from now on, and those waiting look again."""

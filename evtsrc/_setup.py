@@ -54,6 +54,7 @@ class HandlerSetup:
     """How catch-ups read: without ids and metadata if the handler and backend can."""
     continue_on_error: bool
     retry: RetryPolicy | None
+    batch_size: int
 
     def lease(self, name: str) -> Lease:
         """The lease of bookmark `name`: the store's own, else one for this process only."""
@@ -73,6 +74,7 @@ class HandlerSetup:
             self.callbacks,
             self.codec,
             bookmark,
+            batch_size=self.batch_size,
             continue_on_error=self.continue_on_error,
             transactions=self.transactions,
             retry=self.retry,
@@ -160,4 +162,5 @@ def set_up(
         else backend.read_streams,
         continue_on_error=continue_on_error,
         retry=retry,
+        batch_size=batch_size,
     )

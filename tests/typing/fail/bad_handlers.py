@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from evtsrc import (
     Domain,
+    Event,
     EventHandler,
     EventMeta,
     StoredEvent,
@@ -12,6 +15,13 @@ from evtsrc import (
 )
 from evtsrc.backends import FencedBookmarks, InMemoryBookmarks
 from tests.typing.model import PostCounter, PostCreated, UserCreated
+
+
+class AfterBatchReturnsNumbers(EventHandler):
+    async def after_batch(  # expect-error: override IncompatibleMethodOverride
+        self, events: Sequence[StoredEvent[Event]]
+    ) -> int:
+        return len(events)
 
 
 class NotEvents(EventHandler):

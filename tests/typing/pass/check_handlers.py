@@ -6,8 +6,9 @@ without `meta`, for an event class, a union of them or a base class.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import assert_type
 
 from evtsrc import (
@@ -57,6 +58,10 @@ class Audit(EventHandler, name="typing-audit"):
 
     async def before_batch(self, events: Sequence[StoredEvent[Event]]) -> None:
         self.batches += 1
+
+    async def after_batch(self, events: Sequence[StoredEvent[Event]]) -> Awaitable[None] | None:
+        # What it returns is awaited before the bookmark moves past the batch.
+        return asyncio.sleep(0) if events else None
 
     async def on_error(self, error: Exception, event: Event | None, meta: EventMeta) -> None:
         self.lines.append(f"failed: {error!r}")
