@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Protocol
 
 import attrs
@@ -24,6 +24,7 @@ AGGREGATE_ID = "evtsrc-aggregate-id"
 AGGREGATE_VERSION = "evtsrc-aggregate-version"
 POSITION = "evtsrc-position"
 TIMESTAMP = "evtsrc-timestamp"
+"""When the event was stored, in RFC 3339 (`2026-12-02T05:30:57.123456Z`)."""
 
 
 @attrs.frozen
@@ -49,11 +50,15 @@ class Message:
 class Publisher(Protocol):
     """Sends messages to one broker, for a `Relay`."""
 
-    async def publish(self, messages: Sequence[Message]) -> None:
-        """Send `messages` in order; return once the broker has acknowledged every one.
+    async def send(self, messages: Sequence[Message]) -> Awaitable[None] | None:
+        """Hand `messages` to the broker in order, after those sent before.
 
-        Raise if any was not acknowledged: the relay then sends the batch again.
-        Connects on first use, and again after the connection is lost.
+        Returns an awaitable of their acknowledgements without waiting for them (or
+        None if they are acknowledged already).
+
+        The awaitable completes once the broker has acknowledged every one, and raises
+        `PublishFailed` if any was not (in time, or at all): the relay then sends the
+        batch again. Connects on first use, and again after the connection is lost.
         """
         ...
 

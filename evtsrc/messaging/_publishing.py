@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from .._errors import EvtsrcError
@@ -42,6 +42,34 @@ async def acknowledgements(broker: str, pending: Sequence[asyncio.Future[Any]]) 
     for result in results:
         if isinstance(result, BaseException):
             raise PublishFailed(f"{broker} refused a message: {result!r}") from result
+
+
+def acknowledged_later(
+    broker: str,
+    seconds: float,
+    pending: Sequence[asyncio.Future[Any]],
+    on_failure: Callable[[], Awaitable[None]] | None = None,
+) -> asyncio.Task[None]:
+    """A task that waits up to `seconds` for every one of `pending` (`acknowledgements`).
+
+    If one fails or time runs out, it abandons the rest, awaits `on_failure()` (to
+    let go of a connection that may be broken) and raises `PublishFailed`.
+    """
+
+    async def wait() -> None:
+        try:
+            async with give_up_after(seconds, broker, len(pending)):
+                await acknowledgements(broker, pending)
+        except Exception:
+            abandon(pending)
+            if on_failure is not None:
+                await on_failure()
+            raise
+        except BaseException:
+            abandon(pending)
+            raise
+
+    return asyncio.ensure_future(wait())
 
 
 def abandon(pending: Iterable[asyncio.Future[Any]]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from contextvars import ContextVar
 
 import cattrs
@@ -11,7 +11,7 @@ import msgspec
 from .._converter import default_converter
 from .._events import Event, StoredEvent
 from .._handlers import EventHandler
-from .._meta import EventMeta, stored_data
+from .._meta import EventMeta, correlation_and_causation, stored_data
 from ._message import (
     AGGREGATE_ID,
     AGGREGATE_VERSION,
@@ -28,8 +28,21 @@ from ._message import (
 )
 
 _encode = msgspec.json.encode
-_Made = tuple[str, bytes, str | None]
-"""A message's type, payload and destination: what tells two messages of one event apart."""
+
+
+class _Outbox:
+    """The messages of the batch under way.
+
+    An event's messages come one after the other (its callbacks, and any retry of
+    them, run before the next event's): `first` is where those of `event_id` start.
+    """
+
+    __slots__ = ("event_id", "first", "messages")
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.event_id = ""
+        self.first = 0
 
 
 class Relay(EventHandler):
@@ -39,7 +52,8 @@ class Relay(EventHandler):
     stored event as it is) or `publish` (an integration message made from it) in
     them. The messages of a batch are sent once its events are handled, and the
     bookmark moves only after the broker acknowledged every one; a failure sends
-    the batch again (at least once, each message with the same id). Run it as any
+    the batch again (at least once, each message with the same id). The next
+    batches are read and sent while the broker acknowledges one. Run it as any
     handler: `Domain.handler(relay)`, or `Domain.handler_group(relay, buckets=...)`
     to share the streams out over processes (each aggregate's events keep their
     order: they are in one bucket).
@@ -62,11 +76,8 @@ class Relay(EventHandler):
     def __init__(self, publisher: Publisher, *, converter: cattrs.Converter | None = None) -> None:
         self.publisher = publisher
         self._converter = converter if converter is not None else default_converter()
-        self._outbox: ContextVar[list[Message] | None] = ContextVar(
+        self._outbox: ContextVar[_Outbox | None] = ContextVar(
             f"messages of {type(self).__qualname__}", default=None
-        )
-        self._sent: ContextVar[dict[str, list[_Made]] | None] = ContextVar(
-            f"messages per event of {type(self).__qualname__}", default=None
         )
 
     def forward(self, event: Event, meta: EventMeta, *, to: str | None = None) -> None:
@@ -76,7 +87,7 @@ class Relay(EventHandler):
         """
         data = stored_data(meta)
         payload = _encode(data if data is not None else self._converter.unstructure(event))
-        headers = _headers(meta, meta.type_name, meta.event_version, meta.causation_id)
+        headers = _headers(meta, meta.type_name, meta.event_version, integration=False)
         self._queue(meta, meta.type_name, payload, headers, to)
 
     def publish(self, message: Event, meta: EventMeta, *, to: str | None = None) -> None:
@@ -92,7 +103,7 @@ class Relay(EventHandler):
             )
         cls = type(message)
         payload = _encode(self._converter.unstructure(message))
-        headers = _headers(meta, cls.__event_type__, cls.__event_version__, meta.event_id)
+        headers = _headers(meta, cls.__event_type__, cls.__event_version__, integration=True)
         self._queue(meta, cls.__event_type__, payload, headers, to)
 
     def _queue(
@@ -103,33 +114,39 @@ class Relay(EventHandler):
         headers: dict[str, str],
         to: str | None,
     ) -> None:
-        outbox, sent = self._outbox.get(), self._sent.get()
-        if outbox is None or sent is None:
+        outbox = self._outbox.get()
+        if outbox is None:
             raise RuntimeError(
                 f"{type(self).__qualname__}: forward() and publish() are for its @on_event "
                 "methods, while a batch runs"
             )
-        event_id = meta.event_id
-        made = sent.setdefault(event_id, [])
-        if (type_name, payload, to) in made:  # a callback tried again made it already
-            return
-        count = len(made)
-        made.append((type_name, payload, to))
-        message_id = f"{self.__handler_name__}:{event_id}" + (f":{count}" if count else "")
-        outbox.append(Message(message_id, meta.aggregate_id, type_name, payload, headers, to))
+        event_id = headers[EVENT_ID]
+        message_id = f"{self.__handler_name__}:{event_id}"
+        messages = outbox.messages
+        if outbox.event_id != event_id:
+            outbox.event_id, outbox.first = event_id, len(messages)
+        elif count := len(messages) - outbox.first:
+            for made in messages[outbox.first :]:
+                if made.type == type_name and made.payload == payload and made.destination == to:
+                    return  # a callback tried again made it already
+            message_id += f":{count}"
+        messages.append(Message(message_id, meta.aggregate_id, type_name, payload, headers, to))
 
     async def before_batch(self, events: Sequence[StoredEvent[Event]]) -> None:
         """Start the batch's messages (for this batch's task alone)."""
-        self._outbox.set([])
-        self._sent.set({})
+        self._outbox.set(_Outbox())
 
-    async def after_batch(self, events: Sequence[StoredEvent[Event]]) -> None:
-        """Send the batch's messages and wait for the broker's acknowledgement of each."""
+    async def after_batch(self, events: Sequence[StoredEvent[Event]]) -> Awaitable[None] | None:
+        """Send the batch's messages; return the awaitable of the broker's acknowledgements.
+
+        The runner handles the next batches meanwhile, and moves the bookmark past
+        this one once they have come.
+        """
         outbox = self._outbox.get()
         self._outbox.set(None)
-        self._sent.set(None)
-        if outbox:
-            await self.publisher.publish(outbox)
+        if outbox is None or not outbox.messages:
+            return None
+        return await self.publisher.send(outbox.messages)
 
     async def close(self) -> None:
         """Close the publisher (once the relay's runners have stopped)."""
@@ -137,19 +154,28 @@ class Relay(EventHandler):
 
 
 def _headers(
-    meta: EventMeta, type_name: str, type_version: int, causation: str | None
+    meta: EventMeta, type_name: str, type_version: int, *, integration: bool
 ) -> dict[str, str]:
+    """The headers of a message from the event of `meta`.
+
+    An integration message's cause is that event; a forwarded event's is the event's
+    own cause, if any.
+    """
+    event_id = meta.event_id
+    correlation, causation = correlation_and_causation(meta)
     headers = {
         TYPE: type_name,
         TYPE_VERSION: str(type_version),
-        EVENT_ID: meta.event_id,
-        CORRELATION_ID: meta.correlation_id,
+        EVENT_ID: event_id,
+        CORRELATION_ID: correlation,
         STREAM: meta.stream,
         AGGREGATE_ID: meta.aggregate_id,
         AGGREGATE_VERSION: str(meta.version),
         POSITION: str(meta.position),
-        TIMESTAMP: meta.timestamp.isoformat(),
+        TIMESTAMP: _encode(meta.timestamp)[1:-1].decode(),  # RFC 3339, quicker than isoformat
     }
-    if causation is not None:
+    if integration:
+        headers[CAUSATION_ID] = event_id
+    elif causation is not None:
         headers[CAUSATION_ID] = causation
     return headers

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ._inbox import Inbox
 from ._message import MESSAGE_ID, Message
-from ._publishing import abandon, acknowledgements, give_up_after
+from ._publishing import abandon, acknowledged_later, give_up_after
 from ._receiving import Receiver
 
 log = logging.getLogger("evtsrc.messaging")
@@ -22,8 +22,8 @@ class KafkaPublisher:
 
     Each message goes to `topic` (or its own destination), keyed by its aggregate id,
     so one partition keeps an aggregate's messages in order; its id is the
-    `evtsrc-message-id` header. `publish` waits at most `timeout` seconds for the
-    acknowledgements. After a failure the producer is closed, and a new one is
+    `evtsrc-message-id` header. The acknowledgements of a batch are awaited at most
+    `timeout` seconds. After a failure the producer is closed, and a new one is
     started for the next batch. `bootstrap_servers` is "host:port" or a list of them;
     `client_id` names the producer to the brokers.
     """
@@ -46,30 +46,27 @@ class KafkaPublisher:
         self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
 
-    async def publish(self, messages: Sequence[Message]) -> None:
-        """Send `messages` in order and wait until Kafka acknowledged each of them."""
+    async def send(self, messages: Sequence[Message]) -> asyncio.Task[None]:
+        """Hand `messages` to the producer in order; the task ends once Kafka acked each."""
         sent: list[asyncio.Future[Any]] = []
         try:
             async with give_up_after(self._timeout, "Kafka", len(messages)):
                 producer = await self._started()
                 for message in messages:
-                    sent.append(await self._send(producer, message))
-                await acknowledgements("Kafka", sent)
+                    headers = [(name, value.encode()) for name, value in message.headers.items()]
+                    headers.append((MESSAGE_ID, message.message_id.encode()))
+                    acked: asyncio.Future[Any] = await producer.send(
+                        message.destination or self.topic,
+                        value=message.payload,
+                        key=message.key.encode(),
+                        headers=headers,
+                    )
+                    sent.append(acked)
         except BaseException:
             abandon(sent)
             await self.close()
             raise
-
-    async def _send(self, producer: AIOKafkaProducer, message: Message) -> asyncio.Future[Any]:
-        headers = [(name, value.encode()) for name, value in message.headers.items()]
-        headers.append((MESSAGE_ID, message.message_id.encode()))
-        future: asyncio.Future[Any] = await producer.send(
-            message.destination or self.topic,
-            value=message.payload,
-            key=message.key.encode(),
-            headers=headers,
-        )
-        return future
+        return acknowledged_later("Kafka", self._timeout, sent, self.close)
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:

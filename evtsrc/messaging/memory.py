@@ -14,8 +14,8 @@ class InMemoryPublisher:
         self.messages: list[Message] = []
         self.closed = False
 
-    async def publish(self, messages: Sequence[Message]) -> None:
-        """Keep `messages` (every one of them, repeats included)."""
+    async def send(self, messages: Sequence[Message]) -> None:
+        """Keep `messages` (every one of them, repeats included): acknowledged at once."""
         self.messages.extend(messages)
 
     async def close(self) -> None:

@@ -14,11 +14,12 @@ from nats.js import JetStreamContext
 
 from ._inbox import Inbox
 from ._message import MESSAGE_ID, Message
-from ._publishing import abandon, acknowledgements, give_up_after
+from ._publishing import abandon, acknowledged_later, give_up_after
 from ._receiving import Outcome, Receiver
 
 log = logging.getLogger("evtsrc.messaging")
 
+_UNBOUNDED = 1 << 30
 MSG_ID = "Nats-Msg-Id"
 """The header JetStream drops a repeated message by (within the stream's duplicate window)."""
 
@@ -30,8 +31,8 @@ class NatsPublisher:
     so JetStream keeps one copy of a message sent again within the stream's
     duplicate window (two minutes by default); consumers see it in the
     `evtsrc-message-id` header too. Messages are sent without waiting for each
-    other, in order on one connection, and `publish` waits at most `timeout` seconds
-    for their acknowledgements. The client reconnects on its own after a lost
+    other, in order on one connection, and their acknowledgements are awaited at most
+    `timeout` seconds. The client reconnects on its own after a lost
     connection. `servers` is a URL ("nats://host:port") or a list of them.
     """
 
@@ -50,8 +51,8 @@ class NatsPublisher:
         self._client: Client | None = None
         self._stream: JetStreamContext | None = None
 
-    async def publish(self, messages: Sequence[Message]) -> None:
-        """Send `messages` in order and wait until JetStream stored each of them."""
+    async def send(self, messages: Sequence[Message]) -> asyncio.Task[None]:
+        """Hand `messages` to the client in order; the task ends once JetStream stored each."""
         sent: list[asyncio.Future[Any]] = []
         try:
             async with give_up_after(self._timeout, "NATS JetStream", len(messages)):
@@ -63,10 +64,10 @@ class NatsPublisher:
                         message.destination or self.subject, message.payload, headers=headers
                     )
                     sent.append(acked)
-                await acknowledgements("NATS JetStream", sent)
         except BaseException:
             abandon(sent)
             raise
+        return acknowledged_later("NATS JetStream", self._timeout, sent)
 
     async def _connected(self) -> JetStreamContext:
         if self._stream is None:
@@ -77,7 +78,11 @@ class NatsPublisher:
                 max_reconnect_attempts=-1,
                 allow_reconnect=True,
             )
-            stream = client.jetstream(timeout=self._timeout)  # pyright: ignore[reportUnknownMemberType]
+            # The relay bounds the messages in flight. Past the client's own bound,
+            # publish_async would wait in a way that turns a cancel into another error.
+            stream = client.jetstream(  # pyright: ignore[reportUnknownMemberType]
+                timeout=self._timeout, publish_async_max_pending=_UNBOUNDED
+            )
             self._client, self._stream = client, stream
         return self._stream
 

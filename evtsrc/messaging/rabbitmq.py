@@ -8,16 +8,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import (
     AbstractChannel,
     AbstractConnection,
-    AbstractExchange,
     AbstractIncomingMessage,
 )
 
 from ._inbox import Inbox
 from ._message import MESSAGE_ID, Message
-from ._publishing import abandon, acknowledgements, give_up_after
+from ._publishing import acknowledged_later, give_up_after
 from ._receiving import Outcome, Receiver
 
 log = logging.getLogger("evtsrc.messaging")
@@ -31,9 +31,9 @@ class RabbitPublisher:
     persistent message with its id as `message_id` and its type as `type`. The
     channel has publisher confirms, and messages are mandatory: one no queue takes
     is an error, not lost. Messages are sent without waiting for each other, in
-    order on one channel, and `publish` waits at most `timeout` seconds for their
-    confirms. After the connection or channel closes (a broker restart), the next
-    batch connects anew. `url` is an AMQP URL.
+    order on one channel, and their confirms are awaited at most `timeout` seconds.
+    After the connection or channel closes (a broker restart), the next batch
+    connects anew. `url` is an AMQP URL.
     """
 
     def __init__(
@@ -50,60 +50,69 @@ class RabbitPublisher:
         self._timeout = timeout
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
-        self._exchange: AbstractExchange | None = None
+        self._underlay: aiormq.Channel | None = None
 
-    async def publish(self, messages: Sequence[Message]) -> None:
-        """Send `messages` in order and wait until RabbitMQ confirmed each of them."""
+    async def send(self, messages: Sequence[Message]) -> asyncio.Task[None]:
+        """Start sending `messages` in order; the task ends once RabbitMQ confirmed each."""
         sent: list[asyncio.Future[Any]] = []
         try:
             async with give_up_after(self._timeout, "RabbitMQ", len(messages)):
-                exchange = await self._connected()
-                for message in messages:
-                    sent.append(asyncio.ensure_future(self._send(exchange, message)))
-                await acknowledgements("RabbitMQ", sent)
+                channel = await self._connected()
         except BaseException:
-            abandon(sent)
-            if self._broken():
-                await self.close()  # the next batch connects anew
+            await self._close_if_broken()
             raise
+        # Each publish takes the channel's lock in turn: frames go out in this order.
+        sent.extend(asyncio.ensure_future(self._send(channel, message)) for message in messages)
+        return acknowledged_later("RabbitMQ", self._timeout, sent, self._close_if_broken)
+
+    async def _close_if_broken(self) -> None:
+        if self._broken():
+            await self.close()  # the next batch connects anew
 
     def _broken(self) -> bool:
         """Whether the connection or channel closed (a broker restart, a lost link)."""
         connection, channel = self._connection, self._channel
         return connection is None or connection.is_closed or channel is None or channel.is_closed
 
-    async def _send(self, exchange: AbstractExchange, message: Message) -> object:
+    async def _send(self, channel: aiormq.Channel, message: Message) -> object:
         headers: dict[str, aio_pika.abc.FieldValue] = dict(message.headers)
         headers[MESSAGE_ID] = message.message_id
-        return await exchange.publish(
-            aio_pika.Message(
-                message.payload,
-                message_id=message.message_id,
-                type=message.type,
-                headers=headers,
-                content_type="application/json",
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            ),
+        properties = aiormq.spec.Basic.Properties(
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers=headers,
+            message_id=message.message_id,
+            message_type=message.type,
+        )
+        # wait=False queues the frames without waiting for the socket to take each one
+        # before the next: aio-pika's own publish does, a message a turn of the loop.
+        return await channel.basic_publish(
+            message.payload,
+            exchange=self.exchange_name,
             routing_key=message.destination or self.routing_key,
+            properties=properties,
             mandatory=True,
+            wait=False,
         )
 
-    async def _connected(self) -> AbstractExchange:
-        if self._exchange is None:
+    async def _connected(self) -> aiormq.Channel:
+        if self._underlay is None:
             if self._connection is None:
                 self._connection = await aio_pika.connect(self._url, timeout=self._timeout)
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             self._channel = channel
-            if self.exchange_name:
-                self._exchange = await channel.get_exchange(self.exchange_name, ensure=True)
-            else:
-                self._exchange = channel.default_exchange
-        return self._exchange
+            if self.exchange_name:  # it must exist: publishing to one that does not closes
+                await channel.get_exchange(self.exchange_name, ensure=True)
+            underlay = await channel.get_underlay_channel()
+            if not isinstance(underlay, aiormq.Channel):
+                raise TypeError(f"aio-pika gave {underlay!r}, not an aiormq channel")
+            self._underlay = underlay
+        return self._underlay
 
     async def close(self) -> None:
         """Close the channel and the connection."""
         connection, self._connection = self._connection, None
-        self._channel = self._exchange = None
+        self._channel = self._underlay = None
         if connection is not None:
             try:
                 async with asyncio.timeout(self._timeout):

@@ -45,7 +45,7 @@ class InProcess:
         self.inbox = inbox
         self.handled = self.skipped = 0
 
-    async def publish(self, messages: Sequence[Message]) -> None:
+    async def send(self, messages: Sequence[Message]) -> None:
         for message in messages:
             headers = {**message.headers, MESSAGE_ID: message.message_id}
             if await self.inbox.receive(Received.of(message.payload, headers)):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from datetime import datetime
 
 import pytest
 
@@ -18,6 +19,7 @@ from evtsrc.messaging import (
     EVENT_ID,
     POSITION,
     STREAM,
+    TIMESTAMP,
     TYPE,
     TYPE_VERSION,
     InMemoryPublisher,
@@ -67,12 +69,30 @@ class Failing(InMemoryPublisher):
         self.failures = failures
         self.refused: list[Message] = []
 
-    async def publish(self, messages: Sequence[Message]) -> None:
+    async def send(self, messages: Sequence[Message]) -> None:
         if self.failures:
             self.failures -= 1
             self.refused.extend(messages)
             raise PublishFailed("the broker is away")
-        await super().publish(messages)
+        await super().send(messages)
+
+
+class RefusedLater(InMemoryPublisher):
+    """Takes every batch, but the broker refuses the acknowledgements of the first one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+
+    async def send(self, messages: Sequence[Message]) -> Awaitable[None]:
+        await super().send(messages)
+        self.batches += 1
+        acknowledged: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.batches == 1:
+            acknowledged.set_exception(PublishFailed("the broker lost them"))
+        else:
+            acknowledged.set_result(None)
+        return acknowledged
 
 
 @pytest.fixture
@@ -102,8 +122,11 @@ async def test_a_forwarded_event_is_its_stored_json_with_its_meta_as_headers(
         AGGREGATE_ID: "c1",
         AGGREGATE_VERSION: "1",
         POSITION: str(stored[0].position),
-        "evtsrc-timestamp": stored[0].timestamp.isoformat(),
+        TIMESTAMP: one.headers[TIMESTAMP],
     }
+    # RFC 3339, in UTC
+    assert one.headers[TIMESTAMP].endswith("Z")
+    assert datetime.fromisoformat(one.headers[TIMESTAMP]) == stored[0].timestamp
     assert CAUSATION_ID not in one.headers
     assert (
         json.loads(address.payload)
@@ -144,6 +167,24 @@ async def test_the_bookmark_stays_until_the_broker_acknowledged_and_ids_repeat(
     assert await runner.run_once() == 3
     assert await runner.position() == 3
     assert [m.message_id for m in publisher.messages] == [m.message_id for m in publisher.refused]
+
+
+async def test_a_batch_whose_acknowledgements_fail_is_sent_again_with_the_same_ids(
+    domain: Domain,
+) -> None:
+    for n in range(6):
+        await domain.repository(Counter).execute(f"c{n}", Counter.do_one)
+    publisher = RefusedLater()
+    runner = domain.handler(Everything(publisher), batch_size=2)
+    with pytest.raises(PublishFailed, match="lost them"):
+        await runner.run_once()
+    assert await runner.position() == 0
+    assert await runner.run_once() == 6
+    assert await runner.position() == 6
+    ids = [m.message_id for m in publisher.messages]
+    assert len(ids) == 8
+    assert ids[:2] == ids[2:4]  # the refused batch, again with the same ids
+    assert len(set(ids[2:])) == 6
 
 
 async def test_a_failing_callback_sends_what_came_before_it_and_stops_there(
@@ -212,12 +253,12 @@ class SlowPublisher(InMemoryPublisher):
         self.now = 0
         self.most_at_once = 0
 
-    async def publish(self, messages: Sequence[Message]) -> None:
+    async def send(self, messages: Sequence[Message]) -> None:
         self.now += 1
         self.most_at_once = max(self.most_at_once, self.now)
         await asyncio.sleep(0.01)
         self.now -= 1
-        await super().publish(messages)
+        await super().send(messages)
 
 
 def _now() -> object:

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from evtsrc import Domain, EventMeta, on_event
-from evtsrc.messaging import Inbox, InboxHandler, InMemoryPublisher, Received, Relay, on_message
+from evtsrc.messaging import (
+    Inbox,
+    InboxHandler,
+    InMemoryPublisher,
+    Message,
+    Received,
+    Relay,
+    on_message,
+)
 from tests.typing.model import PostCreated
 
 
@@ -13,6 +23,26 @@ class Out(Relay, name="out"):
         self.forward(meta, event)  # expect-error: arg-type ArgumentType
         self.publish("text", meta)  # expect-error: arg-type ArgumentType
         self.forward(event, meta, to=5)  # expect-error: arg-type ArgumentType
+
+
+class OldPublisher:
+    """Waits for its acknowledgements in `publish`: it has no `send`."""
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+class Sends:
+    """Its `send` returns what is not an awaitable of acknowledgements."""
+
+    async def send(self, messages: Sequence[Message]) -> int:
+        return 0
+
+    async def close(self) -> None:
+        pass
 
 
 class In(InboxHandler, name="in"):
@@ -28,6 +58,8 @@ class In(InboxHandler, name="in"):
 async def check(domain: Domain) -> None:
     Out("not a publisher")  # expect-error: arg-type ArgumentType
     Out(InMemoryPublisher(), converter="no")  # expect-error: arg-type ArgumentType
+    Out(OldPublisher())  # expect-error: arg-type ArgumentType
+    Out(Sends())  # expect-error: arg-type ArgumentType
     Inbox(object(), domain)  # expect-error: type-var ArgumentType
     Inbox(In(), "domain")  # expect-error: arg-type ArgumentType
     await Inbox(In(), domain).receive(b"{}")  # expect-error: arg-type ArgumentType

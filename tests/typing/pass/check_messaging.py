@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Sequence
 from typing import assert_type
 
-from evtsrc import Event, EventMeta, on_event
+from evtsrc import Event, EventMeta, StoredEvent, on_event
 from evtsrc.backends import InMemoryBackend
 from evtsrc.messaging import (
     Inbox,
@@ -34,6 +36,25 @@ class Out(Relay, name="out"):
         self.publish(Notice(post=meta.aggregate_id), meta, to="notices")
 
 
+class Later:
+    """A publisher of its own: acknowledgements come later."""
+
+    async def send(self, messages: Sequence[Message]) -> asyncio.Task[None]:
+        return asyncio.ensure_future(asyncio.sleep(0))
+
+    async def close(self) -> None:
+        pass
+
+
+class Counted(Relay, name="counted"):
+    """A relay that looks at what the publisher returned."""
+
+    async def after_batch(self, events: Sequence[StoredEvent[Event]]) -> Awaitable[None] | None:
+        acknowledged = await super().after_batch(events)
+        assert_type(acknowledged, Awaitable[None] | None)
+        return acknowledged
+
+
 class In(InboxHandler, name="in"):
     @on_message
     async def notice(self, message: Notice, received: Received) -> None:
@@ -52,6 +73,8 @@ async def main() -> None:
     publisher = InMemoryPublisher()
     relay = Out(publisher)
     as_publisher: Publisher = publisher
+    later: Publisher = Later()
+    Counted(later)
     runner = domain.handler(relay)
     group = domain.handler_group(relay, buckets=4)
     assert_type(runner.handler, Out)
