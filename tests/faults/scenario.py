@@ -200,7 +200,8 @@ async def run(
                     await asyncio.sleep(0.05)
                     continue
                 except Exception as error:  # anything else is a finding
-                    figures.errors.append(f"execute raised {error!r}")
+                    code = getattr(error, "code", None)  # a driver's error code, if any
+                    figures.errors.append(f"execute raised {error!r} (code {code}): {error}")
                     await asyncio.sleep(0.05)
                     continue
                 acknowledged[aggregate] = max(acknowledged.get(aggregate, 0), state.version)
