@@ -32,8 +32,8 @@ class NatsPublisher:
     duplicate window (two minutes by default); consumers see it in the
     `evtsrc-message-id` header too. Messages are sent without waiting for each
     other, in order on one connection, and their acknowledgements are awaited at most
-    `timeout` seconds. The client reconnects on its own after a lost
-    connection. `servers` is a URL ("nats://host:port") or a list of them.
+    `timeout` seconds. The client reconnects on its own after a lost connection.
+    `servers` is a URL ("nats://host:port") or a list of them.
     """
 
     def __init__(
