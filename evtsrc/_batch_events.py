@@ -54,10 +54,9 @@ class BatchEvents(Sequence[StoredEvent[Event]]):
         records = self._records
         index = next(i for i, one in enumerate(records) if one is record)
         view = BatchEvents(records[:index], self._decode, self._meta_of)
-        if self.decoded is not None:
-            decoded = self.decoded
-            view._events = [decoded[id(r)] for r in records[:index] if id(r) in decoded]
+        if (decoded := self.decoded) is not None:  # the same events, in record order
             view.decoded = {id(r): decoded[id(r)] for r in records[:index] if id(r) in decoded}
+            view._events = list(view.decoded.values())
         return view
 
     def __len__(self) -> int:

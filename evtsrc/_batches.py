@@ -210,15 +210,7 @@ class Batches:
         Those that have a callback and whose aggregate is not parked; None if there
         are none (the hooks are not called).
         """
-        callbacks = self._callbacks
-        parking = self._parking
-        parked = parking.aggregates if parking is not None else None
-        taken = [
-            record
-            for record in records
-            if record.type in callbacks
-            and not (parked and (record.stream, record.aggregate_id) in parked)
-        ]
+        taken = [record for record, _ in self._taken(records)]
         if not taken:
             return None
         return BatchEvents(taken, self._codec.decode_record, self._meta_of)
@@ -352,6 +344,20 @@ class Batches:
         Those of parked aggregates are left out, unless `parked_too`.
         """
         decode = self._codec.decode_record
+        for record, callback in self._taken(records, parked_too=parked_too):
+            try:
+                item: Event | EventDecodeError = decode(record)
+            except EventDecodeError as error:
+                item = error
+            yield record, callback, item
+
+    def _taken(
+        self, records: Sequence[EventRecord], *, parked_too: bool = False
+    ) -> Iterator[tuple[EventRecord, Callback]]:
+        """The records this handler has a callback for, each with its callback.
+
+        Those of parked aggregates are left out, unless `parked_too`.
+        """
         callbacks = self._callbacks
         parking = self._parking
         parked = parking.aggregates if parking is not None and not parked_too else None
@@ -361,11 +367,7 @@ class Batches:
                 continue
             if parked and (record.stream, record.aggregate_id) in parked:
                 continue
-            try:
-                item: Event | EventDecodeError = decode(record)
-            except EventDecodeError as error:
-                item = error
-            yield record, callback, item
+            yield record, callback
 
     def _invoke(
         self, record: EventRecord, callback: Callback, item: Event | EventDecodeError

@@ -150,14 +150,12 @@ class EventMeta:
         Each command starts a new one unless `evtsrc.context` or the handler running
         it gives one; an event stored before metadata is its own correlation.
         """
-        found = self._stored_metadata().get(CORRELATION_ID)
-        return found if isinstance(found, str) else self.event_id
+        return correlation_and_causation(self)[0]
 
     @property
     def causation_id(self) -> str | None:
         """The id of the event whose handling appended this one, if any."""
-        found = self._stored_metadata().get(CAUSATION_ID)
-        return found if isinstance(found, str) else None
+        return correlation_and_causation(self)[1]
 
     @property
     def metadata(self) -> JSONObject:

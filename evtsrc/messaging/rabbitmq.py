@@ -54,7 +54,6 @@ class RabbitPublisher:
 
     async def send(self, messages: Sequence[Message]) -> asyncio.Task[None]:
         """Start sending `messages` in order; the task ends once RabbitMQ confirmed each."""
-        sent: list[asyncio.Future[Any]] = []
         try:
             async with give_up_after(self._timeout, "RabbitMQ", len(messages)):
                 channel = await self._connected()
@@ -62,7 +61,7 @@ class RabbitPublisher:
             await self._close_if_broken()
             raise
         # Each publish takes the channel's lock in turn: frames go out in this order.
-        sent.extend(asyncio.ensure_future(self._send(channel, message)) for message in messages)
+        sent = [asyncio.ensure_future(self._send(channel, message)) for message in messages]
         return acknowledged_later("RabbitMQ", self._timeout, sent, self._close_if_broken)
 
     async def _close_if_broken(self) -> None:
