@@ -7,6 +7,7 @@ import pickle
 import uuid
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from evtsrc import Domain, EventDecodeError, EventHandler, EventMeta, MetadataNotRead, on_event
@@ -42,7 +43,7 @@ def test_a_view_equals_the_meta_built_from_the_same_fields() -> None:
 
 
 def test_repr_names_every_field() -> None:
-    stored = record()._replace(event_id=EVENT, metadata={"user": "al"})
+    stored = msgspec.structs.replace(record(), event_id=EVENT, metadata={"user": "al"})
     assert repr(meta_of(stored)) == (
         "EventMeta(stream='counters', aggregate_id='c-1', version=3, position=7, "
         f"timestamp={WHEN!r}, type_name='one', event_id='{EVENT}', event_version=1, "
@@ -51,7 +52,8 @@ def test_repr_names_every_field() -> None:
 
 
 def test_ids_and_metadata_come_from_the_record() -> None:
-    stored = record()._replace(
+    stored = msgspec.structs.replace(
+        record(),
         event_id=EVENT,
         event_version=3,
         metadata='{"correlation_id": "req-1", "causation_id": "e-0", "user": "al"}',
@@ -71,14 +73,14 @@ def test_an_event_stored_before_ids_gets_a_stable_id_of_its_own() -> None:
     legacy = meta_of(record())  # event_id None, metadata None: as an older store has it
     again = meta_of(record(position=9))
     assert legacy.event_id == again.event_id == str(uuid.UUID(legacy.event_id))
-    assert meta_of(record()._replace(version=4)).event_id != legacy.event_id
+    assert meta_of(msgspec.structs.replace(record(), version=4)).event_id != legacy.event_id
     assert legacy.correlation_id == legacy.event_id
     assert (legacy.causation_id, legacy.metadata, legacy.event_version) == (None, {}, 1)
 
 
 @pytest.mark.parametrize("text", ["{", "[1]", '"x"'])
 def test_unreadable_stored_metadata_is_named(text: str) -> None:
-    meta = meta_of(record()._replace(metadata=text))
+    meta = meta_of(msgspec.structs.replace(record(), metadata=text))
     with pytest.raises(EventDecodeError, match="stored metadata of one") as raised:
         _ = meta.metadata
     assert (raised.value.stream, raised.value.version, raised.value.position) == (
@@ -135,7 +137,7 @@ def test_new_event_ids_are_distinct_version_4_uuids() -> None:
 
 
 def test_a_view_without_metadata_refuses_it_but_keeps_the_rest() -> None:
-    read = record()._replace(event_id=EVENT, metadata='{"correlation_id": "r"}')
+    read = msgspec.structs.replace(record(), event_id=EVENT, metadata='{"correlation_id": "r"}')
     meta = meta_without_metadata(read)
     assert isinstance(meta, EventMeta)
     assert (meta.stream, meta.aggregate_id, meta.version, meta.position) == (

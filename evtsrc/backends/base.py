@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
+import msgspec
 
 from .._errors import AlreadyProcessed, BookmarkMoved, VersionConflict
 from .._jsontypes import JSONObject
@@ -100,16 +101,16 @@ NOT_READ = datetime(1970, 1, 1, tzinfo=UTC)
 """The timestamp of a record read with `meta=False`, where the backend left it out."""
 
 
-class EventRecord(NamedTuple):
+class EventRecord(msgspec.Struct, frozen=True, gc=False):
     """An event as stored: payload and meta.
 
     `data` is the JSON object stored, or an `UndecodablePayload` for one that
     could not be parsed. `metadata` is the stored metadata object, or its JSON
     text where a backend reads text (it is parsed only if asked for). An event
     stored before its store kept ids and metadata has `event_id` None,
-    `event_version` 1 and `metadata` None. A named tuple rather than an attrs
-    class: loads and catch-ups build one per stored event, and a tuple is built
-    in one C call where an attrs class sets each field in Python.
+    `event_version` 1 and `metadata` None. A frozen msgspec struct: loads and
+    catch-ups build one per stored event, and it is built in one C call and not
+    tracked by the garbage collector (it never holds anything that refers back to it).
     """
 
     stream: str

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, LiteralString
 
+import msgspec
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, Query
 from neo4j.exceptions import (
     ConnectionAcquisitionTimeoutError,
@@ -789,7 +790,11 @@ def _action(query: str) -> str:
 
 def _properties(record: EventRecord, bucket_key: int) -> dict[str, Any]:
     """An event node's properties: the record's fields, its metadata already JSON text."""
-    return {**record._asdict(), "data": jsontext.dumps(record.data), "bucket_key": bucket_key}
+    return {
+        **msgspec.structs.asdict(record),
+        "data": jsontext.dumps(record.data),
+        "bucket_key": bucket_key,
+    }
 
 
 def _record(node: dict[str, Any]) -> EventRecord:

@@ -7,7 +7,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import Any, ClassVar, Generic, TypeVar, cast, overload
 
 import attrs
 import msgspec
@@ -18,6 +18,7 @@ from .._context import INBOX, InboxScope, context
 from .._domain import Domain
 from .._errors import DefinitionError, EventDecodeError, EvtsrcError
 from .._events import Event
+from .._jsontypes import JSONObject
 from .._storable import MAX_ID_LENGTH, id_problem
 from ..backends.base import EventRecord, ProcessedMessages
 from ._message import CORRELATION_ID, EVENT_ID, MESSAGE_ID, TYPE, TYPE_VERSION
@@ -227,7 +228,7 @@ class Inbox(Generic[H]):
             0,
             datetime.now(UTC),
             received.type,
-            data,
+            cast("JSONObject", data),
             event_version=received.type_version,
         )
         try:

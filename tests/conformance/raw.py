@@ -8,6 +8,8 @@ backend's internals.
 
 from __future__ import annotations
 
+import msgspec
+
 from evtsrc.backends import Backend, InMemoryBackend, SqliteBackend
 from evtsrc.testing.backend_contract import as_value
 
@@ -43,7 +45,7 @@ def _plant_in_memory(
 ) -> None:
     history = backend._by_aggregate[(stream, aggregate_id)]
     old = history[version - 1]
-    new = old._replace(data=value)
+    new = msgspec.structs.replace(old, data=value)
     history[version - 1] = new
     in_stream = backend._by_stream[stream]
     in_stream[in_stream.index(old)] = new

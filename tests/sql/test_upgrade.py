@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 import attrs
+import msgspec
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -251,7 +252,8 @@ def _legacy(record: EventRecord) -> tuple[int, str, int, str, dict[str, Any]]:
 
 def _stored(records: Sequence[EventRecord]) -> list[tuple[object, ...]]:
     """All but the positions: stream to data, then event id, event version, metadata."""
-    return [(*r[:3], *r[4:]) for r in records]
+    fields = [msgspec.structs.astuple(r) for r in records]
+    return [(*f[:3], *f[4:]) for f in fields]
 
 
 async def test_old_events_read_back_with_no_id_version_1_and_no_metadata(

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from ..._jsontypes import JSONObject
 from ..base import EventRecord
 
@@ -29,7 +31,7 @@ def millis(moment: datetime) -> datetime:
 
 
 def document(record: EventRecord, bucket_key: int) -> Document:
-    stored = record._asdict()  # every field, event_id, event_version and metadata included
+    stored = msgspec.structs.asdict(record)  # every field: ids, versions and metadata too
     stored["bucket_key"] = bucket_key
     return stored
 

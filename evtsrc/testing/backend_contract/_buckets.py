@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from evtsrc.backends import Backend, Bucket, EventRecord, NewEvent
 
 from ._base import ContractBase
@@ -150,4 +152,4 @@ class BucketContract(ContractBase):
 
 
 def _without_metadata(record: EventRecord) -> EventRecord:
-    return record._replace(event_id=None, metadata=None)
+    return msgspec.structs.replace(record, event_id=None, metadata=None)

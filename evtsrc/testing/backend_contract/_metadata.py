@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from evtsrc._jsontypes import JSONObject
 from evtsrc._meta import meta_of
 from evtsrc.backends import Backend, EventRecord, NewEvent
@@ -99,4 +101,4 @@ class MetadataContract(ContractBase):
 
 
 def _without_metadata(record: EventRecord) -> EventRecord:
-    return record._replace(event_id=None, metadata=None)
+    return msgspec.structs.replace(record, event_id=None, metadata=None)
