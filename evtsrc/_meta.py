@@ -23,7 +23,7 @@ _LEGACY_IDS = uuid.UUID("0b5b8a4e-6f1c-4d59-9a53-2f3c1f0e7d21")
 _parse = msgspec.json.Decoder().decode
 
 
-class _Record(Protocol):
+class MetaRecord(Protocol):
     """What `EventMeta` reads: a stored record (`evtsrc.backends.base.EventRecord`)."""
 
     @property
@@ -75,7 +75,7 @@ class EventMeta:
     """
 
     __slots__ = ("_record",)
-    _record: _Record
+    _record: MetaRecord
 
     def __init__(
         self,
@@ -150,12 +150,12 @@ class EventMeta:
         Each command starts a new one unless `evtsrc.context` or the handler running
         it gives one; an event stored before metadata is its own correlation.
         """
-        return correlation_and_causation(self)[0]
+        return ids_of(self)[1]
 
     @property
     def causation_id(self) -> str | None:
         """The id of the event whose handling appended this one, if any."""
-        return correlation_and_causation(self)[1]
+        return ids_of(self)[2]
 
     @property
     def metadata(self) -> JSONObject:
@@ -204,7 +204,7 @@ class EventMeta:
         return meta_of, (given,)
 
 
-def _metadata_of(record: _Record) -> JSONObject:
+def _metadata_of(record: MetaRecord) -> JSONObject:
     """The metadata stored with `record`, parsed if the store kept it as text."""
     stored = record.metadata
     if stored is None:
@@ -220,7 +220,7 @@ def _metadata_of(record: _Record) -> JSONObject:
     return stored
 
 
-def _bad_metadata(record: _Record, problem: str) -> EventDecodeError:
+def _bad_metadata(record: MetaRecord, problem: str) -> EventDecodeError:
     return EventDecodeError(
         f"stored metadata of {record.type} {problem}",
         stream=record.stream,
@@ -232,8 +232,8 @@ def _bad_metadata(record: _Record, problem: str) -> EventDecodeError:
 
 
 _new_meta = object.__new__
-_set_record: Callable[[EventMeta, _Record], None] = EventMeta.__dict__["_record"].__set__
-_get_record: Callable[[EventMeta], _Record] = EventMeta.__dict__["_record"].__get__
+_set_record: Callable[[EventMeta, MetaRecord], None] = EventMeta.__dict__["_record"].__set__
+_get_record: Callable[[EventMeta], MetaRecord] = EventMeta.__dict__["_record"].__get__
 
 
 def stored_data(meta: EventMeta) -> JSONObject | None:
@@ -242,19 +242,26 @@ def stored_data(meta: EventMeta) -> JSONObject | None:
     return cast("JSONObject", data) if isinstance(data, dict) else None
 
 
-def correlation_and_causation(meta: EventMeta) -> tuple[str, str | None]:
-    """`meta.correlation_id` and `meta.causation_id`, its stored metadata read once."""
+record_of: Callable[[EventMeta], MetaRecord] = _get_record
+"""The stored record `meta` reads: its fields without a property call each."""
+
+
+def ids_of(meta: EventMeta) -> tuple[str, str, str | None]:
+    """`meta`'s event id, correlation id and causation id, its stored metadata read once."""
     if isinstance(meta, _MetaWithoutMetadata):  # its metadata was not read: it raises
-        return meta.correlation_id, meta.causation_id
-    stored = _metadata_of(_get_record(meta))
+        return meta.event_id, meta.correlation_id, meta.causation_id
+    r = _get_record(meta)
+    event_id = r.event_id or legacy_event_id(r.stream, r.aggregate_id, r.version)
+    stored = _metadata_of(r)
     correlation, causation = stored.get(CORRELATION_ID), stored.get(CAUSATION_ID)
     return (
-        correlation if isinstance(correlation, str) else meta.event_id,
+        event_id,
+        correlation if isinstance(correlation, str) else event_id,
         causation if isinstance(causation, str) else None,
     )
 
 
-def meta_of(record: _Record) -> EventMeta:
+def meta_of(record: MetaRecord) -> EventMeta:
     """The `EventMeta` of a stored record: a view of it, built without copying a field."""
     meta = _new_meta(EventMeta)
     _set_record(meta, record)
@@ -320,7 +327,7 @@ class _MetaWithoutMetadata(EventMeta):  # type: ignore[misc]  # pyright: ignore[
         return meta_without_metadata, (given,)
 
 
-def meta_without_metadata(record: _Record) -> EventMeta:
+def meta_without_metadata(record: MetaRecord) -> EventMeta:
     """`meta_of` for a record read without its event id and metadata: they raise if asked."""
     meta = _new_meta(_MetaWithoutMetadata)
     _set_record(meta, record)

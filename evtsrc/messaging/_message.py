@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Protocol
 
-import attrs
+import msgspec
 
 MESSAGE_ID = "evtsrc-message-id"
 """The message's id, where the broker has no place of its own for one."""
@@ -27,8 +27,7 @@ TIMESTAMP = "evtsrc-timestamp"
 """When the event was stored, in RFC 3339 (`2026-12-02T05:30:57.123456Z`)."""
 
 
-@attrs.frozen
-class Message:
+class Message(msgspec.Struct, frozen=True, gc=False):
     """One message for a broker.
 
     `message_id` is the same each time the message is published again (after a crash
@@ -37,6 +36,9 @@ class Message:
     order. `payload` is JSON; `headers` carry the event's identity and meta (the
     `evtsrc-*` names of this module). `destination` is the topic, subject or routing
     key, or None for the publisher's default.
+
+    A frozen struct, quick to build and not tracked by the garbage collector: a relay
+    holds thousands at once.
     """
 
     message_id: str

@@ -11,7 +11,7 @@ import msgspec
 from .._converter import default_converter
 from .._events import Event, StoredEvent
 from .._handlers import EventHandler
-from .._meta import EventMeta, correlation_and_causation, stored_data
+from .._meta import EventMeta, MetaRecord, ids_of, record_of, stored_data
 from ._message import (
     AGGREGATE_ID,
     AGGREGATE_VERSION,
@@ -87,8 +87,13 @@ class Relay(EventHandler):
         """
         data = stored_data(meta)
         payload = _encode(data if data is not None else self._converter.unstructure(event))
-        headers = _headers(meta, meta.type_name, meta.event_version, integration=False)
-        self._queue(meta, meta.type_name, payload, headers, to)
+        event_id, correlation, causation = ids_of(meta)
+        record = record_of(meta)
+        type_name = record.type
+        headers = _headers(record, type_name, record.event_version, event_id, correlation)
+        if causation is not None:  # a forwarded event keeps its own cause
+            headers[CAUSATION_ID] = causation
+        self._queue(record.aggregate_id, event_id, type_name, payload, headers, to)
 
     def publish(self, message: Event, meta: EventMeta, *, to: str | None = None) -> None:
         """Publish `message`, an integration message made from the event of `meta`.
@@ -103,12 +108,17 @@ class Relay(EventHandler):
             )
         cls = type(message)
         payload = _encode(self._converter.unstructure(message))
-        headers = _headers(meta, cls.__event_type__, cls.__event_version__, integration=True)
-        self._queue(meta, cls.__event_type__, payload, headers, to)
+        event_id, correlation, _ = ids_of(meta)
+        record = record_of(meta)
+        type_name = cls.__event_type__
+        headers = _headers(record, type_name, cls.__event_version__, event_id, correlation)
+        headers[CAUSATION_ID] = event_id
+        self._queue(record.aggregate_id, event_id, type_name, payload, headers, to)
 
     def _queue(
         self,
-        meta: EventMeta,
+        key: str,
+        event_id: str,
         type_name: str,
         payload: bytes,
         headers: dict[str, str],
@@ -120,7 +130,6 @@ class Relay(EventHandler):
                 f"{type(self).__qualname__}: forward() and publish() are for its @on_event "
                 "methods, while a batch runs"
             )
-        event_id = headers[EVENT_ID]
         message_id = f"{self.__handler_name__}:{event_id}"
         messages = outbox.messages
         if outbox.event_id != event_id:
@@ -130,7 +139,7 @@ class Relay(EventHandler):
                 if made.type == type_name and made.payload == payload and made.destination == to:
                     return  # a callback tried again made it already
             message_id += f":{count}"
-        messages.append(Message(message_id, meta.aggregate_id, type_name, payload, headers, to))
+        messages.append(Message(message_id, key, type_name, payload, headers, to))
 
     async def before_batch(self, events: Sequence[StoredEvent[Event]]) -> None:
         """Start the batch's messages (for this batch's task alone)."""
@@ -154,28 +163,17 @@ class Relay(EventHandler):
 
 
 def _headers(
-    meta: EventMeta, type_name: str, type_version: int, *, integration: bool
+    record: MetaRecord, type_name: str, type_version: int, event_id: str, correlation: str
 ) -> dict[str, str]:
-    """The headers of a message from the event of `meta`.
-
-    An integration message's cause is that event; a forwarded event's is the event's
-    own cause, if any.
-    """
-    event_id = meta.event_id
-    correlation, causation = correlation_and_causation(meta)
-    headers = {
+    """The headers of a message from the event of `record` (but its causation)."""
+    return {
         TYPE: type_name,
         TYPE_VERSION: str(type_version),
         EVENT_ID: event_id,
         CORRELATION_ID: correlation,
-        STREAM: meta.stream,
-        AGGREGATE_ID: meta.aggregate_id,
-        AGGREGATE_VERSION: str(meta.version),
-        POSITION: str(meta.position),
-        TIMESTAMP: _encode(meta.timestamp)[1:-1].decode(),  # RFC 3339, quicker than isoformat
+        STREAM: record.stream,
+        AGGREGATE_ID: record.aggregate_id,
+        AGGREGATE_VERSION: str(record.version),
+        POSITION: str(record.position),
+        TIMESTAMP: _encode(record.timestamp)[1:-1].decode(),  # RFC 3339, quicker than isoformat
     }
-    if integration:
-        headers[CAUSATION_ID] = event_id
-    elif causation is not None:
-        headers[CAUSATION_ID] = causation
-    return headers
