@@ -32,6 +32,7 @@ from ._meta import EventMeta
 from ._repository import Repository
 from ._retry import NO_RETRY, RetryPolicy
 from ._runner import HandlerRunner
+from .backends.urls import connect
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",
@@ -72,6 +73,7 @@ __all__ = [
     "Upcaster",
     "VersionConflict",
     "command",
+    "connect",
     "context",
     "default_converter",
     "folds",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import cattrs
 
@@ -75,6 +76,7 @@ class Domain:
             self._specs[cls] = spec
         if not self._specs:
             raise DefinitionError("a Domain needs at least one aggregate")
+        self._bound: weakref.WeakSet[HandlerRunner[Any] | HandlerGroup[Any]] = weakref.WeakSet()
         self._streams = StreamMap()
         for spec in self._specs.values():
             events = spec.event_classes
@@ -127,7 +129,7 @@ class Domain:
         park: bool = False,
     ) -> HandlerRunner[H]:
         """Bind an event handler to this domain's events; see `HandlerRunner`."""
-        return HandlerRunner(
+        runner = HandlerRunner(
             handler,
             backend=self.backend,
             codec=self.codec,
@@ -142,6 +144,8 @@ class Domain:
             retry=retry,
             park=park,
         )
+        self._bound.add(runner)
+        return runner
 
     def handler_group(
         self,
@@ -158,7 +162,7 @@ class Domain:
         park: bool = False,
     ) -> HandlerGroup[H]:
         """Bind an event handler to this domain's events, partitioned; see `HandlerGroup`."""
-        return HandlerGroup(
+        group = HandlerGroup(
             handler,
             backend=self.backend,
             codec=self.codec,
@@ -173,10 +177,24 @@ class Domain:
             retry=retry,
             park=park,
         )
+        self._bound.add(group)
+        return group
 
     async def close(self) -> None:
-        """Close the backend."""
-        await self.backend.close()
+        """Stop the runners and groups made here that still run, then close the backend."""
+        try:
+            for bound in list(self._bound):
+                if bound.running:
+                    await bound.stop()
+        finally:
+            await self.backend.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """`close()` as the block ends."""
+        await self.close()
 
 
 class DomainLoader:

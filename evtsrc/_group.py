@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 from ._batches import Batches, Bookmark
 from ._codec import Codec
@@ -217,6 +217,15 @@ class HandlerGroup(Generic[H]):
         error = None if task.cancelled() else task.exception()
         if error is not None:
             raise error
+
+    async def __aenter__(self) -> Self:
+        """`start()` as the block begins."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """`stop()` as the block ends."""
+        await self.stop()
 
     async def positions(self) -> dict[int, int]:
         """Each bucket's bookmark, as stored, by index (the handler's own for one never used)."""

@@ -7,7 +7,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 from ._batches import Bookmark
 from ._codec import Codec
@@ -369,6 +369,15 @@ class HandlerRunner(Generic[H]):
         error = None if task.cancelled() else task.exception()
         if error is not None:
             raise error
+
+    async def __aenter__(self) -> Self:
+        """`start()` as the block begins."""
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """`stop()` as the block ends."""
+        await self.stop()
 
     def _stop_requested(self) -> bool:
         return self._stopping

@@ -148,7 +148,7 @@ class App:
 
 async def main() -> None:
     url = os.environ.get("TODOS_DATABASE_URL", DEFAULT_URL)
-    domain = Domain(await open_backend(url, "todos"), aggregates=[Todo])
+    domain = Domain(await open_backend(url), aggregates=[Todo])
     print(f"storing events in {url}")
     # The read model lives in memory and rebuilds from the first event on every start.
     todo_list = domain.handler(TodoList(), bookmarks=InMemoryBookmarks())

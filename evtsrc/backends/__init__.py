@@ -1,7 +1,7 @@
 """Storage backends. Each database backend is a module or package of its own, behind an extra.
 
 `InMemoryBackend` and `SqliteBackend` (the standard library's `sqlite3`) need no extra
-and are importable from here.
+and are importable from here; `connect(url)` gives any backend from its store's URL.
 """
 
 from .._jsontypes import JSON, JSONObject
@@ -27,6 +27,7 @@ from .base import (
 from .memory import InMemoryBackend, InMemoryBookmarks
 from .names import TableNames
 from .sqlite import SqliteBackend
+from .urls import connect
 
 __all__ = [
     "JSON",
@@ -52,4 +53,5 @@ __all__ = [
     "TableNames",
     "UndecodablePayload",
     "bucket_key",
+    "connect",
 ]

@@ -38,7 +38,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, NamedTuple, Protocol, Self, TypeVar, cast, runtime_checkable
 
 import attrs
 import msgspec
@@ -658,6 +658,13 @@ class Backend(abc.ABC):
 
     async def close(self) -> None:
         """Release connections; the backend is not used afterwards."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Close the backend as the block ends."""
+        await self.close()
 
 
 _held: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()

@@ -3,8 +3,8 @@
 It stores events in the SQLite file `blog.sqlite` in the current folder (with
 `SqliteBackend`, which needs nothing beyond the standard library). Set
 `BLOG_DATABASE_URL` to use another database, e.g. `postgresql://user@host/db`
-(asyncpg), `mysql+asyncmy://user:pw@host/db` or any other SQLAlchemy URL,
-`mongodb://host/?replicaSet=rs0` or `bolt://host:7687` (Neo4j).
+(asyncpg), `mariadb://user:pw@host/db`, `mongodb://host/blog?replicaSet=rs0` or
+`neo4j://host:7687`: any URL `evtsrc.connect` takes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import asyncio
 import os
 import uuid
 
-from evtsrc import CommandError
+from evtsrc import CommandError, connect
 from evtsrc.backends import Backend, InMemoryBookmarks
 
 from .domain import make_domain
@@ -24,37 +24,11 @@ from .users import User
 DEFAULT_URL = "sqlite:///blog.sqlite"
 
 
-async def open_backend(url: str, database: str = "blog") -> Backend:
-    """The backend for `url`, with its tables created if need be (MongoDB: in `database`)."""
-    if url.startswith("sqlite:///"):
-        from evtsrc.backends.sqlite import SqliteBackend
-
-        sqlite = SqliteBackend(url.removeprefix("sqlite:///"))
-        await sqlite.create_schema()
-        return sqlite
-    if url.startswith("postgresql://"):
-        from evtsrc.backends.postgres import PostgresBackend
-
-        native = await PostgresBackend.connect(url)
-        await native.create_schema()
-        return native
-    if url.startswith(("mongodb://", "mongodb+srv://")):
-        from evtsrc.backends.mongo import MongoBackend
-
-        mongo = MongoBackend.connect(url, database)
-        await mongo.create_schema()
-        return mongo
-    if url.startswith(("bolt://", "neo4j://")):
-        from evtsrc.backends.neo4j import Neo4jBackend
-
-        graph = Neo4jBackend.connect(url)
-        await graph.create_schema()
-        return graph
-    from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
-
-    sql = SqlAlchemyBackend(url)
-    await sql.create_schema()
-    return sql
+async def open_backend(url: str) -> Backend:
+    """The backend for `url`, with its tables (collections, constraints) created if need be."""
+    backend = await connect(url)
+    await backend.create_schema()
+    return backend
 
 
 async def main() -> None:
