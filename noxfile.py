@@ -1,5 +1,8 @@
 """Development sessions: ``nox`` runs lint, types and tests; ``nox -s docs`` builds the docs.
 
+``nox -s package`` builds the wheel and sdist and installs them, with each extra, in fresh
+environments (scripts/check_package.py).
+
 Extra arguments after ``--`` go to pytest: ``nox -s tests -- -k handlers -x``.
 Every extra of pyproject.toml that is not a tool set (backend drivers and message
 broker clients, as they are added) is installed for ``tests`` and ``types``, so every
@@ -131,3 +134,13 @@ def docs(session: nox.Session) -> None:
     session.install(".[docs]")
     session.run("mkdocs", "build", "--strict", *session.posargs)
     session.run("python", "scripts/check_site.py", "site")
+
+
+@nox.session(python=PYTHON)
+def package(session: nox.Session) -> None:
+    """Build the wheel and sdist, check their files, install each extra in a fresh venv.
+
+    Extra arguments go to scripts/check_package.py: ``nox -s package -- --jobs 2 --keep``.
+    """
+    session.install("build>=1.2")
+    session.run("python", "scripts/check_package.py", *session.posargs)

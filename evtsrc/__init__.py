@@ -1,5 +1,7 @@
 """evtsrc: type-safe event sourcing and CQRS for Python, asyncio-first."""
 
+from typing import TYPE_CHECKING
+
 from ._aggregate import Aggregate, Decision, Snapshots, command, folds
 from ._context import MAX_METADATA_BYTES, context, metadata_as
 from ._converter import default_converter
@@ -33,6 +35,41 @@ from ._repository import Repository
 from ._retry import NO_RETRY, RetryPolicy
 from ._runner import HandlerRunner
 from .backends.urls import connect
+
+__version__: str
+"""The version of the installed evtsrc distribution, such as ``"0.1.0"``.
+
+It is read from the distribution's metadata, so pyproject.toml's ``version`` is its only
+source. It is ``"0+unknown"`` when evtsrc is imported from a checkout that was never
+installed (not even with ``pip install -e``); a checkout imported while another copy of
+evtsrc is installed reports that copy's version.
+"""
+
+_UNKNOWN_VERSION = "0+unknown"
+"""What `__version__` is when no evtsrc distribution is installed."""
+
+
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("evtsrc")
+    except PackageNotFoundError:
+        return _UNKNOWN_VERSION
+
+
+if not TYPE_CHECKING:
+    # Read on first use: importing importlib.metadata and finding the distribution adds
+    # about a tenth to the time `import evtsrc` takes. Hidden from type checkers, which
+    # would otherwise accept any misspelt name imported from evtsrc.
+
+    def __getattr__(name: str) -> object:
+        if name == "__version__":
+            global __version__
+            __version__ = _installed_version()
+            return __version__
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_CACHE_SIZE",
@@ -72,6 +109,7 @@ __all__ = [
     "UnsupportedStore",
     "Upcaster",
     "VersionConflict",
+    "__version__",
     "command",
     "connect",
     "context",
