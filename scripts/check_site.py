@@ -20,8 +20,9 @@ def problems(site: Path) -> list[str]:
     for page in pages:
         for match in REMOTE.finditer(page.read_text(encoding="utf-8")):
             found.append(f"{page.relative_to(site)}: loads {match.group(0)}")
-    if not (site / "css" / "pygments.css").is_file():
-        found.append("css/pygments.css is missing")
+    styles = (style.read_text(encoding="utf-8") for style in site.rglob("*.css"))
+    if not any(".highlight .k" in style for style in styles):
+        found.append("no style sheet colours the Pygments classes (.highlight .k)")
     getting_started = site / "getting-started" / "index.html"
     if getting_started.is_file() and '<span class="k">' not in getting_started.read_text("utf-8"):
         found.append("getting-started/index.html: code blocks are not highlighted")
