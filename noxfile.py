@@ -130,10 +130,16 @@ def types(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Build the documentation, failing on any warning."""
+    """Build the documentation, failing on any warning, and check it in headless Chromium.
+
+    scripts/screenshot_docs.py drives the system's ``chromium`` (Debian's package; no
+    browser is downloaded) and leaves screenshots in site-screenshots/. Without a browser
+    it skips, except under CI=true, where it fails.
+    """
     session.install(".[docs]")
     session.run("mkdocs", "build", "--strict", *session.posargs)
     session.run("python", "scripts/check_site.py", "site")
+    session.run("python", "scripts/screenshot_docs.py", "site", "site-screenshots")
 
 
 @nox.session(python=PYTHON)

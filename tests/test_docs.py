@@ -9,6 +9,8 @@
   the same page. Each program runs in a fresh interpreter. A ``text`` block right
   after one of its blocks (nothing but blank lines between) is that block's
   expected output; the program's output must equal those blocks joined in order.
+  The markers stay in the Markdown: ``scripts/mkdocs_markers.py`` drops them from the
+  rendered pages and titles the blocks instead.
 * Every docs page is in the mkdocs nav, the API reference lists every public name of
   ``evtsrc`` and ``evtsrc.backends``, and the README names every backend extra.
 """
