@@ -294,6 +294,23 @@ async def test_a_worker_process_sends_the_notices_when_the_web_does_not(
     assert "notices stopped, store closed" in caplog.messages
 
 
+def test_the_settings_come_from_the_library_variables() -> None:
+    assert Settings.from_environ({}) == Settings()
+    environ = {
+        "LIBRARY_DATABASE_URL": "postgresql://library@db/library",
+        "LIBRARY_TABLE_PREFIX": "library_",
+        "LIBRARY_READ_TIMEOUT": "0.5",
+        "LIBRARY_RETRY_ATTEMPTS": "1",
+        "LIBRARY_CACHE_SIZE": "0",
+        "LIBRARY_NOTICES_IN_WEB": "0",
+    }
+    assert Settings.from_environ(environ) == Settings(
+        "postgresql://library@db/library", "library_", 0.5, NO_RETRY, 0, notices_in_web=False
+    )
+    with pytest.raises(ValueError, match="LIBRARY_READ_TIMEOUT"):
+        Settings.from_environ({"LIBRARY_READ_TIMEOUT": "0"})
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
