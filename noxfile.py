@@ -26,7 +26,7 @@ nox.options.error_on_missing_interpreters = True
 PYTHON = "3.11"
 PROJECT = nox.project.load_toml("pyproject.toml")
 EXTRAS: dict[str, list[str]] = PROJECT["project"]["optional-dependencies"]
-TOOL_EXTRAS = {"testing", "test", "lint", "docs", "dev"}
+TOOL_EXTRAS = {"testing", "test", "lint", "docs", "dev", "examples"}
 BACKEND_EXTRAS = sorted(set(EXTRAS) - TOOL_EXTRAS)
 
 

@@ -294,7 +294,7 @@ def test_the_readme_names_every_backend_extra() -> None:
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    tools = {"testing", "test", "lint", "docs", "dev"}
+    tools = {"testing", "test", "lint", "docs", "dev", "examples"}
     extras = set(project["optional-dependencies"]) - tools
     readme = README.read_text(encoding="utf-8")
     assert sorted(e for e in extras if f"evtsrc[{e}]" not in readme) == []
