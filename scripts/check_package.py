@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEVELOPMENT_EXTRAS = {"test", "lint", "docs", "dev"}
-"""Extras for working on evtsrc, not for its users: not installed here."""
+DEVELOPMENT_EXTRAS = {"test", "lint", "docs", "dev", "examples"}
+"""Extras for working on evtsrc (examples included: the wheel holds none), not for its users."""
 
 DRIVERS: dict[str, tuple[str, ...]] = {
     "sqlalchemy": ("sqlalchemy", "aiosqlite"),
