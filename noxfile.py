@@ -55,6 +55,9 @@ def database_servers(session: nox.Session) -> Iterator[dict[str, str]]:
     if any(os.environ.get(name) for name in SERVER_VARIABLES):
         yield {}
         return
+    # Their Debian packages: installed as root on Debian, else named, and the run stops.
+    if subprocess.run(["bash", "scripts/server-packages"], check=False).returncode != 0:
+        session.error("the test servers' packages are missing: see the line above")
     path = os.pathsep.join([session.bin, os.environ.get("PATH", "")])
     started = subprocess.run(
         ["bash", "scripts/dbservers", "start"],
