@@ -193,6 +193,7 @@ class Batches:
                     # What was handled stays handled: flush it, then bookmark just before
                     # the failing event. If the flush fails, the bookmark stays put.
                     if events is not None:
+                        await self.in_flight.stop_if_failed()
                         await _completed(await self._handler.after_batch(events.before(record)))
                     await self.in_flight.settle()
                     await self._stop_before(records, record, position)
@@ -200,7 +201,10 @@ class Batches:
                 await self._report(failure, event, record)
             else:
                 handled += 1
-        pending = await self._handler.after_batch(events) if events is not None else None
+        pending = None
+        if events is not None:
+            await self.in_flight.stop_if_failed()
+            pending = await self._handler.after_batch(events)
         await self.in_flight.move_past(position, last, len(records), pending)
         return handled
 

@@ -79,6 +79,15 @@ class InFlight:
             raise
         await (self.settle() if everything else self.settle_done())
 
+    async def stop_if_failed(self) -> None:
+        """Before a batch is sent: if one in flight failed, settle up to it and raise its error.
+
+        Sent after that failure, the batch could reach the broker before the failed one,
+        sent again, would: its aggregates' events would arrive out of order.
+        """
+        if any(_failed(batch.pending) for batch in self._batches):
+            await self.settle()
+
     async def settle(self) -> None:
         """Wait for every batch in flight, and move the bookmark past them."""
         await self._settle(0)
@@ -138,3 +147,12 @@ class InFlight:
 
 def _done(pending: asyncio.Future[None] | None) -> bool:
     return pending is None or pending.done()
+
+
+def _failed(pending: asyncio.Future[None] | None) -> bool:
+    return (
+        pending is not None
+        and pending.done()
+        and not pending.cancelled()
+        and pending.exception() is not None
+    )

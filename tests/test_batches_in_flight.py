@@ -188,3 +188,26 @@ async def test_moving_the_bookmark_lets_go_of_the_batches_in_flight(domain: Doma
         await runner.wait_for(21, timeout=5)
     finally:
         await runner.stop()
+
+
+class LostEarlier(Acknowledged, name="lost-earlier"):
+    """The first batch's acknowledgement fails while the second batch is being handled."""
+
+    @on_event
+    def one(self, event: One, meta: EventMeta) -> None:
+        if meta.position == 3 and not self.pending[0].done():
+            self.pending[0].set_exception(RuntimeError("the broker lost it"))
+
+
+async def test_no_batch_is_sent_once_an_earlier_one_failed(domain: Domain) -> None:
+    # Sent after the failure, the second batch could reach the broker before the first
+    # is sent again: the aggregates' order would break there.
+    handler = LostEarlier()
+    runner = domain.handler(handler, batch_size=2)
+    with pytest.raises(RuntimeError, match="the broker lost it"):
+        await runner.run_once()
+    assert handler.batches == [[1, 2]]
+    assert await runner.position() == 0
+    async with acknowledging(handler):
+        assert await runner.run_once() == 20
+    assert handler.batches[1:3] == [[1, 2], [3, 4]]
