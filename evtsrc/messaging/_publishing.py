@@ -72,6 +72,48 @@ def acknowledged_later(
     return asyncio.ensure_future(wait())
 
 
+class Connections:
+    """Which connection each batch went out on, so that none overtakes a lost one's.
+
+    A publisher counts a new connection (or producer) with `opened()` and hands each
+    batch's acknowledgement task to `track()`. `check()` refuses a batch while one
+    sent on an earlier connection is unacknowledged: its messages may have died with
+    that connection, and once sent again they would arrive behind the new batch.
+    """
+
+    def __init__(self, broker: str) -> None:
+        self._broker = broker
+        self._current = 0
+        self._waiting: dict[int, int] = {}
+        """Unsettled batches by the connection they went out on."""
+
+    def opened(self) -> None:
+        """A new connection carries the next batches."""
+        self._current += 1
+
+    def check(self) -> None:
+        """Raise `PublishFailed` if a batch sent on an earlier connection is unsettled."""
+        if any(connection != self._current for connection in self._waiting):
+            raise PublishFailed(
+                f"{self._broker}: the connection was lost with messages unacknowledged; "
+                "later ones wait until those are sent again, so as not to overtake them"
+            )
+
+    def track(self, acknowledged: asyncio.Future[Any]) -> None:
+        """Count `acknowledged` against the current connection until it is done."""
+        connection = self._current
+        self._waiting[connection] = self._waiting.get(connection, 0) + 1
+
+        def settled(_: asyncio.Future[Any]) -> None:
+            left = self._waiting[connection] - 1
+            if left:
+                self._waiting[connection] = left
+            else:
+                del self._waiting[connection]
+
+        acknowledged.add_done_callback(settled)
+
+
 def abandon(pending: Iterable[asyncio.Future[Any]]) -> None:
     """Cancel what is still pending, and read what failed, so that nothing is left behind."""
     for future in pending:

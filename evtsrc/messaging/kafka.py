@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from ._inbox import Inbox
 from ._message import MESSAGE_ID, Message
-from ._publishing import abandon, acknowledged_later, give_up_after
+from ._publishing import Connections, abandon, acknowledged_later, give_up_after
 from ._receiving import Receiver
 
 log = logging.getLogger("evtsrc.messaging")
@@ -24,8 +24,9 @@ class KafkaPublisher:
     so one partition keeps an aggregate's messages in order; its id is the
     `evtsrc-message-id` header. The acknowledgements of a batch are awaited at most
     `timeout` seconds. After a failure the producer is closed, and a new one is
-    started for the next batch. `bootstrap_servers` is "host:port" or a list of them;
-    `client_id` names the producer to the brokers.
+    started for the next batch once those the old one took are settled.
+    `bootstrap_servers` is "host:port" or a list of them; `client_id` names the
+    producer to the brokers.
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class KafkaPublisher:
         self._linger = linger_ms
         self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
+        self._connections = Connections("Kafka")
 
     async def send(self, messages: Sequence[Message]) -> asyncio.Task[None]:
         """Hand `messages` to the producer in order; the task ends once Kafka acked each."""
@@ -52,6 +54,7 @@ class KafkaPublisher:
         try:
             async with give_up_after(self._timeout, "Kafka", len(messages)):
                 producer = await self._started()
+                self._connections.check()
                 for message in messages:
                     headers = [(name, value.encode()) for name, value in message.headers.items()]
                     headers.append((MESSAGE_ID, message.message_id.encode()))
@@ -66,7 +69,9 @@ class KafkaPublisher:
             abandon(sent)
             await self.close()
             raise
-        return acknowledged_later("Kafka", self._timeout, sent, self.close)
+        task = acknowledged_later("Kafka", self._timeout, sent, self.close)
+        self._connections.track(task)
+        return task
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -84,6 +89,7 @@ class KafkaPublisher:
                 await producer.stop()
                 raise
             self._producer = producer
+            self._connections.opened()
         return self._producer
 
     async def close(self) -> None:

@@ -14,7 +14,7 @@ from nats.js import JetStreamContext
 
 from ._inbox import Inbox
 from ._message import MESSAGE_ID, Message
-from ._publishing import abandon, acknowledged_later, give_up_after
+from ._publishing import Connections, abandon, acknowledged_later, give_up_after
 from ._receiving import Outcome, Receiver
 
 log = logging.getLogger("evtsrc.messaging")
@@ -50,6 +50,9 @@ class NatsPublisher:
         self._name = name
         self._client: Client | None = None
         self._stream: JetStreamContext | None = None
+        self._unacked: set[asyncio.Future[Any]] = set()
+        """The acknowledgements awaited on the current connection."""
+        self._connections = Connections("NATS JetStream")
 
     async def send(self, messages: Sequence[Message]) -> asyncio.Task[None]:
         """Hand `messages` to the client in order; the task ends once JetStream stored each."""
@@ -57,33 +60,58 @@ class NatsPublisher:
         try:
             async with give_up_after(self._timeout, "NATS JetStream", len(messages)):
                 stream = await self._connected()
+                self._connections.check()
+                unacked = self._unacked
                 for message in messages:
                     headers = dict(message.headers)
                     headers[MESSAGE_ID] = headers[MSG_ID] = message.message_id
                     acked = await stream.publish_async(  # pyright: ignore[reportUnknownMemberType]
                         message.destination or self.subject, message.payload, headers=headers
                     )
+                    unacked.add(acked)
+                    acked.add_done_callback(unacked.discard)
                     sent.append(acked)
         except BaseException:
             abandon(sent)
             raise
-        return acknowledged_later("NATS JetStream", self._timeout, sent)
+        task = acknowledged_later("NATS JetStream", self._timeout, sent)
+        self._connections.track(task)
+        return task
 
     async def _connected(self) -> JetStreamContext:
+        """The JetStream context of a connection: a new one if the last was lost.
+
+        The client does not reconnect on its own: what it would hold back while
+        reconnecting, and send after, could overtake what the lost connection took
+        with it. The acknowledgements awaited on a lost connection fail at once.
+        """
+        if self._client is not None and self._client.is_closed:
+            self._client = self._stream = None
         if self._stream is None:
+            unacked: set[asyncio.Future[Any]] = set()
+
+            async def lost() -> None:
+                for future in list(unacked):
+                    if not future.done():
+                        future.set_exception(
+                            ConnectionError("the connection to NATS was lost before the ack")
+                        )
+
             client = await nats.connect(  # pyright: ignore[reportUnknownMemberType]
                 self._servers,
                 name=self._name,
                 connect_timeout=self._timeout,
-                max_reconnect_attempts=-1,
-                allow_reconnect=True,
+                allow_reconnect=False,
+                disconnected_cb=lost,
+                closed_cb=lost,
             )
             # The relay bounds the messages in flight. Past the client's own bound,
             # publish_async would wait in a way that turns a cancel into another error.
             stream = client.jetstream(  # pyright: ignore[reportUnknownMemberType]
                 timeout=self._timeout, publish_async_max_pending=_UNBOUNDED
             )
-            self._client, self._stream = client, stream
+            self._client, self._stream, self._unacked = client, stream, unacked
+            self._connections.opened()
         return self._stream
 
     async def close(self) -> None:

@@ -17,7 +17,7 @@ from aio_pika.abc import (
 
 from ._inbox import Inbox
 from ._message import MESSAGE_ID, Message
-from ._publishing import acknowledged_later, give_up_after
+from ._publishing import Connections, acknowledged_later, give_up_after
 from ._receiving import Outcome, Receiver
 
 log = logging.getLogger("evtsrc.messaging")
@@ -33,7 +33,8 @@ class RabbitPublisher:
     is an error, not lost. Messages are sent without waiting for each other, in
     order on one channel, and their confirms are awaited at most `timeout` seconds.
     After the connection or channel closes (a broker restart), the next batch
-    connects anew. `url` is an AMQP URL.
+    connects anew, once those sent on the lost one are settled (so that none
+    overtakes them). `url` is an AMQP URL.
     """
 
     def __init__(
@@ -51,18 +52,22 @@ class RabbitPublisher:
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._underlay: aiormq.Channel | None = None
+        self._connections = Connections("RabbitMQ")
 
     async def send(self, messages: Sequence[Message]) -> asyncio.Task[None]:
         """Start sending `messages` in order; the task ends once RabbitMQ confirmed each."""
         try:
             async with give_up_after(self._timeout, "RabbitMQ", len(messages)):
                 channel = await self._connected()
+            self._connections.check()
         except BaseException:
             await self._close_if_broken()
             raise
         # Each publish takes the channel's lock in turn: frames go out in this order.
         sent = [asyncio.ensure_future(self._send(channel, message)) for message in messages]
-        return acknowledged_later("RabbitMQ", self._timeout, sent, self._close_if_broken)
+        task = acknowledged_later("RabbitMQ", self._timeout, sent, self._close_if_broken)
+        self._connections.track(task)
+        return task
 
     async def _close_if_broken(self) -> None:
         if self._broken():
@@ -98,6 +103,7 @@ class RabbitPublisher:
         if self._underlay is None:
             if self._connection is None:
                 self._connection = await aio_pika.connect(self._url, timeout=self._timeout)
+                self._connections.opened()
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
             self._channel = channel
             if self.exchange_name:  # it must exist: publishing to one that does not closes
