@@ -32,6 +32,7 @@ from typing import Any, LiteralString
 import msgspec
 from neo4j import AsyncDriver, AsyncGraphDatabase, AsyncManagedTransaction, Query
 from neo4j.exceptions import (
+    ClientError,
     ConnectionAcquisitionTimeoutError,
     ConstraintError,
     ServiceUnavailable,
@@ -69,6 +70,15 @@ DATABASE_UNAVAILABLE = frozenset(
         "Neo.TransientError.Database.DatabaseUnavailable",  # Neo4j 4.4, as it stops or starts
     }
 )
+ENDED_PAST_ITS_TIME = frozenset(
+    {
+        "Neo.ClientError.Transaction.TransactionTimedOut",  # Neo4j 4.4
+        "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration",  # Neo4j 5
+        "Neo.ClientError.Transaction.LockClientStopped",  # ended while waiting for a lock
+    }
+)
+"""The server ended a transaction past its time: the one given with it (leases and bookmark
+moves hold theirs briefly) or the server's own limit. Nothing of it was committed."""
 FORGET_AFTER_MS = 60_000
 """How long after its time ran out a group member's node is deleted (see `beat`)."""
 DELETE_BATCH = 10_000
@@ -76,8 +86,14 @@ DELETE_BATCH = 10_000
 
 
 def _database_unavailable(error: BaseException) -> bool:
-    """The server answers but its database is not up (starting or stopping)."""
-    return isinstance(error, TransientError) and error.code in DATABASE_UNAVAILABLE
+    """Whether the server answered that it cannot serve now: an outage to wait out.
+
+    Its database is not up (starting or stopping), or it ended a transaction past its
+    time (as a slow or stopping server does).
+    """
+    if isinstance(error, TransientError):
+        return error.code in DATABASE_UNAVAILABLE
+    return isinstance(error, ClientError) and error.code in ENDED_PAST_ITS_TIME
 
 
 OUTAGE = Outage(

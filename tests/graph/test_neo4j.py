@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from evtsrc import UnsupportedStore
+from evtsrc import StoreUnavailable, UnsupportedStore
 from evtsrc.backends import NewEvent
 from evtsrc.backends.neo4j import DELETE_BATCH, Neo4jBackend, supported_version
 from tests.backends import NEO4J, NEO4J44, BackendTarget
@@ -112,3 +112,23 @@ async def test_positions_past_2_to_the_53_stay_exact_and_in_order(backend: Neo4j
     read = await backend.read_streams(["s"], after_position=start + 1)
     assert [(r.aggregate_id, r.position) for r in read] == [("a", start + 2), ("b", start + 3)]
     assert await backend.last_position(["s"]) == start + 3
+
+
+async def test_a_transaction_the_server_ended_past_its_time_is_an_outage(
+    backend: Neo4jBackend,
+) -> None:
+    # Leases and bookmark moves hold their transactions on the server for a short time
+    # only. One the server ends past it (it is slow, stopping) is the store being
+    # unavailable, which the runner waits out, not a failure of the handler. Here the
+    # statement waits for a lock another transaction holds, until the server ends it.
+    await backend._run("CREATE (:EvtsrcTimeoutProbe {key: 1})")
+    async with backend.driver.session(database=backend.database) as session:
+        holder = await session.begin_transaction()
+        await holder.run("MATCH (n:EvtsrcTimeoutProbe) SET n.held = true")
+        try:
+            with pytest.raises(StoreUnavailable, match="Neo4j"):
+                await backend._run("MATCH (n:EvtsrcTimeoutProbe) SET n.other = 1", held_for=0.2)
+        finally:
+            await holder.rollback()
+    await backend._run("MATCH (n:EvtsrcTimeoutProbe) DELETE n")
+    assert await backend.get_bookmark("still-there") == 0  # and the store answers after it
