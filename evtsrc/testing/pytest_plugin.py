@@ -356,7 +356,7 @@ class Runners:
 
     @property
     def started(self) -> tuple[HandlerRunner[Any], ...]:
-        """The runners `start()` started, in order."""
+        """The runners `start()` started that `stop_all()` has not stopped yet, in order."""
         return tuple(started.runner for started in self._started)
 
     async def start(
