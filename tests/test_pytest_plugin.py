@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from evtsrc import Domain
-from evtsrc.testing import pytest_plugin
-
 # Modules a test run in this process imports are removed from sys.modules after it. One
 # that imports SQLAlchemy first would leave the rest of the session a second copy of it,
 # whose classes the first copy's objects do not know: import it before any run.
-import evtsrc.backends.sqlalchemy  # noqa: E402, F401
+import evtsrc.backends.sqlalchemy  # noqa: F401
+from evtsrc import Domain
+from evtsrc.testing import pytest_plugin
 
 from .backends import MARIADB_ENV, MONGO_ENV, NEO4J_ENV, POSTGRES_ENV, in_ci, server_location
 
