@@ -338,10 +338,11 @@ def test_sqlite_with_no_path_is_a_new_file_per_test(pytester: pytest.Pytester) -
     check = "assert evtsrc_store.path.is_relative_to(tmp_path_factory.getbasetemp())"
     pytester.makepyfile(_sqlite_test(check=check))
     pytester.makepyfile(test_two=_sqlite_test(check="assert len(tables) >= 6"))
-    result = _run(pytester, "--evtsrc-store=sqlite:///", "-v")
+    basetemp = pytester.path / "run-tmp"  # the run's own: other tests leave files elsewhere
+    result = _run(pytester, "--evtsrc-store=sqlite:///", "-v", f"--basetemp={basetemp}")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["evtsrc: store sqlite:/// (from --evtsrc-store)"])
-    files = sorted(pytester.path.parent.rglob("events.sqlite"))
+    files = sorted(basetemp.rglob("events.sqlite"))
     assert len(files) == 2
 
 
