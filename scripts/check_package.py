@@ -224,6 +224,8 @@ class Project:
     """The extras users install, in pyproject's order."""
     urls: dict[str, str]
     sdist_include: list[str]
+    entry_points: dict[str, dict[str, str]]
+    """Groups of entry points (a pytest plugin's `pytest11`), by name."""
 
     @classmethod
     def read(cls, root: Path) -> Project:
@@ -239,6 +241,7 @@ class Project:
             extras=extras,
             urls=project.get("urls", {}),
             sdist_include=[path.strip("/") for path in sdist["include"]],
+            entry_points=project.get("entry-points", {}),
         )
 
 
@@ -288,6 +291,19 @@ def build_output(names: set[str]) -> list[str]:
     return found
 
 
+def _entry_points(text: str) -> dict[str, dict[str, str]]:
+    """The groups of an entry_points.txt: ``[group]`` lines, then ``name = object`` lines."""
+    groups: dict[str, dict[str, str]] = {}
+    group: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            group = groups.setdefault(line[1:-1], {})
+        elif "=" in line:
+            name, _, target = line.partition("=")
+            group[name.strip()] = target.strip()
+    return groups
+
+
 def check_wheel(wheel: Path, project: Project, tracked: set[str] | None) -> Report:
     """The wheel holds the package, its metadata, the license; nothing else."""
     report = Report("wheel contents")
@@ -295,10 +311,18 @@ def check_wheel(wheel: Path, project: Project, tracked: set[str] | None) -> Repo
         names = set(archive.namelist())
         info = f"{project.name}-{project.version}.dist-info"
         metadata = archive.read(f"{info}/METADATA").decode() if f"{info}/METADATA" in names else ""
+        entry_points_file = f"{info}/entry_points.txt"
+        entry_points = (
+            archive.read(entry_points_file).decode() if entry_points_file in names else ""
+        )
     package = {name for name in names if name.startswith("evtsrc/")}
     expected_info = {
         f"{info}/{name}" for name in ("METADATA", "WHEEL", "RECORD", "licenses/LICENSE")
     }
+    if project.entry_points:
+        expected_info.add(entry_points_file)
+        if (found := _entry_points(entry_points)) != project.entry_points:
+            report.problems.append(f"entry points {found}, not {project.entry_points}")
     if stray := sorted(names - package - expected_info):
         report.problems.append(f"files outside evtsrc/ and its metadata: {stray}")
     if missing := sorted(expected_info - names):
