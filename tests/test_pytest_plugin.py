@@ -15,11 +15,16 @@ import sqlite3
 import tomllib
 from pathlib import Path
 
+# Modules a test run in this process imports are removed from sys.modules after it. One
+# that imports a backend's driver first would leave the rest of the session a second copy
+# of it: SQLAlchemy's classes unknown to the first copy's objects, a C extension (asyncpg,
+# asyncmy) initialised twice, which crashes. So every backend is imported before any run.
+import asyncmy  # noqa: F401
 import pytest
 
-# Modules a test run in this process imports are removed from sys.modules after it. One
-# that imports SQLAlchemy first would leave the rest of the session a second copy of it,
-# whose classes the first copy's objects do not know: import it before any run.
+import evtsrc.backends.mongo
+import evtsrc.backends.neo4j
+import evtsrc.backends.postgres
 import evtsrc.backends.sqlalchemy  # noqa: F401
 from evtsrc import Domain
 from evtsrc.testing import pytest_plugin
