@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..._errors import EventEncodeError
 from ..._jsontypes import JSONObject
@@ -33,6 +34,12 @@ from ..base import (
 )
 from ..sql import _pg_positions as pg_positions
 from ..sql._identifiers import quote
+from ..sql._listing import (
+    Statement,
+    aggregates_by_code_point,
+    code_point_probe,
+    orders_by_code_point,
+)
 from ..sql._tables import Tables
 from ._dialect import Dialect, record_values
 from ._errors import NUL_MESSAGE, UNIQUE_VIOLATION, UNTRANSLATABLE_CHARACTER, sqlstate
@@ -45,6 +52,8 @@ class PostgresDialect(Dialect):
 
     _leases: SharedSession[Any, int] | None = None
     """The locks of every lease, on one asyncpg connection: opened with the first."""
+    _ids_by_code_point: Statement | None = None
+    """How aggregate ids are listed, once the events table's collation is known."""
 
     store = "PostgreSQL"
 
@@ -117,6 +126,26 @@ class PostgresDialect(Dialect):
     def visible(self, table: sa.Table, stream: str) -> list[sa.ColumnElement[bool]]:
         """Only positions below the oldest running transaction's (`pg_positions.HORIZON`)."""
         return [table.c.stream == stream, table.c.position < _HORIZON]
+
+    async def aggregate_listing(self, connection: AsyncConnection) -> Statement:
+        """The index's lookups where the collation sorts by code point, else `COLLATE "C"`.
+
+        As `PostgresBackend` lists them: see `sql._listing`.
+        """
+        statement = self._ids_by_code_point
+        if statement is None:
+            probe = code_point_probe(self.names.events)
+            result = await connection.exec_driver_sql(probe.text)
+            row = cast("Sequence[str] | None", result.first())  # two columns: see the probe
+            by_code_point = row is None or orders_by_code_point(row[0], row[1])
+            statement = (
+                self.listing().aggregates
+                if by_code_point
+                else aggregates_by_code_point(self.names.events)
+            )
+            if row is not None:  # no table yet: the read fails, and the next one looks again
+                self._ids_by_code_point = statement
+        return statement
 
     def store_bookmark(self, table: sa.Table, name: str, position: int) -> sa.Executable:
         """`INSERT ... ON CONFLICT DO UPDATE`."""

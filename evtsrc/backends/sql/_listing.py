@@ -1,0 +1,183 @@
+"""Listing a store's streams and a stream's aggregates: the statements every SQL backend runs.
+
+Both read the events table's indexes as a loose index scan: a recursive query whose
+every round looks up the next name after the last one found, at the index's end for it
+(`(stream, position)` or the version constraint's `(stream, aggregate_id, version)`). A
+page of `limit` names costs `limit` lookups, however many events each aggregate holds,
+where a `SELECT DISTINCT` would read every event of the page's aggregates, or more.
+One statement lists at most `base.MOST_LISTED` names (MariaDB and MySQL stop a
+recursive query after 1000 rounds by default): `base.listed` asks for more in turn.
+
+Names are sorted and compared by the column's collation. SQLite (`BINARY`), MariaDB
+and MySQL (evtsrc's binary collations) compare UTF-8 bytes, which is code point order,
+Python's. PostgreSQL uses the database's collation, which is code point order only for
+C, POSIX, C.UTF-8 or the builtin provider: there, `aggregates_by_code_point` orders by
+`COLLATE "C"` instead, which no index of the store has, so each page reads every
+index entry of the stream's events (see `code_point_probe`). Streams are listed whole
+and sorted in Python, so their lookups use the index whatever the collation.
+
+The statement text is written here once, in each driver's placeholder style.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Mapping
+from typing import Literal
+
+import attrs
+
+from ._ddl import Dialect
+from ._identifiers import quote
+
+Placeholders = Literal["?", "$", "%s"]
+"""`?` for sqlite3 and aiosqlite, `$` for asyncpg (`$1`, `$2`, ...), `%s` for MySQL drivers."""
+
+
+@attrs.frozen
+class Statement:
+    """SQL text and the names of its parameters, in the order the driver takes them."""
+
+    text: str
+    parameters: tuple[str, ...]
+
+    def arguments(self, **values: object) -> tuple[object, ...]:
+        """The values of the parameters, in the driver's order."""
+        return tuple(values[name] for name in self.parameters)
+
+
+@attrs.frozen
+class ListingStatements:
+    """The listing statements on one events table; each returns one name per row, in order."""
+
+    first_streams: Statement
+    """The first (limit) streams that hold an event."""
+    streams: Statement
+    """The first (limit) streams that hold an event after (after)."""
+    aggregates: Statement
+    """The ids of the first (limit) aggregates of (stream) after (after), by lookups."""
+
+
+def listing_statements(
+    table: str, dialect: Dialect, placeholders: Placeholders
+) -> ListingStatements:
+    """The statements on the events table named `table` (unquoted), for `dialect`."""
+    mark = "`" if dialect in ("mariadb", "mysql") else '"'
+    events = quote(table, mark)
+    if placeholders == "%s":  # the driver reads every other % as a marker
+        events = events.replace("%", "%%")
+
+    def streams(where: str) -> Statement:
+        return _render(
+            "WITH RECURSIVE listed (stream, n) AS ("
+            f"SELECT (SELECT stream FROM {{events}} {where}ORDER BY stream LIMIT 1), 1 "
+            "UNION ALL SELECT (SELECT e.stream FROM {events} e WHERE e.stream > listed.stream "
+            "ORDER BY e.stream LIMIT 1), listed.n + 1 FROM listed "
+            "WHERE listed.stream IS NOT NULL AND listed.n < {limit}) "
+            "SELECT stream FROM listed WHERE stream IS NOT NULL ORDER BY n",
+            placeholders,
+            events=events,
+        )
+
+    return ListingStatements(
+        first_streams=streams(""),
+        streams=streams("WHERE stream > {after} "),
+        aggregates=_render(
+            "WITH RECURSIVE listed (aggregate_id, n) AS ("
+            "SELECT (SELECT aggregate_id FROM {events} WHERE stream = {stream} "
+            "AND aggregate_id > {after} ORDER BY aggregate_id LIMIT 1), 1 "
+            "UNION ALL SELECT (SELECT e.aggregate_id FROM {events} e WHERE e.stream = {stream} "
+            "AND e.aggregate_id > listed.aggregate_id ORDER BY e.aggregate_id LIMIT 1), "
+            "listed.n + 1 FROM listed "
+            "WHERE listed.aggregate_id IS NOT NULL AND listed.n < {limit}) "
+            "SELECT aggregate_id FROM listed WHERE aggregate_id IS NOT NULL ORDER BY n",
+            placeholders,
+            events=events,
+        ),
+    )
+
+
+def aggregates_by_code_point(table: str) -> Statement:
+    """PostgreSQL's listing of (limit) ids of (stream) after (after) where its collation is not C.
+
+    Ordered by `COLLATE "C"` (code point order in UTF-8), which the version constraint's
+    index, in the database's collation, cannot give: every index entry of the stream's
+    events is read (each aggregate's first one kept) and the page sorted. An index
+    `ON events (stream, aggregate_id COLLATE "C", version)` serves it in order.
+    """
+    return _render(
+        "SELECT aggregate_id FROM {events} WHERE stream = {stream} "
+        'AND aggregate_id COLLATE "C" > {after} AND version = 1 '
+        'ORDER BY aggregate_id COLLATE "C" LIMIT {limit}',
+        "$",
+        events=quote(table),
+    )
+
+
+def code_point_probe(table: str) -> Statement:
+    """PostgreSQL: the collation of the events table's `aggregate_id`, and the database's.
+
+    One row of two JSON texts (every column, whatever the server's version), which
+    `orders_by_code_point` reads; none if the table does not exist.
+    """
+    return _render(
+        "SELECT to_jsonb(c)::text, to_jsonb(d)::text FROM pg_attribute a "
+        "JOIN pg_collation c ON c.oid = a.attcollation "
+        "JOIN pg_database d ON d.datname = current_database() "
+        "WHERE a.attrelid = to_regclass({table}) AND a.attname = 'aggregate_id'",
+        "$",
+        table=_literal(quote(table)),
+    )
+
+
+CODE_POINT_LOCALES = frozenset({"C", "POSIX", "C.UTF-8", "C.utf8", "C.UTF8", "C.utf-8"})
+"""The libc locales whose collation is code point order (glibc's C.UTF-8 is, by definition)."""
+
+
+def orders_by_code_point(collation_json: str, database_json: str) -> bool:
+    """Whether the collation `code_point_probe` found sorts by code point, as Python does.
+
+    The column's collation, or the database's where it is the default: libc's C, POSIX
+    and C.UTF-8, and every collation of the builtin provider (PostgreSQL 17 and later).
+    ICU and the other libc locales order by language rules instead.
+    """
+    collation: Mapping[str, object] = json.loads(collation_json)
+    database: Mapping[str, object] = json.loads(database_json)
+    if collation.get("collprovider") == "d":  # the database's default
+        provider = database.get("datlocprovider", "c")  # before PostgreSQL 15: libc
+        locale = database.get("datcollate")
+    else:
+        provider = collation.get("collprovider")
+        locale = collation.get("collcollate")
+    if provider == "b":
+        return True
+    return provider == "c" and locale in CODE_POINT_LOCALES
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _render(template: str, placeholders: Placeholders, **fixed: str) -> Statement:
+    """`template` with its `fixed` fields filled in, the others parameters.
+
+    Each parameter field becomes the driver's marker: `$n` numbered once per name, or
+    `?` or `%s` at each place (its value is then passed at each).
+    """
+    text: list[str] = []
+    names: list[str] = []
+    for literal, field, _, _ in string.Formatter().parse(template):
+        text.append(literal)
+        if field is None:
+            continue
+        if field in fixed:
+            text.append(fixed[field])
+        elif placeholders == "$":
+            if field not in names:
+                names.append(field)
+            text.append(f"${names.index(field) + 1}")
+        else:
+            names.append(field)
+            text.append(placeholders)
+    return Statement("".join(text), tuple(names))
