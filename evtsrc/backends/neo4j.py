@@ -541,6 +541,35 @@ class Neo4jBackend(Backend):
         )
         return int(rows[0]["top"])
 
+    async def _list_streams(self) -> list[str]:
+        """The streams: one seek in the (stream, position) index for each, then one more."""
+        found: list[str] = []
+        while True:
+            where = "e.stream > $after" if found else "e.stream IS NOT NULL"
+            rows = await self._run(
+                f"MATCH (e:{self._event}) WHERE {where} AND e.position IS NOT NULL "
+                "RETURN e.stream AS stream ORDER BY e.stream LIMIT 1",
+                after=found[-1] if found else "",
+            )
+            if not rows:
+                return found
+            found.append(rows[0]["stream"])
+
+    async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
+        """The ids of the aggregates' first events (version 1), in the version index's order.
+
+        Neo4j seeks the stream and the ids after `after` in the index, but reads each
+        entry from there on (every event of the page's aggregates), keeping version 1.
+        """
+        rows = await self._run(
+            f"MATCH (e:{self._event}) WHERE e.stream = $stream AND e.aggregate_id > $after "
+            "AND e.version = 1 RETURN e.aggregate_id AS id ORDER BY e.aggregate_id LIMIT $limit",
+            stream=stream,
+            after=after,
+            limit=limit,
+        )
+        return [row["id"] for row in rows]
+
     # -- snapshots and bookmarks -------------------------------------------------------------
 
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
@@ -578,6 +607,13 @@ class Neo4jBackend(Backend):
             name=name,
         )
         return int(rows[0]["position"]) if rows else 0
+
+    async def _list_bookmarks(self) -> dict[str, int]:
+        """Every bookmark stored: each node of the bookmark label."""
+        rows = await self._run(
+            f"MATCH (b:{self._bookmark}) RETURN b.name AS name, b.position AS position"
+        )
+        return {row["name"]: int(row["position"]) for row in rows}
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
