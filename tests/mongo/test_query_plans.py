@@ -51,6 +51,8 @@ async def test_hot_queries_scan_indexes_not_the_collection(filled: MongoBackend)
         "parked": f"{names.parked}_handler_ix",
         "beat": f"{names.members}_group_ix",
         "processed": f"{names.processed}_uq",
+        "list_streams": f"{names.events}_stream_ix",
+        "list_aggregates": names.version_constraint,
     }
     for name, index in expected.items():
         stages = _stages(plans[name]["queryPlanner"]["winningPlan"])
