@@ -84,6 +84,7 @@ async def _every_page(backend: Backend, stream: str, limit: int) -> list[list[st
     while True:
         page = await backend.aggregate_ids(stream, after=after, limit=limit)
         assert len(page) <= limit
+        assert all(aggregate_id > after for aggregate_id in page), (after, page)  # or no end
         pages.append(page)
         if len(page) < limit:
             return pages
