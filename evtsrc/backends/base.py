@@ -480,8 +480,9 @@ class PollingListener:
 MOST_LISTED = 500
 """The most names a backend lists in one statement (`listed` asks for more in turn).
 
-MariaDB and MySQL stop a recursive query after 1000 rounds by default; each listed
-name is one round of the SQL backends' statements."""
+MariaDB and MySQL stop a recursive query after 1000 rounds by default (MariaDB without
+an error: it returns what it found so far); each listed name is one round of the SQL
+backends' statements."""
 
 
 async def listed(

@@ -545,30 +545,43 @@ class Neo4jBackend(Backend):
         """The streams: one seek in the (stream, position) index for each, then one more."""
         found: list[str] = []
         while True:
-            where = "e.stream > $after" if found else "e.stream IS NOT NULL"
-            rows = await self._run(
-                f"MATCH (e:{self._event}) WHERE {where} AND e.position IS NOT NULL "
-                "RETURN e.stream AS stream ORDER BY e.stream LIMIT 1",
-                after=found[-1] if found else "",
-            )
+            # The least text after a stream's name is the name and NUL, which no name holds.
+            start = found[-1] + "\x00" if found else ""
+            rows = await self._run(self._first_stream_query(), start=start)
             if not rows:
                 return found
             found.append(rows[0]["stream"])
 
-    async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
-        """The ids of the aggregates' first events (version 1), in the version index's order.
+    def _first_stream_query(self) -> str:
+        """The first stream from `$start` on, by one seek in the stream index.
 
-        Neo4j seeks the stream and the ids after `after` in the index, but reads each
-        entry from there on (every event of the page's aggregates), keeping version 1.
+        The index is named: the planner would scan the position index and sort every
+        event. Its bound is inclusive: with `>`, it plans a scan of the index from its
+        start, filtered.
         """
-        rows = await self._run(
-            f"MATCH (e:{self._event}) WHERE e.stream = $stream AND e.aggregate_id > $after "
-            "AND e.version = 1 RETURN e.aggregate_id AS id ORDER BY e.aggregate_id LIMIT $limit",
-            stream=stream,
-            after=after,
-            limit=limit,
+        return (
+            f"MATCH (e:{self._event}) USING INDEX e:{self._event}(stream, position) "
+            "WHERE e.stream >= $start AND e.position IS NOT NULL "
+            "RETURN e.stream AS stream ORDER BY e.stream LIMIT 1"
         )
+
+    async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
+        """The ids of the aggregates' first events (version 1), from the version index."""
+        rows = await self._run(self._aggregates_query(), stream=stream, after=after, limit=limit)
         return [row["id"] for row in rows]
+
+    def _aggregates_query(self) -> str:
+        """The ids of `$stream`'s aggregates after `$after`, at most `$limit`.
+
+        Ordered as the version index is (stream first), so that Neo4j reads it in order
+        from the first id after `$after` and stops at the limit. It has no skip scan: it
+        reads every entry on the way, each event of the page's aggregates, keeping version 1.
+        """
+        return (
+            f"MATCH (e:{self._event}) USING INDEX e:{self._event}(stream, aggregate_id, version) "
+            "WHERE e.stream = $stream AND e.aggregate_id > $after AND e.version = 1 "
+            "RETURN e.aggregate_id AS id ORDER BY e.stream, e.aggregate_id LIMIT $limit"
+        )
 
     # -- snapshots and bookmarks -------------------------------------------------------------
 

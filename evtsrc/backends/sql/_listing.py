@@ -6,7 +6,8 @@ every round looks up the next name after the last one found, at the index's end 
 page of `limit` names costs `limit` lookups, however many events each aggregate holds,
 where a `SELECT DISTINCT` would read every event of the page's aggregates, or more.
 One statement lists at most `base.MOST_LISTED` names (MariaDB and MySQL stop a
-recursive query after 1000 rounds by default): `base.listed` asks for more in turn.
+recursive query after 1000 rounds by default, MariaDB silently): `base.listed` asks for
+more in turn.
 
 Names are sorted and compared by the column's collation. SQLite (`BINARY`), MariaDB
 and MySQL (evtsrc's binary collations) compare UTF-8 bytes, which is code point order,
