@@ -480,22 +480,24 @@ class PollingListener:
 MOST_LISTED = 500
 """The most names a backend lists in one statement (`listed` asks for more in turn).
 
-MariaDB and MySQL stop a recursive query after 1000 rounds by default (MariaDB without
-an error: it returns what it found so far); each listed name is one round of the SQL
-backends' statements."""
+So that no statement runs unbounded, whatever `limit` a caller asks for: the SQL
+backends' recursive statements take a round per name."""
 
 
 async def listed(
-    read: Callable[[str | None, int], Awaitable[Sequence[str]]], after: str | None, limit: int
+    read: Callable[[str | None, int], Awaitable[Sequence[str]]],
+    after: str | None,
+    limit: int,
+    most: int = MOST_LISTED,
 ) -> list[str]:
-    """At most `limit` names after `after` (None: from the first), read `MOST_LISTED` at a time.
+    """At most `limit` names after `after` (None: from the first), read `most` at a time.
 
     `read(after, wanted)` returns at most `wanted` names after `after`, in the store's
     order; fewer means there are no more.
     """
     found: list[str] = []
     while len(found) < limit:
-        wanted = min(limit - len(found), MOST_LISTED)
+        wanted = min(limit - len(found), most)
         page = await read(after, wanted)
         found += page
         if len(page) < wanted:

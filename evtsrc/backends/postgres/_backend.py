@@ -155,8 +155,8 @@ class PostgresBackend(Backend):
         self._sql_read_bucket = f"{per_stream}(SELECT {_METADATA_COLUMNS}, bucket_key {bucket}"
         self._sql_read_bucket_bare = f"{per_stream}(SELECT {_COLUMNS}, bucket_key {bucket}"
         self._fill_sql = fill_statements(self.names.events, "postgresql", "$")
-        self._listing = listing_statements(self.names.events, "postgresql", "$")
-        self._code_point_probe = code_point_probe(self.names.events)
+        self._listing = listing_statements(self.names, "postgresql", "$")
+        self._code_point_probe = code_point_probe(self.names)
         self._ids_by_code_point: Statement | None = None
         """How aggregate ids are listed, once the events table's collation is known."""
         self._sql_last_position = (
@@ -425,9 +425,7 @@ class PostgresBackend(Backend):
             rows = await self._fetch("list aggregates", self._code_point_probe.text)
             by_code_point = not rows or orders_by_code_point(rows[0][0], rows[0][1])
             statement = (
-                self._listing.aggregates
-                if by_code_point
-                else aggregates_by_code_point(self.names.events)
+                self._listing.aggregates if by_code_point else aggregates_by_code_point(self.names)
             )
             if rows:  # no table yet: the read below fails, and the next one looks again
                 self._ids_by_code_point = statement

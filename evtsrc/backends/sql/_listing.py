@@ -1,23 +1,32 @@
 """Listing a store's streams and a stream's aggregates: the statements every SQL backend runs.
 
-Both read the events table's indexes as a loose index scan: a recursive query whose
-every round looks up the next name after the last one found, at the index's end for it
-(`(stream, position)` or the version constraint's `(stream, aggregate_id, version)`). A
-page of `limit` names costs `limit` lookups, however many events each aggregate holds,
-where a `SELECT DISTINCT` would read every event of the page's aggregates, or more.
-One statement lists at most `base.MOST_LISTED` names (MariaDB and MySQL stop a
-recursive query after 1000 rounds by default, MariaDB silently): `base.listed` asks for
-more in turn.
+SQLite and PostgreSQL list by a loose index scan: a recursive query whose every round
+looks up the next name after the last one found, at the index's end for it (the
+`(stream, position)` index, or the version constraint's `(stream, aggregate_id,
+version)`). A page of `limit` names costs `limit` lookups, however many events each
+aggregate holds; a `SELECT DISTINCT` would read every event of the stream.
+
+MariaDB and MySQL do not look a correlated bound up in an index (each round would read
+the stream's index from its start), and choose a GROUP BY's loose index scan by cost
+(with a table's statistics missing, they read every event instead). So they look each
+stream up with a statement of its own, one lookup in the stream index, and read a page
+of aggregates from the version index in order from the first id after `after`, keeping
+the version-1 entries: every entry of the page's aggregates' events is read, and no
+other. Their statements name the index, which the optimizer would otherwise trade for
+a read of every event of the stream where statistics are stale.
+
+One statement lists at most `base.MOST_LISTED` names, so that none runs unbounded:
+`base.listed` asks for more in turn.
 
 Names are sorted and compared by the column's collation. SQLite (`BINARY`), MariaDB
 and MySQL (evtsrc's binary collations) compare UTF-8 bytes, which is code point order,
 Python's. PostgreSQL uses the database's collation, which is code point order only for
-C, POSIX, C.UTF-8 or the builtin provider: there, `aggregates_by_code_point` orders by
-`COLLATE "C"` instead, which no index of the store has, so each page reads every
-index entry of the stream's events (see `code_point_probe`). Streams are listed whole
-and sorted in Python, so their lookups use the index whatever the collation.
+C, POSIX, C.UTF-8 or the builtin provider: elsewhere, `aggregates_by_code_point`
+orders by `COLLATE "C"` instead, which no index of the store has, so each page reads
+the stream's events (see `code_point_probe`). Streams are listed whole and sorted in
+Python, so their lookups use the index whatever the collation.
 
-The statement text is written here once, in each driver's placeholder style.
+The statement text is written here once per dialect, in each driver's placeholder style.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from typing import Literal
 
 import attrs
 
+from ..base import MOST_LISTED
+from ..names import TableNames
 from ._ddl import Dialect
 from ._identifiers import quote
 
@@ -57,66 +68,94 @@ class ListingStatements:
     streams: Statement
     """The first (limit) streams that hold an event after (after)."""
     aggregates: Statement
-    """The ids of the first (limit) aggregates of (stream) after (after), by lookups."""
+    """The ids of the first (limit) aggregates of (stream) after (after)."""
+    most_streams: int = MOST_LISTED
+    """The most streams one statement lists: a `limit` above it gets no more."""
 
 
 def listing_statements(
-    table: str, dialect: Dialect, placeholders: Placeholders
+    names: TableNames, dialect: Dialect, placeholders: Placeholders
 ) -> ListingStatements:
-    """The statements on the events table named `table` (unquoted), for `dialect`."""
+    """The statements on the events table of `names`, for `dialect`."""
     mark = "`" if dialect in ("mariadb", "mysql") else '"'
-    events = quote(table, mark)
-    if placeholders == "%s":  # the driver reads every other % as a marker
-        events = events.replace("%", "%%")
 
-    def streams(where: str) -> Statement:
-        return _render(
-            "WITH RECURSIVE listed (stream, n) AS ("
-            f"SELECT (SELECT stream FROM {{events}} {where}ORDER BY stream LIMIT 1), 1 "
-            "UNION ALL SELECT (SELECT e.stream FROM {events} e WHERE e.stream > listed.stream "
-            "ORDER BY e.stream LIMIT 1), listed.n + 1 FROM listed "
-            "WHERE listed.stream IS NOT NULL AND listed.n < {limit}) "
-            "SELECT stream FROM listed WHERE stream IS NOT NULL ORDER BY n",
-            placeholders,
-            events=events,
+    def table(index: str | None = None) -> str:
+        named = quote(names.events, mark)
+        if index is not None:
+            named += f" FORCE INDEX ({quote(index, mark)})"
+        # The driver reads every other % as a marker.
+        return named.replace("%", "%%") if placeholders == "%s" else named
+
+    if dialect in ("mariadb", "mysql"):
+        # The indexes named: the optimizer would read every event of the stream, or of
+        # the store, where the table's statistics are missing or stale.
+        by_stream, by_version = table(names.stream_index), table(names.version_constraint)
+        return ListingStatements(
+            first_streams=_render(_NEXT_STREAM.format(where=""), placeholders, events=by_stream),
+            streams=_render(
+                _NEXT_STREAM.format(where="WHERE stream > {after} "),
+                placeholders,
+                events=by_stream,
+            ),
+            aggregates=_render(_FIRST_EVENTS.format(collate=""), placeholders, events=by_version),
+            most_streams=1,
         )
-
+    events = table()
     return ListingStatements(
-        first_streams=streams(""),
-        streams=streams("WHERE stream > {after} "),
-        aggregates=_render(
-            "WITH RECURSIVE listed (aggregate_id, n) AS ("
-            "SELECT (SELECT aggregate_id FROM {events} WHERE stream = {stream} "
-            "AND aggregate_id > {after} ORDER BY aggregate_id LIMIT 1), 1 "
-            "UNION ALL SELECT (SELECT e.aggregate_id FROM {events} e WHERE e.stream = {stream} "
-            "AND e.aggregate_id > listed.aggregate_id ORDER BY e.aggregate_id LIMIT 1), "
-            "listed.n + 1 FROM listed "
-            "WHERE listed.aggregate_id IS NOT NULL AND listed.n < {limit}) "
-            "SELECT aggregate_id FROM listed WHERE aggregate_id IS NOT NULL ORDER BY n",
-            placeholders,
-            events=events,
+        first_streams=_render(_NEXT_STREAMS.format(where=""), placeholders, events=events),
+        streams=_render(
+            _NEXT_STREAMS.format(where="WHERE stream > {after} "), placeholders, events=events
         ),
+        aggregates=_render(_NEXT_AGGREGATES, placeholders, events=events),
     )
 
 
-def aggregates_by_code_point(table: str) -> Statement:
+_NEXT_STREAMS = (
+    "WITH RECURSIVE listed (stream, n) AS ("
+    "SELECT (SELECT stream FROM {{events}} {where}ORDER BY stream LIMIT 1), 1 "
+    "UNION ALL SELECT (SELECT e.stream FROM {{events}} e WHERE e.stream > listed.stream "
+    "ORDER BY e.stream LIMIT 1), listed.n + 1 FROM listed "
+    "WHERE listed.stream IS NOT NULL AND listed.n < {{limit}}) "
+    "SELECT stream FROM listed WHERE stream IS NOT NULL ORDER BY n"
+)
+"""The streams, one index lookup each (`where` a bound, or nothing: from the first)."""
+
+_NEXT_AGGREGATES = (
+    "WITH RECURSIVE listed (aggregate_id, n) AS ("
+    "SELECT (SELECT aggregate_id FROM {events} WHERE stream = {stream} "
+    "AND aggregate_id > {after} ORDER BY aggregate_id LIMIT 1), 1 "
+    "UNION ALL SELECT (SELECT e.aggregate_id FROM {events} e WHERE e.stream = {stream} "
+    "AND e.aggregate_id > listed.aggregate_id ORDER BY e.aggregate_id LIMIT 1), "
+    "listed.n + 1 FROM listed "
+    "WHERE listed.aggregate_id IS NOT NULL AND listed.n < {limit}) "
+    "SELECT aggregate_id FROM listed WHERE aggregate_id IS NOT NULL ORDER BY n"
+)
+"""A stream's aggregates, one index lookup each."""
+
+_NEXT_STREAM = "SELECT stream FROM {{events}} {where}ORDER BY stream LIMIT {{limit}}"
+"""The next stream, by one lookup, given a limit of 1 (`where` a bound, or nothing)."""
+
+_FIRST_EVENTS = (
+    "SELECT aggregate_id FROM {{events}} WHERE stream = {{stream}} "
+    "AND aggregate_id{collate} > {{after}} AND version = 1 "
+    "ORDER BY aggregate_id{collate} LIMIT {{limit}}"
+)
+"""A stream's aggregates as their first events: from the version index in its order, if
+`collate` is the index's (nothing), reading every entry of the page's aggregates."""
+
+
+def aggregates_by_code_point(names: TableNames) -> Statement:
     """PostgreSQL's listing of (limit) ids of (stream) after (after) where its collation is not C.
 
     Ordered by `COLLATE "C"` (code point order in UTF-8), which the version constraint's
-    index, in the database's collation, cannot give: every index entry of the stream's
-    events is read (each aggregate's first one kept) and the page sorted. An index
+    index, in the database's collation, cannot give: the stream's events are read (from
+    the index or the table) and the page sorted. An index
     `ON events (stream, aggregate_id COLLATE "C", version)` serves it in order.
     """
-    return _render(
-        "SELECT aggregate_id FROM {events} WHERE stream = {stream} "
-        'AND aggregate_id COLLATE "C" > {after} AND version = 1 '
-        'ORDER BY aggregate_id COLLATE "C" LIMIT {limit}',
-        "$",
-        events=quote(table),
-    )
+    return _render(_FIRST_EVENTS.format(collate=' COLLATE "C"'), "$", events=quote(names.events))
 
 
-def code_point_probe(table: str) -> Statement:
+def code_point_probe(names: TableNames) -> Statement:
     """PostgreSQL: the collation of the events table's `aggregate_id`, and the database's.
 
     One row of two JSON texts (every column, whatever the server's version), which
@@ -128,7 +167,7 @@ def code_point_probe(table: str) -> Statement:
         "JOIN pg_database d ON d.datname = current_database() "
         "WHERE a.attrelid = to_regclass({table}) AND a.attname = 'aggregate_id'",
         "$",
-        table=_literal(quote(table)),
+        table=_literal(quote(names.events)),
     )
 
 

@@ -366,7 +366,7 @@ class SqlAlchemyBackend(Backend):
                 result = await connection.exec_driver_sql(statement.text, arguments)
                 return [row[0] for row in result.all()]
 
-            return await listed(read, None, sys.maxsize)
+            return await listed(read, None, sys.maxsize, listing.most_streams)
 
     async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
         """The ids, by lookups in the version constraint's index (see `sql._listing`)."""

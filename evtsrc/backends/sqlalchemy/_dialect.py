@@ -254,9 +254,7 @@ class Dialect(abc.ABC):
     def listing(self) -> ListingStatements:
         """The statements listing streams and aggregates (`sql._listing`), in the driver's style."""
         dialect = self.engine.dialect
-        return listing_statements(
-            self.names.events, _schema_dialect(dialect), _placeholders(dialect)
-        )
+        return listing_statements(self.names, _schema_dialect(dialect), _placeholders(dialect))
 
     async def aggregate_listing(self, connection: AsyncConnection) -> Statement:
         """The statement that lists a stream's aggregate ids by code point, on this database.

@@ -134,14 +134,12 @@ class PostgresDialect(Dialect):
         """
         statement = self._ids_by_code_point
         if statement is None:
-            probe = code_point_probe(self.names.events)
+            probe = code_point_probe(self.names)
             result = await connection.exec_driver_sql(probe.text)
             row = cast("Sequence[str] | None", result.first())  # two columns: see the probe
             by_code_point = row is None or orders_by_code_point(row[0], row[1])
             statement = (
-                self.listing().aggregates
-                if by_code_point
-                else aggregates_by_code_point(self.names.events)
+                self.listing().aggregates if by_code_point else aggregates_by_code_point(self.names)
             )
             if row is not None:  # no table yet: the read fails, and the next one looks again
                 self._ids_by_code_point = statement

@@ -77,7 +77,7 @@ class SqliteStatements:
             f'WHERE {snapshots}."key" != excluded."key" OR {snapshots}.version <= excluded.version'
         )
         self.bookmark = bookmark_statements(bookmarks, "?")
-        self.listing = listing_statements(names.events, "sqlite", "?")
+        self.listing = listing_statements(names, "sqlite", "?")
         """What lists the streams and a stream's aggregates (SQLite compares by code point)."""
 
     def read_streams(self, count: int, metadata: bool, bucket: bool = False) -> str:
