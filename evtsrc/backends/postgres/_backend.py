@@ -45,10 +45,9 @@ from ..sql._ddl import add_column_statements, schema_sql
 from ..sql._identifiers import quote
 from ..sql._listing import (
     Statement,
-    aggregates_by_code_point,
     code_point_probe,
     listing_statements,
-    orders_by_code_point,
+    postgres_aggregates,
 )
 from ..sql._pg_errors import LOST, OUTAGE
 from ..sql._pg_lease import PgConnection, advisory_key, advisory_leases
@@ -423,11 +422,8 @@ class PostgresBackend(Backend):
         statement = self._ids_by_code_point
         if statement is None:
             rows = await self._fetch("list aggregates", self._code_point_probe.text)
-            by_code_point = not rows or orders_by_code_point(rows[0][0], rows[0][1])
-            statement = (
-                self._listing.aggregates if by_code_point else aggregates_by_code_point(self.names)
-            )
-            if rows:  # no table yet: the read below fails, and the next one looks again
+            statement = postgres_aggregates(self.names, rows[0] if rows else None)
+            if rows:
                 self._ids_by_code_point = statement
 
         async def read(after: str | None, wanted: int) -> list[str]:

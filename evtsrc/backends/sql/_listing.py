@@ -40,6 +40,7 @@ import attrs
 
 from ..base import MOST_LISTED
 from ..names import TableNames
+from ._buckets import Row
 from ._ddl import Dialect
 from ._identifiers import quote
 
@@ -169,6 +170,18 @@ def code_point_probe(names: TableNames) -> Statement:
         "$",
         table=_literal(quote(names.events)),
     )
+
+
+def postgres_aggregates(names: TableNames, probed: Row | None) -> Statement:
+    """PostgreSQL's listing of aggregate ids, given the row `code_point_probe` returned.
+
+    The lookups of `listing_statements` where the collation sorts by code point,
+    `aggregates_by_code_point` where not; the lookups where the table does not exist
+    (no row: the listing fails as any read would, and the caller probes again next time).
+    """
+    if probed is None or orders_by_code_point(probed[0], probed[1]):
+        return listing_statements(names, "postgresql", "$").aggregates
+    return aggregates_by_code_point(names)
 
 
 CODE_POINT_LOCALES = frozenset({"C", "POSIX", "C.UTF-8", "C.utf8", "C.UTF8", "C.utf-8"})

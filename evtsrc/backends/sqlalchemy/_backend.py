@@ -369,7 +369,7 @@ class SqlAlchemyBackend(Backend):
             return await listed(read, None, sys.maxsize, listing.most_streams)
 
     async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
-        """The ids, by lookups in the version constraint's index (see `sql._listing`)."""
+        """The ids, from the version constraint's index (see `sql._listing`)."""
         async with self._connection(f"list the aggregates of {stream}") as connection:
             statement = await self._dialect.aggregate_listing(connection)
 

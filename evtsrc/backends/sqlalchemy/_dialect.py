@@ -259,8 +259,7 @@ class Dialect(abc.ABC):
     async def aggregate_listing(self, connection: AsyncConnection) -> Statement:
         """The statement that lists a stream's aggregate ids by code point, on this database.
 
-        The index's lookups (`listing().aggregates`): SQLite, MariaDB and MySQL compare
-        names by code point.
+        `listing().aggregates`: SQLite, MariaDB and MySQL compare names by code point.
         """
         return self.listing().aggregates
 

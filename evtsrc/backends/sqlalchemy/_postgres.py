@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -34,12 +34,7 @@ from ..base import (
 )
 from ..sql import _pg_positions as pg_positions
 from ..sql._identifiers import quote
-from ..sql._listing import (
-    Statement,
-    aggregates_by_code_point,
-    code_point_probe,
-    orders_by_code_point,
-)
+from ..sql._listing import Statement, code_point_probe, postgres_aggregates
 from ..sql._tables import Tables
 from ._dialect import Dialect, record_values
 from ._errors import NUL_MESSAGE, UNIQUE_VIOLATION, UNTRANSLATABLE_CHARACTER, sqlstate
@@ -134,14 +129,10 @@ class PostgresDialect(Dialect):
         """
         statement = self._ids_by_code_point
         if statement is None:
-            probe = code_point_probe(self.names)
-            result = await connection.exec_driver_sql(probe.text)
-            row = cast("Sequence[str] | None", result.first())  # two columns: see the probe
-            by_code_point = row is None or orders_by_code_point(row[0], row[1])
-            statement = (
-                self.listing().aggregates if by_code_point else aggregates_by_code_point(self.names)
-            )
-            if row is not None:  # no table yet: the read fails, and the next one looks again
+            result = await connection.exec_driver_sql(code_point_probe(self.names).text)
+            row = result.first()
+            statement = postgres_aggregates(self.names, row)
+            if row is not None:
                 self._ids_by_code_point = statement
         return statement
 
