@@ -21,12 +21,16 @@ Contract (checked by the conformance suite shipped as
   with. Events stored before a store had them read back with `event_id` None,
   `event_version` 1 and `metadata` None.
 * `get_bookmark` of a name never set returns 0.
+* `bookmarks()` lists every bookmark stored, `streams()` the streams holding an event
+  and `aggregate_ids(stream)` a stream's aggregates, page by page: each sorted by code
+  point (Python's order of `str`) on every backend.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import bisect
 import heapq
 import inspect
 import itertools
@@ -35,7 +39,7 @@ import random
 import time
 import weakref
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol, Self, TypeVar, cast, runtime_checkable
@@ -45,6 +49,7 @@ import msgspec
 
 from .._errors import AlreadyProcessed, BookmarkMoved, VersionConflict
 from .._jsontypes import JSONObject
+from .._storable import text_problem
 
 C_co = TypeVar("C_co", covariant=True)
 
@@ -259,6 +264,23 @@ class BookmarkStore(Protocol):
 
 
 @runtime_checkable
+class ListableBookmarks(Protocol):
+    """A bookmark store that lists every bookmark it holds, for operators' tools.
+
+    Apart from `BookmarkStore`, so that a store written before it (a class of its own
+    with the two methods) still is one. Every `Backend` is one (a backend of another
+    library may raise `NotImplementedError`), and so is `InMemoryBookmarks`.
+    """
+
+    async def bookmarks(self) -> dict[str, int]:
+        """Every bookmark stored, name to position, in the order of the names (by code point).
+
+        A handler group's buckets have a bookmark each, named `<handler>#<index>/<count>`.
+        """
+        ...
+
+
+@runtime_checkable
 class FencedBookmarks(Protocol):
     """A bookmark store that moves a bookmark only from where its runner last left it.
 
@@ -455,6 +477,49 @@ class PollingListener:
         """Nothing to release."""
 
 
+MOST_LISTED = 500
+"""The most names a backend lists in one statement (`listed` asks for more in turn).
+
+So that no statement runs unbounded, whatever `limit` a caller asks for: the SQL
+backends' recursive statements take a round per name."""
+
+
+async def listed(
+    read: Callable[[str | None, int], Awaitable[Sequence[str]]],
+    after: str | None,
+    limit: int,
+    most: int = MOST_LISTED,
+) -> list[str]:
+    """At most `limit` names after `after` (None: from the first), read `most` at a time.
+
+    `read(after, wanted)` returns at most `wanted` names after `after`, in the store's
+    order; fewer means there are no more.
+    """
+    found: list[str] = []
+    while len(found) < limit:
+        wanted = min(limit - len(found), most)
+        page = await read(after, wanted)
+        found += page
+        if len(page) < wanted:
+            break
+        after = page[-1]
+    return found
+
+
+def check_listing(stream: object, after: object, limit: object) -> None:
+    """Refuse arguments of `Backend.aggregate_ids` that no backend could read the same way."""
+    for what, value in (("stream", stream), ("after", after)):
+        if not isinstance(value, str):
+            raise TypeError(f"aggregate_ids(): {what} is a str, not {value!r}")
+        problem = text_problem(value)
+        if problem is not None:
+            raise ValueError(f"aggregate_ids(): {what} {value!r} {problem}")
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"aggregate_ids(): limit is an int, not {limit!r}")
+    if limit < 1:
+        raise ValueError(f"aggregate_ids(): limit is 1 or more, not {limit}")
+
+
 def accepts_keyword(method: Callable[..., object], name: str) -> bool:
     """Whether `method` takes the keyword `name`: one written before it was added does not."""
     parameters = inspect.signature(method).parameters
@@ -638,6 +703,76 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for handler `name`."""
+
+    async def bookmarks(self) -> dict[str, int]:
+        """Every bookmark stored in this backend, name to position, in name order (code point).
+
+        A handler group's buckets have a bookmark each, named `<handler>#<index>/<count>`.
+        A handler that keeps its bookmark in another store (`bookmarks=` when it is
+        bound) has it listed by that store (`ListableBookmarks`).
+        """
+        found = await self._list_bookmarks()
+        return dict(sorted(found.items()))
+
+    async def _list_bookmarks(self) -> Mapping[str, int]:
+        """Every bookmark stored, in any order, for `bookmarks()`.
+
+        A backend must implement it to list its bookmarks: nothing in the rest of the
+        contract finds their names.
+        """
+        raise NotImplementedError(
+            f"{type(self).__qualname__} cannot list its bookmarks: Backend.bookmarks() "
+            "needs _list_bookmarks(), which it does not implement"
+        )
+
+    async def streams(self) -> list[str]:
+        """The names of the streams that hold at least one event, sorted (by code point)."""
+        return sorted(set(await self._list_streams()))
+
+    async def _list_streams(self) -> Iterable[str]:
+        """The streams that hold an event, in any order, for `streams()`.
+
+        A backend must implement it to list its streams: nothing in the rest of the
+        contract finds their names.
+        """
+        raise NotImplementedError(
+            f"{type(self).__qualname__} cannot list its streams: Backend.streams() "
+            "needs _list_streams(), which it does not implement"
+        )
+
+    async def aggregate_ids(self, stream: str, *, after: str = "", limit: int = 100) -> list[str]:
+        """The ids of `stream`'s aggregates after `after`, sorted (by code point): `limit` at most.
+
+        To page through them all, pass the last id of a page as `after` of the next; a
+        page shorter than `limit` is the last. `limit` is an int of 1 or more; `stream`
+        and `after` are strings without the NUL character or lone surrogates
+        (`TypeError` or `ValueError` otherwise, on every backend).
+        """
+        check_listing(stream, after, limit)
+        return list(await self._list_aggregate_ids(stream, after, limit))
+
+    async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> Sequence[str]:
+        """At most `limit` ids of `stream`'s aggregates after `after`, sorted by code point.
+
+        By default it reads every event of the stream (`read_streams`), on every call,
+        and keeps the first events of aggregates: a backend should implement it with
+        its database's index instead.
+        """
+        found: list[str] = []
+        position = 0
+        while True:
+            page = await self.read_streams([stream], after_position=position, limit=1000)
+            for record in page:
+                # Every aggregate has one version 1: each id is seen once.
+                if record.version == 1 and record.aggregate_id > after:
+                    if len(found) < limit:
+                        bisect.insort(found, record.aggregate_id)
+                    elif record.aggregate_id < found[-1]:
+                        found.pop()
+                        bisect.insort(found, record.aggregate_id)
+            if len(page) < 1000:
+                return found
+            position = page[-1].position
 
     async def create_schema(self) -> None:
         """Create the tables, collections or constraints storage needs (idempotent).

@@ -43,6 +43,10 @@ class InMemoryBookmarks:
         """Store `position` for `name`."""
         self._positions[name] = position
 
+    async def bookmarks(self) -> dict[str, int]:
+        """Every bookmark stored, name to position, in name order (by code point)."""
+        return dict(sorted(self._positions.items()))
+
     async def move_bookmark(self, name: str, expected: int, position: int) -> None:
         """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
         found = self._positions.get(name)
@@ -125,6 +129,9 @@ class InMemoryBackend(Backend):
         self._last = 0  # the last position taken
         self._by_stream: dict[str, list[EventRecord]] = {}
         self._by_aggregate: dict[tuple[str, str], list[EventRecord]] = {}
+        self._ids: dict[str, list[str]] = {}
+        """Each stream's aggregate ids: sorted up to `_sorted[stream]`, then as created."""
+        self._sorted: dict[str, int] = {}
         self._snapshots: dict[tuple[str, str], SnapshotRecord] = {}
         self._bookmarks = InMemoryBookmarks()
         self._listeners: set[_MemoryListener] = set()
@@ -152,6 +159,7 @@ class InMemoryBackend(Backend):
             self._last += len(records)
             if history is None:
                 history = self._by_aggregate[key] = []
+                self._ids.setdefault(stream, []).append(aggregate_id)
             history.extend(records)
             self._by_stream.setdefault(stream, []).extend(records)
             if once is not None:
@@ -225,6 +233,25 @@ class InMemoryBackend(Backend):
             default=0,
         )
 
+    async def _list_streams(self) -> list[str]:
+        """The streams appended to."""
+        return [stream for stream, records in self._by_stream.items() if records]
+
+    async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
+        """A slice of the stream's sorted ids (sorted again only after new aggregates).
+
+        The sort is Python's, which merges the ids created since the last listing into
+        those sorted before: linear in the stream's aggregates, once per listing after
+        new ones.
+        """
+        with self._lock:
+            ids = self._ids.get(stream, [])
+            if self._sorted.get(stream, 0) < len(ids):
+                ids.sort()
+                self._sorted[stream] = len(ids)
+            start = bisect.bisect_right(ids, after)
+            return ids[start : start + limit]
+
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
         """The stored snapshot of one aggregate."""
         return self._snapshots.get((stream, aggregate_id))
@@ -244,6 +271,10 @@ class InMemoryBackend(Backend):
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
         await self._bookmarks.set_bookmark(name, position)
+
+    async def _list_bookmarks(self) -> dict[str, int]:
+        """Every bookmark stored."""
+        return await self._bookmarks.bookmarks()
 
     async def move_bookmark(self, name: str, expected: int, position: int) -> None:
         """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""

@@ -557,6 +557,48 @@ class Neo4jBackend(Backend):
         )
         return int(rows[0]["top"])
 
+    async def _list_streams(self) -> list[str]:
+        """The streams: one seek in the (stream, position) index for each, then one more."""
+        found: list[str] = []
+        while True:
+            # The least text after a stream's name is the name and NUL, which no name holds.
+            start = found[-1] + "\x00" if found else ""
+            rows = await self._run(self._first_stream_query(), start=start)
+            if not rows:
+                return found
+            found.append(rows[0]["stream"])
+
+    def _first_stream_query(self) -> str:
+        """The first stream from `$start` on, by one seek in the stream index.
+
+        The index is named: the planner would scan the position index and sort every
+        event. Its bound is inclusive: with `>`, it plans a scan of the index from its
+        start, filtered.
+        """
+        return (
+            f"MATCH (e:{self._event}) USING INDEX e:{self._event}(stream, position) "
+            "WHERE e.stream >= $start AND e.position IS NOT NULL "
+            "RETURN e.stream AS stream ORDER BY e.stream LIMIT 1"
+        )
+
+    async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
+        """The ids of the aggregates' first events (version 1), from the version index."""
+        rows = await self._run(self._aggregates_query(), stream=stream, after=after, limit=limit)
+        return [row["id"] for row in rows]
+
+    def _aggregates_query(self) -> str:
+        """The ids of `$stream`'s aggregates after `$after`, at most `$limit`.
+
+        Ordered as the version index is (stream first), so that Neo4j reads it in order
+        from the first id after `$after` and stops at the limit. It has no skip scan: it
+        reads every entry on the way, each event of the page's aggregates, keeping version 1.
+        """
+        return (
+            f"MATCH (e:{self._event}) USING INDEX e:{self._event}(stream, aggregate_id, version) "
+            "WHERE e.stream = $stream AND e.aggregate_id > $after AND e.version = 1 "
+            "RETURN e.aggregate_id AS id ORDER BY e.stream, e.aggregate_id LIMIT $limit"
+        )
+
     # -- snapshots and bookmarks -------------------------------------------------------------
 
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
@@ -594,6 +636,13 @@ class Neo4jBackend(Backend):
             name=name,
         )
         return int(rows[0]["position"]) if rows else 0
+
+    async def _list_bookmarks(self) -> dict[str, int]:
+        """Every bookmark stored: each node of the bookmark label."""
+        rows = await self._run(
+            f"MATCH (b:{self._bookmark}) RETURN b.name AS name, b.position AS position"
+        )
+        return {row["name"]: int(row["position"]) for row in rows}
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""

@@ -38,6 +38,7 @@ from ..base import (
     bucket_key,
     check_unmoved,
     expiry_millis,
+    listed,
     live_members,
     merged,
     numbered,
@@ -80,7 +81,7 @@ class MongoBackend(Backend):
         self.database: AsyncDatabase[Document] = client[database]
         self.events: AsyncCollection[Document] = self.database[self.names.events]
         self.snapshots: AsyncCollection[Document] = self.database[self.names.snapshots]
-        self.bookmarks: AsyncCollection[Document] = self.database[self.names.bookmarks]
+        self.handler_bookmarks: AsyncCollection[Document] = self.database[self.names.bookmarks]
         self.counters: AsyncCollection[Document] = self.database[f"{self.names.prefix}counters"]
         self.leases: AsyncCollection[Document] = self.database[f"{self.names.prefix}leases"]
         self.parked_aggregates: AsyncCollection[Document] = self.database[self.names.parked]
@@ -218,7 +219,7 @@ class MongoBackend(Backend):
         return (
             self.events,
             self.snapshots,
-            self.bookmarks,
+            self.handler_bookmarks,
             self.counters,
             self.leases,
             self.parked_aggregates,
@@ -350,6 +351,24 @@ class MongoBackend(Backend):
         found = self.events.find(query).sort("position", ASCENDING).limit(limit)
         return found.hint(f"{self.names.events}_stream_ix")
 
+    def _streams_after(self, after: str | None) -> AsyncCursor[Document]:
+        """The first stream after `after` (None: the first of all), from the stream index."""
+        query: Document = {} if after is None else {"stream": {"$gt": after}}
+        found = self.events.find(query, {"_id": 0, "stream": 1}).sort("stream", ASCENDING)
+        return found.limit(1).hint(f"{self.names.events}_stream_ix")
+
+    def _aggregates_after(self, stream: str, after: str, limit: int) -> AsyncCursor[Document]:
+        """The first events (version 1) of `stream`'s aggregates after `after`, by id.
+
+        The bounds on the version index are one stream, the ids after `after` and version
+        1: MongoDB seeks from each aggregate's first event to the next one's, past the
+        others, and reads only the index (the query is covered).
+        """
+        query = {"stream": stream, "aggregate_id": {"$gt": after}, "version": 1}
+        found = self.events.find(query, {"_id": 0, "aggregate_id": 1})
+        found = found.sort([("stream", ASCENDING), ("aggregate_id", ASCENDING)]).limit(limit)
+        return found.hint(self.names.version_constraint)
+
     async def query_plans(self, stream: str, aggregate_id: str) -> dict[str, Document]:
         """The server's `explain` of each query handlers and loads run, by name.
 
@@ -362,9 +381,11 @@ class MongoBackend(Backend):
                 "read_aggregate": self._aggregate_page(stream, aggregate_id, 0, 1000),
                 "read_streams": self._stream_window(stream, 0, max(top, 1), 1000),
                 "read_bucket": self._stream_window(stream, 0, max(top, 1), 1000, Bucket(0, 2)),
+                "list_streams": self._streams_after(stream),
+                "list_aggregates": self._aggregates_after(stream, "", 100),
             }
             plans = {name: await cursor.explain() for name, cursor in cursors.items()}
-            plans["get_bookmark"] = await self.bookmarks.find({"_id": "x"}).explain()
+            plans["get_bookmark"] = await self.handler_bookmarks.find({"_id": "x"}).explain()
             plans["parked"] = await self._parked_of("x").explain()
             plans["beat"] = await self._members_of("x").explain()
             plans["processed"] = await self.processed_messages.find(
@@ -471,6 +492,27 @@ class MongoBackend(Backend):
                 end = start
             return 0
 
+    async def _list_streams(self) -> list[str]:
+        """The streams: one look at the (stream, position) index for each, then one more."""
+        found: list[str] = []
+        with OUTAGE.during("list streams"):
+            while True:
+                after = found[-1] if found else None
+                page = [d["stream"] async for d in self._streams_after(after)]
+                if not page:
+                    return found
+                found += page
+
+    async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
+        """The ids, from the version index's first entry of each aggregate (`_aggregates_after`)."""
+
+        async def read(after: str | None, wanted: int) -> list[str]:
+            assert after is not None
+            return [d["aggregate_id"] async for d in self._aggregates_after(stream, after, wanted)]
+
+        with OUTAGE.during(f"list the aggregates of {stream}"):
+            return await listed(read, after, limit)
+
     # -- snapshots and bookmarks -------------------------------------------------------------
 
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
@@ -509,31 +551,37 @@ class MongoBackend(Backend):
     async def get_bookmark(self, name: str) -> int:
         """The position stored for `name`; 0 if none."""
         with OUTAGE.during("read a bookmark"):
-            document = await self.bookmarks.find_one({"_id": name})
+            document = await self.handler_bookmarks.find_one({"_id": name})
             return int(document["position"]) if document else 0
+
+    async def _list_bookmarks(self) -> dict[str, int]:
+        """Every bookmark stored: the whole bookmarks collection."""
+        with OUTAGE.during("list bookmarks"):
+            cursor = self.handler_bookmarks.find({}, {"position": 1})
+            return {d["_id"]: int(d["position"]) async for d in cursor}
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""
         with OUTAGE.during("store a bookmark"):
-            await self.bookmarks.update_one(
+            await self.handler_bookmarks.update_one(
                 {"_id": name}, {"$set": {"position": position}}, upsert=True
             )
 
     async def move_bookmark(self, name: str, expected: int, position: int) -> None:
         """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
         with OUTAGE.during("move a bookmark"):
-            moved = await self.bookmarks.update_one(
+            moved = await self.handler_bookmarks.update_one(
                 {"_id": name, "position": expected}, {"$set": {"position": position}}
             )
             if moved.matched_count:
                 return
-            document = await self.bookmarks.find_one({"_id": name})
+            document = await self.handler_bookmarks.find_one({"_id": name})
             found = int(document["position"]) if document else None
             if found == position:
                 return
             check_unmoved(name, expected, found)
             try:
-                await self.bookmarks.insert_one({"_id": name, "position": position})
+                await self.handler_bookmarks.insert_one({"_id": name, "position": position})
             except DuplicateKeyError:  # another runner stored it first
                 raise BookmarkMoved(name, expected, None) from None
 

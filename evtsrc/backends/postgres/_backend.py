@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from ..base import (
     ParkedAggregate,
     SnapshotRecord,
     expiry_millis,
+    listed,
     live_members,
     numbered,
 )
@@ -41,6 +43,12 @@ from ..sql._bookmarks import (
 from ..sql._buckets import FILL_BATCH, NO_POSITION_ABOVE, fill_statements, fill_values
 from ..sql._ddl import add_column_statements, schema_sql
 from ..sql._identifiers import quote
+from ..sql._listing import (
+    Statement,
+    code_point_probe,
+    listing_statements,
+    postgres_aggregates,
+)
 from ..sql._pg_errors import LOST, OUTAGE
 from ..sql._pg_lease import PgConnection, advisory_key, advisory_leases
 from ..sql._pg_listen import PgListener
@@ -146,6 +154,10 @@ class PostgresBackend(Backend):
         self._sql_read_bucket = f"{per_stream}(SELECT {_METADATA_COLUMNS}, bucket_key {bucket}"
         self._sql_read_bucket_bare = f"{per_stream}(SELECT {_COLUMNS}, bucket_key {bucket}"
         self._fill_sql = fill_statements(self.names.events, "postgresql", "$")
+        self._listing = listing_statements(self.names, "postgresql", "$")
+        self._code_point_probe = code_point_probe(self.names)
+        self._ids_by_code_point: Statement | None = None
+        """How aggregate ids are listed, once the events table's collation is known."""
         self._sql_last_position = (
             f"SELECT max(e.position) FROM ({per_stream}(SELECT position FROM {events} "
             "WHERE stream = s.name AND position < h.horizon ORDER BY position DESC LIMIT 1) "
@@ -386,6 +398,42 @@ class PostgresBackend(Backend):
         )[0][0]
         return found or 0
 
+    async def _list_streams(self) -> list[str]:
+        """The streams, by lookups in the (stream, position) index (see `sql._listing`)."""
+
+        async def read(after: str | None, wanted: int) -> list[str]:
+            listing = self._listing
+            if after is None:
+                statement = listing.first_streams
+                arguments = statement.arguments(limit=wanted)
+            else:
+                statement = listing.streams
+                arguments = statement.arguments(after=after, limit=wanted)
+            return [row[0] for row in await self._fetch("list streams", statement.text, *arguments)]
+
+        return await listed(read, None, sys.maxsize)
+
+    async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
+        """The ids, by lookups in the version constraint's index where it sorts by code point.
+
+        Where the database's collation does not, a read of the stream's index entries
+        per page (see `sql._listing`).
+        """
+        statement = self._ids_by_code_point
+        if statement is None:
+            rows = await self._fetch("list aggregates", self._code_point_probe.text)
+            statement = postgres_aggregates(self.names, rows[0] if rows else None)
+            if rows:
+                self._ids_by_code_point = statement
+
+        async def read(after: str | None, wanted: int) -> list[str]:
+            arguments = statement.arguments(stream=stream, after=after, limit=wanted)
+            return [
+                row[0] for row in await self._fetch("list aggregates", statement.text, *arguments)
+            ]
+
+        return await listed(read, after, limit)
+
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
         """The stored snapshot of one aggregate."""
         rows = await self._fetch(
@@ -419,6 +467,11 @@ class PostgresBackend(Backend):
         """The position stored for `name`; 0 if none."""
         rows = await self._fetch("get_bookmark", self._bookmark_sql.read, name)
         return rows[0][0] if rows else 0
+
+    async def _list_bookmarks(self) -> dict[str, int]:
+        """Every bookmark stored."""
+        rows = await self._fetch("list bookmarks", self._bookmark_sql.every)
+        return {row[0]: row[1] for row in rows}
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""

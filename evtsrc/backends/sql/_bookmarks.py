@@ -32,6 +32,8 @@ class BookmarkStatements:
     """Set (position) where (name) is at (expected); it changes one row or none."""
     insert: str
     """Insert (name, position)."""
+    every: str
+    """(name, position) of every bookmark stored (no parameters)."""
 
 
 def bookmark_statements(table: str, placeholders: Placeholders) -> BookmarkStatements:
@@ -58,6 +60,7 @@ def bookmark_statements(table: str, placeholders: Placeholders) -> BookmarkState
         insert=render(
             "INSERT INTO {table} (name, position) VALUES ({name}, {position})", "name", "position"
         ),
+        every=render("SELECT name, position FROM {table}"),
     )
 
 

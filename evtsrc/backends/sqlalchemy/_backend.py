@@ -7,6 +7,7 @@ once from the engine; everything here is the same on all three.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -30,6 +31,7 @@ from ..base import (
     ParkedAggregate,
     SnapshotRecord,
     expiry_millis,
+    listed,
     live_members,
 )
 from ..names import TableNames
@@ -349,6 +351,35 @@ class SqlAlchemyBackend(Backend):
                 found = max(found, await connection.scalar(query) or 0)
         return found
 
+    async def _list_streams(self) -> list[str]:
+        """The streams, by lookups in the (stream, position) index (see `sql._listing`)."""
+        listing = self._dialect.listing()
+        async with self._connection("list streams") as connection:
+
+            async def read(after: str | None, wanted: int) -> list[str]:
+                if after is None:
+                    statement = listing.first_streams
+                    arguments = statement.arguments(limit=wanted)
+                else:
+                    statement = listing.streams
+                    arguments = statement.arguments(after=after, limit=wanted)
+                result = await connection.exec_driver_sql(statement.text, arguments)
+                return [row[0] for row in result.all()]
+
+            return await listed(read, None, sys.maxsize, listing.most_streams)
+
+    async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
+        """The ids, from the version constraint's index (see `sql._listing`)."""
+        async with self._connection(f"list the aggregates of {stream}") as connection:
+            statement = await self._dialect.aggregate_listing(connection)
+
+            async def read(after: str | None, wanted: int) -> list[str]:
+                arguments = statement.arguments(stream=stream, after=after, limit=wanted)
+                result = await connection.exec_driver_sql(statement.text, arguments)
+                return [row[0] for row in result.all()]
+
+            return await listed(read, after, limit)
+
     # -- snapshots and bookmarks -------------------------------------------------------------
 
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
@@ -398,6 +429,13 @@ class SqlAlchemyBackend(Backend):
         async with self._connection(f"read bookmark {name!r}") as connection:
             found = await connection.scalar(sa.select(table.c.position).where(table.c.name == name))
         return found or 0
+
+    async def _list_bookmarks(self) -> dict[str, int]:
+        """Every bookmark stored."""
+        table = self.tables.bookmarks
+        async with self._connection("list bookmarks") as connection:
+            rows = (await connection.execute(sa.select(table.c.name, table.c.position))).all()
+        return {name: position for name, position in rows}
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""

@@ -36,6 +36,7 @@ from ..names import TableNames
 from ..sql._buckets import FillStatements, Placeholders, fill_statements
 from ..sql._ddl import Dialect as SchemaDialect
 from ..sql._ddl import add_column_statements, upgraded_tables
+from ..sql._listing import ListingStatements, Statement, listing_statements
 from ..sql._tables import Tables
 from ._errors import outage
 
@@ -249,6 +250,18 @@ class Dialect(abc.ABC):
         """The statements that fill in bucket keys (`sql._buckets`), in the driver's style."""
         dialect = self.engine.dialect
         return fill_statements(self.names.events, _schema_dialect(dialect), _placeholders(dialect))
+
+    def listing(self) -> ListingStatements:
+        """The statements listing streams and aggregates (`sql._listing`), in the driver's style."""
+        dialect = self.engine.dialect
+        return listing_statements(self.names, _schema_dialect(dialect), _placeholders(dialect))
+
+    async def aggregate_listing(self, connection: AsyncConnection) -> Statement:
+        """The statement that lists a stream's aggregate ids by code point, on this database.
+
+        `listing().aggregates`: SQLite, MariaDB and MySQL compare names by code point.
+        """
+        return self.listing().aggregates
 
     async def listen(self, streams: Sequence[str]) -> AppendListener | None:
         """A listener the database pushes appends to, or None to poll."""

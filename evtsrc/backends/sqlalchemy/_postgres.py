@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..._errors import EventEncodeError
 from ..._jsontypes import JSONObject
@@ -33,6 +34,7 @@ from ..base import (
 )
 from ..sql import _pg_positions as pg_positions
 from ..sql._identifiers import quote
+from ..sql._listing import Statement, code_point_probe, postgres_aggregates
 from ..sql._tables import Tables
 from ._dialect import Dialect, record_values
 from ._errors import NUL_MESSAGE, UNIQUE_VIOLATION, UNTRANSLATABLE_CHARACTER, sqlstate
@@ -45,6 +47,8 @@ class PostgresDialect(Dialect):
 
     _leases: SharedSession[Any, int] | None = None
     """The locks of every lease, on one asyncpg connection: opened with the first."""
+    _ids_by_code_point: Statement | None = None
+    """How aggregate ids are listed, once the events table's collation is known."""
 
     store = "PostgreSQL"
 
@@ -117,6 +121,20 @@ class PostgresDialect(Dialect):
     def visible(self, table: sa.Table, stream: str) -> list[sa.ColumnElement[bool]]:
         """Only positions below the oldest running transaction's (`pg_positions.HORIZON`)."""
         return [table.c.stream == stream, table.c.position < _HORIZON]
+
+    async def aggregate_listing(self, connection: AsyncConnection) -> Statement:
+        """The index's lookups where the collation sorts by code point, else `COLLATE "C"`.
+
+        As `PostgresBackend` lists them: see `sql._listing`.
+        """
+        statement = self._ids_by_code_point
+        if statement is None:
+            result = await connection.exec_driver_sql(code_point_probe(self.names).text)
+            row = result.first()
+            statement = postgres_aggregates(self.names, row)
+            if row is not None:
+                self._ids_by_code_point = statement
+        return statement
 
     def store_bookmark(self, table: sa.Table, name: str, position: int) -> sa.Executable:
         """`INSERT ... ON CONFLICT DO UPDATE`."""

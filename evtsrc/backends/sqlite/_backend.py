@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import sqlite3
+import sys
 from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ from ..base import (
     bucket_key,
     check_unmoved,
     expiry_millis,
+    listed,
     numbered,
 )
 from ..names import TableNames
@@ -552,6 +554,33 @@ class SqliteBackend(Backend):
         found = connection.execute(self._sql.last_position(len(streams)), streams).fetchone()[0]
         return found or 0
 
+    async def _list_streams(self) -> list[str]:
+        """The streams, by lookups in the (stream, position) index (see `sql._listing`)."""
+        return await listed(self._read_streams_after, None, sys.maxsize)
+
+    async def _read_streams_after(self, after: str | None, limit: int) -> list[str]:
+        return await self._reader.run(self._select_names, self._stream_listing(after, limit))
+
+    def _stream_listing(self, after: str | None, limit: int) -> tuple[str, tuple[object, ...]]:
+        listing = self._sql.listing
+        if after is None:
+            return listing.first_streams.text, listing.first_streams.arguments(limit=limit)
+        return listing.streams.text, listing.streams.arguments(after=after, limit=limit)
+
+    async def _list_aggregate_ids(self, stream: str, after: str, limit: int) -> list[str]:
+        """The ids, by lookups in the version constraint's index (see `sql._listing`)."""
+        statement = self._sql.listing.aggregates
+
+        async def read(after: str | None, wanted: int) -> list[str]:
+            arguments = statement.arguments(stream=stream, after=after, limit=wanted)
+            return await self._reader.run(self._select_names, (statement.text, arguments))
+
+        return await listed(read, after, limit)
+
+    def _select_names(self, query: tuple[str, tuple[object, ...]]) -> list[str]:
+        connection = self._reader_connection or self._reading()
+        return [row[0] for row in connection.execute(*query).fetchall()]
+
     # -- snapshots and bookmarks ------------------------------------------------------------
 
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:
@@ -585,6 +614,16 @@ class SqliteBackend(Backend):
         connection = self._reader_connection or self._reading()
         row = connection.execute(self._sql.bookmark.read, (name,)).fetchone()
         return 0 if row is None else int(row[0])
+
+    async def _list_bookmarks(self) -> dict[str, int]:
+        """Every bookmark stored."""
+        return await self._reader.run(self._select_bookmarks)
+
+    def _select_bookmarks(self) -> dict[str, int]:
+        connection = self._reader_connection or self._reading()
+        return {
+            name: int(position) for name, position in connection.execute(self._sql.bookmark.every)
+        }
 
     async def set_bookmark(self, name: str, position: int) -> None:
         """Store `position` for `name`."""

@@ -12,6 +12,7 @@ from ..sql._bookmarks import (
 from ..sql._buckets import fill_statements
 from ..sql._ddl import create_statements, schema_sql, upgraded_tables
 from ..sql._identifiers import quote
+from ..sql._listing import listing_statements
 
 
 class SqliteStatements:
@@ -76,6 +77,8 @@ class SqliteStatements:
             f'WHERE {snapshots}."key" != excluded."key" OR {snapshots}.version <= excluded.version'
         )
         self.bookmark = bookmark_statements(bookmarks, "?")
+        self.listing = listing_statements(names, "sqlite", "?")
+        """What lists the streams and a stream's aggregates (SQLite compares by code point)."""
 
     def read_streams(self, count: int, metadata: bool, bucket: bool = False) -> str:
         """Each stream's page read in its index order, then merged.

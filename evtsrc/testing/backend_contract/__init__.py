@@ -33,6 +33,7 @@ pytest.register_assert_rewrite(
             "_groups",
             "_handlers",
             "_leases",
+            "_listing",
             "_metadata",
             "_ordering",
             "_parking",
@@ -56,6 +57,7 @@ from ._fencing import FencingContract  # noqa: E402
 from ._groups import GroupMembersContract  # noqa: E402
 from ._handlers import HandlerContract  # noqa: E402
 from ._leases import LeaseContract  # noqa: E402
+from ._listing import ListingContract  # noqa: E402
 from ._metadata import MetadataContract  # noqa: E402
 from ._ordering import OrderingContract  # noqa: E402
 from ._parking import ParkingContract  # noqa: E402
@@ -78,6 +80,7 @@ class BackendContract(
     ParkingContract,
     GroupMembersContract,
     BucketContract,
+    ListingContract,
     ProcessedMessagesContract,
     OrderingContract,
     ReadYourWritesContract,
@@ -104,6 +107,7 @@ __all__ = [
     "GroupMembersContract",
     "HandlerContract",
     "LeaseContract",
+    "ListingContract",
     "MetadataContract",
     "OrderingContract",
     "ParkingContract",
