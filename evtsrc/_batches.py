@@ -176,7 +176,14 @@ class Batches:
                 if result is not None and inspect.isawaitable(result):
                     await await_with_cause(self._cause(record), result)
             except Exception as error:
-                failure = HandlerError(self._name, record.position, record.type, error)
+                failure = HandlerError(
+                    self._name,
+                    record.position,
+                    record.type,
+                    error,
+                    stream=record.stream,
+                    aggregate_id=record.aggregate_id,
+                )
                 failure.__cause__ = error
                 if self._retry is not None and event is not None:
                     retried = await self._retried(
@@ -382,7 +389,14 @@ class Batches:
                 else callback.function(item)
             )
         except Exception as error:
-            raise HandlerError(self._name, record.position, record.type, error) from error
+            raise HandlerError(
+                self._name,
+                record.position,
+                record.type,
+                error,
+                stream=record.stream,
+                aggregate_id=record.aggregate_id,
+            ) from error
         if result is not None and inspect.isawaitable(result):
             return cast("Awaitable[object]", result)
         return None
@@ -391,7 +405,14 @@ class Batches:
         try:
             await await_with_cause(self._cause(record), pending)
         except Exception as error:
-            raise HandlerError(self._name, record.position, record.type, error) from error
+            raise HandlerError(
+                self._name,
+                record.position,
+                record.type,
+                error,
+                stream=record.stream,
+                aggregate_id=record.aggregate_id,
+            ) from error
 
     async def _report(self, error: HandlerError, event: Event | None, record: EventRecord) -> None:
         cause = error.__cause__
