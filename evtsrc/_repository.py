@@ -159,12 +159,12 @@ class Repository(Generic[A]):
         except TypeError as error:
             raise TypeError(f"{self.aggregate.__qualname__}.{spec.name}(): {error}") from None
         _check_id(aggregate_id)
-        recorder = _telemetry.active
-        probe = None if recorder is None else self._probe(recorder, spec, aggregate_id)
         once = next_once()  # the same for each try of this command
         attempt = 1
         trust_cache = True
         started = self._retry.clock()
+        recorder = _telemetry.active
+        probe = None if recorder is None else self._probe(recorder, spec, aggregate_id)
         try:
             while True:
                 cached = self._cache.get(aggregate_id) if trust_cache and self._cache else None

@@ -22,7 +22,13 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from ._errors import CommandError, HandlerError, MetadataNotRead, VersionConflict
+from ._errors import (
+    AlreadyProcessed,
+    CommandError,
+    HandlerError,
+    MetadataNotRead,
+    VersionConflict,
+)
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -54,6 +60,7 @@ COMMAND_RETRIES: Final = "evtsrc.command.retries"
 COMMAND_ERROR_CODE: Final = "evtsrc.command.error_code"
 CORRELATION_ID: Final = "evtsrc.correlation_id"
 EXPECTED_VERSION: Final = "evtsrc.append.expected_version"
+ALREADY_PROCESSED: Final = "evtsrc.append.already_processed"
 EVENT_COUNT: Final = "evtsrc.event.count"
 POSITION: Final = "evtsrc.position"
 FIRST_POSITION: Final = "evtsrc.position.first"
@@ -422,6 +429,9 @@ class CommandProbe:
             token = recorder.attach(recorder.in_context(span))
             try:
                 records = await pending
+            except AlreadyProcessed:  # an inbox's message again: appended the first time
+                span.set_attribute(ALREADY_PROCESSED, True)
+                raise
             except BaseException as error:
                 _fail(recorder, span, error, error_type(error))
                 raise

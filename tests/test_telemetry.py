@@ -347,6 +347,31 @@ async def test_a_conflict_past_the_retries_fails_the_command_span(otel: Recorded
     assert otel.points("evtsrc.command.retries") == []
 
 
+async def test_a_message_delivered_again_appends_nothing_and_is_not_an_error(
+    otel: Recorded, domain: Domain
+) -> None:
+    from evtsrc._context import INBOX, InboxScope
+
+    accounts = domain.repository(Account)
+    for _ in range(2):  # as an inbox runs a command for one message delivered twice
+        token = INBOX.set(InboxScope("payments", "message-1"))
+        try:
+            account = await accounts.execute("acc-1", Account.deposit, amount=5)
+        finally:
+            INBOX.reset(token)
+    assert account.version == 1
+
+    again = otel.spans("command ")[1]
+    assert again.status.status_code == StatusCode.UNSET
+    assert _attributes(again)["evtsrc.command.outcome"] == "ok"
+    assert _attributes(again)["evtsrc.aggregate.version"] == 1
+    append = otel.spans("append ")[1]
+    assert append.status.status_code == StatusCode.UNSET
+    assert _attributes(append)["evtsrc.append.already_processed"] is True
+    assert otel.value("evtsrc.commands", command__outcome="ok") == 2
+    assert otel.value("evtsrc.events.appended", aggregate__type="Account") == 1
+
+
 async def test_a_sampled_out_command_records_no_span_but_its_metrics(domain: Domain) -> None:
     exporter = InMemorySpanExporter()
     tracers = TracerProvider(sampler=ALWAYS_OFF)
