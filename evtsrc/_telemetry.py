@@ -279,11 +279,15 @@ class Recorder:
         from opentelemetry import metrics, trace
 
         if self.tracer is None:
-            tracers = self._tracer_provider or trace.get_tracer_provider()
+            tracers = self._tracer_provider
+            if tracers is None:
+                tracers = trace.get_tracer_provider()
             if self._tracer_provider is not None or not _api_default(tracers):
                 self.tracer = tracers.get_tracer(SCOPE, self._version)
         if self.instruments is None:
-            meters = self._meter_provider or metrics.get_meter_provider()
+            meters = self._meter_provider
+            if meters is None:
+                meters = metrics.get_meter_provider()
             if self._meter_provider is not None or not _api_default(meters):
                 self.instruments = _Instruments(
                     meters.get_meter(SCOPE, self._version), self._observe_lags
