@@ -164,7 +164,10 @@ class Repository(Generic[A]):
         trust_cache = True
         started = self._retry.clock()
         recorder = _telemetry.active
-        probe = None if recorder is None else self._probe(recorder, spec, aggregate_id)
+        if recorder is None or not recorder.ready():  # off, or no SDK to record to yet
+            probe = None
+        else:
+            probe = self._probe(recorder, spec, aggregate_id)
         try:
             while True:
                 cached = self._cache.get(aggregate_id) if trust_cache and self._cache else None
@@ -219,10 +222,8 @@ class Repository(Generic[A]):
 
     def _probe(
         self, recorder: _telemetry.Recorder, spec: CommandSpec, aggregate_id: str
-    ) -> _telemetry.CommandProbe | None:
-        """The span and measurements of a command starting now (telemetry is on)."""
-        if not recorder.ready():
-            return None
+    ) -> _telemetry.CommandProbe:
+        """The span and measurements of a command starting now (telemetry records)."""
         try:
             cause = current_context()
         except Exception:  # (a handler that reads no metadata: its command will say so)
