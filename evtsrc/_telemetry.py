@@ -174,6 +174,13 @@ def _api_default(provider: object) -> bool:
     return type(provider).__module__.startswith(("opentelemetry.trace", "opentelemetry.metrics"))
 
 
+def _no_op(provider: object) -> bool:
+    """Whether `provider` is the API's no-op one: it never records, so nothing is sent to it."""
+    from opentelemetry import metrics, trace
+
+    return isinstance(provider, trace.NoOpTracerProvider | metrics.NoOpMeterProvider)
+
+
 def _version() -> str:
     try:
         return importlib.metadata.version("evtsrc")
@@ -259,6 +266,8 @@ class Recorder:
         self.consumer = trace.SpanKind.CONSUMER
         self.tracer: Tracer | None = None
         self.instruments: _Instruments | None = None
+        self._tracing = self._metering = True
+        """False once a no-op provider was given: no span (or measurement) is ever made."""
         self._complete = False
         self._next_look = 0.0
         self._lags: dict[tuple[str, int | None, int | None], int] = {}
@@ -267,32 +276,42 @@ class Recorder:
 
     def ready(self) -> bool:
         """Whether anything records: a tracer or a meter of an SDK (looked for once a second)."""
-        if self._complete:
-            return True
-        now = time.monotonic()
-        if now >= self._next_look:
-            self._next_look = now + LOOK_INTERVAL
-            self._look()
+        if not self._complete:
+            now = time.monotonic()
+            if now >= self._next_look:
+                self._next_look = now + LOOK_INTERVAL
+                self._look()
         return self.tracer is not None or self.instruments is not None
 
     def _look(self) -> None:
+        """Take a tracer and a meter from the providers given, or from an SDK's global ones.
+
+        A no-op provider given stops that half for good; the API's proxy (given, or global
+        before an SDK set one) is passed over until an SDK has set the global provider.
+        """
         from opentelemetry import metrics, trace
 
-        if self.tracer is None:
+        if self.tracer is None and self._tracing:
             tracers = self._tracer_provider
-            if tracers is None:
+            if tracers is None or (_api_default(tracers) and not _no_op(tracers)):
                 tracers = trace.get_tracer_provider()
-            if self._tracer_provider is not None or not _api_default(tracers):
+            if _no_op(tracers):
+                self._tracing = False
+            elif not _api_default(tracers):
                 self.tracer = tracers.get_tracer(SCOPE, self._version)
-        if self.instruments is None:
+        if self.instruments is None and self._metering:
             meters = self._meter_provider
-            if meters is None:
+            if meters is None or (_api_default(meters) and not _no_op(meters)):
                 meters = metrics.get_meter_provider()
-            if self._meter_provider is not None or not _api_default(meters):
+            if _no_op(meters):
+                self._metering = False
+            elif not _api_default(meters):
                 self.instruments = _Instruments(
                     meters.get_meter(SCOPE, self._version), self._observe_lags
                 )
-        self._complete = self.tracer is not None and self.instruments is not None
+        self._complete = (self.tracer is not None or not self._tracing) and (
+            self.instruments is not None or not self._metering
+        )
 
     # -- commands ---------------------------------------------------------------------------
 

@@ -389,6 +389,47 @@ async def test_a_sampled_out_command_records_no_span_but_its_metrics(domain: Dom
     assert recorded.value("evtsrc.commands", command__outcome="ok") == 1
 
 
+async def test_a_no_op_provider_given_turns_that_half_off_and_costs_nothing(
+    domain: Domain,
+) -> None:
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.trace import NoOpTracerProvider
+
+    reader = InMemoryMetricReader()
+    evtsrc.telemetry.enable(
+        tracer_provider=NoOpTracerProvider(), meter_provider=MeterProvider(metric_readers=[reader])
+    )
+    try:
+        recorder = evtsrc._telemetry.active
+        assert recorder is not None and recorder.ready() and recorder.tracer is None
+        await domain.repository(Account).execute("acc-1", Account.deposit, amount=1)
+        metrics_only = Recorded(InMemorySpanExporter(), reader)
+        assert metrics_only.value("evtsrc.commands", command__outcome="ok") == 1
+
+        exporter = InMemorySpanExporter()
+        tracers = TracerProvider()
+        tracers.add_span_processor(SimpleSpanProcessor(exporter))
+        evtsrc.telemetry.enable(tracer_provider=tracers, meter_provider=NoOpMeterProvider())
+        recorder = evtsrc._telemetry.active
+        assert recorder is not None and recorder.ready() and recorder.instruments is None
+        await domain.repository(Account).execute("acc-1", Account.deposit, amount=1)
+        assert [s.name for s in exporter.get_finished_spans()] == [
+            "append tel-accounts",
+            "command Account.deposit",
+        ]
+
+        evtsrc.telemetry.enable(
+            tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider()
+        )
+        recorder = evtsrc._telemetry.active
+        assert recorder is not None and not recorder.ready()
+        await domain.repository(Account).execute("acc-1", Account.deposit, amount=1)
+    finally:
+        evtsrc.telemetry.disable()
+    assert metrics_only.value("evtsrc.commands", command__outcome="ok") == 1
+    assert len(exporter.get_finished_spans()) == 2
+
+
 # -- handlers -------------------------------------------------------------------------------
 
 
