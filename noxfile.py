@@ -4,9 +4,9 @@
 environments (scripts/check_package.py).
 
 Extra arguments after ``--`` go to pytest: ``nox -s tests -- -k handlers -x``.
-Every extra of pyproject.toml that is not a tool set (backend drivers and message
-broker clients, as they are added) is installed for ``tests`` and ``types``, so every
-backend is tested and type-checked.
+Every extra of pyproject.toml that is not a tool set (backend drivers, message broker
+clients and the OpenTelemetry API, as they are added) is installed for ``tests`` and
+``types``, so every backend and telemetry are tested and type-checked.
 """
 
 from __future__ import annotations

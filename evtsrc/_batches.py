@@ -9,6 +9,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping, Sequence
 from typing import cast
 
+from . import _telemetry
 from ._batch_events import BatchEvents
 from ._codec import Codec
 from ._context import CURRENT, await_with_cause
@@ -22,6 +23,7 @@ from ._retry import RetryPolicy
 from .backends.base import (
     BatchTransaction,
     BookmarkStore,
+    Bucket,
     EventRecord,
     FencedBookmarks,
     ParkedAggregate,
@@ -109,6 +111,8 @@ class Batches:
         transactions: TransactionalBookmarks[object] | None,
         retry: RetryPolicy | None = None,
         parking: Parking | None = None,
+        bucket: Bucket | None = None,
+        last_position: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self._handler = handler
         self._name = handler.__handler_name__
@@ -127,6 +131,11 @@ class Batches:
         self._meta_of = meta_of if self._reads_metadata else meta_without_metadata
         self.in_flight = InFlight(bookmark.advance, IN_FLIGHT * batch_size)
         """The batches whose bookmark move waits for what their `after_batch` returned."""
+        self._bucket = bucket
+        self._lag = None if last_position is None else _telemetry.Lag(last_position, batch_size)
+        self._probe: _telemetry.BatchProbe | None = None
+        """The span and measurements of the batch under way, while telemetry is on."""
+        self._handled_before_failure = 0
 
     async def handle(self, records: Sequence[EventRecord], position: int) -> int:
         """Handle one batch, read after `position`, and move the bookmark past it.
@@ -137,9 +146,49 @@ class Batches:
         # What a callback appends has its event as the cause, and nothing else's (`_context`).
         outer = CURRENT.set(None)
         try:
-            return await self._handle(records, position)
+            recorder = _telemetry.active
+            if recorder is None:
+                return await self._handle(records, position)
+            return await self._observed(recorder, records, position)
         finally:
             CURRENT.reset(outer)
+
+    async def _observed(
+        self, recorder: _telemetry.Recorder, records: Sequence[EventRecord], position: int
+    ) -> int:
+        """`_handle` in a span, measured, and the handler's lag told after it."""
+        if not recorder.ready():
+            return await self._handle(records, position)
+        probe = self._probe = recorder.batch(self._name, self._bucket, records)
+        self._handled_before_failure = 0
+        try:
+            handled = await self._handle(records, position)
+        except BaseException as error:
+            self._probe = None
+            probe.end(self._handled_before_failure, error)
+            if isinstance(error, Exception):
+                await self._tell_lag(recorder, records, position)
+            raise
+        self._probe = None
+        probe.end(handled, None)
+        await self._tell_lag(recorder, records, records[-1].position)
+        return handled
+
+    async def _tell_lag(
+        self, recorder: _telemetry.Recorder, records: Sequence[EventRecord], reached: int
+    ) -> None:
+        """Tell the lag gauge how far the bookmark is now behind the end of the streams."""
+        if self._lag is None or recorder.instruments is None:
+            return
+        known = self._bookmark.known
+        behind = await self._lag.behind(records, reached if known is None else known)
+        if behind is not None:
+            recorder.lag(self._name, self._bucket, behind)
+
+    def _failed(self, record: EventRecord, error: HandlerError) -> None:
+        """An event failed and was reported or parked: the batch goes on."""
+        if self._probe is not None:
+            self._probe.failure(record, error)
 
     async def _handle(self, records: Sequence[EventRecord], position: int) -> int:
         last = records[-1].position
@@ -176,7 +225,14 @@ class Batches:
                 if result is not None and inspect.isawaitable(result):
                     await await_with_cause(self._cause(record), result)
             except Exception as error:
-                failure = HandlerError(self._name, record.position, record.type, error)
+                failure = HandlerError(
+                    self._name,
+                    record.position,
+                    record.type,
+                    error,
+                    stream=record.stream,
+                    aggregate_id=record.aggregate_id,
+                )
                 failure.__cause__ = error
                 if self._retry is not None and event is not None:
                     retried = await self._retried(
@@ -187,6 +243,7 @@ class Batches:
                         continue
                     failure = retried
                 if parking is not None:
+                    self._failed(record, failure)
                     await parking.park(record, failure)
                     continue
                 if not self._continue:
@@ -197,6 +254,7 @@ class Batches:
                         await _completed(await self._handler.after_batch(events.before(record)))
                     await self.in_flight.settle()
                     await self._stop_before(records, record, position)
+                    self._handled_before_failure = handled
                     raise failure from failure.__cause__
                 await self._report(failure, event, record)
             else:
@@ -386,7 +444,14 @@ class Batches:
                 else callback.function(item)
             )
         except Exception as error:
-            raise HandlerError(self._name, record.position, record.type, error) from error
+            raise HandlerError(
+                self._name,
+                record.position,
+                record.type,
+                error,
+                stream=record.stream,
+                aggregate_id=record.aggregate_id,
+            ) from error
         if result is not None and inspect.isawaitable(result):
             return cast("Awaitable[object]", result)
         return None
@@ -395,9 +460,17 @@ class Batches:
         try:
             await await_with_cause(self._cause(record), pending)
         except Exception as error:
-            raise HandlerError(self._name, record.position, record.type, error) from error
+            raise HandlerError(
+                self._name,
+                record.position,
+                record.type,
+                error,
+                stream=record.stream,
+                aggregate_id=record.aggregate_id,
+            ) from error
 
     async def _report(self, error: HandlerError, event: Event | None, record: EventRecord) -> None:
+        self._failed(record, error)
         cause = error.__cause__
         assert isinstance(cause, Exception)
         await self._handler.on_error(cause, event, self._meta_of(record))
@@ -449,6 +522,7 @@ class Batches:
             if error is None:
                 return 1
             if self._parking is not None:
+                self._failed(record, error)
                 entry = self._parking.set_aside(record, error)
                 if isinstance(transaction, ParkingTransaction):  # commits with the batch
                     await transaction.park(self._name, entry)

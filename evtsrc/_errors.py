@@ -120,15 +120,29 @@ class CorruptStreamError(EvtsrcError):
 
 
 class HandlerError(EvtsrcError):
-    """An event handler's callback failed; the handler stopped at that event."""
+    """An event handler's callback failed; the handler stopped at that event.
 
-    def __init__(self, handler: str, position: int, type_name: str, cause: BaseException) -> None:
+    `stream` and `aggregate_id` name the event's aggregate (None where not known).
+    """
+
+    def __init__(
+        self,
+        handler: str,
+        position: int,
+        type_name: str,
+        cause: BaseException,
+        *,
+        stream: str | None = None,
+        aggregate_id: str | None = None,
+    ) -> None:
         super().__init__(
             f"handler {handler!r} failed on {type_name} at position {position}: {cause!r}"
         )
         self.handler = handler
         self.position = position
         self.type_name = type_name
+        self.stream = stream
+        self.aggregate_id = aggregate_id
         self.__cause__ = cause
 
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncGenerator, Sequence
 from typing import Generic, Self, TypeVar
 
+from . import _telemetry
 from ._batches import Batches, Bookmark
 from ._codec import Codec
 from ._errors import BookmarkMoved, DefinitionError, HandlerBehind, HandlerBusy
@@ -322,7 +323,11 @@ class HandlerGroup(Generic[H]):
                         joined = True
                 except Exception as error:
                     self.last_error = error
-                    log.exception("handler group %s: the beat failed", self.name)
+                    log.exception(
+                        "handler group %s: the beat failed",
+                        self.name,
+                        extra=_telemetry.handler_ids(self.name),
+                    )
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._ttl / 3):
                         await self._stopping.wait()
@@ -337,7 +342,12 @@ class HandlerGroup(Generic[H]):
             try:
                 await self._members.leave(self.name, self.member)
             except Exception as error:  # it is gone once its time runs out
-                log.warning("handler group %s: could not leave: %r", self.name, error)
+                log.warning(
+                    "handler group %s: could not leave: %r",
+                    self.name,
+                    error,
+                    extra=_telemetry.handler_ids(self.name),
+                )
 
     async def _wake_on_appends(self, listener: AppendListener) -> None:
         """Wake every held bucket when events may have come, and at least every poll."""
@@ -345,7 +355,11 @@ class HandlerGroup(Generic[H]):
             try:
                 await listener.wait(self._poll)
             except Exception:
-                log.exception("handler group %s: listening failed; polling", self.name)
+                log.exception(
+                    "handler group %s: listening failed; polling",
+                    self.name,
+                    extra=_telemetry.handler_ids(self.name),
+                )
                 await asyncio.sleep(self._poll)
             for held in list(self._held.values()):
                 held.wake.set()
@@ -361,6 +375,7 @@ class HandlerGroup(Generic[H]):
                 self.name,
                 ", ".join(sorted(counts)),
                 self.buckets,
+                extra=_telemetry.handler_ids(self.name),
             )
             await asyncio.gather(*(self._let_go(index) for index in list(self._held)))
             return
@@ -388,7 +403,8 @@ class HandlerGroup(Generic[H]):
         bucket = Bucket(index, self.buckets)
         parked = self._setup.parked
         parking = None if parked is None else Parking(parked, self.name, bucket=bucket)
-        return _Held(bucket, lease, bookmark, self._setup.batches(bookmark, parking), parking)
+        batches = self._setup.batches(bookmark, parking, bucket)
+        return _Held(bucket, lease, bookmark, batches, parking)
 
     async def _try_to_take(self, index: int) -> None:
         lease = self._lease_of(index)
@@ -398,7 +414,12 @@ class HandlerGroup(Generic[H]):
         held.task = asyncio.get_running_loop().create_task(
             self._work(held), name=f"evtsrc handler {held.bookmark.name}"
         )
-        log.info("handler group %s: took bucket %d", self.name, index)
+        log.info(
+            "handler group %s: took bucket %d",
+            self.name,
+            index,
+            extra=_telemetry.handler_ids(self.name, bucket=index),
+        )
 
     @contextlib.asynccontextmanager
     async def _holding(self, index: int) -> AsyncGenerator[_Held]:
@@ -427,11 +448,21 @@ class HandlerGroup(Generic[H]):
         held.stop()
         if held.task is not None:
             await asyncio.wait([held.task])
-        log.info("handler group %s: letting go of bucket %d", self.name, index)
+        ids = _telemetry.handler_ids(self.name, bucket=index)
+        log.info("handler group %s: letting go of bucket %d", self.name, index, extra=ids)
+        recorder = _telemetry.active
+        if recorder is not None:
+            recorder.forget_lag(self.name, held.bucket)
         try:
             await held.lease.release()
         except Exception as error:
-            log.warning("handler group %s: could not free bucket %d: %r", self.name, index, error)
+            log.warning(
+                "handler group %s: could not free bucket %d: %r",
+                self.name,
+                index,
+                error,
+                extra=ids,
+            )
 
     async def _work(self, held: _Held) -> None:
         """Handle one held bucket's events as they come, until let go of or its lease is lost."""
@@ -441,7 +472,12 @@ class HandlerGroup(Generic[H]):
             delay = self._poll
             try:
                 if not await held.lease.check():
-                    log.warning("handler group %s: lost bucket %d", self.name, held.bucket.index)
+                    log.warning(
+                        "handler group %s: lost bucket %d",
+                        self.name,
+                        held.bucket.index,
+                        extra=_telemetry.handler_ids(self.name, bucket=held.bucket.index),
+                    )
                     return
                 async with held.lock:
                     await self._catch_up(held)
@@ -451,6 +487,7 @@ class HandlerGroup(Generic[H]):
                     "handler group %s: bucket %d was moved on by another worker; letting go",
                     self.name,
                     held.bucket.index,
+                    extra=_telemetry.handler_ids(self.name, bucket=held.bucket.index),
                 )
                 return
             except Exception as error:
@@ -462,6 +499,7 @@ class HandlerGroup(Generic[H]):
                     self.name,
                     held.bucket.index,
                     delay,
+                    extra=_telemetry.handler_ids(self.name, bucket=held.bucket.index, error=error),
                 )
             if held.stopping():
                 return

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 
 import attrs
 
+from . import _telemetry
 from ._annotations import event_parameter
 from ._errors import DefinitionError
 from ._events import Event, StoredEvent
@@ -126,6 +127,7 @@ class EventHandler:
             meta.type_name,
             meta.position,
             error,
+            extra=_telemetry.event_ids(self.__handler_name__, meta),
         )
 
     async def on_reset(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, cast
 
 import attrs
 
+from . import _telemetry
 from ._aggregate import A, AggregateLoader, Decision, command_loader
 from ._cache import LRUCache
 from ._codec import Codec, StateCodec
@@ -29,7 +30,7 @@ from ._errors import (
 )
 from ._events import Event, StoredEvent
 from ._jsontypes import JSONObject
-from ._meta import meta_of
+from ._meta import CORRELATION_ID, meta_of
 from ._plain import RecordDecoder
 from ._retry import NO_RETRY, RetryPolicy
 from ._storable import id_problem
@@ -162,42 +163,78 @@ class Repository(Generic[A]):
         attempt = 1
         trust_cache = True
         started = self._retry.clock()
-        while True:
-            cached = self._cache.get(aggregate_id) if trust_cache and self._cache else None
-            if cached is not None:
-                # Decide on the cached state without reading: if another writer got
-                # further, the append conflicts and the command runs again on fresh state.
-                aggregate = self._restore(aggregate_id, cached.version, cached.state)
-                aggregate.last_position = cached.last_position
-                snapshot_version = None
-            else:
-                aggregate, snapshot_version = await self._load(aggregate_id)
-            try:
-                return await self._run(
-                    aggregate,
-                    spec,
-                    snapshot_version,
-                    args,
-                    kwargs,
-                    unverified=cached is not None,
-                    once=once,
-                )
-            except AlreadyProcessed:  # an inbox's message delivered again: done before
-                if self._cache is not None:
-                    self._cache.discard(aggregate_id)
-                aggregate, _ = await self._load(aggregate_id)
-                return aggregate
-            except _StaleCache:
-                trust_cache = False
-            except VersionConflict:
+        recorder = _telemetry.active
+        if recorder is None or not recorder.ready():  # off, or no SDK to record to yet
+            probe = None
+        else:
+            probe = self._probe(recorder, spec, aggregate_id)
+        try:
+            while True:
+                cached = self._cache.get(aggregate_id) if trust_cache and self._cache else None
                 if cached is not None:
+                    # Decide on the cached state without reading: if another writer got
+                    # further, the append conflicts and the command runs again on fresh state.
+                    aggregate = self._restore(aggregate_id, cached.version, cached.state)
+                    aggregate.last_position = cached.last_position
+                    snapshot_version = None
+                else:
+                    aggregate, snapshot_version = await self._load(aggregate_id)
+                try:
+                    aggregate = await self._run(
+                        aggregate,
+                        spec,
+                        snapshot_version,
+                        args,
+                        kwargs,
+                        unverified=cached is not None,
+                        once=once,
+                        probe=probe,
+                    )
+                except AlreadyProcessed:  # an inbox's message delivered again: done before
+                    if self._cache is not None:
+                        self._cache.discard(aggregate_id)
+                    aggregate, _ = await self._load(aggregate_id)
+                except _StaleCache:
                     trust_cache = False
                     continue
-                wait = self._retry.next_delay(attempt, self._retry.clock() - started)
-                if wait is None:
-                    raise
-                await asyncio.sleep(wait)
-                attempt += 1
+                except VersionConflict:
+                    if cached is not None:
+                        trust_cache = False
+                        if probe is not None:
+                            probe.conflicted(retrying=True)
+                        continue
+                    wait = self._retry.next_delay(attempt, self._retry.clock() - started)
+                    if probe is not None:
+                        probe.conflicted(retrying=wait is not None)
+                    if wait is None:
+                        raise
+                    await asyncio.sleep(wait)
+                    attempt += 1
+                    continue
+                break
+        except BaseException as error:
+            if probe is not None:
+                probe.end(error)
+            raise
+        if probe is not None:
+            probe.end(None, aggregate.version)
+        return aggregate
+
+    def _probe(
+        self, recorder: _telemetry.Recorder, spec: CommandSpec, aggregate_id: str
+    ) -> _telemetry.CommandProbe:
+        """The span and measurements of a command starting now (telemetry records)."""
+        try:
+            cause = current_context()
+        except Exception:  # (a handler that reads no metadata: its command will say so)
+            cause = None
+        return recorder.command(
+            self.aggregate.__qualname__,
+            self.stream,
+            spec.name,
+            aggregate_id,
+            cause.correlation_id if cause is not None else None,
+        )
 
     def _command_spec(self, command: Callable[..., Any]) -> CommandSpec:
         spec = self._spec.functions.get(command)
@@ -230,6 +267,7 @@ class Repository(Generic[A]):
                     aggregate_id,
                     snapshot.key,
                     self._spec.snapshot_key,
+                    extra=_telemetry.aggregate_ids(self.stream, aggregate_id),
                 )
         if aggregate is None:
             aggregate = self._restore(aggregate_id, 0, None)
@@ -346,6 +384,7 @@ class Repository(Generic[A]):
         *,
         unverified: bool,
         once: Once | None,
+        probe: _telemetry.CommandProbe | None,
     ) -> A:
         loading = command_loader.set(self._loader)  # what `Aggregate.load` loads through
         try:
@@ -377,11 +416,15 @@ class Repository(Generic[A]):
             new_events.append(NewEvent(type_name, data, now, event_id, version, metadata))
         before = aggregate.version
         if once is None:  # (a backend written before inboxes takes no `once`)
-            records = await self._backend.append(self.stream, aggregate.id, before, new_events)
+            appending = self._backend.append(self.stream, aggregate.id, before, new_events)
         else:
-            records = await self._backend.append(
+            appending = self._backend.append(
                 self.stream, aggregate.id, before, new_events, once=once
             )
+        if probe is None:
+            records = await appending
+        else:
+            records = await probe.append(appending, self.stream, aggregate.id, before, new_events)
         for event, record in zip(as_read, records, strict=True):
             self._fold(aggregate, event, record)
         aggregate.last_position = records[-1].position
@@ -392,11 +435,12 @@ class Repository(Generic[A]):
             # looked (a cache hit), store when the version crosses a multiple of `every`.
             base = before - before % every if snapshot_version is None else snapshot_version
             if aggregate.version - base >= every:
-                await self._store_snapshot(aggregate, self._state)
+                correlation = metadata.get(CORRELATION_ID) if metadata is not None else None
+                await self._store_snapshot(aggregate, self._state, correlation)
         self._remember(aggregate)
         return aggregate
 
-    async def _store_snapshot(self, aggregate: A, state: StateCodec) -> None:
+    async def _store_snapshot(self, aggregate: A, state: StateCodec, correlation: object) -> None:
         try:
             snapshot = SnapshotRecord(
                 self.stream,
@@ -414,6 +458,9 @@ class Repository(Generic[A]):
                 aggregate.id,
                 aggregate.version,
                 exc_info=True,
+                extra=_telemetry.aggregate_ids(
+                    self.stream, aggregate.id, version=aggregate.version, correlation_id=correlation
+                ),
             )
 
     def _remember(self, aggregate: A) -> None:
@@ -424,7 +471,13 @@ class Repository(Generic[A]):
         except EventEncodeError as error:
             # Only the cache needs this state stored: go without it for this aggregate.
             self._cache.discard(aggregate.id)
-            log.debug("not caching %s/%s: %s", self.stream, aggregate.id, error)
+            log.debug(
+                "not caching %s/%s: %s",
+                self.stream,
+                aggregate.id,
+                error,
+                extra=_telemetry.aggregate_ids(self.stream, aggregate.id),
+            )
             return
         self._cache.put(aggregate.id, _Cached(aggregate.version, aggregate.last_position, state))
 

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Sequence
 from typing import Generic, Self, TypeVar
 
+from . import _telemetry
 from ._batches import Bookmark
 from ._codec import Codec
 from ._errors import HandlerBehind, HandlerBusy
@@ -405,7 +406,11 @@ class HandlerRunner(Generic[H]):
                         if not await self._lease.acquire():
                             await self._pause(asyncio.sleep(self._standby))
                             continue
-                        log.info("handler %s took its lease", self.name)
+                        log.info(
+                            "handler %s took its lease",
+                            self.name,
+                            extra=_telemetry.handler_ids(self.name),
+                        )
                         await self._reread_position()
                     self._progress = progress  # holding the lease: waiters follow this loop
                     progress.starting()
@@ -415,7 +420,12 @@ class HandlerRunner(Generic[H]):
                     failures += 1
                     self.last_error = error
                     delay = min(self._poll * 2**failures, MAX_FAILURE_BACKOFF)
-                    log.exception("handler %s failed; retrying in %.1f s", self.name, delay)
+                    log.exception(
+                        "handler %s failed; retrying in %.1f s",
+                        self.name,
+                        delay,
+                        extra=_telemetry.handler_ids(self.name, error=error),
+                    )
                 progress.ended()
                 if self._stop_requested():
                     break
@@ -453,9 +463,19 @@ class HandlerRunner(Generic[H]):
             async with self._guard():
                 await self._batches.in_flight.settle()
         except Exception:
-            log.exception("handler %s: batches in flight failed as it stopped", self.name)
+            log.exception(
+                "handler %s: batches in flight failed as it stopped",
+                self.name,
+                extra=_telemetry.handler_ids(self.name),
+            )
 
     def _stand_by(self, progress: Progress) -> None:
-        """Waiters read the stored bookmark from now on, and those waiting look again."""
+        """Waiters read the stored bookmark from now on, and those waiting look again.
+
+        Nor does this process report a lag for the handler any longer.
+        """
         self._progress = None
         progress.ended()
+        recorder = _telemetry.active
+        if recorder is not None:
+            recorder.forget_lag(self.name, None)

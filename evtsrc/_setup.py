@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import attrs
 
+from . import _telemetry
 from ._batches import Batches, Bookmark
 from ._codec import Codec
 from ._errors import DefinitionError
@@ -19,6 +20,7 @@ from .backends.base import (
     AppendListener,
     Backend,
     BookmarkStore,
+    Bucket,
     EventRecord,
     Lease,
     LeaseProvider,
@@ -67,8 +69,13 @@ class HandlerSetup:
             raise RuntimeError(f"handler {self.name!r} does not park failed events (park=True)")
         return self.parked
 
-    def batches(self, bookmark: Bookmark, parking: Parking | None) -> Batches:
-        """Batches of this handler that move `bookmark` (and park with `parking`)."""
+    def batches(
+        self, bookmark: Bookmark, parking: Parking | None, bucket: Bucket | None = None
+    ) -> Batches:
+        """Batches of this handler (or its `bucket`) that move `bookmark`.
+
+        They park failed events with `parking`, if given.
+        """
         return Batches(
             self.handler,
             self.callbacks,
@@ -79,6 +86,8 @@ class HandlerSetup:
             transactions=self.transactions,
             retry=self.retry,
             parking=parking,
+            bucket=bucket,
+            last_position=functools.partial(self.backend.last_position, self.streams),
         )
 
     async def listen(self, what: str) -> AppendListener:
@@ -86,7 +95,11 @@ class HandlerSetup:
         try:
             return await self.backend.listen(self.streams)
         except Exception:
-            log.exception("%s cannot listen for appends; polling instead", what)
+            log.exception(
+                "%s cannot listen for appends; polling instead",
+                what,
+                extra=_telemetry.handler_ids(self.name),
+            )
             return PollingListener()
 
 

@@ -21,6 +21,7 @@ DRIVERS = {
     "kafka": ("aiokafka",),
     "nats": ("nats",),
     "rabbitmq": ("aio_pika", "aiormq", "pamqp"),
+    "otel": ("opentelemetry",),
     "core": (),
 }
 ALL = sorted({name for names in DRIVERS.values() for name in names} | {"hypothesis"})
@@ -59,6 +60,7 @@ def _run_without_others(extra: str, code: str) -> subprocess.CompletedProcess[st
         ("postgres", "evtsrc.backends.postgres", "PostgresBackend"),
         ("mongo", "evtsrc.backends.mongo", "MongoBackend"),
         ("neo4j", "evtsrc.backends.neo4j", "Neo4jBackend"),
+        ("core", "evtsrc.telemetry", "enabled"),
     ],
 )
 def test_a_backend_imports_with_its_own_extra_only(extra: str, module: str, name: str) -> None:
@@ -86,3 +88,22 @@ def test_the_schema_prints_without_sqlalchemy(dialect: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "CREATE TABLE shop_events" in done.stdout
+
+
+def test_without_the_otel_extra_enabling_telemetry_says_what_to_install() -> None:
+    done = _run_without_others(
+        "core",
+        """
+        import evtsrc.telemetry
+        try:
+            evtsrc.telemetry.enable()
+        except ImportError as error:
+            print(error)
+        print(evtsrc.telemetry.enabled())
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "evtsrc.telemetry.enable() needs the OpenTelemetry API: pip install 'evtsrc[otel]'",
+        "False",
+    ]

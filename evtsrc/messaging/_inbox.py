@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Generic, TypeVar, cast, overload
 import attrs
 import msgspec
 
+from .. import _telemetry
 from .._annotations import event_parameter
 from .._codec import Codec
 from .._context import INBOX, InboxScope, context
@@ -140,6 +141,7 @@ class InboxHandler:
             self.__inbox_name__,
             received.type,
             received.message_id,
+            extra=_telemetry.inbox_ids(self.__inbox_name__, received.message_id),
         )
 
 

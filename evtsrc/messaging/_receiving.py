@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _telemetry
 from .._retry import MAX_FAILURE_BACKOFF
 from ._inbox import Inbox, MessageDecodeError, Received
 
@@ -97,6 +98,7 @@ class Receiver(abc.ABC):
                     self.broker,
                     inbox.name,
                     delay,
+                    extra=_telemetry.inbox_ids(inbox.name),
                 )
                 await self._pause(delay)
             finally:
@@ -133,7 +135,12 @@ class Receiver(abc.ABC):
     def _reject(self, inbox: Inbox[Any], error: MessageDecodeError) -> Outcome:
         self.rejected += 1
         self.last_error = error
-        log.error("inbox %s rejects a message: %s", inbox.name, error)
+        log.error(
+            "inbox %s rejects a message: %s",
+            inbox.name,
+            error,
+            extra=_telemetry.inbox_ids(inbox.name, error.message_id),
+        )
         return Outcome.REJECTED
 
     async def deliver(self, inbox: Inbox[Any], received: Received) -> Outcome:
@@ -153,6 +160,7 @@ class Receiver(abc.ABC):
                     inbox.name,
                     received.message_id,
                     delay,
+                    extra=_telemetry.inbox_ids(inbox.name, received.message_id),
                 )
                 await self._pause(delay)
                 if self.stopping():
