@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from typing import Any, Self, TypeVar
 
@@ -76,7 +75,7 @@ class Domain:
             self._specs[cls] = spec
         if not self._specs:
             raise DefinitionError("a Domain needs at least one aggregate")
-        self._bound: weakref.WeakSet[HandlerRunner[Any] | HandlerGroup[Any]] = weakref.WeakSet()
+        self._bound: list[HandlerRunner[Any] | HandlerGroup[Any]] = []
         self._streams = StreamMap()
         for spec in self._specs.values():
             events = spec.event_classes
@@ -109,6 +108,14 @@ class Domain:
     def aggregates(self) -> tuple[type[Aggregate], ...]:
         """The registered aggregate classes."""
         return tuple(self._specs)
+
+    @property
+    def handlers(self) -> tuple[HandlerRunner[EventHandler] | HandlerGroup[EventHandler], ...]:
+        """The runners and groups bound here (`handler()`, `handler_group()`), in that order.
+
+        The `evtsrc` command finds an application's handlers here.
+        """
+        return tuple(self._bound)
 
     def streams_of(self, event: type[Event]) -> frozenset[str]:
         """The streams that events of class `event` (or its subclasses) are stored in."""
@@ -144,7 +151,7 @@ class Domain:
             retry=retry,
             park=park,
         )
-        self._bound.add(runner)
+        self._bound.append(runner)
         return runner
 
     def handler_group(
@@ -177,7 +184,7 @@ class Domain:
             retry=retry,
             park=park,
         )
-        self._bound.add(group)
+        self._bound.append(group)
         return group
 
     async def close(self) -> None:

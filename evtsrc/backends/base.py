@@ -345,6 +345,15 @@ class GroupMembers(Protocol):
         ...
 
 
+@runtime_checkable
+class ListableMembers(Protocol):
+    """A store of group members that lists a group's live members, for operators' tools."""
+
+    async def members(self, group: str) -> list[str]:
+        """The live members of `group` (those whose time has not run out), sorted."""
+        ...
+
+
 def expiry_millis(ttl: float) -> tuple[int, int]:
     """Now and `ttl` seconds from now, in whole milliseconds since the epoch (this clock)."""
     now = int(time.time() * 1000)
@@ -407,6 +416,18 @@ class LeaseProvider(Protocol):
 
     def lease(self, name: str) -> Lease:
         """A lease for handler `name`, not yet acquired."""
+        ...
+
+
+@runtime_checkable
+class LeaseHolders(Protocol):
+    """A lease provider that tells who holds a lease, for operators' tools."""
+
+    async def lease_holder(self, name: str) -> str | None:
+        """Who holds the lease of `name` now (host and process, as far as the store knows).
+
+        None when no runner holds it.
+        """
         ...
 
 
