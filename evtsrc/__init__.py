@@ -34,6 +34,7 @@ from ._meta import EventMeta
 from ._repository import Repository
 from ._retry import NO_RETRY, RetryPolicy
 from ._runner import HandlerRunner
+from ._version import installed_version
 from .backends.urls import connect
 
 __version__: str
@@ -45,19 +46,6 @@ installed (not even with ``pip install -e``); a checkout imported while another 
 evtsrc is installed reports that copy's version.
 """
 
-_UNKNOWN_VERSION = "0+unknown"
-"""What `__version__` is when no evtsrc distribution is installed."""
-
-
-def _installed_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("evtsrc")
-    except PackageNotFoundError:
-        return _UNKNOWN_VERSION
-
-
 if not TYPE_CHECKING:
     # Read on first use: importing importlib.metadata and finding the distribution adds
     # about a tenth to the time `import evtsrc` takes. Hidden from type checkers, which
@@ -66,7 +54,7 @@ if not TYPE_CHECKING:
     def __getattr__(name: str) -> object:
         if name == "__version__":
             global __version__
-            __version__ = _installed_version()
+            __version__ = installed_version()
             return __version__
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -1,0 +1,5 @@
+"""`python -m evtsrc.cli`: the `evtsrc` command."""
+
+from . import main
+
+raise SystemExit(main())
