@@ -23,4 +23,3 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit:  # Click ends every run with one
         code = exit.code
         return code if isinstance(code, int) else 0 if code is None else 1
-    return 0

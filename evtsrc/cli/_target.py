@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import inspect
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -94,7 +94,7 @@ def load_factory(path: str) -> Callable[[Backend], Domain | Awaitable[Domain]]:
 
 
 @asynccontextmanager
-async def opened(target: Target) -> AsyncIterator[Opened]:
+async def opened(target: Target) -> AsyncGenerator[Opened]:
     """The store of `target`, and its application's domain; closed as the block ends."""
     url = target.store_url()
     factory = None if target.app is None else load_factory(target.app)
