@@ -134,8 +134,13 @@ class Domain:
         standby_interval: float = 1.0,
         retry: RetryPolicy | None = None,
         park: bool = False,
+        versioned: bool = False,
     ) -> HandlerRunner[H]:
-        """Bind an event handler to this domain's events; see `HandlerRunner`."""
+        """Bind an event handler to this domain's events; see `HandlerRunner`.
+
+        `versioned` makes the runner build the live version of the handler's read
+        model and switch when another is made live (a blue/green rebuild).
+        """
         runner = HandlerRunner(
             handler,
             backend=self.backend,
@@ -150,6 +155,7 @@ class Domain:
             poll_interval=poll_interval,
             retry=retry,
             park=park,
+            versioned=versioned,
         )
         self._bound.append(runner)
         return runner

@@ -71,6 +71,14 @@ class EventHandler:
     __handler_streams__: ClassVar[tuple[str, ...] | None]
     __handler_reads_metadata__: ClassVar[bool] = True
 
+    version: int = 1
+    """The version of the read model this handler builds, set by its runner.
+
+    1 unless the runner is `versioned` (`Domain.handler(..., versioned=True)`) or
+    builds another version for a blue/green rebuild: name the read model's tables
+    after it (`f"posts_v{self.version}"`) so that two versions can live side by side.
+    """
+
     def __init_subclass__(
         cls,
         *,
@@ -131,7 +139,17 @@ class EventHandler:
         )
 
     async def on_reset(self) -> None:
-        """Called by `HandlerRunner.reset()`: clear the read model here."""
+        """Called by `HandlerRunner.reset()` and `rebuild()`: clear the read model here.
+
+        A `TransactionalHandler` has `self.connection` here, in a transaction of its own.
+        """
+
+    async def on_drop(self) -> None:
+        """Called by `HandlerRunner.drop()`: remove the read model of `self.version`.
+
+        After a blue/green rebuild made another version live: drop this version's
+        tables. A `TransactionalHandler` has `self.connection` here, as in `on_reset`.
+        """
 
 
 C = TypeVar("C")

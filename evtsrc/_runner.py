@@ -20,6 +20,7 @@ from ._reading import ReadAhead
 from ._retry import MAX_FAILURE_BACKOFF, RetryPolicy
 from ._setup import set_up
 from ._streams import StreamMap
+from ._versions import Versions, check_version
 from .backends.base import (
     AppendListener,
     Backend,
@@ -78,6 +79,8 @@ class HandlerRunner(Generic[H]):
         standby_interval: float = 1.0,
         retry: RetryPolicy | None = None,
         park: bool = False,
+        versioned: bool = False,
+        version: int | None = None,
     ) -> None:
         if not standby_interval > 0:
             raise ValueError(f"standby_interval must be positive, not {standby_interval!r}")
@@ -93,16 +96,33 @@ class HandlerRunner(Generic[H]):
             retry=retry,
             park=park,
         )
+        if version is not None and versioned:
+            raise ValueError("a runner either follows the live version (versioned) or builds one")
         self.handler: H = handler
         """The handler this runner feeds."""
-        self.name = setup.name
+        self.handler_name = setup.name
+        """The handler's name; `name` adds the version, for a version other than 1."""
         self.streams: tuple[str, ...] = setup.streams
+        self.versioned = versioned
+        """Whether the runner builds the live version, and follows it as it changes."""
+        self._versions = Versions(setup.store, setup.name)
+        self._options = {
+            "backend": backend,
+            "codec": codec,
+            "streams": streams,
+            "bookmarks": bookmarks,
+            "tail_stream": tail_stream,
+            "always_tail_stream": always_tail_stream,
+            "continue_on_error": continue_on_error,
+            "batch_size": batch_size,
+            "poll_interval": poll_interval,
+            "standby_interval": standby_interval,
+            "retry": retry,
+            "park": park,
+        }
         self._setup = setup
         self._backend = backend
-        self._lease = setup.lease(self.name)
-        self._bookmark = Bookmark(setup.store, self.name)
-        self._parking = None if setup.parked is None else Parking(setup.parked, self.name)
-        self._batches = setup.batches(self._bookmark, self._parking)
+        self._build(1 if version is None else check_version(version))
         self._tail = tail_stream
         self._always_tail = always_tail_stream
         self._tail_next = always_tail_stream
@@ -118,6 +138,81 @@ class HandlerRunner(Generic[H]):
         self._progress: Progress | None = None  # set while the started loop holds the lease
         self.last_error: BaseException | None = None
         """The error of the last failed run in the background, if any."""
+
+    def _build(self, version: int) -> None:
+        """Keep `version`'s bookmark, lease and parked events from now on."""
+        setup = self._setup
+        self.version = version
+        """The version of the handler's read model this runner builds (see `versioned`)."""
+        self.handler.version = version
+        self.name = self._versions.bookmark_name(version)
+        """The name of the bookmark and the lease: the handler's, with `@<version>` after
+        it for a version other than 1."""
+        self._lease = setup.lease(self.name)
+        self._bookmark = Bookmark(setup.store, self.name)
+        self._parking = None if setup.parked is None else Parking(setup.parked, self.name)
+        self._batches = setup.batches(self._bookmark, self._parking)
+
+    async def live_version(self) -> int:
+        """The version of the handler's read model that is live: 1 until another is made so."""
+        return await self._versions.live()
+
+    def at_version(self, version: int) -> HandlerRunner[H]:
+        """A runner of the same handler and options that builds `version`, whatever is live.
+
+        For a blue/green rebuild: build the next version beside the live one, then
+        `make_live()`. The runner shares this one's handler object and sets its
+        `version`: run it in a process that does not run this one (as the `evtsrc
+        rebuild --blue-green` command does).
+        """
+        return HandlerRunner(self.handler, version=version, **self._options)  # type: ignore[arg-type]
+
+    async def make_live(self) -> int:
+        """Make this runner's version the live one; return the version that was live.
+
+        Versioned runners (`versioned=True`) then switch to it as their next run
+        begins, from its bookmark. `BookmarkMoved` if another version was made live
+        meanwhile, on a store that fences its bookmarks.
+        """
+        return await self._versions.make_live(self.version)
+
+    async def drop(self) -> None:
+        """Remove this version's read model: call the handler's `on_drop`, bookmark to 0.
+
+        Refused (`ValueError`) for the live version. Holds the version's lease meanwhile:
+        `HandlerBusy` if a runner builds it.
+        """
+        async with self._guard():
+            if self.version == await self._versions.live():
+                raise ValueError(
+                    f"handler {self.handler_name!r}: version {self.version} is live; make "
+                    "another version live before dropping it"
+                )
+            taken = await self._take_lease()
+            try:
+                await self._setup.in_transaction(self.handler.on_drop)
+                await self._bookmark.save(0)
+                self._bookmark.known = None
+            finally:
+                if taken and not self.running:
+                    await self._lease.release()
+
+    async def _follow_live(self) -> None:
+        """For a versioned runner: build the live version, leaving the one built so far."""
+        if not self.versioned:
+            return
+        live = await self._versions.live()
+        if live == self.version:
+            return
+        await self._batches.in_flight.settle()
+        await self._lease.release()
+        log.info(
+            "handler %s: version %d is live; building it from now on",
+            self.handler_name,
+            live,
+            extra=_telemetry.handler_ids(self.name),
+        )
+        self._build(live)
 
     @property
     def running(self) -> bool:
@@ -199,11 +294,31 @@ class HandlerRunner(Generic[H]):
         With `always_tail_stream` the next run starts at the end instead.
         """
         async with self._guard():
-            self._batches.in_flight.abandon()
-            await self.handler.on_reset()
-            await self._bookmark.save(0)
-            self._bookmark.known = None
-            self._tail_next = self._always_tail
+            await self._reset()
+
+    async def _reset(self) -> None:
+        self._batches.in_flight.abandon()
+        await self._setup.in_transaction(self.handler.on_reset)
+        await self._bookmark.save(0)
+        self._bookmark.known = None
+        self._tail_next = self._always_tail
+
+    async def rebuild(self) -> int:
+        """Start over and catch up, holding the lease throughout: the `evtsrc rebuild` command.
+
+        As `reset()` then `run_once()`, except that it first takes the lease, so no
+        runner elsewhere goes on meanwhile: `HandlerBusy`, with nothing reset, if
+        one holds it. Returns how many events were handled.
+        """
+        async with self._guard():
+            await self._follow_live()
+            taken = await self._take_lease()
+            try:
+                await self._reset()
+                return await self._catch_up(True)
+            finally:
+                if taken and not self.running:
+                    await self._lease.release()
 
     async def run_once(self) -> int:
         """Handle events until caught up (or `stop()` is called between two batches).
@@ -211,11 +326,16 @@ class HandlerRunner(Generic[H]):
         Returns how many events a callback handled without raising. Raises
         `HandlerBusy` when another runner holds this handler's lease.
         """
-        return await self._run(settle=True)
+        return await self._run(settle=True, follow=True)
 
-    async def _run(self, *, settle: bool) -> int:
-        """`run_once`; unless `settle`, batches still in flight at its end stay so."""
+    async def _run(self, *, settle: bool, follow: bool = False) -> int:
+        """`run_once`; unless `settle`, batches still in flight at its end stay so.
+
+        With `follow`, a versioned runner first moves to the live version.
+        """
         async with self._guard():
+            if follow:
+                await self._follow_live()
             taken = await self._take_lease()
             try:
                 return await self._catch_up(settle)
@@ -339,6 +459,7 @@ class HandlerRunner(Generic[H]):
         if self.running:
             raise RuntimeError(f"handler {self.name!r} is already running")
         async with self._guard():
+            await self._follow_live()
             self._tail_next = self._always_tail
             if await self._lease.acquire():
                 # Fix where to start before returning, so no event appended after
@@ -400,6 +521,9 @@ class HandlerRunner(Generic[H]):
             while not self._stop_requested():
                 delay = self._poll
                 try:
+                    if self.versioned:
+                        async with self._guard():
+                            await self._follow_live()
                     if not await self._lease.check():
                         self._batches.in_flight.abandon()  # the new holder sends them again
                         self._stand_by(progress)

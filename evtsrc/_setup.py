@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import cast
 
 import attrs
 
@@ -62,6 +63,24 @@ class HandlerSetup:
         """The lease of bookmark `name`: the store's own, else one for this process only."""
         store = self.store
         return store.lease(name) if isinstance(store, LeaseProvider) else LocalLease(store, name)
+
+    async def in_transaction(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Call a hook of the handler: for a `TransactionalHandler`, in a transaction.
+
+        There `self.connection` is the transaction's, so `on_reset` and `on_drop` can
+        clear or drop tables; the transaction commits as the hook returns.
+        """
+        transactions = self.transactions
+        if transactions is None:
+            await action()
+            return
+        handler = cast("TransactionalHandler[object]", self.handler)  # as set_up found it
+        async with transactions.batch_transaction() as transaction:
+            handler.attach(transaction.connection)
+            try:
+                await action()
+            finally:
+                handler.attach(None)
 
     def parking_store(self) -> ParkedEvents:
         """Where the handler parks failed events; `RuntimeError` if it does not park them."""
