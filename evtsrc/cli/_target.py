@@ -63,9 +63,9 @@ class Opened:
     def handler(self, name: str) -> Bound:
         """The application's runner or group of handler `name`; `Failed` if it has none."""
         domain = self.need_domain(f"handler {name!r}")
-        names = [bound.name for bound in domain.handlers]
-        for bound in domain.handlers:
-            if bound.name == name:
+        names = [bound.handler.__handler_name__ for bound in domain.handlers]
+        for bound, bound_name in zip(domain.handlers, names, strict=True):
+            if bound_name == name:
                 return bound
         known = ", ".join(repr(n) for n in names) or "none"
         raise Failed(f"the application has no handler {name!r} (its handlers: {known})")
