@@ -144,7 +144,6 @@ class HandlerRunner(Generic[H]):
         setup = self._setup
         self.version = version
         """The version of the handler's read model this runner builds (see `versioned`)."""
-        self.handler.version = version
         self.name = self._versions.bookmark_name(version)
         """The name of the bookmark and the lease: the handler's, with `@<version>` after
         it for a version other than 1."""
@@ -162,8 +161,8 @@ class HandlerRunner(Generic[H]):
 
         For a blue/green rebuild: build the next version beside the live one, then
         `make_live()`. The runner shares this one's handler object and sets its
-        `version`: run it in a process that does not run this one (as the `evtsrc
-        rebuild --blue-green` command does).
+        `version` whenever it runs: run it in a process that does not run this one
+        (as the `evtsrc rebuild --blue-green` command does).
         """
         return HandlerRunner(self.handler, version=version, **self._options)  # type: ignore[arg-type]
 
@@ -190,6 +189,7 @@ class HandlerRunner(Generic[H]):
                 )
             taken = await self._take_lease()
             try:
+                self.handler.version = self.version
                 await self._setup.in_transaction(self.handler.on_drop)
                 await self._bookmark.save(0)
                 self._bookmark.known = None
@@ -297,6 +297,7 @@ class HandlerRunner(Generic[H]):
             await self._reset()
 
     async def _reset(self) -> None:
+        self.handler.version = self.version
         self._batches.in_flight.abandon()
         await self._setup.in_transaction(self.handler.on_reset)
         await self._bookmark.save(0)
@@ -337,6 +338,7 @@ class HandlerRunner(Generic[H]):
             if follow:
                 await self._follow_live()
             taken = await self._take_lease()
+            self.handler.version = self.version
             try:
                 return await self._catch_up(settle)
             finally:
@@ -360,6 +362,7 @@ class HandlerRunner(Generic[H]):
         async with self._guard():
             taken = await self._take_lease()
             try:
+                self.handler.version = self.version
                 parked = await parking.find(stream, aggregate_id)
                 until = await self._bookmark.read()
                 records = await parked_records(self._backend, parked, until, self._batch_size)
