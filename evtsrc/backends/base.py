@@ -377,7 +377,12 @@ class GroupMembers(Protocol):
 
 @runtime_checkable
 class ListableMembers(Protocol):
-    """A store of group members that lists a group's live members, for operators' tools."""
+    """A store of group members that lists a group's live members, for operators' tools.
+
+    Every `Backend` is one (`members()` raises `NotImplementedError` on a backend that
+    keeps no members), and so is `InMemoryBookmarks`. A member's id, as a `HandlerGroup`
+    makes it, is its bucket count, its `process_label()` and a random id.
+    """
 
     async def members(self, group: str) -> list[str]:
         """The live members of `group` (those whose time has not run out), sorted."""
@@ -459,7 +464,10 @@ class LeaseProvider(Protocol):
 
 @runtime_checkable
 class LeaseHolders(Protocol):
-    """A lease provider that tells who holds a lease, for operators' tools."""
+    """A lease provider that tells who holds a lease, for operators' tools.
+
+    Every `Backend` is one, and so is `InMemoryBookmarks`.
+    """
 
     async def lease_holder(self, name: str) -> str | None:
         """Who holds the lease of `name` now (host and process, as far as the store knows).
