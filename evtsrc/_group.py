@@ -29,6 +29,7 @@ from .backends.base import (
     ParkedAggregate,
     bucket_key,
     new_event_id,
+    process_label,
 )
 
 log = logging.getLogger("evtsrc.handlers")
@@ -179,8 +180,10 @@ class HandlerGroup(Generic[H]):
         self._batch_size = batch_size
         self._poll = poll_interval
         self._read = setup.read
-        self.member = f"{buckets}:{new_event_id()}"
-        """This worker's id in the group: its bucket count, and a random id."""
+        self.member = f"{buckets}:{process_label()} {new_event_id()}"
+        """This worker's id in the group: its bucket count (up to the first colon), then
+        its host and process (`"<host> pid <pid>"`) and a random id, so that an operator
+        listing the group's members (`ListableMembers`) sees where each one runs."""
         self._held: dict[int, _Held] = {}
         self._gate: asyncio.Semaphore | None = None
         self._task: asyncio.Task[None] | None = None

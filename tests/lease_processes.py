@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -135,3 +137,38 @@ async def check_expiry(backend: Backend) -> None:
     assert not await second.check()
     assert await first.acquire()
     await first.release()
+
+
+async def report_holder(
+    backend: Backend, target: str, location: str, prefix: str, folder: Path
+) -> tuple[str, int]:
+    """What `backend.lease_holder` says of a worker process's lease, and the worker's pid.
+
+    The report is read while the worker holds the `seen` lease; once the worker is
+    SIGKILLed, the lease must be reported free (when the server frees it, or its
+    record runs out).
+    """
+    worker = await spawn_worker(target, location, prefix, folder / "handled.txt")
+    try:
+        deadline = asyncio.get_running_loop().time() + 15
+        while (holder := await backend.lease_holder("seen")) is None:
+            assert asyncio.get_running_loop().time() < deadline, "the worker took no lease"
+            await asyncio.sleep(0.05)
+        assert await backend.lease_holder("seen#0/2") is None
+        worker.send_signal(signal.SIGKILL)
+        await worker.wait()
+        deadline = asyncio.get_running_loop().time() + 15
+        while await backend.lease_holder("seen") is not None:
+            assert asyncio.get_running_loop().time() < deadline, "the killed worker's lease held"
+            await asyncio.sleep(0.05)
+        return holder, worker.pid
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+
+
+def check_names_worker(holder: str, pid: int) -> None:
+    """Assert that `holder`, as `report_holder` found it, names worker `pid` and its host."""
+    assert f"{socket.gethostname()[:64]} pid {pid}" in holder, holder
+    assert pid != os.getpid()

@@ -24,6 +24,11 @@ Contract (checked by the conformance suite shipped as
 * `bookmarks()` lists every bookmark stored, `streams()` the streams holding an event
   and `aggregate_ids(stream)` a stream's aggregates, page by page: each sorted by code
   point (Python's order of `str`) on every backend.
+* `lease_holder(name)` says who holds the lease of `name` now, or None when no runner
+  does: the host and process of the holder (`process_label()`) as far as the store can
+  know them. A store that keeps groups' members lists a group's live ones, sorted, with
+  `members(group)`. Names are strings without NUL or lone surrogates (`TypeError` or
+  `ValueError` otherwise, on every backend).
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ import heapq
 import inspect
 import itertools
 import math
+import os
 import random
+import socket
 import time
 import weakref
 import zlib
@@ -68,6 +75,29 @@ def new_event_id() -> str:
     """
     h = f"{_random_bits(128) & _NOT_VERSION_OR_VARIANT | _VERSION_4_VARIANT_1:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+MAX_HOST_LABEL = 64
+"""The most characters of the host name a process label keeps."""
+
+_label: tuple[int, str] = (0, "")
+"""The pid the label was made in, and the label."""
+
+
+def process_label() -> str:
+    """The running process as lease holders and group members name it: `"<host> pid <pid>"`.
+
+    Made again in a forked child, whose pid differs. The host name is cut to
+    `MAX_HOST_LABEL` characters, so that the label fits where stores keep it.
+    """
+    global _label
+    pid = os.getpid()
+    made_in, label = _label
+    if made_in != pid:
+        host = socket.gethostname()[:MAX_HOST_LABEL] or "localhost"
+        label = f"{host} pid {pid}"
+        _label = (pid, label)
+    return label
 
 
 @attrs.frozen(slots=True)
@@ -347,11 +377,24 @@ class GroupMembers(Protocol):
 
 @runtime_checkable
 class ListableMembers(Protocol):
-    """A store of group members that lists a group's live members, for operators' tools."""
+    """A store of group members that lists a group's live members, for operators' tools.
+
+    Every `Backend` is one (`members()` raises `NotImplementedError` on a backend that
+    keeps no members), and so is `InMemoryBookmarks`. A member's id, as a `HandlerGroup`
+    makes it, is its bucket count, its `process_label()` and a random id.
+    """
 
     async def members(self, group: str) -> list[str]:
         """The live members of `group` (those whose time has not run out), sorted."""
         ...
+
+
+def unexpired(rows: Iterable[Iterable[Any]], now: int) -> list[str]:
+    """The members of `rows`, (member, expires) of one group, whose time has not run out at `now`.
+
+    Sorted; `now` and the expiries are milliseconds since the epoch (`expiry_millis`).
+    """
+    return sorted(member for member, expires in rows if expires >= now)
 
 
 def expiry_millis(ttl: float) -> tuple[int, int]:
@@ -421,7 +464,10 @@ class LeaseProvider(Protocol):
 
 @runtime_checkable
 class LeaseHolders(Protocol):
-    """A lease provider that tells who holds a lease, for operators' tools."""
+    """A lease provider that tells who holds a lease, for operators' tools.
+
+    Every `Backend` is one, and so is `InMemoryBookmarks`.
+    """
 
     async def lease_holder(self, name: str) -> str | None:
         """Who holds the lease of `name` now (host and process, as far as the store knows).
@@ -527,14 +573,23 @@ async def listed(
     return found
 
 
+def check_name(method: str, what: str, value: object) -> None:
+    """Refuse `value`, argument `what` of `method`, unless every backend reads it the same way.
+
+    A `str` without the NUL character or lone surrogates (`text_problem`): `TypeError` or
+    `ValueError` otherwise, worded alike on every backend.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{method}(): {what} is a str, not {value!r}")
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(f"{method}(): {what} {value!r} {problem}")
+
+
 def check_listing(stream: object, after: object, limit: object) -> None:
     """Refuse arguments of `Backend.aggregate_ids` that no backend could read the same way."""
-    for what, value in (("stream", stream), ("after", after)):
-        if not isinstance(value, str):
-            raise TypeError(f"aggregate_ids(): {what} is a str, not {value!r}")
-        problem = text_problem(value)
-        if problem is not None:
-            raise ValueError(f"aggregate_ids(): {what} {value!r} {problem}")
+    check_name("aggregate_ids", "stream", stream)
+    check_name("aggregate_ids", "after", after)
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise TypeError(f"aggregate_ids(): limit is an int, not {limit!r}")
     if limit < 1:
@@ -812,6 +867,43 @@ class Backend(abc.ABC):
         """A lease for handler `name`; by default it excludes runners of this process only."""
         return LocalLease(self, name)
 
+    async def lease_holder(self, name: str) -> str | None:
+        """Who holds the lease of `name` now: host and process, as far as the store knows.
+
+        None when no runner holds it. Any lease name, a handler group's bucket leases
+        (`<handler>#<index>/<count>`) too. `name` is a string without the NUL character
+        or lone surrogates (`TypeError` or `ValueError` otherwise, on every backend).
+        """
+        check_name("lease_holder", "name", name)
+        return await self._lease_holder(name)
+
+    async def _lease_holder(self, name: str) -> str | None:
+        """Who holds the lease `lease(name)` takes, for `lease_holder` (`name` checked).
+
+        By default that of `LocalLease`: this process, when one of its runners holds it.
+        A backend that overrides `lease` must override this too.
+        """
+        return local_lease_holder(self, name)
+
+    async def members(self, group: str) -> list[str]:
+        """The live members of handler group `group` (whose time has not run out), sorted.
+
+        For a backend that keeps groups' members (`GroupMembers`). `group` is checked as
+        `lease_holder`'s name is.
+        """
+        check_name("members", "group", group)
+        return await self._list_members(group)
+
+    async def _list_members(self, group: str) -> list[str]:
+        """The live members of `group`, sorted, for `members()` (`group` checked).
+
+        A backend that keeps groups' members must implement it to list them.
+        """
+        raise NotImplementedError(
+            f"{type(self).__qualname__} cannot list a group's members: Backend.members() "
+            "needs _list_members(), which it does not implement"
+        )
+
     async def close(self) -> None:
         """Release connections; the backend is not used afterwards."""
 
@@ -824,6 +916,11 @@ class Backend(abc.ABC):
 
 
 _held: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
+
+
+def local_lease_holder(scope: object, name: str) -> str | None:
+    """`process_label()` if a `LocalLease` of `scope` in this process holds `name`, else None."""
+    return process_label() if name in _held.get(scope, ()) else None
 
 
 class LocalLease:

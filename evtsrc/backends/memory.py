@@ -19,10 +19,13 @@ from .base import (
     Once,
     ParkedAggregate,
     SnapshotRecord,
+    check_name,
     check_unmoved,
     expiry_millis,
+    local_lease_holder,
     merged,
     numbered,
+    unexpired,
 )
 
 
@@ -80,9 +83,20 @@ class InMemoryBookmarks:
         """Forget `member` of `group`."""
         self._members.get(group, {}).pop(member, None)
 
+    async def members(self, group: str) -> list[str]:
+        """The live members of `group` (whose time has not run out), sorted."""
+        check_name("members", "group", group)
+        now, _ = expiry_millis(0)
+        return unexpired(self._members.get(group, {}).items(), now)
+
     def lease(self, name: str) -> Lease:
         """A lease excluding other runners of this process that use these bookmarks."""
         return LocalLease(self, name)
+
+    async def lease_holder(self, name: str) -> str | None:
+        """`process_label()` if a runner of this process holds `name`'s lease, else None."""
+        check_name("lease_holder", "name", name)
+        return local_lease_holder(self, name)
 
 
 class _MemoryListener:
@@ -299,6 +313,10 @@ class InMemoryBackend(Backend):
     async def leave(self, group: str, member: str) -> None:
         """Forget `member` of `group`."""
         await self._bookmarks.leave(group, member)
+
+    async def _list_members(self, group: str) -> list[str]:
+        """The live members of `group`, sorted."""
+        return await self._bookmarks.members(group)
 
     def forget(self, listener: _MemoryListener) -> None:
         """Stop notifying `listener`."""

@@ -59,6 +59,7 @@ from .base import (
     expiry_millis,
     live_members,
     numbered,
+    unexpired,
 )
 from .names import TableNames
 from .sql._buckets import FILL_BATCH, NO_POSITION_ABOVE, fill_values
@@ -782,6 +783,15 @@ class Neo4jBackend(Backend):
             f"MATCH (m:{self._member} {{key: $key}}) DELETE m", key=json.dumps([group, member])
         )
 
+    async def _list_members(self, group: str) -> list[str]:
+        """The live members of `group`, sorted (by the group's index)."""
+        rows = await self._run(
+            f"MATCH (o:{self._member} {{group: $group}}) "
+            "RETURN o.member AS member, o.expires AS expires",
+            group=group,
+        )
+        return unexpired(((r["member"], r["expires"]) for r in rows), expiry_millis(0)[0])
+
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: a node its runner renews (see `lease_ttl`)."""
         return ExpiringLease(
@@ -791,6 +801,10 @@ class Neo4jBackend(Backend):
             outage=OUTAGE,
             action=f"take the lease of handler {name!r}",
         )
+
+    async def _lease_holder(self, name: str) -> str | None:
+        """The holder its node names (`"<host> pid <pid> <uuid>"`), unless it expired."""
+        return await _Neo4jLeases(self._run, self._lease).holder(name)
 
     async def close(self) -> None:
         """Close the driver if this backend made it."""
@@ -837,6 +851,15 @@ class _Neo4jLeases:
             ttl=round(ttl * 1000),
         )
         return bool(rows[0]["held"])
+
+    async def holder(self, name: str) -> str | None:
+        """Who holds `name`: the holder of its node, unless its time ran out (server's clock)."""
+        rows = await self._run(
+            f"MATCH (l:{self._label} {{name: $name}}) "
+            "WHERE l.holder IS NOT NULL AND l.expires >= datetime() RETURN l.holder AS holder",
+            name=name,
+        )
+        return str(rows[0]["holder"]) if rows else None
 
     async def free(self, name: str, holder: str) -> None:
         """Free `name` if `holder` holds it."""

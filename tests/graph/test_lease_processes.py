@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,13 @@ from evtsrc.backends.neo4j import Neo4jBackend
 from tests.backends import NEO4J, NEO4J44, BackendTarget, server_location
 from tests.conformance.conftest import backend as backend
 from tests.group_processes import churn, noted_until
-from tests.lease_processes import check_expiry, freeze_and_fence, hand_over
+from tests.lease_processes import (
+    check_expiry,
+    check_names_worker,
+    freeze_and_fence,
+    hand_over,
+    report_holder,
+)
 from tests.lease_worker import LEASE_TTL
 
 
@@ -79,3 +86,34 @@ async def test_a_partitioned_group_of_processes_handles_every_event_in_order(
         lease_ttl=LEASE_TTL,
     )
     assert len(set(churned.pairs)) == 2_000
+
+
+async def test_the_lease_of_another_process_is_reported_with_its_holder(
+    backend: Neo4jBackend, target: BackendTarget, tmp_path: Path
+) -> None:
+    assert target.env is not None
+    location = server_location(target.env, target.name)
+    prefix = backend.names.prefix
+    holder, pid = await report_holder(backend, target.name, location, prefix, tmp_path)
+    check_names_worker(holder, pid)
+
+
+async def test_a_holder_written_before_holders_named_their_process_is_reported_as_it_is(
+    backend: Neo4jBackend,
+) -> None:
+    bare = str(uuid.uuid4())
+    label = backend._lease
+    await backend._run(
+        f"CREATE (:{label} {{name: 'seen', holder: $holder, "
+        "expires: datetime() + duration({seconds: 30})})",
+        holder=bare,
+    )
+    assert await backend.lease_holder("seen") == bare
+    assert not await backend.lease("seen").acquire()  # still held: by the old holder
+    await backend._run(
+        f"MATCH (l:{label} {{name: 'seen'}}) SET l.expires = datetime() - duration({{seconds: 1}})"
+    )
+    assert await backend.lease_holder("seen") is None  # ran out
+    lease = backend.lease("seen")
+    assert await lease.acquire()
+    await lease.release()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,13 @@ from evtsrc.backends.mongo import MongoBackend
 from tests.backends import MONGO, server_location
 from tests.conformance.conftest import backend as backend
 from tests.group_processes import churn, noted_until
-from tests.lease_processes import check_expiry, freeze_and_fence, hand_over
+from tests.lease_processes import (
+    check_expiry,
+    check_names_worker,
+    freeze_and_fence,
+    hand_over,
+    report_holder,
+)
 from tests.lease_worker import LEASE_TTL
 
 
@@ -68,3 +76,27 @@ async def test_a_partitioned_group_of_processes_handles_every_event_in_order(
         lease_ttl=LEASE_TTL,
     )
     assert len(set(churned.pairs)) == 2_000
+
+
+async def test_the_lease_of_another_process_is_reported_with_its_holder(
+    backend: MongoBackend, tmp_path: Path
+) -> None:
+    assert MONGO.env is not None
+    location = server_location(MONGO.env, MONGO.name)
+    holder, pid = await report_holder(backend, "mongo", location, backend.names.prefix, tmp_path)
+    check_names_worker(holder, pid)
+
+
+async def test_a_holder_written_before_holders_named_their_process_is_reported_as_it_is(
+    backend: MongoBackend,
+) -> None:
+    bare = str(uuid.uuid4())
+    expires = datetime.now(UTC) + timedelta(seconds=30)
+    await backend.leases.insert_one({"_id": "seen", "holder": bare, "expires": expires})
+    assert await backend.lease_holder("seen") == bare
+    assert not await backend.lease("seen").acquire()  # still held: by the old holder
+    await backend.leases.update_one({"_id": "seen"}, {"$set": {"expires": datetime.now(UTC)}})
+    assert await backend.lease_holder("seen") is None  # ran out
+    lease = backend.lease("seen")
+    assert await lease.acquire()
+    await lease.release()

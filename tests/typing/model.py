@@ -6,7 +6,9 @@ aggregates, commands and handlers shown here is one the checkers accept.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import assert_type
 
 import attrs
@@ -24,7 +26,7 @@ from evtsrc import (
     folds,
     on_event,
 )
-from evtsrc.backends import Backend
+from evtsrc.backends import Backend, InMemoryBackend, SqliteBackend
 
 
 class UserCreated(Event, type_name="typing.user.created"):
@@ -130,3 +132,12 @@ class PostCounter(EventHandler, name="typing-post-counter", streams=["typing-pos
 
 def make_domain(backend: Backend) -> Domain:
     return Domain(backend, aggregates=[User, Post])
+
+
+async def on_memory_and_sqlite(check: Callable[[Backend], Awaitable[None]]) -> None:
+    """Run `check` on a new in-memory backend, then on a new SQLite file."""
+    await check(InMemoryBackend())
+    with tempfile.TemporaryDirectory() as folder:
+        async with SqliteBackend(Path(folder) / "events.db") as sqlite:
+            await sqlite.create_schema()
+            await check(sqlite)

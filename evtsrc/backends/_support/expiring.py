@@ -14,13 +14,22 @@ import contextlib
 import logging
 from typing import Protocol
 
-from ..base import new_event_id
+from ..base import new_event_id, process_label
 from .outage import Outage, unavailable
 
 log = logging.getLogger("evtsrc.handlers")
 HOLD = 0.9
 """The share of the record's time to live the holder counts on: the rest is for clocks
 that disagree."""
+
+
+def new_holder() -> str:
+    """A lease holder's id: this process's label and a random part, `"<host> pid <pid> <uuid>"`.
+
+    What `lease_holder` reports of a record; the random part tells apart two leases of
+    one process. Records written before holders named their process hold a bare uuid.
+    """
+    return f"{process_label()} {new_event_id()}"
 
 
 class LeaseRecords(Protocol):
@@ -58,7 +67,7 @@ class ExpiringLease:
         self._ttl = ttl
         self._outage = outage
         self._action = action
-        self._holder = new_event_id()
+        self._holder = new_holder()
         self._until: float | None = None
         """The loop time the hold ends at, unless renewed; None when not held."""
         self._renewing: asyncio.Task[None] | None = None

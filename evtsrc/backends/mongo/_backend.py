@@ -42,6 +42,7 @@ from ..base import (
     live_members,
     merged,
     numbered,
+    unexpired,
 )
 from ..names import TableNames
 from ..sql._buckets import FILL_BATCH, fill_values
@@ -85,7 +86,8 @@ class MongoBackend(Backend):
         self.counters: AsyncCollection[Document] = self.database[f"{self.names.prefix}counters"]
         self.leases: AsyncCollection[Document] = self.database[f"{self.names.prefix}leases"]
         self.parked_aggregates: AsyncCollection[Document] = self.database[self.names.parked]
-        self.members: AsyncCollection[Document] = self.database[self.names.members]
+        self.group_members: AsyncCollection[Document] = self.database[self.names.members]
+        """Handler groups' members: not `members`, the method that lists a group's."""
         self.processed_messages: AsyncCollection[Document] = self.database[self.names.processed]
         self._owns_client = owns_client
         self.transaction_timeout = transaction_timeout
@@ -156,7 +158,7 @@ class MongoBackend(Backend):
                 [("handler", ASCENDING), ("position", ASCENDING)],
                 name=f"{self.names.parked}_handler_ix",
             )
-            await self.members.create_index(
+            await self.group_members.create_index(
                 [("group", ASCENDING), ("expires", ASCENDING)],
                 name=f"{self.names.members}_group_ix",
             )
@@ -223,7 +225,7 @@ class MongoBackend(Backend):
             self.counters,
             self.leases,
             self.parked_aggregates,
-            self.members,
+            self.group_members,
             self.processed_messages,
         )
 
@@ -636,7 +638,7 @@ class MongoBackend(Backend):
         """
         now, expires = expiry_millis(ttl)
         with OUTAGE.during(f"beat in group {group!r}"):
-            await self.members.update_one(
+            await self.group_members.update_one(
                 {"_id": _member_id(group, member)},
                 {"$set": {"group": group, "member": member, "expires": expires}},
                 upsert=True,
@@ -644,11 +646,17 @@ class MongoBackend(Backend):
             found = await self._members_of(group).to_list(None)
             live, expired = live_members(((d["member"], d["expires"]) for d in found), member, now)
             if expired:
-                await self.members.delete_many({"group": group, "expires": {"$lt": now}})
+                await self.group_members.delete_many({"group": group, "expires": {"$lt": now}})
         return live
 
     def _members_of(self, group: str) -> AsyncCursor[Document]:
-        return self.members.find({"group": group}, {"_id": 0, "member": 1, "expires": 1})
+        return self.group_members.find({"group": group}, {"_id": 0, "member": 1, "expires": 1})
+
+    async def _list_members(self, group: str) -> list[str]:
+        """The live members of `group`, sorted."""
+        with OUTAGE.during(f"list the members of group {group!r}"):
+            found = await self._members_of(group).to_list(None)
+        return unexpired(((d["member"], d["expires"]) for d in found), expiry_millis(0)[0])
 
     async def processed(self, inbox: str, key: str) -> bool:
         """Whether `inbox` recorded `key` (by its unique index)."""
@@ -667,7 +675,7 @@ class MongoBackend(Backend):
     async def leave(self, group: str, member: str) -> None:
         """Forget `member` of `group`."""
         with OUTAGE.during(f"leave group {group!r}"):
-            await self.members.delete_one({"_id": _member_id(group, member)})
+            await self.group_members.delete_one({"_id": _member_id(group, member)})
 
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: a document its runner renews (see `lease_ttl`)."""
@@ -678,6 +686,11 @@ class MongoBackend(Backend):
             outage=OUTAGE,
             action=f"take the lease of handler {name!r}",
         )
+
+    async def _lease_holder(self, name: str) -> str | None:
+        """The holder its document names (`"<host> pid <pid> <uuid>"`), unless it expired."""
+        with OUTAGE.during(f"find who holds the lease of handler {name!r}"):
+            return await MongoLeases(self.leases).holder(name)
 
     async def listen(self, streams: Sequence[str]) -> AppendListener:
         """A change stream on the events collection, woken by inserts into `streams`."""

@@ -43,6 +43,14 @@ class MongoLeases:
         )
         return result.matched_count == 1
 
+    async def holder(self, name: str) -> str | None:
+        """Who holds `name`: the holder of its document, unless that expired."""
+        now = millis(datetime.now(UTC))
+        found = await self._collection.find_one(
+            {"_id": name, "expires": {"$gte": now}}, {"_id": 0, "holder": 1}
+        )
+        return None if found is None else str(found["holder"])
+
     async def free(self, name: str, holder: str) -> None:
         """Delete `name`'s document if `holder` holds it."""
         await self._collection.delete_one({"_id": name, "holder": holder})

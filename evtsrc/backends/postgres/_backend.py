@@ -30,6 +30,7 @@ from ..base import (
     listed,
     live_members,
     numbered,
+    unexpired,
 )
 from ..names import TableNames
 from ..sql import _pg_positions as _positions
@@ -50,7 +51,14 @@ from ..sql._listing import (
     postgres_aggregates,
 )
 from ..sql._pg_errors import LOST, OUTAGE
-from ..sql._pg_lease import PgConnection, advisory_key, advisory_leases
+from ..sql._pg_lease import (
+    PgConnection,
+    advisory_key,
+    advisory_leases,
+    holder_description,
+    holder_sql,
+    key_parts,
+)
 from ..sql._pg_listen import PgListener
 from ._batch import PgBatchTransaction
 from ._connections import HeldConnections, PoolConnection, log
@@ -60,6 +68,9 @@ _COLUMNS = "position, stream, aggregate_id, version, type, data, timestamp, even
 """What a read of streams selects; then, with metadata, the next two."""
 _METADATA_COLUMNS = f"{_COLUMNS}, event_id::text AS event_id, metadata"
 """Event ids as text (records carry `str`), metadata as its stored text."""
+
+
+_HOLDER_SQL = holder_sql("$1", "$2")
 
 
 class PostgresBackend(Backend):
@@ -520,9 +531,24 @@ class PostgresBackend(Backend):
         """Forget `member` of `group`."""
         await self._fetch("leave", self._member_sql.delete, group, member)
 
+    async def _list_members(self, group: str) -> list[str]:
+        """The live members of `group`, sorted."""
+        rows = await self._fetch("list members", self._member_sql.select, group)
+        return unexpired(rows, expiry_millis(0)[0])
+
     def lease(self, name: str) -> Lease:
         """The lease of handler `name`: an advisory lock on the leases' pooled connection."""
         return self._leases.lease(advisory_key(self.names.events, name), "taking a handler lease")
+
+    async def _lease_holder(self, name: str) -> str | None:
+        """The session holding the advisory lock of `name` (`pg_locks`, `pg_stat_activity`).
+
+        Its application name is the holder's `process_label()`, set by its leases'
+        connection, if evtsrc took it.
+        """
+        parts = key_parts(advisory_key(self.names.events, name))
+        rows = await self._fetch(f"find who holds lease {name!r}", _HOLDER_SQL, *parts)
+        return holder_description(tuple(rows[0]) if rows else None)
 
     async def _lease_connection(self) -> PoolConnection:
         return await self._connections.take()

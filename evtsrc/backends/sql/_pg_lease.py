@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
-from typing import TypeAlias
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from .._support.lease import SharedSession
+from ..base import process_label
 from ._pg_errors import LOST, OUTAGE
 
 PgConnection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -19,6 +20,56 @@ def advisory_key(store: str, name: str) -> int:
     """A signed 64-bit advisory-lock key for handler `name` of the event store `store`."""
     digest = hashlib.sha256(f"evtsrc\0{store}\0{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+MAX_APPLICATION_NAME = 63
+"""The most bytes of `application_name` PostgreSQL keeps (it cuts the rest)."""
+
+
+def holder_sql(classid: str, objid: str) -> str:
+    """The statement finding the session that holds an advisory lock, by its key's halves.
+
+    `classid` and `objid` are the parameter markers of `key_parts`. Its row: the
+    session's pid, application name, client address and port. A 64-bit key shows in
+    `pg_locks` as its high and low 32 bits, with `objsubid` 1.
+    """
+    return (
+        "SELECT l.pid, a.application_name, host(a.client_addr), a.client_port "
+        "FROM pg_locks AS l LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        f"AND l.classid = CAST(CAST({classid} AS bigint) AS oid) "
+        f"AND l.objid = CAST(CAST({objid} AS bigint) AS oid) LIMIT 1"
+    )
+
+
+def key_parts(key: int) -> tuple[int, int]:
+    """A 64-bit advisory key as `pg_locks` shows it: (classid, objid), its high and low halves."""
+    return (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+
+
+def application_name(label: str) -> str:
+    """`label` (`process_label()`) fit for `application_name`: ASCII, its host cut to fit."""
+    text = label.encode("ascii", "replace").decode()
+    if len(text) <= MAX_APPLICATION_NAME:
+        return text
+    host, sep, pid = text.rpartition(" pid ")
+    return host[: MAX_APPLICATION_NAME - len(sep) - len(pid)] + sep + pid
+
+
+def holder_description(row: Sequence[Any] | None) -> str | None:
+    """Who holds a lock, from the row of `holder_sql`: None if no session holds it.
+
+    The application name the holder's leases connection set (`process_label()`, for
+    evtsrc's), then the server's session: its pid and the client's address.
+    """
+    if row is None:
+        return None
+    pid, application, host, port = row
+    session = f"PostgreSQL session {pid}"
+    if host is not None:
+        session += f" from {host}" if port is None or port < 0 else f" from {host}:{port}"
+    return f"{application} ({session})" if application else session
 
 
 class AdvisoryLocks:
@@ -39,8 +90,18 @@ class AdvisoryLocks:
         self._close = close
 
     async def connect(self) -> PgConnection:
-        """A connection lent for the leases."""
-        return await self._connect()
+        """A connection lent for the leases, naming this process as its `application_name`.
+
+        So that `lease_holder` reports it. The reset when it is given back undoes it.
+        """
+        connection = await self._connect()
+        try:
+            name = application_name(process_label())
+            await connection.fetchval("SELECT set_config('application_name', $1, false)", name)
+        except BaseException:
+            await self._close(connection)
+            raise
+        return connection
 
     async def try_lock(self, connection: PgConnection, key: int) -> bool:
         """Take the lock if no session holds it."""

@@ -33,6 +33,7 @@ from ..base import (
     expiry_millis,
     listed,
     live_members,
+    unexpired,
 )
 from ..names import TableNames
 from ..sql._buckets import FILL_BATCH, NO_POSITION_ABOVE, fill_values
@@ -498,6 +499,14 @@ class SqlAlchemyBackend(Backend):
         async with self._transaction(f"leave group {group!r} as {member!r}") as connection:
             await connection.execute(statement)
 
+    async def _list_members(self, group: str) -> list[str]:
+        """The live members of `group`, sorted."""
+        table = self.tables.members
+        read = sa.select(table.c.member, table.c.expires).where(table.c.group_name == group)
+        async with self._connection(f"list the members of group {group!r}") as connection:
+            rows = (await connection.execute(read)).all()
+        return unexpired(rows, expiry_millis(0)[0])
+
     async def move_bookmark(self, name: str, expected: int, position: int) -> None:
         """Store `position` for `name` if `expected` is stored, else raise `BookmarkMoved`."""
         try:
@@ -517,6 +526,10 @@ class SqlAlchemyBackend(Backend):
         """
         lease = self._dialect.lease(name)
         return super().lease(name) if lease is None else lease
+
+    async def _lease_holder(self, name: str) -> str | None:
+        """Who holds the lock `lease(name)` takes: see the dialect's `lease_holder`."""
+        return await self._dialect.lease_holder(name, self)
 
     @asynccontextmanager
     async def batch_transaction(self) -> AsyncGenerator[SqlBatchTransaction]:

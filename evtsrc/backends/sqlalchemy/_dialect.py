@@ -31,6 +31,7 @@ from ..base import (
     Once,
     UndecodablePayload,
     bucket_key,
+    local_lease_holder,
 )
 from ..names import TableNames
 from ..sql._buckets import FillStatements, Placeholders, fill_statements
@@ -245,6 +246,10 @@ class Dialect(abc.ABC):
     def lease(self, name: str) -> Lease | None:
         """A lease other processes see, or None for the backend's in-process default."""
         return None
+
+    async def lease_holder(self, name: str, scope: object) -> str | None:
+        """Who holds `lease(name)`; by default `LocalLease`'s of `scope` (the backend)."""
+        return local_lease_holder(scope, name)
 
     def bucket_fill(self) -> FillStatements:
         """The statements that fill in bucket keys (`sql._buckets`), in the driver's style."""

@@ -20,7 +20,7 @@ from .._support.lease import SharedSession
 from ..base import Lease, Once
 from ._dialect import Dialect, record_values
 from ._errors import AppendLockTimeout
-from ._named_lock import lock_name, named_lock_leases
+from ._named_lock import HOLDER_SQL, holder_description, lock_name, named_lock_leases
 
 DUPLICATE_ENTRY = 1062
 """The server's error for a duplicate key."""
@@ -107,5 +107,16 @@ class MariaDbDialect(Dialect):
         """A named lock on the leases' connection (one for all of them)."""
         if self._leases is None:
             self._leases = named_lock_leases(self.engine, self.outage)
-        key = lock_name(f"evtsrc:{self.names.events}:{name}")
+        key = self._lock_name(name)
         return self._leases.lease(key, f"take the handler lease {key!r}")
+
+    async def lease_holder(self, name: str, scope: object) -> str | None:
+        """The connection holding the named lock of `name` (`IS_USED_LOCK`), and its host."""
+        key = self._lock_name(name)
+        with self.outage.during(f"find who holds the handler lease {key!r}"):
+            async with self.engine.connect() as connection:
+                row = (await connection.execute(sa.text(HOLDER_SQL), {"name": key})).first()
+        return holder_description(row)
+
+    def _lock_name(self, name: str) -> str:
+        return lock_name(f"evtsrc:{self.names.events}:{name}")

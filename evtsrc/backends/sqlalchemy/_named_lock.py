@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -20,6 +22,26 @@ def lock_name(name: str) -> str:
     if len(name) > MAX_LOCK_NAME:
         return name[:40] + hashlib.sha256(name.encode()).hexdigest()[:24]
     return name
+
+
+HOLDER_SQL = (
+    "SELECT l.id, p.USER, p.HOST FROM (SELECT IS_USED_LOCK(:name) AS id) AS l "
+    "LEFT JOIN information_schema.PROCESSLIST AS p ON p.ID = l.id"
+)
+"""The connection holding lock :name (NULL if none), with its user and client host."""
+
+
+def holder_description(row: Sequence[Any] | None) -> str | None:
+    """Who holds a lock, from the row of `HOLDER_SQL`: None if no connection holds it.
+
+    The server knows the holder's connection id and client host (and port), not its
+    process: the process list shows no more without the performance schema.
+    """
+    if row is None or row[0] is None:
+        return None
+    connection, user, host = row
+    found = f"MariaDB/MySQL connection {connection}"
+    return found if host is None else f"{found} ({user}@{host})"
 
 
 def named_lock_leases(engine: AsyncEngine, outage: Outage) -> SharedSession[AsyncConnection, str]:

@@ -166,6 +166,18 @@ class PostgresDialect(Dialect):
             )
         return self._leases.lease(advisory_key(self.names.events, name), "taking a handler lease")
 
+    async def lease_holder(self, name: str, scope: object) -> str | None:
+        """The session holding the advisory lock of `name` (`pg_locks`, `pg_stat_activity`)."""
+        from ..sql._pg_lease import advisory_key, holder_description, holder_sql, key_parts
+
+        classid, objid = key_parts(advisory_key(self.names.events, name))
+        statement = sa.text(holder_sql(":classid", ":objid"))
+        with self.outage.during(f"find who holds lease {name!r}"):
+            async with self.engine.connect() as connection:
+                result = await connection.execute(statement, {"classid": classid, "objid": objid})
+                row = result.first()
+        return holder_description(row)
+
     async def _asyncpg_connect(self) -> Any:
         import asyncpg
 

@@ -17,7 +17,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from .._support.leases import FileLease
+from .._support.leases import FileLease, file_lease_holder
 from ..base import Lease, Once
 from ..sql._sqlite_errors import version_clash_message
 from ._dialect import Dialect, record_values
@@ -84,8 +84,20 @@ class SqliteDialect(Dialect):
 
     def lease(self, name: str) -> Lease | None:
         """A lock on a file beside the database (in-process only for in-memory SQLite)."""
+        file = self._lease_file(name)
+        return None if file is None else FileLease(*file)
+
+    async def lease_holder(self, name: str, scope: object) -> str | None:
+        """The label its holder wrote in the lock file, if a process holds the lock."""
+        file = self._lease_file(name)
+        if file is None:
+            return await super().lease_holder(name, scope)
+        return await file_lease_holder(*file)
+
+    def _lease_file(self, name: str) -> tuple[Path, str, str] | None:
+        """Where `FileLease` keeps the lock of `name`; None for an in-memory database."""
         database = self.engine.url.database
         if database and database != ":memory:" and not database.startswith("file:"):
             folder = Path(database).resolve().parent
-            return FileLease(folder, f"{Path(database).name}:{self.names.events}", name)
+            return folder, f"{Path(database).name}:{self.names.events}", name
         return None

@@ -37,7 +37,7 @@ from ..._errors import AlreadyProcessed, BookmarkMoved, EventEncodeError, Versio
 from ..._jsontypes import JSONObject
 from .._support import jsontext
 from .._support.buckets import KeyedPage, read_bucket
-from .._support.leases import FileLease
+from .._support.leases import FileLease, file_lease_holder
 from ..base import (
     NOT_READ,
     Backend,
@@ -53,6 +53,7 @@ from ..base import (
     expiry_millis,
     listed,
     numbered,
+    unexpired,
 )
 from ..names import TableNames
 from ..sql._buckets import FILL_BATCH, NO_POSITION_ABOVE, fill_values
@@ -721,12 +722,27 @@ class SqliteBackend(Backend):
     def _leave(self, group: str, member: str) -> None:
         self._writing().execute(self._sql.members.delete, (group, member))
 
+    async def _list_members(self, group: str) -> list[str]:
+        """The live members of `group`, sorted."""
+        return await self._reader.run(self._select_members, group)
+
+    def _select_members(self, group: str) -> list[str]:
+        connection = self._reader_connection or self._reading()
+        rows = connection.execute(self._sql.members.select, (group,)).fetchall()
+        return unexpired(rows, expiry_millis(0)[0])
+
     # -- handlers: leases and transactions --------------------------------------------------
 
     def lease(self, name: str) -> Lease:
         """A lock file beside the database; the same file `SqlAlchemyBackend` locks."""
-        folder = self.path.resolve().parent
-        return FileLease(folder, f"{self.path.name}:{self.names.events}", name)
+        return FileLease(*self._lease_file(name))
+
+    async def _lease_holder(self, name: str) -> str | None:
+        """The label its holder wrote in the lock file, if a process holds the lock."""
+        return await file_lease_holder(*self._lease_file(name))
+
+    def _lease_file(self, name: str) -> tuple[Path, str, str]:
+        return self.path.resolve().parent, f"{self.path.name}:{self.names.events}", name
 
     @asynccontextmanager
     async def batch_transaction(self) -> AsyncGenerator[SqliteBatchTransaction]:

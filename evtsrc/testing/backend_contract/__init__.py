@@ -32,6 +32,7 @@ pytest.register_assert_rewrite(
             "_fencing",
             "_groups",
             "_handlers",
+            "_holders",
             "_leases",
             "_listing",
             "_metadata",
@@ -56,6 +57,7 @@ from ._evolution import EvolutionContract  # noqa: E402
 from ._fencing import FencingContract  # noqa: E402
 from ._groups import GroupMembersContract  # noqa: E402
 from ._handlers import HandlerContract  # noqa: E402
+from ._holders import LeaseHolderContract  # noqa: E402
 from ._leases import LeaseContract  # noqa: E402
 from ._listing import ListingContract  # noqa: E402
 from ._metadata import MetadataContract  # noqa: E402
@@ -76,6 +78,7 @@ class BackendContract(
     CommandContract,
     HandlerContract,
     LeaseContract,
+    LeaseHolderContract,
     FencingContract,
     ParkingContract,
     GroupMembersContract,
@@ -107,6 +110,7 @@ __all__ = [
     "GroupMembersContract",
     "HandlerContract",
     "LeaseContract",
+    "LeaseHolderContract",
     "ListingContract",
     "MetadataContract",
     "OrderingContract",

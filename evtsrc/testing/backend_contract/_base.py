@@ -32,6 +32,12 @@ class ContractBase:
     refused_payloads: ClassVar[frozenset[str]] = frozenset()
     """The texts of `UNDECODABLE` that the database's own JSON checks refuse."""
 
+    lease_holder_shows: ClassVar[str | None] = None
+    """What `lease_holder` reports of a lease held in this process: None, its host and pid
+    (`process_label()` is in the report); else a regular expression the report matches,
+    for a store that cannot know the holding process (MariaDB/MySQL: only the holder's
+    connection id and client host)."""
+
     def open_backend(self) -> AbstractAsyncContextManager[Backend]:
         """A fresh, empty backend for one test; leaving the block cleans it up and closes it.
 

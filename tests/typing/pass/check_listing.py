@@ -6,19 +6,15 @@ own bookmarks that has `bookmarks()` is a `ListableBookmarks`.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import assert_type
 
 from evtsrc.backends import (
     Backend,
     BookmarkStore,
-    InMemoryBackend,
     InMemoryBookmarks,
     ListableBookmarks,
-    SqliteBackend,
 )
-from tests.typing.model import Post, PostCounter, User, make_domain
+from tests.typing.model import Post, PostCounter, User, make_domain, on_memory_and_sqlite
 
 
 class OwnBookmarks:
@@ -88,8 +84,4 @@ async def on(backend: Backend) -> None:
 
 
 async def main() -> None:
-    await on(InMemoryBackend())
-    with tempfile.TemporaryDirectory() as folder:
-        async with SqliteBackend(Path(folder) / "events.db") as sqlite:
-            await sqlite.create_schema()
-            await on(sqlite)
+    await on_memory_and_sqlite(on)
