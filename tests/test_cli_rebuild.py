@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -138,7 +139,10 @@ def test_rebuilding_in_place_is_refused_while_a_runner_elsewhere_holds_the_lease
 
     refused = asyncio.run(scenario())
     assert refused.returncode == 1
-    assert refused.stderr.startswith("Error: ") and "balances" in refused.stderr
+    assert refused.stderr.startswith(
+        "Error: handler 'balances' is running elsewhere (its lease is held by "
+        f"{socket.gethostname()} pid {os.getpid()}): stop it first, or rebuild it --blue-green"
+    ), refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
     assert balances(store)["balances_v1"]  # nothing was cleared
 

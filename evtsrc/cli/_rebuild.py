@@ -20,6 +20,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from .._errors import HandlerBusy
 from .._handlers import EventHandler
 from .._runner import HandlerRunner
 from ..backends.base import Backend
@@ -60,7 +61,24 @@ def _versioned(store: Opened, name: str) -> HandlerRunner[EventHandler]:
 async def _with_progress(
     work: Awaitable[int], runner: HandlerRunner[EventHandler], backend: Backend
 ) -> int:
-    """Await `work`, a rebuild by `runner`, drawing its bookmark's way to the streams' head."""
+    """Await `work`, a rebuild by `runner`, drawing its bookmark's way to the streams' head.
+
+    `Failed` naming the lease's holder if another runner holds it.
+    """
+    try:
+        return await _drawn(work, runner, backend)
+    except HandlerBusy as error:
+        holder = await backend.lease_holder(runner.name)
+        raise Failed(
+            f"handler {runner.name!r} is running elsewhere (its lease is held by "
+            f"{holder or 'another runner'}): stop it first"
+            + ("" if runner.version > 1 else ", or rebuild it --blue-green")
+        ) from error
+
+
+async def _drawn(
+    work: Awaitable[int], runner: HandlerRunner[EventHandler], backend: Backend
+) -> int:
     console = Console(stderr=True)
     columns = (
         TextColumn("[bold]{task.description}"),
