@@ -171,6 +171,8 @@ class Follower:
             position = 0
         else:
             position = await within(self.target, self.backend.last_position(streams))
+        which = " ".join(self.fixed) or "every stream"
+        click.echo(f"following {which} after position {position}", err=True)
         listener: AppendListener = PollingListener()
         if streams:  # woken by the store where it can push; the streams known now
             listener = await within(self.target, self.backend.listen(streams))
