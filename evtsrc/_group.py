@@ -197,6 +197,11 @@ class HandlerGroup(Generic[H]):
         return self._task is not None and not self._task.done()
 
     @property
+    def parks(self) -> bool:
+        """Whether the handler parks failed events (`park=True`): `parked()` lists them."""
+        return self._setup.parked is not None
+
+    @property
     def held(self) -> tuple[int, ...]:
         """The buckets this worker holds now, by index."""
         return tuple(sorted(self._held))

@@ -219,6 +219,11 @@ class HandlerRunner(Generic[H]):
         """Whether `start()` launched a loop that has not stopped."""
         return self._task is not None and not self._task.done()
 
+    @property
+    def parks(self) -> bool:
+        """Whether the handler parks failed events (`park=True`): `parked()` lists them."""
+        return self._setup.parked is not None
+
     async def position(self) -> int:
         """The position of the last event handled (its bookmark)."""
         if self._bookmark.known is not None:

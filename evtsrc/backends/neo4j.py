@@ -45,6 +45,8 @@ from .._errors import AlreadyProcessed, BookmarkMoved, UnsupportedStore, Version
 from ._support import jsontext
 from ._support.buckets import KeyedPage, read_bucket
 from ._support.expiring import ExpiringLease
+from ._support.layouts import cypher_name as _label
+from ._support.layouts import neo4j_labels, neo4j_schema
 from ._support.outage import Outage, unavailable
 from .base import (
     Backend,
@@ -118,10 +120,6 @@ class _EarlierTryMayHaveCommitted(Exception):
             "the driver tried the append again after a lost connection and found its "
             "version taken, perhaps by its own earlier try"
         )
-
-
-def _label(name: str) -> str:
-    return "`" + name.replace("`", "``") + "`"
 
 
 def _cypher(text: str) -> LiteralString:
@@ -264,37 +262,7 @@ class Neo4jBackend(Backend):
 
         The event nodes stored before bucket keys get theirs (see `_fill_bucket_keys`).
         """
-        n = self.names
-        for statement in (
-            f"CREATE CONSTRAINT {_label(n.version_constraint)} IF NOT EXISTS FOR (e:{self._event}) "
-            "REQUIRE (e.stream, e.aggregate_id, e.version) IS UNIQUE",
-            f"CREATE CONSTRAINT {_label(n.events + '_position_uq')} IF NOT EXISTS "
-            f"FOR (e:{self._event}) REQUIRE e.position IS UNIQUE",
-            f"CREATE INDEX {_label(n.events + '_stream_ix')} IF NOT EXISTS "
-            f"FOR (e:{self._event}) ON (e.stream, e.position)",
-            f"CREATE CONSTRAINT {_label(n.snapshots + '_uq')} IF NOT EXISTS "
-            f"FOR (s:{self._snapshot}) REQUIRE (s.stream, s.aggregate_id) IS UNIQUE",
-            f"CREATE CONSTRAINT {_label(n.bookmarks + '_uq')} IF NOT EXISTS "
-            f"FOR (b:{self._bookmark}) REQUIRE b.name IS UNIQUE",
-            f"CREATE CONSTRAINT {_label(n.prefix + 'counter_uq')} IF NOT EXISTS "
-            f"FOR (c:{self._counter}) REQUIRE c.name IS UNIQUE",
-            f"CREATE CONSTRAINT {_label(n.prefix + 'lease_uq')} IF NOT EXISTS "
-            f"FOR (l:{self._lease}) REQUIRE l.name IS UNIQUE",
-            f"CREATE CONSTRAINT {_label(n.parked + '_uq')} IF NOT EXISTS "
-            f"FOR (p:{self._parked}) REQUIRE p.key IS UNIQUE",
-            f"CREATE INDEX {_label(n.parked + '_handler_ix')} IF NOT EXISTS "
-            f"FOR (p:{self._parked}) ON (p.handler)",
-            f"CREATE CONSTRAINT {_label(n.members + '_uq')} IF NOT EXISTS "
-            f"FOR (m:{self._member}) REQUIRE m.key IS UNIQUE",
-            f"CREATE INDEX {_label(n.members + '_group_ix')} IF NOT EXISTS "
-            f"FOR (m:{self._member}) ON (m.group)",
-            # Composite, like the events' version constraint: a node property uniqueness
-            # constraint, which Community has on 4.4 and 5 whatever its number of
-            # properties (only node key and existence constraints are Enterprise's). So
-            # the pair is stored as given, not as one encoded text.
-            f"CREATE CONSTRAINT {_label(n.processed + '_uq')} IF NOT EXISTS "
-            f"FOR (p:{self._processed}) REQUIRE (p.inbox, p.key) IS UNIQUE",
-        ):
+        for statement in neo4j_schema(self.names):
             await self._run(statement)
         await self._fill_bucket_keys()
 
@@ -363,17 +331,7 @@ class Neo4jBackend(Backend):
         return int(rows[0]["deleted"])
 
     def _labels(self) -> set[str]:
-        n = self.names
-        return {
-            n.events,
-            n.snapshots,
-            n.bookmarks,
-            f"{n.prefix}counter",
-            f"{n.prefix}lease",
-            n.parked,
-            n.members,
-            n.processed,
-        }
+        return set(neo4j_labels(self.names))
 
     # -- events ------------------------------------------------------------------------------
 

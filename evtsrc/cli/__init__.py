@@ -6,18 +6,21 @@ Installed with the `cli` extra (Click and rich): `pip install 'evtsrc[cli]'`. Ru
 
 from __future__ import annotations
 
+import logging
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command with `argv` (the process's arguments by default); its exit status."""
     try:
-        from ._root import evtsrc
+        from ._commands import evtsrc
     except ModuleNotFoundError as error:
         if error.name not in ("click", "rich"):
             raise
         print(f"evtsrc: the command needs {error.name}: pip install 'evtsrc[cli]'", file=sys.stderr)
         return 1
+    # A driver's notices (Neo4j's on properties not yet stored) are not the command's output.
+    logging.getLogger("neo4j").setLevel(logging.ERROR)
     try:
         evtsrc.main(args=argv, prog_name="evtsrc")
     except SystemExit as exit:  # Click ends every run with one

@@ -113,9 +113,14 @@ async def opened(target: Target) -> AsyncGenerator[Opened]:
     try:
         domain = None
         if factory is not None:
-            made: object = factory(backend)
-            if inspect.isawaitable(made):
-                made = await made
+            try:
+                made: object = factory(backend)
+                if inspect.isawaitable(made):
+                    made = await made
+            except Exception as error:
+                raise Failed(
+                    f"--app {target.app!r} failed: {type(error).__name__}: {describe(error)}"
+                ) from error
             if not isinstance(made, Domain):
                 raise Failed(f"--app {target.app!r} returned a {type(made).__name__}, not a Domain")
             domain = made
@@ -141,16 +146,7 @@ def run(
 
     async def main() -> T:
         async with opened(target) as store:
-            if not bounded:
-                return await work(store)
-            try:
-                async with asyncio.timeout(target.timeout):
-                    return await work(store)
-            except TimeoutError as error:
-                raise Failed(
-                    f"the store at {redacted(target.store_url())} did not answer within "
-                    f"{target.timeout:g} s (--timeout)"
-                ) from error
+            return await (work(store) if not bounded else within(target, work(store)))
 
     try:
         return asyncio.run(main())
@@ -165,3 +161,20 @@ def run(
     except (OSError, TimeoutError) as error:
         url = redacted(target.url or "")
         raise Failed(f"lost the store at {url}: {describe(error)}") from error
+    except Exception as error:  # a driver's own error: still one line, never a traceback
+        url = redacted(target.url or "")
+        raise Failed(
+            f"the store at {url} failed: {type(error).__name__}: {describe(error)}"
+        ) from error
+
+
+async def within(target: Target, step: Awaitable[T]) -> T:
+    """`step`'s result; `Failed` if the store takes more than `target.timeout` seconds."""
+    try:
+        async with asyncio.timeout(target.timeout):
+            return await step
+    except TimeoutError as error:
+        raise Failed(
+            f"the store at {redacted(target.store_url())} did not answer within "
+            f"{target.timeout:g} s (--timeout)"
+        ) from error

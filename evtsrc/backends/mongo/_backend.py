@@ -25,6 +25,7 @@ from pymongo.errors import (
 from ..._errors import AlreadyProcessed, BookmarkMoved, EventEncodeError, VersionConflict
 from .._support.buckets import KeyedPage, read_bucket
 from .._support.expiring import ExpiringLease
+from .._support.layouts import mongo_collections, mongo_indexes
 from ..base import (
     AppendListener,
     Backend,
@@ -142,31 +143,10 @@ class MongoBackend(Backend):
                 if collection.name not in existing:
                     with contextlib.suppress(OperationFailure):  # created meanwhile
                         await self.database.create_collection(collection.name)
-            await self.events.create_index(
-                [("stream", ASCENDING), ("aggregate_id", ASCENDING), ("version", ASCENDING)],
-                unique=True,
-                name=self.names.version_constraint,
-            )
-            await self.events.create_index(
-                [("position", ASCENDING)], unique=True, name=f"{self.names.events}_position_uq"
-            )
-            await self.events.create_index(
-                [("stream", ASCENDING), ("position", ASCENDING)],
-                name=f"{self.names.events}_stream_ix",
-            )
-            await self.parked_aggregates.create_index(
-                [("handler", ASCENDING), ("position", ASCENDING)],
-                name=f"{self.names.parked}_handler_ix",
-            )
-            await self.group_members.create_index(
-                [("group", ASCENDING), ("expires", ASCENDING)],
-                name=f"{self.names.members}_group_ix",
-            )
-            await self.processed_messages.create_index(
-                [("inbox", ASCENDING), ("key", ASCENDING)],
-                unique=True,
-                name=f"{self.names.processed}_uq",
-            )
+            for index in mongo_indexes(self.names):
+                await self.database[index.collection].create_index(
+                    [(key, ASCENDING) for key in index.keys], unique=index.unique, name=index.name
+                )
         with OUTAGE.during("fill in bucket keys"):
             await self._fill_bucket_keys()
 
@@ -218,16 +198,7 @@ class MongoBackend(Backend):
             unkeyed = {"bucket_key": None, "position": {"$lt": found[-1]["position"]}}
 
     def _collections(self) -> tuple[AsyncCollection[Document], ...]:
-        return (
-            self.events,
-            self.snapshots,
-            self.handler_bookmarks,
-            self.counters,
-            self.leases,
-            self.parked_aggregates,
-            self.group_members,
-            self.processed_messages,
-        )
+        return tuple(self.database[name] for name in mongo_collections(self.names))
 
     async def drop_schema(self) -> None:
         """Drop the collections (and every event in them)."""

@@ -1,0 +1,1 @@
+"""Tests of the `evtsrc` command, run as a subprocess against real stores."""
