@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import socket
+from typing import Any
 
+from evtsrc import HandlerGroup
+from evtsrc.backends import TableNames, connect
 from evtsrc.backends.base import bucket_key
 from evtsrc.backends.urls import redacted
+from tests.cli import app
 from tests.cli.app import PARCELS
 from tests.cli.command import evtsrc, one_line_error
 from tests.cli.conftest import Seeded
@@ -156,3 +163,35 @@ def test_parked_list_retry_discard(fresh: Seeded) -> None:
     assert discarded.returncode == 0, discarded.stderr
     left = evtsrc(*fresh.args("parked", "list"))
     assert left.returncode == 0 and left.stderr == "nothing parked\n"
+
+
+def test_status_names_who_holds_each_lease_and_the_groups_members(fresh: Seeded) -> None:
+    """Runners started in this process: status, run elsewhere, names this process."""
+
+    async def scenario() -> dict[str, Any]:
+        async with await connect(fresh.url, tables=TableNames(fresh.prefix)) as backend:
+            domain = app.make_domain(backend)
+            _, audit, shipping = domain.handlers
+            assert isinstance(shipping, HandlerGroup)
+            async with audit, shipping:
+                for _ in range(300):  # a member takes buckets from its second beat
+                    if len(shipping.held) == 3:
+                        break
+                    await asyncio.sleep(0.05)
+                assert len(shipping.held) == 3
+                result = await asyncio.to_thread(evtsrc, *fresh.args("status", "--json"))
+        assert result.returncode == 0, result.stderr
+        return {h["name"]: h for h in json.loads(result.stdout)["handlers"]}
+
+    found = asyncio.run(scenario())
+    me = f"{socket.gethostname()} pid {os.getpid()}"
+    holders = [found["audit"]["lease_holder"]]
+    holders += [b["lease_holder"] for b in found["shipping"]["buckets"]]
+    assert found["ledger"]["lease_holder"] is None  # not started
+    for holder in holders:
+        if fresh.store.name == "mariadb":  # it knows the connection, not the process
+            assert holder.startswith("MariaDB/MySQL connection "), holder
+        else:
+            assert me in holder, holder
+    members = found["shipping"]["members"]
+    assert len(members) == 1 and me in members[0], members
