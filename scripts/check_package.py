@@ -54,6 +54,8 @@ DRIVERS: dict[str, tuple[str, ...]] = {
     "nats": ("nats",),
     "rabbitmq": ("aio_pika", "aiormq"),
     "testing": ("hypothesis", "pytest", "pytest_asyncio"),
+    "cli": ("click", "rich"),
+    "otel": ("opentelemetry",),
 }
 """The top-level modules each extra installs: present with it, absent without it."""
 
@@ -79,6 +81,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "nats": ("evtsrc.messaging.nats",),
     "rabbitmq": ("evtsrc.messaging.rabbitmq",),
     "testing": ("evtsrc.testing.strategies", "evtsrc.testing.backend_contract"),
+    "cli": ("evtsrc.cli._root",),
+    "otel": ("evtsrc.telemetry",),
 }
 """The modules of evtsrc that each extra enables (the core ones import everywhere)."""
 
@@ -90,6 +94,7 @@ SMOKE: dict[str, str] = {
     "sqlalchemy": "sqlalchemy",
     "mariadb": "mariadb",
     "sqlalchemy,postgres": "sqlalchemy-postgres",
+    "cli": "cli",
 }
 """Which program of PROBE runs with which target, besides the imports."""
 
@@ -99,6 +104,7 @@ import importlib
 import importlib.resources
 import importlib.util
 import json
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -182,8 +188,16 @@ async def engine(url: str, dialects: set[str]) -> None:
         await backend.close()
 
 
+def command(*args: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).parent / "evtsrc"  # the console script pip installed
+    return subprocess.run([str(script), *args], capture_output=True, text=True, timeout=60)
+
+
 async def smoke(name: str, folder: Path) -> None:
     if name == "core":
+        ran = command("--version")  # without the cli extra: what to install, exit 1
+        if ran.returncode != 1 or "pip install 'evtsrc[cli]'" not in ran.stderr:
+            problems.append(f"evtsrc without the cli extra: {ran.returncode} {ran.stderr!r}")
         from evtsrc.backends import InMemoryBackend, SqliteBackend
         from evtsrc.testing import given
 
@@ -199,6 +213,12 @@ async def smoke(name: str, folder: Path) -> None:
         await engine("mysql+asyncmy://evtsrc:secret@127.0.0.1:9/evtsrc", {"mysql", "mariadb"})
     elif name == "sqlalchemy-postgres":
         await engine("postgresql+asyncpg://evtsrc@127.0.0.1:9/evtsrc", {"postgresql"})
+    elif name == "cli":
+        url = f"sqlite:///{folder / 'events.sqlite'}"
+        created = command("--url", url, "schema", "create")
+        ran = command("--url", url, "status", "--json")
+        if created.returncode or ran.returncode or json.loads(ran.stdout)["handlers"] != []:
+            problems.append(f"evtsrc status: {ran.returncode} {ran.stdout!r} {ran.stderr!r}")
 
 
 if config["smoke"]:
@@ -225,7 +245,7 @@ class Project:
     urls: dict[str, str]
     sdist_include: list[str]
     entry_points: dict[str, dict[str, str]]
-    """Groups of entry points (a pytest plugin's `pytest11`), by name."""
+    """Groups of entry points (a pytest plugin's `pytest11`, the `console_scripts`), by name."""
 
     @classmethod
     def read(cls, root: Path) -> Project:
@@ -241,7 +261,10 @@ class Project:
             extras=extras,
             urls=project.get("urls", {}),
             sdist_include=[path.strip("/") for path in sdist["include"]],
-            entry_points=project.get("entry-points", {}),
+            entry_points={
+                **({"console_scripts": project["scripts"]} if "scripts" in project else {}),
+                **project.get("entry-points", {}),
+            },
         )
 
 
