@@ -206,9 +206,16 @@ async def smoke(name: str, folder: Path) -> None:
         outcome = await given(Counter, Added(amount=1)).when(Counter.add, amount=2)
         outcome.expect(Added(amount=2))
     elif name == "sqlalchemy":
+        from evtsrc import connect
         from evtsrc.backends.sqlalchemy import SqlAlchemyBackend
 
         await counts(SqlAlchemyBackend(f"sqlite+aiosqlite:///{folder / 'events.sqlite'}"))
+        try:  # asyncpg is not installed here: connect() names the extras to install
+            await connect("postgresql+asyncpg://evtsrc@127.0.0.1:9/evtsrc")
+            problems.append("connect('postgresql+asyncpg://...') without asyncpg: no error")
+        except ImportError as error:
+            if "pip install 'evtsrc[sqlalchemy,postgres]'" not in str(error):
+                problems.append(f"connect('postgresql+asyncpg://...') without asyncpg: {error}")
     elif name == "mariadb":
         await engine("mysql+asyncmy://evtsrc:secret@127.0.0.1:9/evtsrc", {"mysql", "mariadb"})
     elif name == "sqlalchemy-postgres":

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 _EXTRAS = {
     "postgres": "asyncpg",
-    "sqlalchemy": "SQLAlchemy and its async drivers",
+    "sqlalchemy": "SQLAlchemy and aiosqlite",
+    "sqlalchemy,postgres": "SQLAlchemy and asyncpg",
     "mariadb": "SQLAlchemy and asyncmy",
     "mongo": "pymongo",
     "neo4j": "the Neo4j driver",
@@ -86,7 +87,7 @@ async def connect(url: str, *, tables: TableNames | None = None) -> Backend:
 
             return await PostgresBackend.connect(url, tables=tables)
     if scheme in ("postgresql+asyncpg", "sqlite+aiosqlite"):
-        with _extra("sqlalchemy", url):
+        with _extra("sqlalchemy,postgres" if scheme == "postgresql+asyncpg" else "sqlalchemy", url):
             from .sqlalchemy import SqlAlchemyBackend
 
             return SqlAlchemyBackend(url, tables=tables)
