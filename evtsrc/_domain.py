@@ -194,13 +194,23 @@ class Domain:
         return group
 
     async def close(self) -> None:
-        """Stop the runners and groups made here that still run, then close the backend."""
-        try:
-            for bound in list(self._bound):
+        """Stop the runners and groups made here that still run, then close the backend.
+
+        Every one is stopped even if stopping another raised; the first error is raised
+        once the backend is closed.
+        """
+        failure: BaseException | None = None
+        for bound in list(self._bound):
+            try:
                 if bound.running:
                     await bound.stop()
-        finally:
+            except Exception as error:
+                failure = failure or error
+        try:
             await self.backend.close()
+        finally:
+            if failure is not None:
+                raise failure
 
     async def __aenter__(self) -> Self:
         return self

@@ -11,7 +11,15 @@ import pytest
 
 import evtsrc
 from evtsrc import Domain, EventHandler, on_event
-from evtsrc.backends import Backend, InMemoryBackend, NewEvent, SqliteBackend, TableNames, connect
+from evtsrc.backends import (
+    Backend,
+    InMemoryBackend,
+    InMemoryBookmarks,
+    NewEvent,
+    SqliteBackend,
+    TableNames,
+    connect,
+)
 from evtsrc.backends.urls import redacted
 from evtsrc.testing.backend_contract._model import Counter, Ledger, One
 
@@ -217,6 +225,25 @@ async def test_a_domain_block_closes_the_backend_even_if_a_runner_fails_to_stop(
     await domain.close()
     assert backend.closed == 1
     assert not runner.running
+
+
+async def test_a_domain_stops_every_runner_when_stopping_one_raises() -> None:
+    backend = _Closing()
+    domain = Domain(backend, aggregates=[Counter, Ledger])
+    first, second = domain.handler(_Seen()), domain.handler(_Seen(), bookmarks=InMemoryBookmarks())
+    await first.start()
+    await second.start()
+    stop = first.stop
+
+    async def failing_stop() -> None:
+        await stop()
+        raise RuntimeError("its loop had ended with an error")
+
+    first.stop = failing_stop  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="ended with an error"):
+        await domain.close()
+    assert not first.running and not second.running
+    assert backend.closed == 1
 
 
 async def test_a_runner_block_starts_and_stops_it() -> None:
