@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from .._version import installed_version
-from ._rebuild import drop, rebuild, swap
 from ._target import Target
 
 
@@ -45,7 +44,3 @@ def evtsrc(
 ) -> None:
     """See and steer an evtsrc event store and its handlers."""
     context.obj = Target(url=url, app=app, prefix=prefix, timeout=timeout)
-
-
-for _command in (rebuild, swap, drop):
-    evtsrc.add_command(_command)
