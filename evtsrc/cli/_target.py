@@ -14,7 +14,7 @@ import attrs
 import click
 
 from .._domain import Domain
-from .._errors import HandlerBusy, StoreUnavailable
+from .._errors import EvtsrcError
 from .._group import HandlerGroup
 from .._handlers import EventHandler
 from .._runner import HandlerRunner
@@ -154,9 +154,7 @@ def run(
         raise
     except KeyboardInterrupt:
         raise click.Abort() from None
-    except StoreUnavailable as error:
-        raise Failed(describe(error)) from error
-    except HandlerBusy as error:
+    except EvtsrcError as error:  # unavailable, busy, a handler that failed: says it all
         raise Failed(describe(error)) from error
     except (OSError, TimeoutError) as error:
         url = redacted(target.url or "")
