@@ -11,7 +11,7 @@ from typing import Generic, Self, TypeVar
 from . import _telemetry
 from ._batches import Batches, Bookmark
 from ._codec import Codec
-from ._errors import BookmarkMoved, DefinitionError, HandlerBehind, HandlerBusy
+from ._errors import BookmarkMoved, DefinitionError, HandlerBehind, HandlerBusy, HandlerError
 from ._handlers import EventHandler
 from ._parking import Parking, parked_records
 from ._progress import FIRST_DELAY, MAX_DELAY, check_wait
@@ -289,6 +289,45 @@ class HandlerGroup(Generic[H]):
         """The aggregates the handler parked (`park=True`), oldest failure first."""
         return await self._setup.parking_store().parked(self.name)
 
+    async def rebuild(self) -> int:
+        """Start over and catch up every bucket, holding every bucket's lease throughout.
+
+        Takes all the leases first: `HandlerBusy`, with nothing cleared, while a member
+        holds one (stop the group everywhere first). Then calls `on_reset`, sets every
+        bucket's bookmark and the handler's unpartitioned one to 0, and handles each
+        bucket's events. Returns how many events were handled. A bucket whose handler
+        fails stops there; the others are rebuilt, then the first `HandlerError` is
+        raised. Not on a started group.
+        """
+        if self.running:
+            raise RuntimeError(f"handler group {self.name!r} runs: stop it before rebuilding")
+        taken: list[Lease] = []
+        try:
+            for index in range(self.buckets):
+                lease = self._lease_of(index)
+                if not await lease.acquire():
+                    raise HandlerBusy(bucket_bookmark(self.name, index, self.buckets))
+                taken.append(lease)
+            held = [self._bucket(index, lease) for index, lease in enumerate(taken)]
+            await self._setup.in_transaction(self.handler.on_reset)
+            await self._store.set_bookmark(self.name, 0)
+            for bucket in held:
+                await bucket.bookmark.save(0)
+            self._gate = asyncio.Semaphore(self._concurrency)
+            handled = 0
+            failure: HandlerError | None = None
+            for bucket in held:
+                try:
+                    handled += await self._catch_up(bucket)
+                except HandlerError as error:  # the other buckets are rebuilt all the same
+                    failure = failure or error
+            if failure is not None:
+                raise failure
+            return handled
+        finally:
+            for lease in taken:
+                await lease.release()
+
     async def retry_parked(self, stream: str, aggregate_id: str) -> int:
         """Handle a parked aggregate's events again, in order, and let it through.
 
@@ -515,7 +554,9 @@ class HandlerGroup(Generic[H]):
                 async with asyncio.timeout(delay):
                     await held.wake.wait()
 
-    async def _catch_up(self, held: _Held) -> None:
+    async def _catch_up(self, held: _Held) -> int:
+        """Handle what there is in the bucket; how many events a callback handled."""
+        handled = 0
         position = held.bookmark.known
         if position is None:
             position = await self._start_position(held)
@@ -533,11 +574,12 @@ class HandlerGroup(Generic[H]):
                         bucket=held.bucket,
                     )
                     if not records:
-                        return
-                    await held.batches.handle(records, position)
+                        return handled
+                    handled += await held.batches.handle(records, position)
                 position = records[-1].position
                 if len(records) < self._batch_size:
-                    return
+                    return handled
+        return handled
 
     async def _start_position(self, held: _Held) -> int:
         """The bucket's stored bookmark; the first time, the handler's unpartitioned one."""

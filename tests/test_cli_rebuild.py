@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from evtsrc.backends import SqliteBackend
+from evtsrc import HandlerGroup
+from evtsrc.backends import SqliteBackend, bucket_key
 from examples.ledger import balances_runner, make_domain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,7 +141,7 @@ def test_rebuilding_in_place_is_refused_while_a_runner_elsewhere_holds_the_lease
     refused = asyncio.run(scenario())
     assert refused.returncode == 1
     assert refused.stderr.startswith(
-        "Error: handler 'balances' is running elsewhere (its lease is held by "
+        "Error: handler 'balances' is running elsewhere (the lease of 'balances' is held by "
         f"{socket.gethostname()} pid {os.getpid()}): stop it first, or rebuild it --blue-green"
     ), refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
@@ -174,3 +175,35 @@ def test_errors_are_one_line_each(store: Path, tmp_path: Path) -> None:
     usage = evtsrc(store, "rebuild", "balances", "--swap")
     assert usage.returncode == 2
     assert "--version and --swap go with --blue-green" in usage.stderr
+
+
+def test_a_group_is_rebuilt_in_place_and_stops_with_one_line_at_an_event_it_cannot_decode(
+    tmp_path: Path,
+) -> None:
+    from tests.cli import app  # its shipping group's bucket of p9 holds an undecodable event
+
+    store = tmp_path / "events.db"
+    asyncio.run(app.seed(f"sqlite:///{store}", "evtsrc_"))
+    result = subprocess.run(
+        [sys.executable, "-m", "evtsrc.cli", "rebuild", "shipping", "--yes"],
+        env={**environment(store), "EVTSRC_APP": "tests.cli.app:make_domain"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.startswith(
+        "Error: handler 'shipping' failed on parcel.shipped at position 15: EventDecodeError("
+    ), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+    async def positions() -> dict[int, int]:
+        async with SqliteBackend(store) as backend:
+            group = app.make_domain(backend).handlers[2]
+            assert isinstance(group, HandlerGroup)
+            return await group.positions()
+
+    found = asyncio.run(positions())
+    # Every bucket was replayed; p9's stopped just before its bad event.
+    assert 0 < found[bucket_key("p9") % 3] < 15
+    assert all(position > 0 for position in found.values())

@@ -335,3 +335,47 @@ async def test_a_member_stops_even_if_its_listener_eats_the_cancel() -> None:
     async with asyncio.timeout(5):
         await group.stop()
     assert not group.running
+
+
+class Resettable(Seen, name="seen"):
+    """Seen, counting its resets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resets = 0
+
+    async def on_reset(self) -> None:
+        self.resets += 1
+        self.versions.clear()
+
+
+async def test_a_group_rebuilds_every_bucket_from_the_start_under_every_lease() -> None:
+    domain, last = await _domain(aggregates=12, events=2)
+    first = domain.handler_group(Seen(), buckets=4)
+    await first.start()
+    await first.wait_for(last, timeout=5)
+    await first.stop()
+    handler = Resettable()
+    again = domain.handler_group(handler, buckets=4)
+    assert await again.rebuild() == 24
+    assert handler.resets == 1
+    assert handler.versions == {f"c{n}": [1, 2] for n in range(12)}
+    positions = await again.positions()  # each at its bucket's last event
+    assert max(positions.values()) == last and min(positions.values()) > 12
+    assert await domain.backend.get_bookmark("seen") == 0
+
+
+async def test_a_group_rebuild_is_refused_before_anything_is_cleared_while_a_member_runs() -> None:
+    domain, last = await _domain(aggregates=8)
+    running = domain.handler_group(Seen(), buckets=2, member_ttl=TTL)
+    await running.start()
+    try:
+        await _until(lambda: len(running.held) == 2)
+        handler = Resettable()
+        with pytest.raises(HandlerBusy):
+            await domain.handler_group(handler, buckets=2).rebuild()
+        assert handler.resets == 0
+        with pytest.raises(RuntimeError, match="stop it before rebuilding"):
+            await running.rebuild()
+    finally:
+        await running.stop()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
+import attrs
 import click
 from rich.console import Console
 from rich.progress import (
@@ -21,10 +22,11 @@ from rich.progress import (
 from rich.text import Text
 
 from .._errors import HandlerBusy
+from .._group import HandlerGroup
 from .._handlers import EventHandler
 from .._runner import HandlerRunner
 from ..backends.base import Backend
-from ._target import Failed, Opened, Target, run
+from ._target import Bound, Failed, Opened, Target, run
 
 HEAD_EVERY = 2.0
 """Seconds between reads of the streams' head while a rebuild runs (events keep coming)."""
@@ -38,47 +40,61 @@ class _Rate(ProgressColumn):
         return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
 
 
-def _runner(store: Opened, name: str) -> HandlerRunner[EventHandler]:
+@attrs.frozen
+class Rebuilt:
+    """What a rebuild replays: its bookmark's name, its streams, and where it is now."""
+
+    name: str
+    streams: tuple[str, ...]
+    position: Callable[[], Awaitable[int]]
+    """Its position: a runner's bookmark; a group's buckets' mean."""
+    blue_green: bool
+    """Whether a blue/green rebuild could go on while it is busy (a runner of version 1)."""
+
+    @classmethod
+    def of(cls, bound: Bound) -> Rebuilt:
+        """What rebuilding `bound`, a runner or a group, replays."""
+        if isinstance(bound, HandlerGroup):
+            group = bound
+
+            async def mean() -> int:
+                positions = await group.positions()
+                return sum(positions.values()) // len(positions)
+
+            return cls(group.name, group.streams, mean, False)
+        return cls(bound.name, bound.streams, bound.position, bound.version == 1)
+
+
+def _versioned(store: Opened, name: str) -> HandlerRunner[EventHandler]:
     bound = store.handler(name)
-    if not isinstance(bound, HandlerRunner):
+    if not isinstance(bound, HandlerRunner) or not bound.versioned:
+        how = "domain.handler(..., versioned=True)"
+        if isinstance(bound, HandlerGroup):
+            how = "a runner (groups cannot be versioned yet)"
         raise Failed(
-            f"handler {name!r} runs as a group of {bound.buckets} buckets: rebuilding a "
-            "group is not supported yet (stop it, then reset each bucket's bookmark)"
+            f"handler {name!r} is not versioned: bind it with {how} for blue/green "
+            "rebuilds, or rebuild it in place"
         )
     return bound
 
 
-def _versioned(store: Opened, name: str) -> HandlerRunner[EventHandler]:
-    runner = _runner(store, name)
-    if not runner.versioned:
-        raise Failed(
-            f"handler {name!r} is not versioned: bind it with domain.handler(..., "
-            "versioned=True) for blue/green rebuilds, or rebuild it in place"
-        )
-    return runner
-
-
-async def _with_progress(
-    work: Awaitable[int], runner: HandlerRunner[EventHandler], backend: Backend
-) -> int:
-    """Await `work`, a rebuild by `runner`, drawing its bookmark's way to the streams' head.
+async def _with_progress(work: Awaitable[int], rebuilt: Rebuilt, backend: Backend) -> int:
+    """Await `work`, a rebuild, drawing its bookmark's way to the streams' head.
 
     `Failed` naming the lease's holder if another runner holds it.
     """
     try:
-        return await _drawn(work, runner, backend)
+        return await _drawn(work, rebuilt, backend)
     except HandlerBusy as error:
-        holder = await backend.lease_holder(runner.name)
+        holder = await backend.lease_holder(error.handler)
         raise Failed(
-            f"handler {runner.name!r} is running elsewhere (its lease is held by "
-            f"{holder or 'another runner'}): stop it first"
-            + ("" if runner.version > 1 else ", or rebuild it --blue-green")
+            f"handler {rebuilt.name!r} is running elsewhere (the lease of {error.handler!r} "
+            f"is held by {holder or 'another runner'}): stop it first"
+            + (", or rebuild it --blue-green" if rebuilt.blue_green else "")
         ) from error
 
 
-async def _drawn(
-    work: Awaitable[int], runner: HandlerRunner[EventHandler], backend: Backend
-) -> int:
+async def _drawn(work: Awaitable[int], rebuilt: Rebuilt, backend: Backend) -> int:
     console = Console(stderr=True)
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -94,20 +110,20 @@ async def _drawn(
     try:
         # Drawn on a terminal only: a log gets the summary line instead.
         with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
-            head = await backend.last_position(runner.streams)
-            bar = progress.add_task(runner.name, total=max(head, 1))
+            head = await backend.last_position(rebuilt.streams)
+            bar = progress.add_task(rebuilt.name, total=max(head, 1))
             read_head_at = time.monotonic() + HEAD_EVERY
             while not task.done():
                 await asyncio.wait([task], timeout=0.1)
                 if time.monotonic() >= read_head_at:
-                    head = max(head, await backend.last_position(runner.streams))
+                    head = max(head, await backend.last_position(rebuilt.streams))
                     read_head_at = time.monotonic() + HEAD_EVERY
-                position = await runner.position()
+                position = await rebuilt.position()
                 progress.update(bar, completed=position, total=max(head, position, 1))
             if task.cancelled() or task.exception() is not None:
                 progress.update(bar, visible=False)  # the error says it all
             else:
-                position = await runner.position()
+                position = await rebuilt.position()
                 progress.update(bar, completed=position, total=max(head, position, 1))
         return await task
     finally:
@@ -116,10 +132,10 @@ async def _drawn(
             await asyncio.wait([task])
 
 
-def _summary(runner: HandlerRunner[EventHandler], handled: int, started: float) -> str:
+def _summary(name: str, handled: int, started: float) -> str:
     seconds = time.monotonic() - started
     rate = handled / seconds if seconds > 0 else 0.0
-    return f"rebuilt {runner.name}: {handled:,} events in {seconds:.1f} s ({rate:,.0f} events/s)"
+    return f"rebuilt {name}: {handled:,} events in {seconds:.1f} s ({rate:,.0f} events/s)"
 
 
 @click.command()
@@ -146,7 +162,8 @@ def rebuild(
     """Replay HANDLER's read model from the first event, with a progress bar.
 
     In place (the default) it clears the read model first (the handler's on_reset) and
-    holds the handler's lease throughout, so the handler must be stopped elsewhere.
+    holds the handler's lease (a group's: every bucket's) throughout, so the handler
+    must be stopped elsewhere.
     With --blue-green it builds the next version beside the live one; --swap then makes
     it live, or `evtsrc swap` does later, and `evtsrc drop` removes the old one.
     """
@@ -154,14 +171,17 @@ def rebuild(
         raise click.UsageError("--version and --swap go with --blue-green")
 
     async def in_place(store: Opened) -> str:
-        runner = _runner(store, handler)
+        bound = store.handler(handler)
         if not yes and not click.confirm(
             f"Clear {handler!r}'s read model and replay every event?", err=True
         ):
             raise click.Abort()
         started = time.monotonic()
-        handled = await _with_progress(runner.rebuild(), runner, store.backend)
-        return _summary(runner, handled, started)
+        if isinstance(bound, HandlerRunner) and bound.versioned:  # the live version, in place
+            bound = bound.at_version(await bound.live_version())
+        rebuilt = Rebuilt.of(bound)
+        handled = await _with_progress(bound.rebuild(), rebuilt, store.backend)
+        return _summary(rebuilt.name, handled, started)
 
     async def blue_green_build(store: Opened) -> str:
         runner = _versioned(store, handler)
@@ -175,8 +195,8 @@ def rebuild(
         green = runner.at_version(building)
         click.echo(f"building {handler!r} version {building} beside live version {live}")
         started = time.monotonic()
-        handled = await _with_progress(green.rebuild(), green, store.backend)
-        lines = [_summary(green, handled, started)]
+        handled = await _with_progress(green.rebuild(), Rebuilt.of(green), store.backend)
+        lines = [_summary(green.name, handled, started)]
         if swap:
             await green.make_live()
             lines.append(_went_live(handler, building, live))
