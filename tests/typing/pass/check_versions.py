@@ -22,6 +22,8 @@ async def blue_green(domain: Domain) -> None:
     assert_type(await green.make_live(), int)
     await live.at_version(1).drop()
     assert await live.run_once() == 0
+    group = domain.handler_group(PostCounter(), buckets=2)
+    assert_type(await group.rebuild(), int)
     assert (live.version, live.name) == (2, "typing-post-counter@2")
 
 
