@@ -19,8 +19,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"evtsrc: the command needs {error.name}: pip install 'evtsrc[cli]'", file=sys.stderr)
         return 1
-    # A driver's notices (Neo4j's on properties not yet stored) are not the command's output.
-    logging.getLogger("neo4j").setLevel(logging.ERROR)
+    # The driver logs what it then raises (and notices on properties not yet stored):
+    # the command reports the error itself, in one line.
+    logging.getLogger("neo4j").setLevel(logging.CRITICAL)
     try:
         evtsrc.main(args=argv, prog_name="evtsrc")
     except SystemExit as exit:  # Click ends every run with one

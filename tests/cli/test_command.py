@@ -44,9 +44,20 @@ def test_streams_and_aggregates_page_by_page(store: Seeded) -> None:
         (("--url", "postgresql://u:secret@127.0.0.1:1/db", "status"), "cannot reach the store"),
         (("--timeout", "2", "--url", "mongodb://127.0.0.1:1/db", "status"), "within 2 s"),
         (("--timeout", "5", "--url", "bolt://127.0.0.1:1", "status"), "could not be reached"),
+        (("--timeout", "5", "--url", "neo4j://127.0.0.1:1", "status"), "routing information"),
+        (("--url", "mysql://u:secret@127.0.0.1:1/db", "status"), "Can't connect to MySQL"),
         (("status",), "no store URL: pass --url URL or set EVTSRC_URL"),
     ],
-    ids=["scheme", "sqlite-url", "postgres-refused", "mongo-timeout", "neo4j-refused", "no-url"],
+    ids=[
+        "scheme",
+        "sqlite-url",
+        "postgres-refused",
+        "mongo-timeout",
+        "neo4j-refused",
+        "neo4j-routing-refused",
+        "mariadb-refused",
+        "no-url",
+    ],
 )
 def test_a_store_it_cannot_use_is_one_line_and_exit_1(args: tuple[str, ...], expected: str) -> None:
     error = one_line_error(evtsrc(*args))
