@@ -330,6 +330,7 @@ class HandlerOptions(TypedDict, total=False):
     standby_interval: float
     retry: RetryPolicy | None
     park: bool
+    versioned: bool
 
 
 @attrs.define
