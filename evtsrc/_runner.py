@@ -12,7 +12,7 @@ from typing import Generic, Self, TypeVar
 from . import _telemetry
 from ._batches import Bookmark
 from ._codec import Codec
-from ._errors import HandlerBehind, HandlerBusy
+from ._errors import DefinitionError, HandlerBehind, HandlerBusy
 from ._handlers import EventHandler
 from ._parking import Parking, parked_records
 from ._progress import FIRST_DELAY, MAX_DELAY, Progress, check_wait, passed
@@ -98,6 +98,11 @@ class HandlerRunner(Generic[H]):
         )
         if version is not None and versioned:
             raise ValueError("a runner either follows the live version (versioned) or builds one")
+        if (versioned or version is not None) and "@" in setup.name:
+            raise DefinitionError(
+                f"handler {setup.name!r} is versioned, so its name has no '@': its versions' "
+                "bookmarks are named <name>@<version> and <name>@live"
+            )
         self.handler: H = handler
         """The handler this runner feeds."""
         self.handler_name = setup.name

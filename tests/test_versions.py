@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evtsrc import BookmarkMoved, Domain, HandlerBusy, HandlerRunner
+from evtsrc import BookmarkMoved, DefinitionError, Domain, HandlerBusy, HandlerRunner
 from evtsrc._versions import Versions
 from evtsrc.backends import InMemoryBookmarks, SqliteBackend
 from examples.ledger import Account, Balances, balances_runner, make_domain
@@ -133,6 +133,10 @@ async def test_a_rebuild_takes_the_lease_first_and_resets_nothing_while_another_
         assert tables(path)["balances_v1"] == {"a0": 2, "a1": 2, "a2": 1}
 
 
+class AtSign(Balances, name="balances@eu"):
+    """A name a versioned handler cannot have: its versions' bookmarks add '@'."""
+
+
 class RacingBookmarks(InMemoryBookmarks):
     """Bookmarks where another operator makes version 3 live just after each read of it."""
 
@@ -160,5 +164,7 @@ async def test_versions_are_checked(tmp_path: Path) -> None:
             runner.at_version(0)
         with pytest.raises(TypeError, match="an int"):
             runner.at_version("2")  # type: ignore[arg-type]
+        with pytest.raises(DefinitionError, match="its name has no '@'"):
+            make_domain(backend).handler(AtSign(), versioned=True)
         with pytest.raises(ValueError, match="either follows"):
             HandlerRunner(Balances(), versioned=True, version=2, **runner._options)  # type: ignore[arg-type]
