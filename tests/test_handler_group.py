@@ -366,7 +366,7 @@ async def test_a_group_rebuilds_every_bucket_from_the_start_under_every_lease() 
 
 
 async def test_a_group_rebuild_is_refused_before_anything_is_cleared_while_a_member_runs() -> None:
-    domain, last = await _domain(aggregates=8)
+    domain, _ = await _domain(aggregates=8)
     running = domain.handler_group(Seen(), buckets=2, member_ttl=TTL)
     await running.start()
     try:
