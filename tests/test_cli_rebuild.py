@@ -207,3 +207,32 @@ def test_a_group_is_rebuilt_in_place_and_stops_with_one_line_at_an_event_it_cann
     # Every bucket was replayed; p9's stopped just before its bad event.
     assert 0 < found[bucket_key("p9") % 3] < 15
     assert all(position > 0 for position in found.values())
+
+
+def test_a_busy_handler_that_is_not_versioned_is_not_offered_a_blue_green_rebuild(
+    tmp_path: Path,
+) -> None:
+    from tests.cli import app
+
+    store = tmp_path / "events.db"
+    asyncio.run(app.seed(f"sqlite:///{store}", "evtsrc_"))
+
+    async def scenario() -> subprocess.CompletedProcess[str]:
+        async with SqliteBackend(store) as backend:
+            audit = app.make_domain(backend).handlers[1]
+            async with audit:
+                return await asyncio.to_thread(
+                    subprocess.run,
+                    [sys.executable, "-m", "evtsrc.cli", "rebuild", "audit", "--yes"],
+                    env={**environment(store), "EVTSRC_APP": "tests.cli.app:make_domain"},
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+
+    refused = asyncio.run(scenario())
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        "Error: handler 'audit' is running elsewhere (the lease of 'audit' is held by "
+        f"{socket.gethostname()} pid {os.getpid()}): stop it first"
+    )

@@ -28,6 +28,9 @@ from .._runner import HandlerRunner
 from ..backends.base import Backend
 from ._target import Bound, Failed, Opened, Target, run
 
+REDRAW_EVERY = 0.25
+"""Seconds between reads of the position while a rebuild runs (a group's: each bucket's)."""
+
 HEAD_EVERY = 2.0
 """Seconds between reads of the streams' head while a rebuild runs (events keep coming)."""
 
@@ -48,11 +51,11 @@ class Rebuilt:
     streams: tuple[str, ...]
     position: Callable[[], Awaitable[int]]
     """Its position: a runner's bookmark; a group's buckets' mean."""
-    blue_green: bool
-    """Whether a blue/green rebuild could go on while it is busy (a runner of version 1)."""
+    blue_green: bool = False
+    """Whether a blue/green rebuild could go on while it is busy (a versioned runner)."""
 
     @classmethod
-    def of(cls, bound: Bound) -> Rebuilt:
+    def of(cls, bound: Bound, *, blue_green: bool = False) -> Rebuilt:
         """What rebuilding `bound`, a runner or a group, replays."""
         if isinstance(bound, HandlerGroup):
             group = bound
@@ -61,8 +64,8 @@ class Rebuilt:
                 positions = await group.positions()
                 return sum(positions.values()) // len(positions)
 
-            return cls(group.name, group.streams, mean, False)
-        return cls(bound.name, bound.streams, bound.position, bound.version == 1)
+            return cls(group.name, group.streams, mean)
+        return cls(bound.name, bound.streams, bound.position, blue_green)
 
 
 def _versioned(store: Opened, name: str) -> HandlerRunner[EventHandler]:
@@ -114,7 +117,7 @@ async def _drawn(work: Awaitable[int], rebuilt: Rebuilt, backend: Backend) -> in
             bar = progress.add_task(rebuilt.name, total=max(head, 1))
             read_head_at = time.monotonic() + HEAD_EVERY
             while not task.done():
-                await asyncio.wait([task], timeout=0.1)
+                await asyncio.wait([task], timeout=REDRAW_EVERY)
                 if time.monotonic() >= read_head_at:
                     head = max(head, await backend.last_position(rebuilt.streams))
                     read_head_at = time.monotonic() + HEAD_EVERY
@@ -177,9 +180,10 @@ def rebuild(
         ):
             raise click.Abort()
         started = time.monotonic()
+        versioned = isinstance(bound, HandlerRunner) and bound.versioned
         if isinstance(bound, HandlerRunner) and bound.versioned:  # the live version, in place
             bound = bound.at_version(await bound.live_version())
-        rebuilt = Rebuilt.of(bound)
+        rebuilt = Rebuilt.of(bound, blue_green=versioned)
         handled = await _with_progress(bound.rebuild(), rebuilt, store.backend)
         return _summary(rebuilt.name, handled, started)
 
