@@ -73,15 +73,21 @@ DATABASE_UNAVAILABLE = frozenset(
         "Neo.TransientError.Database.DatabaseUnavailable",  # Neo4j 4.4, as it stops or starts
     }
 )
-ENDED_PAST_ITS_TIME = frozenset(
+ENDED_BY_THE_SERVER = frozenset(
     {
         "Neo.ClientError.Transaction.TransactionTimedOut",  # Neo4j 4.4
         "Neo.ClientError.Transaction.TransactionTimedOutClientConfiguration",  # Neo4j 5
         "Neo.ClientError.Transaction.LockClientStopped",  # ended while waiting for a lock
+        "Neo.ClientError.Transaction.Terminated",  # ended while running
     }
 )
-"""The server ended a transaction past its time: the one given with it (leases and bookmark
-moves hold theirs briefly) or the server's own limit. Nothing of it was committed."""
+"""The server ended a transaction before its commit: nothing of it was committed.
+
+It was past its time (the one given with it, as leases and bookmark moves hold theirs
+briefly, or the server's own limit), or the server was stopping (Neo4j 4.4 terminates
+what it runs), or an administrator terminated it. The server sends the last two as
+transient; the driver reports them as client errors and does not retry them.
+"""
 FORGET_AFTER_MS = 60_000
 """How long after its time ran out a group member's node is deleted (see `beat`)."""
 DELETE_BATCH = 10_000
@@ -91,12 +97,12 @@ DELETE_BATCH = 10_000
 def _database_unavailable(error: BaseException) -> bool:
     """Whether the server answered that it cannot serve now: an outage to wait out.
 
-    Its database is not up (starting or stopping), or it ended a transaction past its
-    time (as a slow or stopping server does).
+    Its database is not up (starting or stopping), or it ended a transaction before its
+    commit (see `ENDED_BY_THE_SERVER`).
     """
     if isinstance(error, TransientError):
         return error.code in DATABASE_UNAVAILABLE
-    return isinstance(error, ClientError) and error.code in ENDED_PAST_ITS_TIME
+    return isinstance(error, ClientError) and error.code in ENDED_BY_THE_SERVER
 
 
 OUTAGE = Outage(

@@ -7,6 +7,7 @@ integers all the way, and that dropping a store removes all of it, however large
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,3 +133,41 @@ async def test_a_transaction_the_server_ended_past_its_time_is_an_outage(
             await holder.rollback()
     await backend._run("MATCH (n:EvtsrcTimeoutProbe) DELETE n")
     assert await backend.get_bookmark("still-there") == 0  # and the store answers after it
+
+
+async def test_an_append_the_server_terminated_is_an_outage_that_wrote_nothing(
+    backend: Neo4jBackend,
+) -> None:
+    # A stopping Neo4j 4.4 terminates the transactions it is running, as an
+    # administrator's TERMINATE TRANSACTIONS does: the driver calls that a client error
+    # and does not retry it. Nothing of the transaction was committed, so the append
+    # is the store being unavailable, to be tried again, not a failure of the command.
+    # Here the append is large enough to be terminated while it creates its events.
+    now = datetime.now(UTC)
+    events = [NewEvent("x", {"n": n}, now) for n in range(50_000)]
+    append = asyncio.create_task(backend.append("s", "a", 0, events))
+    running = await _transaction_running(backend, "UNWIND $rows")
+    await backend.driver.execute_query(
+        "TERMINATE TRANSACTIONS $ids", {"ids": [running]}, database_=backend.database
+    )
+    with pytest.raises(StoreUnavailable, match="Neo4j") as raised:
+        await asyncio.wait_for(append, 30)
+    assert not raised.value.outcome_unknown
+    assert await backend.read_aggregate("s", "a") == []
+    written = await backend.append("s", "a", 0, events[:1])
+    assert [r.version for r in written] == [1]  # and the store answers after it
+
+
+async def _transaction_running(backend: Neo4jBackend, statement: str) -> str:
+    """The id of the one transaction running `statement`, once the server lists it."""
+    for _ in range(100):
+        found, _, _ = await backend.driver.execute_query(
+            "SHOW TRANSACTIONS YIELD transactionId, currentQuery "
+            "WHERE currentQuery CONTAINS $statement RETURN transactionId",
+            {"statement": statement},
+            database_=backend.database,
+        )
+        if found:
+            return str(found[0]["transactionId"])
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no transaction ran {statement!r} within 5 s")
