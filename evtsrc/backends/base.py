@@ -544,6 +544,9 @@ class PollingListener:
         """Nothing to release."""
 
 
+COUNT_PAGE = 1000
+"""Events `Backend.count_events` reads at a time."""
+
 MOST_LISTED = 500
 """The most names a backend lists in one statement (`listed` asks for more in turn).
 
@@ -594,6 +597,14 @@ def check_listing(stream: object, after: object, limit: object) -> None:
         raise TypeError(f"aggregate_ids(): limit is an int, not {limit!r}")
     if limit < 1:
         raise ValueError(f"aggregate_ids(): limit is 1 or more, not {limit}")
+
+
+def check_position(method: str, what: str, value: object) -> None:
+    """Refuse `value`, argument `what` of `method`, unless it is an int of 0 or more."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{method}(): {what} is an int, not {value!r}")
+    if value < 0:
+        raise ValueError(f"{method}(): {what} is 0 or more, not {value}")
 
 
 def accepts_keyword(method: Callable[..., object], name: str) -> bool:
@@ -763,6 +774,42 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def last_position(self, streams: Sequence[str]) -> int:
         """The highest position a reader of `streams` can see now; 0 if none."""
+
+    async def count_events(
+        self,
+        streams: Sequence[str],
+        *,
+        after_position: int = 0,
+        up_to: int | None = None,
+        bucket: Bucket | None = None,
+    ) -> int:
+        """How many events of `streams` lie after `after_position`, up to `up_to` included.
+
+        `up_to` is `last_position(streams)` by default, so events appended meanwhile are
+        not counted; with `bucket`, only its aggregates' events are. They are counted as
+        a reader finds them, read without metadata `COUNT_PAGE` at a time.
+        `after_position` and `up_to` are ints of 0 or more (`TypeError` or `ValueError`
+        otherwise).
+        """
+        check_position("count_events", "after_position", after_position)
+        if up_to is None:
+            up_to = await self.last_position(streams)
+        else:
+            check_position("count_events", "up_to", up_to)
+        counted = 0
+        while after_position < up_to:
+            page = await self.read_streams(
+                streams,
+                after_position=after_position,
+                limit=COUNT_PAGE,
+                metadata=False,
+                bucket=bucket,
+            )
+            counted += bisect.bisect_right(page, up_to, key=_position)
+            if len(page) < COUNT_PAGE:
+                break
+            after_position = page[-1].position
+        return counted
 
     @abc.abstractmethod
     async def get_snapshot(self, stream: str, aggregate_id: str) -> SnapshotRecord | None:

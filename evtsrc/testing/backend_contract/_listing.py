@@ -22,6 +22,7 @@ from evtsrc.backends import (
     SnapshotRecord,
     bucket_key,
 )
+from evtsrc.backends.base import COUNT_PAGE
 
 from ._base import ContractBase
 from ._model import Counter, Seen
@@ -97,7 +98,7 @@ def _listable(store: object) -> ListableBookmarks:
 
 
 class ListingContract(ContractBase):
-    """`bookmarks()`, `streams()` and `aggregate_ids()`: what a store holds, by code point."""
+    """`bookmarks()`, `streams()`, `aggregate_ids()` and `count_events()`: what a store holds."""
 
     async def test_an_empty_store_lists_nothing(self, backend: Backend) -> None:
         assert await backend.bookmarks() == {}
@@ -246,3 +247,76 @@ class ListingContract(ContractBase):
         with pytest.raises(error, match=f"^aggregate_ids\\(\\): {message}"):
             await backend.aggregate_ids(stream, **call)
         assert await backend.aggregate_ids("odd") == ["a", "b"]
+
+    async def test_events_are_counted_as_a_reader_of_the_streams_finds_them(
+        self, backend: Backend
+    ) -> None:
+        await backend.append("a", "x", 0, [_event(n) for n in range(3)])
+        await backend.append("b", "x", 0, [_event()])
+        await backend.append("a", "y", 0, [_event(), _event()])
+        await backend.append("c", "z", 0, [_event()])
+        # Positions grow, but need not be 1, 2, 3... (PostgresBackend's leap ahead).
+        a = [r.position for r in await backend.read_streams(["a"])]
+        b = [r.position for r in await backend.read_streams(["b"])]
+        assert await backend.count_events(["a"]) == 5
+        assert await backend.count_events(["a", "b"]) == 6
+        assert await backend.count_events(["a", "b", "a"]) == 6  # each stream once
+        assert await backend.count_events(["a"], after_position=a[2]) == 2
+        assert await backend.count_events(["a", "b"], after_position=a[0], up_to=a[3]) == 4
+        assert await backend.count_events(["a"], up_to=b[0]) == 3
+        assert await backend.count_events(["a"], after_position=a[4]) == 0
+        assert await backend.count_events(["a"], after_position=a[3], up_to=a[1]) == 0
+        assert await backend.count_events(["c"], up_to=2**62) == 1  # past the last
+        assert await backend.count_events(["none-yet"]) == 0
+        assert await backend.count_events([]) == 0
+
+    async def test_counting_goes_on_past_a_page_and_stops_at_up_to(self, backend: Backend) -> None:
+        many = COUNT_PAGE * 2 + 7
+        await backend.append("c", "other", 0, [_event()])
+        await backend.append("a", "x", 0, [_event(n) for n in range(many)])
+        await backend.append("c", "other", 1, [_event()])
+        await backend.append("a", "y", 0, [_event()])
+        a = [r.position for r in await backend.read_streams(["a"], limit=many + 1)]
+        first_c = (await backend.read_streams(["c"]))[0].position
+        assert await backend.count_events(["a"]) == many + 1
+        assert await backend.count_events(["a"], up_to=a[-1] - 1) == many
+        assert await backend.count_events(["a", "c"], after_position=first_c) == many + 2
+        assert await backend.count_events(["a"], up_to=a[COUNT_PAGE - 1]) == COUNT_PAGE
+        assert await backend.count_events(["a"], after_position=a[5], up_to=a[-2]) == many - 6
+
+    async def test_a_buckets_events_are_counted_apart(self, backend: Backend) -> None:
+        ids = [f"agg-{n}" for n in range(12)]
+        for n, aggregate_id in enumerate(ids):
+            await backend.append("s", aggregate_id, 0, [_event() for _ in range(n % 3 + 1)])
+        await backend.append("t", "agg-0", 0, [_event()])
+        counts = [await backend.count_events(["s"], bucket=Bucket(i, 3)) for i in range(3)]
+        assert counts == [
+            sum(n % 3 + 1 for n, a in enumerate(ids) if bucket_key(a) % 3 == i) for i in range(3)
+        ]
+        assert sum(counts) == await backend.count_events(["s"]) == 24
+        halfway = (await backend.last_position(["s"])) // 2
+        read = await backend.read_streams(["s"], after_position=halfway, bucket=Bucket(1, 3))
+        assert await backend.count_events(["s"], after_position=halfway, bucket=Bucket(1, 3)) == (
+            len(read)
+        )
+
+    @pytest.mark.parametrize(
+        ("arguments", "error", "message"),
+        [
+            ({"after_position": -1}, ValueError, "after_position is 0 or more, not -1"),
+            ({"after_position": None}, TypeError, "after_position is an int, not None"),
+            ({"after_position": True}, TypeError, "after_position is an int, not True"),
+            ({"up_to": -2}, ValueError, "up_to is 0 or more, not -2"),
+            ({"up_to": 1.5}, TypeError, "up_to is an int, not 1.5"),
+            ({"up_to": "9"}, TypeError, "up_to is an int, not '9'"),
+        ],
+        ids=["after-negative", "after-none", "after-bool", "up-to-negative", "up-to-float",
+             "up-to-str"],
+    )  # fmt: skip
+    async def test_bad_counting_arguments_get_the_same_clear_error(
+        self, backend: Backend, arguments: dict[str, Any], error: type[Exception], message: str
+    ) -> None:
+        await _fill(backend, "odd", ("a", "b"))
+        with pytest.raises(error, match=f"^count_events\\(\\): {message}"):
+            await backend.count_events(["odd"], **arguments)
+        assert await backend.count_events(["odd"]) == 2
