@@ -13,16 +13,20 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from evtsrc import HandlerGroup
-from evtsrc.backends import SqliteBackend, bucket_key
-from examples.ledger import balances_runner, make_domain
+from evtsrc import Domain, EventHandler, EventMeta, HandlerGroup, on_event
+from evtsrc.backends import Bucket, InMemoryBackend, NewEvent, SqliteBackend, bucket_key
+from evtsrc.cli._rebuild import Passed, Rebuilt
+from examples.ledger import Account, Deposited, balances_runner, make_domain
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "examples.ledger:make_domain"
+NOW = datetime.now(UTC)
 
 
 def environment(store: Path, extra_path: Path | None = None) -> dict[str, str]:
@@ -108,7 +112,16 @@ def test_blue_green_builds_the_next_version_then_swap_and_drop_retire_the_old(st
 
 
 def test_rebuild_with_swap_makes_the_new_version_live_at_once(store: Path) -> None:
-    # On a terminal (the pseudo-terminal `script` opens), the progress bar is drawn.
+    # On a terminal (the pseudo-terminal `script` opens), the progress bar is drawn. It
+    # counts the handler's events, not the positions of another stream's between them.
+    async def interleave() -> None:
+        async with SqliteBackend(store) as backend:
+            accounts = make_domain(backend).repository(Account)
+            for n in range(20):
+                await backend.append("elsewhere", f"e{n}", 0, [NewEvent("x", {}, NOW)] * 2)
+                await accounts.execute(f"account-{n}", Account.deposit, amount=1)
+
+    asyncio.run(interleave())
     command = " ".join(
         [sys.executable, "-m", "evtsrc.cli", "rebuild", "balances", "--blue-green", "--swap"]
     )
@@ -121,7 +134,7 @@ def test_rebuild_with_swap_makes_the_new_version_live_at_once(store: Path) -> No
     )
     assert built.returncode == 0, built.stdout
     drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", built.stdout)
-    assert re.search(r"balances@2 ━+ 500/500 positions", drawn), drawn
+    assert re.search(r"balances@2 ━+ 520/520 events", drawn), drawn
     assert "version 2 of 'balances' is live (it was 1)" in built.stdout
 
     async def live_version() -> int:
@@ -236,3 +249,47 @@ def test_a_busy_handler_that_is_not_versioned_is_not_offered_a_blue_green_rebuil
         "Error: handler 'audit' is running elsewhere (the lease of 'audit' is held by "
         f"{socket.gethostname()} pid {os.getpid()}): stop it first"
     )
+
+
+class Deposits(EventHandler, name="deposits"):
+    @on_event
+    def deposited(self, event: Deposited, meta: EventMeta) -> None:
+        pass
+
+
+async def _ledger_among_other_events() -> tuple[Domain, list[int]]:
+    """30 deposits among 10 accounts, another stream's events between them: their positions."""
+    backend = InMemoryBackend()
+    domain = Domain(backend, aggregates=[Account])
+    accounts = domain.repository(Account)
+    for n in range(30):
+        await backend.append("elsewhere", f"e{n}", 0, [NewEvent("x", {}, NOW)])
+        await accounts.execute(f"account-{n % 10}", Account.deposit, amount=1)
+    deposits = await backend.read_streams(["ledger-accounts"])
+    return domain, [record.position for record in deposits]
+
+
+async def test_the_bar_counts_a_runners_events_up_to_its_bookmark() -> None:
+    domain, positions = await _ledger_among_other_events()
+    runner = domain.handler(Deposits())
+    passed = Passed(Rebuilt.of(runner), domain.backend)
+    assert await passed.events() == 0
+    await runner.set_position(positions[11])
+    assert await passed.events() == 12
+    await runner.set_position(positions[19] + 1)  # between two deposits
+    assert await passed.events() == 20
+    await runner.set_position(positions[4])  # reset below it: counted from the start again
+    assert await passed.events() == 5
+    assert await runner.rebuild() == 30
+    assert await passed.events() == 30
+
+
+async def test_the_bar_counts_a_groups_events_bucket_by_bucket() -> None:
+    domain, _ = await _ledger_among_other_events()
+    group = domain.handler_group(Deposits(), buckets=3)
+    passed = Passed(Rebuilt.of(group), domain.backend)
+    assert await passed.events() == 0
+    await group.rebuild()
+    assert await passed.events() == 30
+    in_bucket = Counter(bucket_key(f"account-{n % 10}") % 3 for n in range(30))
+    assert passed.counted == {Bucket(i, 3): in_bucket[i] for i in range(3)}

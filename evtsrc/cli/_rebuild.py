@@ -25,22 +25,26 @@ from .._errors import HandlerBusy
 from .._group import HandlerGroup
 from .._handlers import EventHandler
 from .._runner import HandlerRunner
-from ..backends.base import Backend
+from ..backends.base import Backend, Bucket
 from ._target import Bound, Failed, Opened, Target, run
 
 REDRAW_EVERY = 0.25
-"""Seconds between reads of the position while a rebuild runs (a group's: each bucket's)."""
+"""Seconds between reads of the bookmark while a rebuild runs (a group's: each bucket's)."""
 
 HEAD_EVERY = 2.0
 """Seconds between reads of the streams' head while a rebuild runs (events keep coming)."""
 
 
 class _Rate(ProgressColumn):
-    """Positions passed per second, as rich measures the task's speed."""
+    """Events passed per second, as rich measures the task's speed."""
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+
+
+Part = Bucket | None
+"""What has a bookmark of its own in a rebuild: a group's bucket; a runner's whole (None)."""
 
 
 @attrs.frozen
@@ -49,8 +53,8 @@ class Rebuilt:
 
     name: str
     streams: tuple[str, ...]
-    position: Callable[[], Awaitable[int]]
-    """Its position: a runner's bookmark; a group's buckets' mean."""
+    positions: Callable[[], Awaitable[dict[Part, int]]]
+    """Where it is: a runner's bookmark; a group's, each bucket's."""
     blue_green: bool = False
     """Whether a blue/green rebuild could go on while it is busy (a versioned runner)."""
 
@@ -60,12 +64,42 @@ class Rebuilt:
         if isinstance(bound, HandlerGroup):
             group = bound
 
-            async def mean() -> int:
-                positions = await group.positions()
-                return sum(positions.values()) // len(positions)
+            async def buckets() -> dict[Part, int]:
+                found = await group.positions()
+                return {Bucket(index, group.buckets): at for index, at in found.items()}
 
-            return cls(group.name, group.streams, mean)
-        return cls(bound.name, bound.streams, bound.position, blue_green)
+            return cls(group.name, group.streams, buckets)
+        runner = bound
+
+        async def bookmark() -> dict[Part, int]:
+            return {None: await runner.position()}
+
+        return cls(runner.name, runner.streams, bookmark, blue_green)
+
+
+@attrs.define
+class Passed:
+    """The events a rebuild has passed, counted range by range as its bookmarks move."""
+
+    rebuilt: Rebuilt
+    backend: Backend
+    reached: dict[Part, int] = attrs.field(factory=dict[Part, int])
+    """Each part's bookmark at the last count."""
+    counted: dict[Part, int] = attrs.field(factory=dict[Part, int])
+    """Each part's events up to it."""
+
+    async def events(self) -> int:
+        """How many events lie at or before the rebuild's bookmarks now."""
+        for part, position in (await self.rebuilt.positions()).items():
+            start = self.reached.get(part, 0)
+            if position < start:  # read before the rebuild reset it: count from the start
+                start, self.counted[part] = 0, 0
+            if position > start:
+                self.counted[part] = self.counted.get(part, 0) + await self.backend.count_events(
+                    self.rebuilt.streams, after_position=start, up_to=position, bucket=part
+                )
+            self.reached[part] = position
+        return sum(self.counted.values())
 
 
 def _versioned(store: Opened, name: str) -> HandlerRunner[EventHandler]:
@@ -82,7 +116,7 @@ def _versioned(store: Opened, name: str) -> HandlerRunner[EventHandler]:
 
 
 async def _with_progress(work: Awaitable[int], rebuilt: Rebuilt, backend: Backend) -> int:
-    """Await `work`, a rebuild, drawing its bookmark's way to the streams' head.
+    """Await `work`, a rebuild, drawing the events it passed of those in its streams.
 
     `Failed` naming the lease's holder if another runner holds it.
     """
@@ -103,7 +137,7 @@ async def _drawn(work: Awaitable[int], rebuilt: Rebuilt, backend: Backend) -> in
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("positions"),
+        TextColumn("events"),
         _Rate(),
         TimeElapsedColumn(),
         TextColumn("eta"),
@@ -113,21 +147,29 @@ async def _drawn(work: Awaitable[int], rebuilt: Rebuilt, backend: Backend) -> in
     try:
         # Drawn on a terminal only: a log gets the summary line instead.
         with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+            if progress.disable:
+                return await task
+            bar = progress.add_task(rebuilt.name, total=None)
+            passed = Passed(rebuilt, backend)
             head = await backend.last_position(rebuilt.streams)
-            bar = progress.add_task(rebuilt.name, total=max(head, 1))
+            total = await backend.count_events(rebuilt.streams, up_to=head)
             read_head_at = time.monotonic() + HEAD_EVERY
-            while not task.done():
+            while not (task.done() and (task.cancelled() or task.exception() is not None)):
+                finished = task.done()  # then this count is its last
+                done = await passed.events()
+                progress.update(bar, completed=done, total=max(total, done))
+                if finished:
+                    return task.result()
                 await asyncio.wait([task], timeout=REDRAW_EVERY)
                 if time.monotonic() >= read_head_at:
-                    head = max(head, await backend.last_position(rebuilt.streams))
+                    newest = await backend.last_position(rebuilt.streams)
+                    if newest > head:
+                        total += await backend.count_events(
+                            rebuilt.streams, after_position=head, up_to=newest
+                        )
+                        head = newest
                     read_head_at = time.monotonic() + HEAD_EVERY
-                position = await rebuilt.position()
-                progress.update(bar, completed=position, total=max(head, position, 1))
-            if task.cancelled() or task.exception() is not None:
-                progress.update(bar, visible=False)  # the error says it all
-            else:
-                position = await rebuilt.position()
-                progress.update(bar, completed=position, total=max(head, position, 1))
+            progress.update(bar, visible=False)  # the error says it all
         return await task
     finally:
         if not task.done():
