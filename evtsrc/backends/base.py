@@ -788,9 +788,11 @@ class Backend(abc.ABC):
         `up_to` is `last_position(streams)` by default, so events appended meanwhile are
         not counted; with `bucket`, only its aggregates' events are. They are counted as
         a reader finds them, read without metadata `COUNT_PAGE` at a time.
-        `after_position` and `up_to` are ints of 0 or more (`TypeError` or `ValueError`
-        otherwise).
+        `streams` is a sequence of names, not one `str`; `after_position` and `up_to` are
+        ints of 0 or more (`TypeError` or `ValueError` otherwise).
         """
+        if isinstance(streams, str):
+            raise TypeError(f"count_events(): streams is a list of names, not the str {streams!r}")
         check_position("count_events", "after_position", after_position)
         if up_to is None:
             up_to = await self.last_position(streams)

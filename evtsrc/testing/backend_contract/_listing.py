@@ -309,14 +309,17 @@ class ListingContract(ContractBase):
             ({"up_to": -2}, ValueError, "up_to is 0 or more, not -2"),
             ({"up_to": 1.5}, TypeError, "up_to is an int, not 1.5"),
             ({"up_to": "9"}, TypeError, "up_to is an int, not '9'"),
+            ({"streams": "odd"}, TypeError, "streams is a list of names, not the str 'odd'"),
         ],
         ids=["after-negative", "after-none", "after-bool", "up-to-negative", "up-to-float",
-             "up-to-str"],
+             "up-to-str", "streams-str"],
     )  # fmt: skip
     async def test_bad_counting_arguments_get_the_same_clear_error(
         self, backend: Backend, arguments: dict[str, Any], error: type[Exception], message: str
     ) -> None:
         await _fill(backend, "odd", ("a", "b"))
+        call: dict[str, Any] = {"streams": ["odd"], **arguments}
+        streams = call.pop("streams")
         with pytest.raises(error, match=f"^count_events\\(\\): {message}"):
-            await backend.count_events(["odd"], **arguments)
+            await backend.count_events(streams, **call)
         assert await backend.count_events(["odd"]) == 2

@@ -1,4 +1,5 @@
-"""What an operator's tool reads from a store: bookmarks, streams, a stream's aggregates.
+"""What an operator's tool reads from a store: bookmarks, streams, a stream's aggregates,
+how many events lie in a range.
 
 Every backend lists them; so does `InMemoryBookmarks`, and any store of a handler's
 own bookmarks that has `bookmarks()` is a `ListableBookmarks`.
@@ -11,6 +12,7 @@ from typing import assert_type
 from evtsrc.backends import (
     Backend,
     BookmarkStore,
+    Bucket,
     InMemoryBookmarks,
     ListableBookmarks,
 )
@@ -57,6 +59,9 @@ async def listed(backend: Backend) -> None:
     assert_type(await backend.aggregate_ids("posts"), list[str])
     assert_type(await backend.aggregate_ids("posts", after="p1"), list[str])
     assert_type(await backend.aggregate_ids("posts", limit=10), list[str])
+    assert_type(await backend.count_events(["posts"]), int)
+    assert_type(await backend.count_events(("posts", "users"), after_position=2, up_to=9), int)
+    assert_type(await backend.count_events(["posts"], bucket=Bucket(0, 2), up_to=None), int)
     assert_type(await InMemoryBookmarks().bookmarks(), dict[str, int])
     own = OwnBookmarks()
     store: BookmarkStore = own
@@ -81,6 +86,7 @@ async def on(backend: Backend) -> None:
     last = await backend.last_position(["typing-posts"])
     assert await status([own, backend]) == {"typing-post-counter": last}
     assert await backend.bookmarks() == {}  # the handler kept its bookmark in its own store
+    assert await backend.count_events(["typing-posts", "typing-users"]) == 4
 
 
 async def main() -> None:
