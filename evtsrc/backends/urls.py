@@ -35,26 +35,29 @@ _EXTRAS = {
     "neo4j": "the Neo4j driver",
 }
 
-SCHEMES = (
-    "memory",
-    "sqlite",
-    "postgresql",
-    "postgres",
-    "postgresql+asyncpg",
-    "sqlite+aiosqlite",
-    "mariadb",
-    "mysql",
-    "mariadb+asyncmy",
-    "mysql+asyncmy",
-    "mongodb",
-    "mongodb+srv",
-    "neo4j",
-    "neo4j+s",
-    "neo4j+ssc",
-    "bolt",
-    "bolt+s",
-    "bolt+ssc",
-)
+DATABASES = {
+    "memory": "memory",
+    "sqlite": "sqlite",
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "postgresql+asyncpg": "postgresql",
+    "sqlite+aiosqlite": "sqlite",
+    "mariadb": "mariadb",
+    "mysql": "mysql",
+    "mariadb+asyncmy": "mariadb",
+    "mysql+asyncmy": "mysql",
+    "mongodb": "mongodb",
+    "mongodb+srv": "mongodb",
+    "neo4j": "neo4j",
+    "neo4j+s": "neo4j",
+    "neo4j+ssc": "neo4j",
+    "bolt": "neo4j",
+    "bolt+s": "neo4j",
+    "bolt+ssc": "neo4j",
+}
+"""The URL schemes `connect` knows, and the database each names."""
+
+SCHEMES = tuple(DATABASES)
 """The URL schemes `connect` knows."""
 
 

@@ -11,32 +11,11 @@ from ..backends._support.layouts import mongo_collections, mongo_indexes, neo4j_
 from ..backends.names import TableNames
 from ..backends.sql._ddl import DIALECTS as SQL_DIALECTS
 from ..backends.sql._ddl import schema_sql, upgraded_tables
-from ..backends.urls import redacted
+from ..backends.urls import DATABASES, redacted
 from ._target import Failed, Opened, Target, run
 
 DIALECTS = ("postgresql", "mariadb", "mysql", "sqlite", "mongodb", "neo4j")
 """What `schema print` prints for: the SQL dialects, MongoDB and Neo4j."""
-
-BY_SCHEME = {
-    "sqlite": "sqlite",
-    "sqlite+aiosqlite": "sqlite",
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "postgresql+asyncpg": "postgresql",
-    "mariadb": "mariadb",
-    "mariadb+asyncmy": "mariadb",
-    "mysql": "mysql",
-    "mysql+asyncmy": "mysql",
-    "mongodb": "mongodb",
-    "mongodb+srv": "mongodb",
-    "neo4j": "neo4j",
-    "neo4j+s": "neo4j",
-    "neo4j+ssc": "neo4j",
-    "bolt": "neo4j",
-    "bolt+s": "neo4j",
-    "bolt+ssc": "neo4j",
-}
-"""The schema a store URL's scheme names."""
 
 
 @click.group()
@@ -49,8 +28,8 @@ def dialect_of(url: str | None) -> str:
     if not url:
         raise Failed("pass --dialect, or the store: --url URL or EVTSRC_URL")
     scheme = urlsplit(url).scheme.lower()
-    found = BY_SCHEME.get(scheme)
-    if found is None:
+    found = DATABASES.get(scheme)
+    if found is None or found == "memory":
         raise Failed(f"the store {redacted(url)} has no schema to print (pass --dialect)")
     return found
 

@@ -109,6 +109,12 @@ def test_schema_print_needs_no_store_nor_driver() -> None:
         'db.getCollection("p_events").createIndex({"stream": 1, "aggregate_id": 1, "version": 1}, '
         '{"name": "p_events_version_uq", "unique": true});'
     ) in lines
+    mysql = evtsrc("--url", "mysql+asyncmy://u@nowhere:1/db", "--prefix", "p_", "schema", "print")
+    assert mysql.stdout == schema_sql(names, "mysql", if_not_exists=False)
+    for url in ("memory://", "redis://nowhere:1"):
+        none = evtsrc("--url", url, "schema", "print")
+        assert none.returncode == 1
+        assert none.stderr == f"Error: the store {url} has no schema to print (pass --dialect)\n"
 
 
 async def write(url: str, *deposits: int) -> None:
