@@ -66,7 +66,7 @@ def test_a_backend_without_optional_capabilities_skips_only_what_needs_them(
         "TestPlainMemory does not provide commit_gate()",
         "TestPlainMemory does not provide overwrite_payload()",
     }
-    assert "162 passed, 7 skipped" in ran.stdout
+    assert "172 passed, 7 skipped" in ran.stdout
 
 
 def test_without_pytest_asyncio_the_import_says_what_to_install(tmp_path: Path) -> None:
