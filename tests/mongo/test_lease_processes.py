@@ -95,8 +95,10 @@ async def test_a_holder_written_before_holders_named_their_process_is_reported_a
     await backend.leases.insert_one({"_id": "seen", "holder": bare, "expires": expires})
     assert await backend.lease_holder("seen") == bare
     assert not await backend.lease("seen").acquire()  # still held: by the old holder
-    await backend.leases.update_one({"_id": "seen"}, {"$set": {"expires": datetime.now(UTC)}})
-    assert await backend.lease_holder("seen") is None  # ran out
+    # Its time ran out a second ago: a lease is held up to its expiry's millisecond included.
+    ran_out = datetime.now(UTC) - timedelta(seconds=1)
+    await backend.leases.update_one({"_id": "seen"}, {"$set": {"expires": ran_out}})
+    assert await backend.lease_holder("seen") is None
     lease = backend.lease("seen")
     assert await lease.acquire()
     await lease.release()
