@@ -12,7 +12,9 @@ clients and the OpenTelemetry API, as they are added) is installed for ``tests``
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -58,13 +60,18 @@ def database_servers(session: nox.Session) -> Iterator[dict[str, str]]:
     # Their Debian packages: installed as root on Debian, else named, and the run stops.
     if subprocess.run(["bash", "scripts/server-packages"], check=False).returncode != 0:
         session.error("the test servers' packages are missing: see the line above")
+    # A state folder of this run's own, so that servers a developer started with
+    # scripts/dbservers (in its default folder) are neither reused nor stopped.
+    state = tempfile.mkdtemp(prefix="evtsrc-servers-")
+    os.chmod(state, 0o755)  # the servers run as users of their own (postgres, mysql)
     path = os.pathsep.join([session.bin, os.environ.get("PATH", "")])
+    environment = {**os.environ, "PATH": path, "EVTSRC_SERVERS_DIR": state}
     started = subprocess.run(
         ["bash", "scripts/dbservers", "start"],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "PATH": path},
+        env=environment,
     )
     session.log(started.stderr.strip())
     found = {}
@@ -75,7 +82,9 @@ def database_servers(session: nox.Session) -> Iterator[dict[str, str]]:
     try:
         yield found
     finally:
-        subprocess.run(["bash", "scripts/dbservers", "stop"], capture_output=True, check=False)
+        stop = ["bash", "scripts/dbservers", "stop"]
+        subprocess.run(stop, capture_output=True, check=False, env=environment)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 @nox.session(python=PYTHON)
